@@ -1,0 +1,26 @@
+# Project-wide compile settings as INTERFACE targets, linked PRIVATE by every moesim target,
+# so that consumers of our libraries do not inherit our warning flags.
+add_library(moesim_options INTERFACE)
+target_compile_features(moesim_options INTERFACE cxx_std_20)
+if(MOESIM_SANITIZE)
+  target_compile_options(moesim_options INTERFACE -fsanitize=address,undefined -fno-omit-frame-pointer)
+  target_link_options(moesim_options INTERFACE -fsanitize=address,undefined)
+endif()
+
+add_library(moesim_warnings INTERFACE)
+target_compile_options(moesim_warnings INTERFACE -Wall -Wextra)
+if(MOESIM_WERROR)
+  target_compile_options(moesim_warnings INTERFACE -Werror)
+endif()
+
+# moesim_add_tests(NAME sources... LIBS libs...): one doctest executable per folder, each
+# TEST_CASE registered with ctest. Tests may read ../shared/data through MOESIM_SHARED_DATA.
+function(moesim_add_tests name)
+  cmake_parse_arguments(T "" "" "SOURCES;LIBS" ${ARGN})
+  add_executable(${name} ${PROJECT_SOURCE_DIR}/tests/doctest_main.cpp ${T_SOURCES})
+  target_link_libraries(${name} PRIVATE ${T_LIBS} doctest::doctest moesim_options moesim_warnings)
+  target_compile_definitions(${name} PRIVATE
+    MOESIM_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
+    MOESIM_SHARED_DATA="${MOESIM_SHARED_DATA}")
+  doctest_discover_tests(${name} WORKING_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR})
+endfunction()
