@@ -276,6 +276,7 @@ SimgridPlatform load_simgrid_xml(const std::filesystem::path& file, sg4::Engine&
   // The same model as our YAML platforms. SimGrid gives settings made in code precedence over a
   // <config> tag in the file (it logs "already defined by user"): documented in platforms/README.md.
   configure_network_model_once(1, 1);
+  xbt_log_control_set("surf_parse.thresh:warning");  // its "already defined by user" INFO: documented instead
   try {
     engine.load_platform(file.string());
   } catch (const std::exception& e) {
