@@ -216,4 +216,37 @@ Fabric build_fabric(const PlatformSpec& spec) {
   return f;
 }
 
+NodeRoutes::NodeRoutes(const Fabric& f, int node, int leaf) : f_(f) {
+  auto local = [&](int v) { return v == leaf || (v >= 0 && f.vertices[static_cast<std::size_t>(v)].node == node); };
+  for (std::size_t e = 0; e < f.links.size(); ++e) {
+    const FabricLink& l = f.links[e];
+    if (l.failed || !local(l.a) || !local(l.b)) continue;
+    adjacency_[l.a].push_back({static_cast<int>(e), l.b});
+    adjacency_[l.b].push_back({static_cast<int>(e), l.a});
+  }
+}
+
+bool NodeRoutes::route(int src, int dst, std::vector<RouteHop>& out) const {
+  std::unordered_map<int, std::pair<int, int>> came_from;  // vertex -> (link, previous vertex)
+  std::vector<int> queue{src};
+  came_from[src] = {-1, -1};
+  for (std::size_t head = 0; head < queue.size() && !came_from.count(dst); ++head) {
+    auto it = adjacency_.find(queue[head]);
+    if (it == adjacency_.end()) continue;
+    for (auto [link, next] : it->second)
+      if (!came_from.count(next)) came_from[next] = {link, queue[head]}, queue.push_back(next);
+  }
+  if (!came_from.count(dst)) return false;
+  std::vector<std::pair<int, int>> path;  // (link, from-vertex), dst back to src
+  for (int v = dst; v != src; v = came_from[v].second) path.push_back(came_from[v]);
+  out.clear();
+  for (auto it = path.rbegin(); it != path.rend(); ++it) {
+    const FabricVertex& from = f_.vertices[static_cast<std::size_t>(it->second)];
+    if (it != path.rbegin() && (from.kind == VertexKind::nvswitch || from.kind == VertexKind::switch_group))
+      out.push_back({-1, it->second, true});
+    out.push_back({it->first, -1, f_.links[static_cast<std::size_t>(it->first)].a == it->second});
+  }
+  return true;
+}
+
 }  // namespace moesim::topologies

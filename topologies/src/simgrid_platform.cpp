@@ -18,7 +18,6 @@
 
 #include <algorithm>
 #include <deque>
-#include <queue>
 
 #include "moesim/common/error.hpp"
 #include "moesim/topologies/fabric.hpp"
@@ -74,9 +73,18 @@ class LinkTable {
 
   // Edge traversed from vertex `from`: UP from its a-end, DOWN from its b-end.
   void append_edge(int index, int from, std::vector<sg4::LinkInRoute>& route) const {
-    const sg4::SplitDuplexLink* link = edge_link_[static_cast<std::size_t>(index)];
-    if (!link) return;
-    route.emplace_back(link, f_.links[static_cast<std::size_t>(index)].a == from ? Direction::UP : Direction::DOWN);
+    append_edge(index, f_.links[static_cast<std::size_t>(index)].a == from, route);
+  }
+  void append_edge(int index, bool up, std::vector<sg4::LinkInRoute>& route) const {
+    if (const sg4::SplitDuplexLink* link = edge_link_[static_cast<std::size_t>(index)])
+      route.emplace_back(link, up ? Direction::UP : Direction::DOWN);
+  }
+  void append(const std::vector<RouteHop>& hops, std::vector<sg4::LinkInRoute>& route) const {
+    route.clear();
+    for (const RouteHop& h : hops) {
+      if (h.switch_vertex >= 0) append_switch(h.switch_vertex, route);
+      else append_edge(h.link, h.up, route);
+    }
   }
   void append_switch(int vertex, std::vector<sg4::LinkInRoute>& route) const {
     if (const sg4::Link* link = switch_link_[static_cast<std::size_t>(vertex)]) route.emplace_back(link);
@@ -86,55 +94,6 @@ class LinkTable {
   const Fabric& f_;
   std::vector<sg4::SplitDuplexLink*> edge_link_;
   std::vector<sg4::Link*> switch_link_;
-};
-
-// Shortest (fewest links) paths inside one node, optionally out through its leaf: the node's own
-// routes, including detours around failed links (NVLink to a neighbour, then its NIC).
-class NodeRouter {
- public:
-  NodeRouter(const Fabric& f, int node, int leaf) : f_(f), leaf_(leaf) {
-    auto local = [&](int v) {
-      return v == leaf || (v >= 0 && f.vertices[static_cast<std::size_t>(v)].node == node);
-    };
-    for (std::size_t e = 0; e < f.links.size(); ++e) {
-      const FabricLink& l = f.links[e];
-      if (l.failed || !local(l.a) || !local(l.b)) continue;
-      adjacency_[l.a].push_back({static_cast<int>(e), l.b});
-      adjacency_[l.b].push_back({static_cast<int>(e), l.a});
-    }
-  }
-
-  // Links from src to dst (switches in between included, endpoints' own switch excluded);
-  // false if unreachable.
-  bool route(int src, int dst, const LinkTable& links, std::vector<sg4::LinkInRoute>& out) const {
-    std::unordered_map<int, std::pair<int, int>> came_from;  // vertex -> (edge, previous vertex)
-    std::queue<int> frontier;
-    frontier.push(src);
-    came_from[src] = {-1, -1};
-    while (!frontier.empty() && !came_from.count(dst)) {
-      int v = frontier.front();
-      frontier.pop();
-      auto it = adjacency_.find(v);
-      if (it == adjacency_.end()) continue;
-      for (auto [edge, next] : it->second)
-        if (!came_from.count(next)) came_from[next] = {edge, v}, frontier.push(next);
-    }
-    if (!came_from.count(dst)) return false;
-    std::vector<std::pair<int, int>> hops;  // (edge, from-vertex), dst back to src
-    for (int v = dst; v != src; v = came_from[v].second) hops.push_back({came_from[v].first, came_from[v].second});
-    std::reverse(hops.begin(), hops.end());
-    out.clear();
-    for (std::size_t h = 0; h < hops.size(); ++h) {
-      if (h > 0) links.append_switch(hops[h].second, out);  // an intermediate vertex: switch latency
-      links.append_edge(hops[h].first, hops[h].second, out);
-    }
-    return true;
-  }
-
- private:
-  const Fabric& f_;
-  int leaf_;
-  std::unordered_map<int, std::vector<std::pair<int, int>>> adjacency_;
 };
 
 [[noreturn]] void unroutable(const PlatformSpec& spec, const Fabric& f, int a, int b) {
@@ -168,11 +127,13 @@ std::pair<sg4::NetZone*, simgrid::kernel::routing::NetPoint*> build_node_zone(co
     links.create_edge(f.link_index.at(fmt::format("node{}/nic{}", n, k)), zone);
 
   const int leaf = parent ? f.group_vertex[static_cast<std::size_t>(f.group_of_node(n))] : -1;
-  NodeRouter router(f, n, leaf);
+  NodeRoutes router(f, n, leaf);
+  std::vector<RouteHop> hops;
   std::vector<sg4::LinkInRoute> route;
   for (int i = 0; i < g; ++i)
     for (int j = i + 1; j < g; ++j) {
-      if (!router.route(n * g + i, n * g + j, links, route)) unroutable(spec, f, n * g + i, n * g + j);
+      if (!router.route(n * g + i, n * g + j, hops)) unroutable(spec, f, n * g + i, n * g + j);
+      links.append(hops, route);
       zone->add_route(gpu_points[static_cast<std::size_t>(i)], gpu_points[static_cast<std::size_t>(j)], nullptr,
                       nullptr, route, true);
     }
@@ -180,7 +141,8 @@ std::pair<sg4::NetZone*, simgrid::kernel::routing::NetPoint*> build_node_zone(co
   if (parent) {
     gateway = zone->create_router(fmt::format("node{}/gw", n));
     for (int i = 0; i < g; ++i) {
-      if (!router.route(n * g + i, leaf, links, route)) unroutable(spec, f, n * g + i, leaf);
+      if (!router.route(n * g + i, leaf, hops)) unroutable(spec, f, n * g + i, leaf);
+      links.append(hops, route);
       zone->add_route(gpu_points[static_cast<std::size_t>(i)], gateway, nullptr, nullptr, route, true);
     }
   }

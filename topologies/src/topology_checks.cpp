@@ -154,6 +154,7 @@ double bisection_closed_form_Bps(const PlatformSpec& spec, const Fabric& f) {
   const ScaleOutSpec& so = spec.scale_out;
   if (so.topology == ScaleOutTopology::single_switch)
     return spec.nodes % 2 == 0 ? (spec.nodes / 2) * node_out_Bps : 0;
+  if (s.groups == 1) return spec.nodes % 2 == 0 ? (spec.nodes / 2) * node_out_Bps : 0;  // one leaf: NICs only
   const int leaf_uplinks = s.leaf_up_ports * (so.topology == ScaleOutTopology::rail_optimized ? node.nics : 1);
   if (spec.nodes != s.groups * s.nodes_per_group) return 0;  // partly filled leaf
   const double leaf_Bps = std::min(leaf_uplinks * so.port_bandwidth_Bps, s.nodes_per_group * node_out_Bps);

@@ -97,6 +97,27 @@ struct Fabric {
 // Throws InputError at the override's line for an unknown link name (suggesting the closest).
 Fabric build_fabric(const PlatformSpec& spec);
 
+// One step of a route: a link crossed in a direction (up = from its a-end), or a switch crossed
+// (its latency, as a FATPIPE link in SimGrid).
+struct RouteHop {
+  int link = -1;
+  int switch_vertex = -1;
+  bool up = true;
+};
+
+// Fewest-link paths inside one node, and out of it to its leaf (`leaf` = -1 on a single node),
+// avoiding failed links: NVLink to a neighbour then its NIC, or out through the leaf and back.
+class NodeRoutes {
+ public:
+  NodeRoutes(const Fabric& fabric, int node, int leaf);
+  // False when dst cannot be reached; switches in between are included, the endpoints' are not.
+  bool route(int src, int dst, std::vector<RouteHop>& out) const;
+
+ private:
+  const Fabric& f_;
+  std::unordered_map<int, std::vector<std::pair<int, int>>> adjacency_;  // vertex -> (link, neighbour)
+};
+
 std::string closest_name(const std::string& typed, const std::vector<std::string>& known);
 
 }  // namespace moesim::topologies
