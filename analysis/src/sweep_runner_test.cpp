@@ -164,3 +164,20 @@ TEST_CASE("collect names the folder when it is not a sweep") {
   fs::path dir = fresh_dir("collect");
   CHECK_THROWS_WITH_AS(collect_table(dir), doctest::Contains("sweep.json: no such file"), moesim::InputError);
 }
+
+TEST_CASE("a platform key as an axis: each scenario's derived platform extends the base with the override") {
+  fs::path out = fresh_dir("platform") / "out";
+  SweepSpec spec = load_sweep_file(fs::path(MOESIM_SOURCE_DIR) / "analysis/examples/nic-bandwidth.sweep.yaml");
+  auto grid = expand_grid(spec);
+  REQUIRE(grid.size() == 3);
+  write_sweep_index(spec, grid, out);
+  RunSummary r = run_scenarios(spec, grid, options_for(out));
+  REQUIRE(r.ok == 3);
+  ResultsTable table = collect_table(out);
+  // One NIC per GPU: a GPU's scale-out injection is the NIC's bandwidth, bits / 8 per byte.
+  const double expected_Bps[] = {100e9 / 8, 200e9 / 8, 400e9 / 8};
+  for (std::size_t i = 0; i < 3; ++i) {
+    CHECK(table.rows[i]["inspect.scaleout_injection_Bps.max"].get<double>() == doctest::Approx(expected_Bps[i]));
+    CHECK(table.rows[i]["inspect.gpus"] == 16);  // the rest comes from the base file (2 nodes x 8 GPUs)
+  }
+}

@@ -12,7 +12,7 @@
 //   axes:                       # the grid: lists, or ranges {from, to, step} / {from, to, mul}
 //     load: [uniform, "zipf:s=1.2"]
 //     seed: {from: 1, to: 3}
-//     platform.nic.bandwidth: [100Gbps, 400Gbps]   # a key inside the YAML file `platform` names
+//     platform.node.nic.bandwidth: [100Gbps, 400Gbps]   # a key inside the YAML file `platform` names
 //   steps:                      # name: command; {param} is a parameter value, {dir} the scenario folder
 //     synth: moesim trace synth --experts {experts} --load {load} --seed {seed} --out {dir}/t.h5 --json
 //     stats: moesim trace stats {dir}/t.h5 --json
