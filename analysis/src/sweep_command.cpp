@@ -23,11 +23,12 @@ struct SweepArgs {
   bool dry_run = false, keep_failed = false, slurm = false, no_table = false, json = false, quiet = false;
   std::size_t chunk_size = 1;
   long task = -1;
-  std::vector<std::string> sbatch_options;
+  std::vector<std::string> sbatch_options, sets, show;
 };
 
 struct CollectArgs {
   std::string out;
+  std::vector<std::string> show;
   bool json = false;
 };
 
@@ -38,8 +39,37 @@ struct TableCounts {
   std::size_t ok = 0, failed = 0, missing = 0;
 };
 
-TableCounts write_tables(const fs::path& out_dir, const std::string& name) {
+// --show a,b,c: those columns as an aligned text table (numbers to 4 significant digits).
+void print_columns(const ResultsTable& table, const std::vector<std::string>& show) {
+  for (const auto& c : show)
+    if (std::find(table.columns.begin(), table.columns.end(), c) == table.columns.end())
+      throw InputError(fmt::format("--show: no column '{}' in the results table (see the header of results.csv)", c));
+  std::vector<std::vector<std::string>> cells{show};
+  for (const auto& row : table.rows) {
+    std::vector<std::string> line;
+    for (const auto& c : show) {
+      auto it = row.find(c);
+      line.push_back(it == row.end() || it->is_null() ? "-"
+                     : it->is_number_integer()        ? std::to_string(it->get<std::int64_t>())
+                     : it->is_number()                ? fmt::format("{:.4g}", it->get<double>())
+                     : it->is_string()                ? it->get<std::string>()
+                                                      : it->dump());
+    }
+    cells.push_back(std::move(line));
+  }
+  std::vector<std::size_t> width(show.size(), 0);
+  for (const auto& line : cells)
+    for (std::size_t i = 0; i < line.size(); ++i) width[i] = std::max(width[i], line[i].size());
+  for (const auto& line : cells) {
+    std::string text;
+    for (std::size_t i = 0; i < line.size(); ++i) text += fmt::format("{:<{}}  ", line[i], width[i]);
+    fmt::print("{}\n", text.substr(0, text.find_last_not_of(' ') + 1));
+  }
+}
+
+TableCounts write_tables(const fs::path& out_dir, const std::string& name, const std::vector<std::string>& show = {}) {
   ResultsTable table = collect_table(out_dir);
+  if (!show.empty()) print_columns(table, show);
   write_csv(table, out_dir / "results.csv");
   write_hdf5(table, out_dir / "results.h5", name);
   TableCounts c;
@@ -96,7 +126,7 @@ int run_sweep(const SweepArgs& a) {
   if (a.file.empty()) throw InputError("sweep: give a sweep file (moesim sweep SWEEP.yaml) or `moesim sweep collect OUT`");
   if (a.jobs < 1) throw InputError("--jobs must be at least 1");
   if (a.chunk_size < 1) throw InputError("--chunk-size must be at least 1");
-  SweepSpec spec = load_sweep_file(a.file);
+  SweepSpec spec = load_sweep_file(a.file, a.sets);
   std::vector<Scenario> grid = expand_grid(spec);
   const fs::path out = a.out.empty() ? fs::path("sweep-" + spec.name) : fs::path(a.out);
   if (a.dry_run) return print_dry_run(grid, a.json), kExitOk;
@@ -122,7 +152,7 @@ int run_sweep(const SweepArgs& a) {
                  {"selected", run.selected}, {"skipped", run.skipped}, {"ok", run.ok},
                  {"failed", run.failed}};
   if (!a.no_table && a.task < 0) {
-    TableCounts c = write_tables(options.out_dir, spec.name);
+    TableCounts c = write_tables(options.out_dir, spec.name, a.json ? std::vector<std::string>{} : a.show);
     result["table"] = {{"csv", (out / "results.csv").string()}, {"hdf5", (out / "results.h5").string()},
                        {"ok", c.ok}, {"failed", c.failed}, {"missing", c.missing}};
   }
@@ -144,7 +174,7 @@ int run_collect(const CollectArgs& a) {
     index = json::parse(f, nullptr, false);
   }
   std::string name = index.is_object() ? index.value("name", "sweep") : "sweep";
-  TableCounts c = write_tables(a.out, name);
+  TableCounts c = write_tables(a.out, name, a.json ? std::vector<std::string>{} : a.show);
   const std::size_t total = c.ok + c.failed + c.missing;
   if (a.json)
     cli::print_json({{"sweep", name}, {"scenarios", total}, {"ok", c.ok}, {"failed", c.failed},
@@ -178,6 +208,9 @@ void register_sweep_command(cli::Commands& commands, CLI::App& app) {
   sweep->add_option("--sbatch-option", a->sbatch_options,
                     "Extra #SBATCH line for --slurm, e.g. --sbatch-option=--partition=short (repeatable)");
   sweep->add_option("--task", a->task, "Run only array task T's chunk of the grid (what the Slurm script calls)");
+  sweep->add_option("--set", a->sets, "Fix a parameter: name=value (an axis becomes that one value; repeatable)");
+  sweep->add_option("--show", a->show, "Print these result columns as a table at the end, e.g. --show load,stats.mean_over_layers.all.gini")
+      ->delimiter(',');
   cli::add_json_flag(sweep, a->json);
   cli::add_quiet_flag(sweep, a->quiet);
 
@@ -186,6 +219,7 @@ void register_sweep_command(cli::Commands& commands, CLI::App& app) {
       *sweep, "collect", "Merge the per-scenario results of a sweep folder into results.csv and results.h5",
       "moesim sweep collect runs/imbalance --json", [c]() { return run_collect(*c); });
   collect->add_option("out", c->out, "The sweep's output folder (holds sweep.json)")->required();
+  collect->add_option("--show", c->show, "Print these result columns as a table")->delimiter(',');
   cli::add_json_flag(collect, c->json);
 }
 

@@ -154,7 +154,7 @@ std::string stable_hash_hex(const std::string& text) {
   return fmt::format("{:016x}", h);
 }
 
-SweepSpec load_sweep_file(const fs::path& file) {
+SweepSpec load_sweep_file(const fs::path& file, const std::vector<std::string>& sets) {
   Loader L{file};
   std::error_code ec;
   if (!fs::is_regular_file(file, ec)) throw InputError(located(file, "no such file"));
@@ -198,6 +198,19 @@ SweepSpec load_sweep_file(const fs::path& file) {
       spec.axes.emplace_back(name, std::move(values));
       names.insert(name);
     }
+  }
+
+  for (const auto& set : sets) {
+    auto eq = set.find('=');
+    if (eq == std::string::npos || eq == 0) throw InputError(fmt::format("--set '{}': expected name=value", set));
+    std::string name = set.substr(0, eq);
+    ParamValue value{set.substr(eq + 1), L.is_number(set.substr(eq + 1))};
+    auto axis = std::find_if(spec.axes.begin(), spec.axes.end(), [&](const auto& a) { return a.first == name; });
+    if (axis != spec.axes.end()) axis->second = {value};
+    auto param = std::find_if(spec.base.begin(), spec.base.end(), [&](const Param& p) { return p.name == name; });
+    if (param != spec.base.end()) param->value = value;
+    else if (axis == spec.axes.end()) spec.base.push_back({name, value});
+    names.insert(name);
   }
 
   // Dotted names override keys in the YAML file another parameter names.

@@ -139,3 +139,19 @@ TEST_CASE("bad sweep files fail with file:line:col and what to fix") {
   CHECK(error_of("steps: {s: 'moesim x}\n").find("bad.yaml:2:1: ") != std::string::npos);  // YAML syntax error
   CHECK(error_of("axes: {a: {from: 0, to: 1000000000}}\nsteps: {s: moesim x}\n").find("more than") != std::string::npos);
 }
+
+TEST_CASE("--set fixes an axis to one value, replaces a base parameter or adds one") {
+  auto file = write_sweep("set.yaml", R"(
+parameters: {trace: a.h5}
+axes: {k: [1, 2, 4], s: [0.5, 1.0]}
+steps:
+  s: moesim trace stats {trace} --layers {k} --json
+)");
+  auto spec = load_sweep_file(file, {"k=2", "trace=/data/b.h5", "extra=x"});
+  auto grid = expand_grid(spec);
+  REQUIRE(grid.size() == 2);  // k fixed, s still swept
+  CHECK(values_of(grid, "k") == std::vector<std::string>{"2", "2"});
+  CHECK(values_of(grid, "trace") == std::vector<std::string>{"/data/b.h5", "/data/b.h5"});
+  CHECK(values_of(grid, "extra") == std::vector<std::string>{"x", "x"});
+  CHECK_THROWS_WITH_AS(load_sweep_file(file, {"novalue"}), "--set 'novalue': expected name=value", moesim::InputError);
+}

@@ -62,4 +62,8 @@ set -e
 # One array task's chunk by hand: task 1 of chunk 3 is scenario 3 only.
 rm -rf out2 && "$moesim" sweep s.yaml --out out2 --task 1 --chunk-size 3 --quiet --json > task.json 2>/dev/null || true
 /usr/bin/python3 -c 'import json; r=json.load(open("task.json")); assert r["selected"] == 1 and "table" not in r, r'
+# --set fixes an axis; --show prints chosen columns as a table.
+"$moesim" sweep s.yaml --set k=2 --out out3 --quiet --show seed,stats.mean_over_layers.all.total > show.txt
+[ "$(sed -n 1p show.txt | tr -s ' ')" = "seed stats.mean_over_layers.all.total" ] || fail "--show header: $(cat show.txt)"
+[ "$(sed -n 2,3p show.txt | tr -s ' ' | tr '\n' ';')" = "1 1024;2 1024;" ] || fail "--show rows: $(cat show.txt)"
 echo ok

@@ -73,7 +73,9 @@ struct Scenario {
 };
 
 // Reads and validates a sweep file; throws InputError "file:line:col: ..." on any problem.
-SweepSpec load_sweep_file(const std::filesystem::path& file);
+// `sets` ("name=value", from --set) fix a parameter: an axis of that name becomes that one value,
+// a base parameter is replaced, a new name is added.
+SweepSpec load_sweep_file(const std::filesystem::path& file, const std::vector<std::string>& sets = {});
 
 // The grid in row-major order of the axes (the last axis varies fastest).
 std::vector<Scenario> expand_grid(const SweepSpec& spec);
