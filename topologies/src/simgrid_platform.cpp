@@ -4,8 +4,9 @@
 // platform cheap to build and to route.
 //
 //   fabric (Star: spine / core / single switch)        child route = [group uplink, top switch]
-//     └─ leaf{l} (Star) ── router leaf{l}/gw            child route = [leaf switch]
-//          └─ node{n} (Full) ── GPUs, router node{n}/gw  routes: GPU<->GPU, GPU<->gw
+//     ├─ leaf{l} (Star)                                 child route = [leaf switch]
+//     │    ├─ leaf{l}/up (Full) ── router leaf{l}/gw     (the leaf's gateway, see make_star)
+//     │    └─ node{n} (Full) ── GPUs, router node{n}/gw  routes: GPU<->GPU, GPU<->gw
 //
 // Links: every physical link is split-duplex (full-duplex cables: each direction its own capacity).
 // Switches are FATPIPE links that carry the switch latency: a non-blocking switch limits no flow
@@ -156,11 +157,18 @@ struct StarLevel {
   simgrid::kernel::routing::NetPoint* gateway;
 };
 
+// SimGrid routes between zones through gateways, and a gateway must sit inside a *child* zone of
+// the star (a router placed in the star itself is invisible to routes coming up from nested zones).
+// So each non-root star has a tiny child zone "<name>/up" holding its gateway router.
 StarLevel make_star(const std::string& name, sg4::NetZone* parent) {
   sg4::NetZone* zone = sg4::create_star_zone(name);
-  if (parent) zone->set_parent(parent);
-  auto* gw = zone->create_router(name + "/gw");
-  zone->add_route(gw, nullptr, nullptr, nullptr, {}, true);
+  if (!parent) return {zone, nullptr};
+  zone->set_parent(parent);
+  sg4::NetZone* up = sg4::create_full_zone(name + "/up");
+  up->set_parent(zone);
+  auto* gw = up->create_router(name + "/gw");
+  up->seal();
+  zone->add_route(up->get_netpoint(), nullptr, gw, nullptr, {}, true);
   return {zone, gw};
 }
 
@@ -322,7 +330,9 @@ std::pair<double, double> route_figures(const sg4::Host* a, const sg4::Host* b) 
 }
 
 SimgridPlatform load_simgrid_xml(const std::filesystem::path& file, sg4::Engine& engine) {
-  configure_network_model_once(1, 1);  // a <config> tag in the file still overrides these
+  // The same model as our YAML platforms. SimGrid gives settings made in code precedence over a
+  // <config> tag in the file (it logs "already defined by user"): documented in platforms/README.md.
+  configure_network_model_once(1, 1);
   try {
     engine.load_platform(file.string());
   } catch (const std::exception& e) {
