@@ -332,6 +332,7 @@ class BpeTokenizer final : public Tokenizer {
     for (const auto& [token, id] : model.at("vocab").items()) {
       std::int32_t i = id.get<std::int32_t>();
       if (i < 0) throw InputError(located(file_, fmt::format("negative id {} for token '{}'", i, token)));
+      check_id_bound(i, token);
       vocab_.emplace(token, i);
       max_id = std::max(max_id, i);
     }
@@ -380,6 +381,16 @@ class BpeTokenizer final : public Tokenizer {
     }
   }
 
+  // Id tables are sized by the highest id: a corrupt id of 2^31-1 overflowed max_id + 1 and one of
+  // 10^9 asked for tens of GB (found by fuzzing; tests/fuzz/regressions/tokenizer_json/). The largest
+  // real vocabularies have ~260k ids.
+  static constexpr std::int32_t kMaxTokenId = 1 << 22;
+  void check_id_bound(std::int32_t id, const std::string& token) const {
+    if (id >= kMaxTokenId)
+      throw InputError(located(file_, fmt::format("id {} for token '{}' is beyond any real vocabulary (limit {})", id,
+                                                  token, kMaxTokenId)));
+  }
+
   void resize_ids(std::int32_t n) {
     if (n <= vocab_size()) return;
     decoded_.resize(static_cast<std::size_t>(n));
@@ -398,6 +409,7 @@ class BpeTokenizer final : public Tokenizer {
       token.rstrip = t.value("rstrip", false);
       token.single_word = t.value("single_word", false);
       if (token.id < 0) throw InputError(located(file_, fmt::format("added token '{}' has negative id", token.content)));
+      check_id_bound(token.id, token.content);
       resize_ids(token.id + 1);
       has_id_[static_cast<std::size_t>(token.id)] = true;
       is_added_[static_cast<std::size_t>(token.id)] = true;

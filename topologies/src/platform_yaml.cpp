@@ -365,6 +365,15 @@ PlatformSpec load_platform_spec(const fs::path& file) {
   spec.nodes = root.has("nodes") ? positive_int(root, "nodes") : 1;
   if (!root.has("node")) fail_at(file, layers.front().node, "missing key 'node' (GPUs per node and their fabric)");
   read_node(root.child("node"), spec.nodes, spec.node);
+  // nodes and gpus are each at most 10^6, but their product sizes every graph and table downstream
+  // (10^6 nodes x 8 GPUs asked for gigabytes; 10^6 x 10^6 overflowed gpu_count()): found by fuzzing,
+  // tests/fuzz/regressions/platform_yaml/. 2^17 GPUs is beyond any cluster SimGrid can replay here.
+  constexpr long long kMaxGpus = 1 << 17;
+  if (static_cast<long long>(spec.nodes) * spec.node.gpus > kMaxGpus) {
+    const Layer& at = root.has("nodes") ? root.value("nodes") : layers.front();
+    fail_at(at.file, at.node, fmt::format("{} nodes x {} GPUs is more than {} GPUs in all", spec.nodes,
+                                          spec.node.gpus, kMaxGpus));
+  }
   if (root.has("scale_out")) {
     View so = root.child("scale_out");
     read_scale_out(so, spec.node, spec.scale_out);
