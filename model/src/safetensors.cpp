@@ -137,6 +137,8 @@ SafetensorsFile::SafetensorsFile(const std::filesystem::path& path) : path_(path
     header = json::parse(reinterpret_cast<const char*>(base + 8), reinterpret_cast<const char*>(base + 8 + header_bytes));
   } catch (const json::parse_error& e) {
     bad(path, fmt::format("header is not valid JSON (byte {} of the header): {}", e.byte, e.what()));
+  } catch (const json::out_of_range& e) {  // a number like 8E800000000 (found by fuzzing the tokenizer)
+    bad(path, fmt::format("header is not valid JSON: {}", e.what()));
   }
   if (!header.is_object()) bad(path, "header is not a JSON object");
 

@@ -740,6 +740,8 @@ std::unique_ptr<Tokenizer> load_bpe_tokenizer(const fs::path& tokenizer_json) {
     spec = json::parse(in);
   } catch (const json::parse_error& e) {
     throw InputError(located(tokenizer_json, fmt::format("malformed JSON: {}", e.what())));
+  } catch (const json::out_of_range& e) {  // a number like 8E800000000 (found by fuzzing)
+    throw InputError(located(tokenizer_json, fmt::format("malformed JSON: {}", e.what())));
   }
   try {
     if (!spec.is_object() || !spec.contains("model")) {

@@ -127,6 +127,8 @@ std::vector<std::vector<double>> read_json_rows(const std::filesystem::path& fil
     j = nlohmann::json::parse(in);
   } catch (const nlohmann::json::parse_error& e) {
     throw InputError(located(file, fmt::format("invalid JSON: {}", e.what())));
+  } catch (const nlohmann::json::out_of_range& e) {  // a number like 8E800000000 (found by fuzzing)
+    throw InputError(located(file, fmt::format("invalid JSON: {}", e.what())));
   }
   if (j.is_object()) {
     if (j.contains("unit")) {
