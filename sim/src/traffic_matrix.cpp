@@ -178,7 +178,13 @@ TrafficMatrix load_traffic_matrix(const std::filesystem::path& file, MatrixUnit 
   double factor = unit == MatrixUnit::kTokens ? bytes_per_token : 1.0;
   TrafficMatrix m = TrafficMatrix::zeros(n);
   for (int s = 0; s < n; ++s)
-    for (int d = 0; d < n; ++d) m.at(s, d) = rows[s][d] * factor;
+    for (int d = 0; d < n; ++d) {
+      m.at(s, d) = rows[s][d] * factor;
+      // 1e308 tokens x 8192 bytes is +inf bytes: refused rather than replayed (found by fuzzing).
+      if (!std::isfinite(m.at(s, d)))
+        throw InputError(located(file, fmt::format("row {} column {}: {} tokens x {} bytes per token overflows", s, d,
+                                                   rows[s][d], factor)));
+    }
   return m;
 }
 

@@ -77,22 +77,30 @@ class View {
   const Layer& top() const { return layers_.front(); }
 
   bool has(const std::string& key) const {
-    return std::any_of(layers_.begin(), layers_.end(), [&](const Layer& l) { return l.node[key].IsDefined(); });
+    return std::any_of(layers_.begin(), layers_.end(), [&](const Layer& l) { return mapping(l)[key].IsDefined(); });
   }
 
   View child(const std::string& key) const {
     std::vector<Layer> found;
     for (const Layer& l : layers_) {
-      YAML::Node c = l.node[key];
+      YAML::Node c = mapping(l)[key];
       if (c.IsDefined()) found.push_back({c, l.file});
     }
     return View(std::move(found), path_.empty() ? key : path_ + "." + key);
   }
 
+  // A key looked up in a scalar or a list made yaml-cpp throw BadSubscript, which escaped as a crash
+  // (`scale_out: some text`, found by fuzzing; tests/fuzz/regressions/platform_yaml/).
+  const YAML::Node& mapping(const Layer& l) const {
+    if (l.node.IsScalar() || l.node.IsSequence())
+      fail_at(l.file, l.node, fmt::format("'{}' must be a mapping of keys", path_.empty() ? "<top>" : path_));
+    return l.node;
+  }
+
   // The first layer's value, for scalars and lists (lists are not merged).
   const Layer& value(const std::string& key) const {
     for (const Layer& l : layers_)
-      if (l.node[key].IsDefined()) return value_cache_.emplace_back(Layer{l.node[key], l.file});
+      if (mapping(l)[key].IsDefined()) return value_cache_.emplace_back(Layer{l.node[key], l.file});
     fail_at(top().file, top().node, fmt::format("missing key '{}' in '{}'", key, path_.empty() ? "<top>" : path_));
   }
 
@@ -353,7 +361,19 @@ void read_link_overrides(const Layer& list, std::vector<LinkOverride>& out) {
 
 }  // namespace
 
+static PlatformSpec load_platform_spec_unguarded(const fs::path& file);
+
 PlatformSpec load_platform_spec(const fs::path& file) {
+  try {
+    return load_platform_spec_unguarded(file);
+  } catch (const YAML::Exception& e) {
+    // Any other yaml-cpp surprise (a list as a key, ...) is still bad input, not a crash.
+    throw InputError(located(file, e.mark.is_null() ? 0 : e.mark.line + 1, e.mark.is_null() ? 0 : e.mark.column + 1,
+                             "unexpected YAML structure: " + e.msg));
+  }
+}
+
+static PlatformSpec load_platform_spec_unguarded(const fs::path& file) {
   std::vector<Layer> layers = load_layers(file);
   View root(layers, "");
   root.check_keys({"name", "description", "extends", "nodes", "node", "scale_out", "calibration", "link_overrides"});
