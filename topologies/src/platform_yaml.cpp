@@ -198,6 +198,14 @@ double oversubscription_ratio(const Layer& v) {
   return ratio;
 }
 
+// yaml-cpp quotes an offending character raw, a newline or control byte included: errors stay on
+// one line (found by fuzzing).
+std::string one_line(std::string message) {
+  for (char& c : message)
+    if (static_cast<unsigned char>(c) < 0x20) c = '?';
+  return message;
+}
+
 YAML::Node parse_yaml_file(const fs::path& file) {
   std::error_code ec;
   if (!fs::exists(file, ec)) throw InputError(located(file, "no such file"));
@@ -207,7 +215,7 @@ YAML::Node parse_yaml_file(const fs::path& file) {
     if (!root.IsMap()) throw InputError(located(file, "a platform file must be a mapping of keys (see platforms/README.md)"));
     return root;
   } catch (const YAML::ParserException& e) {
-    throw InputError(located(file, e.mark.line + 1, e.mark.column + 1, e.msg));
+    throw InputError(located(file, e.mark.line + 1, e.mark.column + 1, one_line(e.msg)));
   } catch (const YAML::BadFile&) {
     throw InputError(located(file, "cannot read file"));
   }
@@ -369,7 +377,7 @@ PlatformSpec load_platform_spec(const fs::path& file) {
   } catch (const YAML::Exception& e) {
     // Any other yaml-cpp surprise (a list as a key, ...) is still bad input, not a crash.
     throw InputError(located(file, e.mark.is_null() ? 0 : e.mark.line + 1, e.mark.is_null() ? 0 : e.mark.column + 1,
-                             "unexpected YAML structure: " + e.msg));
+                             "unexpected YAML structure: " + one_line(e.msg)));
   }
 }
 
