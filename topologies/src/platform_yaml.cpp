@@ -31,10 +31,18 @@ struct Layer {
   fs::path file;
 };
 
+// Messages quote what the file says (keys, values, yaml-cpp's offending character), which may hold
+// a newline or control byte: errors stay on one line (found by fuzzing).
+std::string one_line(std::string message) {
+  for (char& c : message)
+    if (static_cast<unsigned char>(c) < 0x20) c = '?';
+  return message;
+}
+
 [[noreturn]] void fail_at(const fs::path& file, const YAML::Node& node, const std::string& message) {
   const YAML::Mark mark = node.Mark();
-  if (mark.is_null()) throw InputError(located(file, message));
-  throw InputError(located(file, mark.line + 1, mark.column + 1, message));
+  if (mark.is_null()) throw InputError(located(file, one_line(message)));
+  throw InputError(located(file, mark.line + 1, mark.column + 1, one_line(message)));
 }
 
 std::size_t edit_distance(const std::string& a, const std::string& b) {
@@ -196,14 +204,6 @@ double oversubscription_ratio(const Layer& v) {
   }
   if (ratio < 1) fail_at(v.file, v.node, fmt::format("oversubscription must be at least 1:1, got '{}'", text));
   return ratio;
-}
-
-// yaml-cpp quotes an offending character raw, a newline or control byte included: errors stay on
-// one line (found by fuzzing).
-std::string one_line(std::string message) {
-  for (char& c : message)
-    if (static_cast<unsigned char>(c) < 0x20) c = '?';
-  return message;
 }
 
 YAML::Node parse_yaml_file(const fs::path& file) {
