@@ -330,9 +330,7 @@ class BpeTokenizer final : public Tokenizer {
 
     std::int32_t max_id = -1;
     for (const auto& [token, id] : model.at("vocab").items()) {
-      std::int32_t i = id.get<std::int32_t>();
-      if (i < 0) throw InputError(located(file_, fmt::format("negative id {} for token '{}'", i, token)));
-      check_id_bound(i, token);
+      std::int32_t i = token_id(id, token);
       vocab_.emplace(token, i);
       max_id = std::max(max_id, i);
     }
@@ -384,11 +382,17 @@ class BpeTokenizer final : public Tokenizer {
   // Id tables are sized by the highest id: a corrupt id of 2^31-1 overflowed max_id + 1 and one of
   // 10^9 asked for tens of GB (found by fuzzing; tests/fuzz/regressions/tokenizer_json/). The largest
   // real vocabularies have ~260k ids.
-  static constexpr std::int32_t kMaxTokenId = 1 << 22;
-  void check_id_bound(std::int32_t id, const std::string& token) const {
-    if (id >= kMaxTokenId)
-      throw InputError(located(file_, fmt::format("id {} for token '{}' is beyond any real vocabulary (limit {})", id,
-                                                  token, kMaxTokenId)));
+  // A float id (2e34) converted to int32 was undefined behaviour too.
+  static constexpr std::int64_t kMaxTokenId = 1 << 22;
+  std::int32_t token_id(const json& value, const std::string& token) const {
+    if (!value.is_number_integer())
+      throw InputError(located(file_, fmt::format("id {} for token '{}' is not a whole number", value.dump(), token)));
+    if (value.is_number_integer() && !value.is_number_unsigned() && value.get<std::int64_t>() < 0)
+      throw InputError(located(file_, fmt::format("negative id {} for token '{}'", value.dump(), token)));
+    if (value.get<std::uint64_t>() >= static_cast<std::uint64_t>(kMaxTokenId))
+      throw InputError(located(file_, fmt::format("id {} for token '{}' is beyond any real vocabulary (limit {})",
+                                                  value.dump(), token, kMaxTokenId)));
+    return static_cast<std::int32_t>(value.get<std::int64_t>());
   }
 
   void resize_ids(std::int32_t n) {
@@ -402,14 +406,12 @@ class BpeTokenizer final : public Tokenizer {
     for (const json& t : list) {
       AddedToken token;
       token.content = t.at("content").get<std::string>();
-      token.id = t.at("id").get<std::int32_t>();
+      token.id = token_id(t.at("id"), token.content);
       token.special = t.value("special", false);
       token.normalized = t.value("normalized", !token.special);
       token.lstrip = t.value("lstrip", false);
       token.rstrip = t.value("rstrip", false);
       token.single_word = t.value("single_word", false);
-      if (token.id < 0) throw InputError(located(file_, fmt::format("added token '{}' has negative id", token.content)));
-      check_id_bound(token.id, token.content);
       resize_ids(token.id + 1);
       has_id_[static_cast<std::size_t>(token.id)] = true;
       is_added_[static_cast<std::size_t>(token.id)] = true;
