@@ -1,8 +1,14 @@
+// moesim forward | capture — each command in its own file; this one only registers them.
 #include "moesim/model/commands.hpp"
 
 namespace moesim::model {
+
+void register_forward_command(cli::Commands& commands, CLI::App& app);  // forward_command.cpp
+void register_capture_command(cli::Commands& commands, CLI::App& app);  // capture_command.cpp
+
 void register_commands(cli::Commands& commands, CLI::App& app) {
-  (void)commands;
-  (void)app;
+  register_forward_command(commands, app);
+  register_capture_command(commands, app);
 }
+
 }  // namespace moesim::model
