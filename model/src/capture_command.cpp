@@ -62,7 +62,7 @@ void register_capture_command(cli::Commands& commands, CLI::App& app) {
   cmd->add_option("--tokens", a->tokens, "Capture at most this many tokens (0 = all)")->capture_default_str();
   cmd->add_option("--batch", a->batch, "Sequences per step (one forward pass)")->capture_default_str();
   cmd->add_option("--seq", a->seq, "Tokens per sequence")->capture_default_str();
-  cmd->add_option("--device", a->device, "cpu | cuda | cuda:N")->capture_default_str();
+  cmd->add_option("--device", a->device, "cpu | cuda | cuda:N | cuda:0,cuda:1,... (layers split over the devices in consecutive blocks)")->capture_default_str();
   cmd->add_option("--dtype", a->dtype, "float32 | bfloat16 | float16")->capture_default_str();
   cmd->add_flag("--router-probs", a->router_probs, "Also record full router probabilities (tokens x experts)");
   cmd->add_option("-o,--out", a->out, "Output trace file (.h5)")->required();

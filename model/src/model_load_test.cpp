@@ -187,3 +187,11 @@ TEST_CASE("capture: the trace's expert ids equal transformers' for the same inpu
     CHECK(block.router_probs.size() == 20u * 8u);
   }
 }
+
+TEST_CASE("placement: a device list splits the layers into consecutive blocks; results do not change") {
+  auto one = MoeModel::load(fixture("deepseek_v3"))->forward(kSequences);
+  auto split = MoeModel::load(fixture("deepseek_v3"), {"cpu,cpu,cpu", "float32"})->forward(kSequences);
+  CHECK(split.logits == one.logits);
+  CHECK(load_error(fixture("mixtral"), {"cpu,cpu,cpu,cpu", "float32"}).find("more devices than the model's 3 layers") !=
+        std::string::npos);
+}

@@ -22,6 +22,8 @@ class WeightLoader {
   // Same, but absence is fine (biases): returns an undefined tensor without complaint.
   at::Tensor optional(const std::string& name, const std::vector<int64_t>& shape);
   bool has(const std::string& name) const { return checkpoint_.find(name) != nullptr; }
+  // Where the next tensors go (layers of a model split over several devices).
+  void set_device(at::Device device) { device_ = device; }
 
   // Routed experts under `prefix` (e.g. "model.layers.3.mlp.experts"), either one tensor per expert
   // ("<prefix>.<e>.<gate>.weight", hub layout) or fused ("<prefix>.gate_up_proj", "<prefix>.down_proj").

@@ -17,7 +17,9 @@
 namespace moesim::model {
 
 struct LoadOptions {
-  std::string device = "cpu";     // cpu, cuda, cuda:N
+  // cpu, cuda, cuda:N, or a list such as "cuda:0,cuda:1" that splits the decoder layers into
+  // consecutive blocks, one per device (for checkpoints larger than one GPU).
+  std::string device = "cpu";
   std::string dtype = "float32";  // float32, bfloat16, float16
 };
 
