@@ -43,7 +43,8 @@ class DeepseekV3 final : public Network {
     load(w);
   }
 
-  at::Tensor forward(const at::Tensor& ids, const at::Tensor& valid, const RoutingCallback& on_routing) const override {
+  at::Tensor forward(const at::Tensor& ids, const at::Tensor& valid, const RoutingCallback& on_routing,
+                     bool want_logits) const override {
     at::Tensor x = at::embedding(embed_, ids);                                    // (B, S, H)
     at::Tensor positions = layers::positions_from_mask(valid);                    // (B, S)
     layers::RopeTables rope = layers::rope_tables(positions, c_.qk_rope_head_dim, c_.rope_theta, x.scalar_type());
@@ -61,6 +62,7 @@ class DeepseekV3 final : public Network {
       at::Tensor h = layers::rms_norm(x, w.post_attention_norm, c_.rms_norm_eps);  // (B, S, H)
       x = x + (w.is_moe ? moe(h, w, moe_index++, l, on_routing) : layers::swiglu(h, w.dense));
     }
+    if (!want_logits) return {};
     x = layers::rms_norm(x, final_norm_, c_.rms_norm_eps);                       // (B, S, H)
     return layers::linear(x, lm_head_).to(at::kFloat);                            // (B, S, V)
   }

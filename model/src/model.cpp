@@ -105,7 +105,8 @@ std::unique_ptr<MoeModel> MoeModel::load(const std::filesystem::path& dir, const
   return std::unique_ptr<MoeModel>(new MoeModel(std::move(impl)));
 }
 
-ForwardResult MoeModel::forward(const std::vector<std::vector<std::int32_t>>& sequences, RoutingHook* hook) const {
+ForwardResult MoeModel::forward(const std::vector<std::vector<std::int32_t>>& sequences, RoutingHook* hook,
+                               bool want_logits) const {
   const ModelConfig& c = impl_->config;
   if (sequences.empty()) throw InputError("forward: no sequences given");
   std::int64_t B = static_cast<std::int64_t>(sequences.size()), S = 0;
@@ -148,12 +149,12 @@ ForwardResult MoeModel::forward(const std::vector<std::vector<std::int32_t>>& se
       hook->on_routing(r);
     };
   }
-  at::Tensor logits = impl_->network->forward(ids.to(first), valid.to(first), on_routing);  // (B, S, V)
+  at::Tensor logits = impl_->network->forward(ids.to(first), valid.to(first), on_routing, want_logits);  // (B, S, V)
   ForwardResult out;
   out.batch = B;
   out.seq_len = S;
   out.vocab = c.vocab_size;
-  out.logits = to_float(logits);
+  if (want_logits) out.logits = to_float(logits);
   out.valid.resize(static_cast<std::size_t>(B * S));
   for (std::int64_t b = 0; b < B; ++b)
     for (std::int64_t s = 0; s < S; ++s) out.valid[b * S + s] = valid_a[b][s];

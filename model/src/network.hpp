@@ -29,8 +29,10 @@ class Network {
  public:
   virtual ~Network() = default;
   // ids (B, S) int64, left-padded, on the first layer's device; valid (B, S) bool marks real tokens
-  // → logits (B, S, V) float32 on the last layer's device.
-  virtual at::Tensor forward(const at::Tensor& ids, const at::Tensor& valid, const RoutingCallback& on_routing) const = 0;
+  // → logits (B, S, V) float32 on the last layer's device; with want_logits false (routing capture)
+  // the LM head, often the largest matmul of a small model, is skipped and the result undefined.
+  virtual at::Tensor forward(const at::Tensor& ids, const at::Tensor& valid, const RoutingCallback& on_routing,
+                             bool want_logits) const = 0;
 };
 
 // mixtral_family.cpp: Mixtral, Qwen2-MoE, Qwen3-MoE, OLMoE (GQA attention, softmax-routed experts).
