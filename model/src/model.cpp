@@ -80,12 +80,15 @@ std::unique_ptr<MoeModel> MoeModel::load(const std::filesystem::path& dir, const
   auto impl = std::make_unique<Impl>();
   impl->options = options;
   impl->config = load_config(dir);
+  const at::ScalarType dtype = parse_dtype(options.dtype);
   const std::vector<at::Device> devices = parse_devices(options.device);
   if (static_cast<int>(devices.size()) > impl->config.num_layers)
     throw InputError(fmt::format("--device {}: more devices than the model's {} layers", options.device,
                                  impl->config.num_layers));
   impl->placement = Placement::contiguous(devices, impl->config.num_layers);
-  const at::ScalarType dtype = parse_dtype(options.dtype);
+  for (const auto& d : devices)  // LibTorch's CPU matmul has no float16 kernel (bfloat16 it has)
+    if (d.is_cpu() && dtype == at::kHalf)
+      throw InputError("--dtype float16 needs a CUDA device; on CPU use bfloat16 or float32");
   c10::InferenceMode guard;
   Checkpoint checkpoint(dir);
   WeightLoader weights(checkpoint, devices.front(), dtype);

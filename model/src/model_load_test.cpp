@@ -145,6 +145,7 @@ TEST_CASE("loading: bad configs, devices and dtypes are refused naming the field
         std::string::npos);
   CHECK(load_error(fixture("mixtral"), {"gpu", "float32"}).find("--device gpu") != std::string::npos);
   CHECK(load_error(fixture("mixtral"), {"cpu", "int8"}).find("--dtype int8") != std::string::npos);
+  CHECK(load_error(fixture("mixtral"), {"cpu", "float16"}).find("float16 needs a CUDA device") != std::string::npos);
   CHECK(load_error(fixture("nope")).find("is not a model directory") != std::string::npos);
 }
 
