@@ -146,7 +146,9 @@ class DeepseekV3 final : public Network {
       L.is_moe = c_.moe_layer[l];
       if (L.is_moe) {
         L.router = w.get(p + "mlp.gate.weight", {c_.num_experts, H});
-        L.score_bias = w.get(p + "mlp.gate.e_score_correction_bias", {c_.num_experts});
+        // Kept in float32 as transformers does (_keep_in_fp32_modules_strict): in bfloat16 the small
+        // bias differences that decide close selections would round away.
+        L.score_bias = w.get_float32(p + "mlp.gate.e_score_correction_bias", {c_.num_experts});
         L.experts = w.experts(p + "mlp.experts", c_.num_experts, H, c_.moe_intermediate_size, "gate_proj", "up_proj",
                               "down_proj");
         if (c_.n_shared_experts > 0)
