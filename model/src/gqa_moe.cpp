@@ -1,5 +1,7 @@
-// The Mixtral family: decoder-only transformers with grouped-query attention and softmax-routed
-// SwiGLU experts. Four architectures differ only in the switches of ModelConfig and in tensor names:
+// The forward pass shared by four architectures: decoder-only transformers with grouped-query
+// attention and softmax-routed SwiGLU experts. Each architecture's file (mixtral.cpp,
+// qwen3_moe.cpp, olmoe.cpp, qwen2_moe.cpp) reads its config.json into the switches of ModelConfig
+// this graph follows; they differ only in these switches and in tensor names:
 //
 //   model_type  q/k norm                    top-k renormalised   extras
 //   mixtral     none                        always               experts named w1 (gate) w3 (up) w2 (down)
@@ -171,7 +173,7 @@ class MixtralFamily final : public Network {
 
 }  // namespace
 
-std::unique_ptr<Network> build_mixtral_family(const ModelConfig& config, const Placement& placement,
+std::unique_ptr<Network> build_gqa_moe(const ModelConfig& config, const Placement& placement,
                                           WeightLoader& weights) {
   return std::make_unique<MixtralFamily>(config, placement, weights);
 }
