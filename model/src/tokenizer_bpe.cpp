@@ -22,6 +22,7 @@
 
 #include "moesim/common/cli.hpp"
 #include "moesim/common/error.hpp"
+#include "tokenizer_utf8.hpp"
 
 namespace moesim::model {
 
@@ -36,7 +37,6 @@ constexpr const char* kGpt2Pattern =
 // Words longer than this are encoded but not cached (long runs are rare and would bloat the cache).
 constexpr std::size_t kMaxCachedWordBytes = 256;
 constexpr std::size_t kMaxCacheEntries = 1 << 18;
-constexpr const char* kReplacementCharacter = "\xEF\xBF\xBD";  // U+FFFD in UTF-8
 
 void append_utf8(std::string& out, UChar32 c) {
   char buf[U8_MAX_LENGTH];
@@ -215,36 +215,6 @@ class AddedTokenMatcher {
   bool empty_ = true;
 };
 
-// Position of the first ill-formed UTF-8 sequence, or npos.
-std::size_t invalid_utf8_at(std::string_view text) {
-  int32_t i = 0, n = static_cast<int32_t>(text.size());
-  while (i < n) {
-    int32_t start = i;
-    UChar32 c = 0;
-    U8_NEXT(text.data(), i, n, c);
-    if (c < 0) return static_cast<std::size_t>(start);
-  }
-  return std::string_view::npos;
-}
-
-// Bytes to text as Rust's String::from_utf8_lossy: each ill-formed subsequence becomes U+FFFD.
-std::string utf8_lossy(std::string_view bytes) {
-  if (invalid_utf8_at(bytes) == std::string_view::npos) return std::string(bytes);
-  std::string out;
-  int32_t i = 0, n = static_cast<int32_t>(bytes.size());
-  while (i < n) {
-    int32_t start = i;
-    UChar32 c = 0;
-    U8_NEXT(bytes.data(), i, n, c);
-    if (c < 0) {
-      out += kReplacementCharacter;
-    } else {
-      out.append(bytes.data() + start, static_cast<std::size_t>(i - start));
-    }
-  }
-  return out;
-}
-
 struct MergeRule {
   std::int32_t rank = 0, merged_id = 0;
 };
@@ -265,9 +235,7 @@ class BpeTokenizer final : public Tokenizer {
   }
 
   std::vector<std::int32_t> encode(std::string_view text) const override {
-    if (std::size_t bad = invalid_utf8_at(text); bad != std::string_view::npos) {
-      throw InputError(fmt::format("text to tokenize is not valid UTF-8 (byte {})", bad));
-    }
+    require_utf8(text);
     std::vector<Segment> segments{{std::string(text), -1}};
     segments = raw_added_.split(std::move(segments));
     for (Segment& seg : segments) {
