@@ -11,7 +11,7 @@ namespace moesim::cli {
 CLI::App* Commands::add(CLI::App& parent, const std::string& name, const std::string& description,
                         const std::string& example, std::function<int()> run) {
   CLI::App* cmd = parent.add_subcommand(name, description);
-  cmd->footer("Example:\n  " + example);
+  cmd->footer("Example:\n  " + example + "\n");
   runs_[cmd] = std::move(run);
   return cmd;
 }
@@ -32,10 +32,31 @@ static const CLI::App* chosen_leaf(const CLI::App& app) {
   }
 }
 
+static bool is_command(const CLI::App& app, const std::string& name) {
+  for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; }))
+    if (sub->check_name(name)) return true;
+  return false;
+}
+
+static std::string& invocation_storage() {
+  static std::string line;
+  return line;
+}
+
+const std::string& invocation() { return invocation_storage(); }
+
 int Commands::dispatch(CLI::App& app, int argc, char** argv) const {
+  std::string& line = invocation_storage();
+  line.clear();
+  for (int i = 0; i < argc; ++i) line += (i ? " " : "") + std::string(argv[i]);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
+    // A mistyped command name is the most common slip: say so rather than "subcommand required".
+    if (e.get_exit_code() != 0 && argc > 1 && argv[1][0] != '-' && !is_command(app, argv[1])) {
+      fmt::print(stderr, "moesim: error: unknown command '{}' (see moesim --help)\n", argv[1]);
+      return kExitBadInput;
+    }
     int code = app.exit(e);  // prints help (code 0) or the parse error
     return code == 0 ? kExitOk : kExitBadInput;
   }

@@ -24,7 +24,7 @@ void Progress::advance(std::uint64_t n) {
     if (now - last_draw_ >= std::chrono::milliseconds(100)) draw(false), last_draw_ = now;
   } else if (total_ > 0) {
     int decile = static_cast<int>(10 * done_ / total_);
-    if (decile != last_decile_) draw(false), last_decile_ = decile;
+    if (decile != last_decile_ && done_ < total_) draw(false), last_decile_ = decile;  // finish() prints 100%
   }
 }
 

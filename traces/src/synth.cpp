@@ -1,1 +1,210 @@
-// implementation lands shortly
+// Synthetic routing: each layer gets an expert popularity vector from a load model, and every
+// token draws top_k distinct experts from it (successive draws without replacement).
+#include "moesim/traces/synth.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <ctime>
+#include <fmt/format.h>
+#include <numeric>
+#include <random>
+#include <stdexcept>
+
+#include "moesim/common/progress.hpp"
+
+namespace moesim::traces {
+namespace {
+
+// One independent, reproducible stream per (seed, layer, purpose).
+std::mt19937_64 stream(std::uint64_t seed, int layer, std::uint64_t purpose) {
+  std::seed_seq seq{static_cast<std::uint32_t>(seed), static_cast<std::uint32_t>(seed >> 32),
+                    static_cast<std::uint32_t>(layer), static_cast<std::uint32_t>(purpose)};
+  return std::mt19937_64(seq);
+}
+
+std::vector<double> base_popularity(const SynthOptions& o, int layer) {
+  const int E = o.experts;
+  std::vector<double> p(E, 1.0 / E);
+  switch (o.load) {
+    case LoadModel::kUniform:
+      break;
+    case LoadModel::kZipf:  // expert e has rank e+1: p ∝ (e+1)^-s
+      for (int e = 0; e < E; ++e) p[e] = std::pow(static_cast<double>(e + 1), -o.zipf_s);
+      break;
+    case LoadModel::kDirichlet: {  // normalised Gamma(alpha) draws; each layer its own draw
+      auto rng = stream(o.seed, o.layer_variation > 0 ? layer : 0, 1);
+      std::gamma_distribution<double> gamma(o.dirichlet_alpha, 1.0);
+      for (auto& x : p) x = std::max(gamma(rng), 1e-300);
+      break;
+    }
+    case LoadModel::kHot: {
+      double hot_share = 0;
+      std::vector<bool> is_hot(E, false);
+      for (auto [e, share] : o.hot) hot_share += share, is_hot[e] = true;
+      const int cold = E - static_cast<int>(std::count(is_hot.begin(), is_hot.end(), true));
+      for (int e = 0; e < E; ++e) p[e] = is_hot[e] ? 0.0 : (cold ? (1.0 - hot_share) / cold : 0.0);
+      for (auto [e, share] : o.hot) p[e] = share;
+      break;
+    }
+  }
+  double sum = std::accumulate(p.begin(), p.end(), 0.0);
+  for (auto& x : p) x /= sum;
+  return p;
+}
+
+void validate(const SynthOptions& o) {
+  auto bad = [](const std::string& m) { throw std::invalid_argument(m); };
+  if (o.layers <= 0) bad("--layers must be positive");
+  if (o.experts <= 0) bad("--experts must be positive");
+  if (o.top_k <= 0 || o.top_k > o.experts) bad(fmt::format("--top-k must be in 1..{} (the number of experts)", o.experts));
+  if (o.tokens == 0) bad("--tokens must be positive");
+  if (o.steps == 0 || o.steps > o.tokens) bad("--steps must be in 1..tokens");
+  if (o.seq_len <= 0) bad("--seq-len must be positive");
+  if (o.zipf_s < 0) bad("zipf exponent s must be >= 0");
+  if (o.dirichlet_alpha <= 0) bad("dirichlet alpha must be > 0");
+  if (o.layer_variation < 0 || o.layer_variation > 1) bad("--layer-variation must be in [0, 1]");
+  if (o.load == LoadModel::kHot) {
+    if (o.hot.empty()) bad("the hot load model needs at least one expert:share pair");
+    double total = 0;
+    std::vector<bool> seen(o.experts, false);
+    for (auto [e, share] : o.hot) {
+      if (e < 0 || e >= o.experts) bad(fmt::format("hot expert {} is outside 0..{}", e, o.experts - 1));
+      if (seen[e]) bad(fmt::format("hot expert {} is listed twice", e));
+      if (share <= 0) bad(fmt::format("hot expert {} has share {}; shares must be > 0", e, share));
+      seen[e] = true;
+      total += share;
+    }
+    if (total > 1 + 1e-12) bad(fmt::format("hot shares add up to {} > 1", total));
+  }
+}
+
+// Draws k distinct experts: draw from p, redraw duplicates (which samples exactly from p restricted
+// to the experts not yet chosen); after many misses (a dominant expert), fall back to an explicit
+// renormalised draw so that skewed loads cannot stall the generator.
+void draw_topk(std::discrete_distribution<int>& dist, const std::vector<double>& p, int k, std::mt19937_64& rng,
+               std::int32_t* out) {
+  constexpr int kMaxRedraws = 64;
+  for (int j = 0; j < k; ++j) {
+    int e = -1;
+    for (int attempt = 0; attempt < kMaxRedraws && e < 0; ++attempt) {
+      int c = dist(rng);
+      if (std::find(out, out + j, c) == out + j) e = c;
+    }
+    if (e < 0) {
+      double rest = 0;
+      for (int x = 0; x < static_cast<int>(p.size()); ++x)
+        if (std::find(out, out + j, x) == out + j) rest += p[x];
+      double u = std::uniform_real_distribution<double>(0.0, rest)(rng);
+      for (int x = 0; x < static_cast<int>(p.size()); ++x) {
+        if (std::find(out, out + j, x) != out + j) continue;
+        e = x;  // the last eligible expert absorbs rounding
+        if ((u -= p[x]) < 0) break;
+      }
+    }
+    out[j] = e;
+  }
+}
+
+std::string describe(const SynthOptions& o) {
+  switch (o.load) {
+    case LoadModel::kUniform: return "synthetic:uniform";
+    case LoadModel::kZipf: return fmt::format("synthetic:zipf(s={})", o.zipf_s);
+    case LoadModel::kDirichlet: return fmt::format("synthetic:dirichlet(alpha={})", o.dirichlet_alpha);
+    case LoadModel::kHot: {
+      std::string s = "synthetic:hot(";
+      for (auto [e, share] : o.hot) s += fmt::format("{}{}:{}", s.back() == '(' ? "" : ",", e, share);
+      return s + ")";
+    }
+  }
+  return "synthetic";
+}
+
+std::string utc_now_iso() {
+  std::time_t t = std::time(nullptr);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return buf;
+}
+
+}  // namespace
+
+std::vector<double> expert_popularity(const SynthOptions& o, int layer) {
+  validate(o);
+  std::vector<double> p = base_popularity(o, layer);
+  if (o.layer_variation > 0 && o.load != LoadModel::kDirichlet && o.load != LoadModel::kUniform) {
+    // Which expert is hot changes from layer to layer in real models: blend the base popularity
+    // with a seeded permutation of itself.
+    std::vector<int> perm(o.experts);
+    std::iota(perm.begin(), perm.end(), 0);
+    auto rng = stream(o.seed, layer, 2);
+    std::shuffle(perm.begin(), perm.end(), rng);
+    std::vector<double> q(o.experts);
+    for (int e = 0; e < o.experts; ++e) q[e] = (1 - o.layer_variation) * p[e] + o.layer_variation * p[perm[e]];
+    p = std::move(q);
+  }
+  return p;
+}
+
+void write_synthetic_trace(const std::filesystem::path& path, const SynthOptions& o, const std::string& created_by,
+                           Progress* progress, WriterOptions writer_options) {
+  validate(o);
+  TraceHeader h;
+  h.model = "synthetic";
+  h.architecture = "synthetic";
+  h.num_layers = o.layers;
+  h.num_experts = o.experts;
+  h.top_k = o.top_k;
+  h.hidden_size = o.hidden_size;
+  h.dataset = describe(o);
+  h.tokenizer = "none";
+  h.created_by = created_by;
+  h.created_at = utc_now_iso();
+  TraceWriter writer(path, h, writer_options);
+
+  const int L = o.layers, k = o.top_k;
+  std::vector<std::vector<double>> popularity;
+  std::vector<std::discrete_distribution<int>> dists;
+  std::vector<std::mt19937_64> rngs;
+  for (int l = 0; l < L; ++l) {
+    popularity.push_back(expert_popularity(o, l));
+    dists.emplace_back(popularity.back().begin(), popularity.back().end());
+    rngs.push_back(stream(o.seed, l, 3));
+  }
+  std::vector<std::vector<std::int32_t>> ids(L);
+  std::vector<std::vector<float>> gates(L);
+  std::vector<std::int32_t> seq, pos;
+  std::vector<LayerRouting> routing(L);
+  std::uint64_t token = 0;
+  for (std::uint64_t s = 0; s < o.steps; ++s) {
+    // Steps split the tokens as evenly as possible: the first (tokens % steps) get one more.
+    std::uint64_t n = o.tokens / o.steps + (s < o.tokens % o.steps ? 1 : 0);
+    seq.resize(n);
+    pos.resize(n);
+    for (std::uint64_t i = 0; i < n; ++i) {
+      seq[i] = static_cast<std::int32_t>((token + i) / static_cast<std::uint64_t>(o.seq_len));
+      pos[i] = static_cast<std::int32_t>((token + i) % static_cast<std::uint64_t>(o.seq_len));
+    }
+    for (int l = 0; l < L; ++l) {
+      ids[l].resize(n * k);
+      gates[l].resize(n * k);
+      const auto& p = popularity[l];
+      for (std::uint64_t i = 0; i < n; ++i) {
+        std::int32_t* row = &ids[l][i * k];
+        draw_topk(dists[l], p, k, rngs[l], row);
+        // Gates ∝ popularity of the chosen experts, renormalised; column 0 is the largest gate.
+        std::sort(row, row + k, [&](int a, int b) { return p[a] > p[b] || (p[a] == p[b] && a < b); });
+        double sum = 0;
+        for (int j = 0; j < k; ++j) sum += p[row[j]];
+        for (int j = 0; j < k; ++j) gates[l][i * k + j] = static_cast<float>(p[row[j]] / sum);
+      }
+      routing[l] = LayerRouting{ids[l], gates[l], {}};
+    }
+    writer.append_step(StepTokens{seq, pos, {}}, routing);
+    token += n;
+    if (progress) progress->advance(n);
+  }
+  writer.close();
+}
+
+}  // namespace moesim::traces

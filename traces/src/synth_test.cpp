@@ -1,1 +1,69 @@
-// implementation lands shortly
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <numeric>
+#include <set>
+#include <unistd.h>
+
+#include "moesim/traces/synth.hpp"
+#include "moesim/traces/trace_reader.hpp"
+#include "moesim/traces/trace_stats.hpp"
+
+namespace fs = std::filesystem;
+using namespace moesim::traces;
+
+TEST_CASE("zipf popularity follows rank^-s exactly when layers do not vary") {
+  SynthOptions o;
+  o.experts = 4;
+  o.load = LoadModel::kZipf;
+  o.zipf_s = 1.0;
+  o.layer_variation = 0;
+  auto p = expert_popularity(o, 0);
+  double h = 1 + 1.0 / 2 + 1.0 / 3 + 1.0 / 4;  // harmonic number H_4 = 25/12
+  CHECK(p[0] == doctest::Approx(1 / h));
+  CHECK(p[3] == doctest::Approx(0.25 / h));
+}
+
+TEST_CASE("hot experts get their share; the rest is spread evenly") {
+  SynthOptions o;
+  o.experts = 5;
+  o.load = LoadModel::kHot;
+  o.hot = {{2, 0.6}};
+  o.layer_variation = 0;
+  auto p = expert_popularity(o, 0);
+  CHECK(p[2] == doctest::Approx(0.6));
+  CHECK(p[0] == doctest::Approx(0.1));
+  CHECK_THROWS_AS(([&] { o.hot = {{7, 0.5}}; expert_popularity(o, 0); }()), std::invalid_argument);
+}
+
+TEST_CASE("synthetic traces: distinct experts per token, reproducible, loads follow the model") {
+  fs::path dir = fs::temp_directory_path() / ("moesim_synth_test_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  SynthOptions o;
+  o.layers = 2;
+  o.experts = 8;
+  o.top_k = 2;
+  o.tokens = 20000;
+  o.steps = 3;
+  o.load = LoadModel::kHot;
+  o.hot = {{5, 0.5}};
+  o.layer_variation = 0;
+  o.seed = 7;
+  write_synthetic_trace(dir / "a.h5", o, "test");
+  write_synthetic_trace(dir / "b.h5", o, "test");
+  TraceReader a(dir / "a.h5"), b(dir / "b.h5");
+  CHECK(a.header().num_steps == 3);
+  CHECK(a.step_offsets() == std::vector<std::uint64_t>{0, 6667, 13334, 20000});
+  auto la = a.read_layer(1, 0, o.tokens), lb = b.read_layer(1, 0, o.tokens);
+  CHECK(la.expert_ids == lb.expert_ids);  // same seed, same trace
+  std::uint64_t repeats = 0;
+  for (std::uint64_t t = 0; t < la.tokens(); ++t) repeats += la.expert_ids[2 * t] == la.expert_ids[2 * t + 1];
+  CHECK(repeats == 0);
+  // Expert 5 has p = 0.5, so it is the first pick in half the tokens and, by the without-
+  // replacement second draw, appears in P = 0.5 + 0.5 * (0.5 / (1 - 1/14)) ≈ 0.769 of tokens:
+  // each cold expert has p = 1/14; second draw after a cold first pick: 0.5 / (1 - 1/14) = 0.5385.
+  auto stats = compute_stats(a, {});
+  double share5 = static_cast<double>(stats.layers[0].loads[5]) / o.tokens;
+  CHECK(share5 == doctest::Approx(0.5 + 0.5 * 0.5 / (1 - 1.0 / 14)).epsilon(0.02));
+}

@@ -1,1 +1,140 @@
-// implementation lands shortly
+#include <doctest/doctest.h>
+#include <H5Cpp.h>
+
+#include <filesystem>
+#include <fstream>
+#include <unistd.h>
+
+#include "moesim/common/error.hpp"
+#include "moesim/traces/trace_reader.hpp"
+#include "moesim/traces/trace_writer.hpp"
+
+namespace fs = std::filesystem;
+using namespace moesim::traces;
+
+namespace {
+
+fs::path temp_file(const std::string& name) {
+  // One directory per process: ctest runs test cases in parallel processes.
+  fs::path dir = fs::temp_directory_path() / ("moesim_trace_io_test_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  return dir / name;
+}
+
+TraceHeader small_header() {
+  TraceHeader h;
+  h.model = "hand";
+  h.architecture = "synthetic";
+  h.num_layers = 2;
+  h.num_experts = 4;
+  h.top_k = 2;
+  h.hidden_size = 16;
+  h.model_layers = {1, 3};
+  h.has_token_ids = true;
+  h.has_router_probs = true;
+  return h;
+}
+
+// Two steps (3 tokens, then 2), two layers, every value chosen by hand.
+fs::path write_small_trace(const std::string& name) {
+  fs::path p = temp_file(name);
+  fs::remove(p);
+  TraceWriter w(p, small_header(), WriterOptions{.chunk_tokens = 2});
+  std::vector<std::int32_t> seq = {0, 0, 1}, pos = {0, 1, 0}, tok = {11, 12, 13};
+  std::vector<std::int32_t> ids0 = {0, 1, 2, 3, 3, 0}, ids1 = {1, 0, 1, 2, 1, 3};
+  std::vector<float> g = {0.6f, 0.4f, 0.7f, 0.3f, 0.5f, 0.5f};
+  std::vector<float> probs(3 * 4, 0.25f);
+  std::vector<LayerRouting> r = {{ids0, g, probs}, {ids1, g, probs}};
+  w.append_step({seq, pos, tok}, r);
+  std::vector<std::int32_t> seq2 = {1, 1}, pos2 = {1, 2}, tok2 = {14, 15};
+  std::vector<std::int32_t> ids2 = {2, 0, 2, 1}, ids3 = {3, 2, 0, 1};
+  std::vector<float> g2 = {0.9f, 0.1f, 0.8f, 0.2f};
+  std::vector<float> probs2(2 * 4, 0.25f);
+  std::vector<LayerRouting> r2 = {{ids2, g2, probs2}, {ids3, g2, probs2}};
+  w.append_step({seq2, pos2, tok2}, r2);
+  CHECK_FALSE(fs::exists(p));  // not visible under its name until closed
+  w.close();
+  return p;
+}
+
+}  // namespace
+
+TEST_CASE("a written trace reads back exactly: header, steps, ids, gates, tokens") {
+  fs::path p = write_small_trace("roundtrip.h5");
+  TraceReader r(p);
+  const auto& h = r.header();
+  CHECK(h.num_tokens == 5);
+  CHECK(h.num_steps == 2);
+  CHECK(h.model_layers == std::vector<int>{1, 3});
+  CHECK(r.step_offsets() == std::vector<std::uint64_t>{0, 3, 5});
+  CHECK(r.id_width_bytes() == 1);
+  auto b = r.read_step(1, 1);
+  CHECK(b.begin == 3);
+  CHECK(b.expert_ids == std::vector<std::int32_t>{3, 2, 0, 1});
+  CHECK(b.gates == std::vector<float>{0.9f, 0.1f, 0.8f, 0.2f});
+  auto all = r.read_layer(0, 0, 5, ReadWhat{.gates = false, .router_probs = true});
+  CHECK(all.expert_ids == std::vector<std::int32_t>{0, 1, 2, 3, 3, 0, 2, 0, 2, 1});
+  CHECK(all.gates.empty());
+  CHECK(all.router_probs.size() == 20);
+  auto t = r.read_tokens(1, 4);
+  CHECK(t.sequence_id == std::vector<std::int32_t>{0, 1, 1});
+  CHECK(t.token_id == std::vector<std::int32_t>{12, 13, 14});
+  std::uint64_t seen = 0;
+  r.for_each_id_slice(0, 2, [&](const IdSlice& s) { seen += s.tokens; });
+  CHECK(seen == 5);
+}
+
+TEST_CASE("writer refuses an expert id outside the declared experts") {
+  TraceWriter w(temp_file("bad_id.h5"), small_header());
+  std::vector<std::int32_t> seq = {0}, pos = {0}, tok = {1}, ids = {0, 4};
+  std::vector<float> g = {0.5f, 0.5f}, probs(4, 0.25f);
+  std::vector<LayerRouting> r = {{ids, g, probs}, {ids, g, probs}};
+  CHECK_THROWS_WITH_AS(w.append_step({seq, pos, tok}, r), doctest::Contains("expert id 4 outside 0..3"),
+                       std::invalid_argument);
+}
+
+TEST_CASE("reader errors name the file and the problem") {
+  SUBCASE("missing file") {
+    CHECK_THROWS_WITH_AS(TraceReader{temp_file("absent.h5")}, doctest::Contains("absent.h5: no such file"),
+                         moesim::InputError);
+  }
+  SUBCASE("not HDF5") {
+    fs::path p = temp_file("text.h5");
+    std::ofstream(p) << "hello, not a trace";
+    CHECK_THROWS_WITH_AS(TraceReader{p}, doctest::Contains("text.h5: not an HDF5 file"), moesim::InputError);
+  }
+  SUBCASE("truncated file") {
+    fs::path good = write_small_trace("to_truncate.h5");
+    fs::path p = temp_file("truncated.h5");
+    fs::copy_file(good, p, fs::copy_options::overwrite_existing);
+    fs::resize_file(p, fs::file_size(p) / 2);
+    CHECK_THROWS_AS(TraceReader{p}, moesim::InputError);
+  }
+  SUBCASE("wrong version") {
+    fs::path p = write_small_trace("v2.h5");
+    {
+      H5::H5File f(p.string(), H5F_ACC_RDWR);
+      std::int64_t v = 2;
+      f.openAttribute("version").write(H5::PredType::NATIVE_INT64, &v);
+    }
+    CHECK_THROWS_WITH_AS(TraceReader{p}, doctest::Contains("trace format version 2"), moesim::InputError);
+  }
+  SUBCASE("missing dataset") {
+    fs::path p = write_small_trace("nogates.h5");
+    {
+      H5::H5File f(p.string(), H5F_ACC_RDWR);
+      f.unlink("layers/1/gate_weights");
+    }
+    CHECK_THROWS_WITH_AS(TraceReader{p}, doctest::Contains("missing dataset 'layers/1/gate_weights'"),
+                         moesim::InputError);
+  }
+  SUBCASE("inconsistent shapes") {
+    fs::path p = write_small_trace("shape.h5");
+    {
+      H5::H5File f(p.string(), H5F_ACC_RDWR);
+      std::int64_t t = 6;
+      f.openAttribute("num_tokens").write(H5::PredType::NATIVE_INT64, &t);
+    }
+    CHECK_THROWS_WITH_AS(TraceReader{p}, doctest::Contains("shape.h5"), moesim::InputError);
+  }
+}

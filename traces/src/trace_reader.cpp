@@ -1,1 +1,261 @@
-// implementation lands shortly
+// Trace v1 reader. Everything about a file that can be wrong is checked when it is opened, so that
+// a replay never fails half-way through on a structural problem; data errors found later (a
+// truncated or corrupted chunk) still surface as one InputError line naming the file.
+#include "moesim/traces/trace_reader.hpp"
+
+#include <H5Cpp.h>
+
+#include <algorithm>
+#include <fmt/format.h>
+
+#include "moesim/common/error.hpp"
+#include "trace_schema.hpp"
+
+namespace moesim::traces {
+namespace fs = std::filesystem;
+
+struct TraceReader::Impl {
+  fs::path path;
+  H5::H5File file;
+  TraceHeader header;
+  std::vector<std::uint64_t> offsets;
+  int id_width = 1;
+  std::vector<H5::DataSet> expert_ids, gates, probs;
+  H5::DataSet sequence_id, position, token_id;
+
+  [[noreturn]] void fail(const std::string& what) const { throw InputError(located(path, what)); }
+
+  H5::Attribute attr(const char* name) const {
+    if (!file.attrExists(name)) fail(fmt::format("missing attribute '{}' (not a moesim trace v{}?)", name, kFormatVersion));
+    return file.openAttribute(name);
+  }
+  std::string str_attr(const char* name) const {
+    H5::Attribute a = attr(name);
+    if (a.getTypeClass() != H5T_STRING) fail(fmt::format("attribute '{}' should be a string", name));
+    std::string value;
+    a.read(a.getStrType(), value);
+    return value;
+  }
+  std::int64_t int_attr(const char* name) const {
+    H5::Attribute a = attr(name);
+    if (a.getTypeClass() != H5T_INTEGER) fail(fmt::format("attribute '{}' should be an integer", name));
+    std::int64_t v = 0;
+    a.read(H5::PredType::NATIVE_INT64, &v);
+    return v;
+  }
+
+  H5::DataSet dataset(const std::string& name) const {
+    if (!file.nameExists(name)) fail(fmt::format("missing dataset '{}'", name));
+    return file.openDataSet(name);
+  }
+  // Checks a dataset's shape is exactly {rows} or {rows, cols}.
+  void expect_shape(const H5::DataSet& ds, const std::string& name, hsize_t rows, hsize_t cols) const {
+    H5::DataSpace s = ds.getSpace();
+    int rank = s.getSimpleExtentNdims();
+    hsize_t dims[2] = {0, 0};
+    if (rank == (cols ? 2 : 1)) s.getSimpleExtentDims(dims);
+    if (rank != (cols ? 2 : 1) || dims[0] != rows || (cols && dims[1] != cols))
+      fail(cols ? fmt::format("dataset '{}' has shape {}x{}, expected {}x{} (tokens x width)", name, dims[0], dims[1],
+                              rows, cols)
+                : fmt::format("dataset '{}' has {} entries, expected {}", name, dims[0], rows));
+  }
+
+  void read_header() {
+    std::string format = str_attr("format");
+    if (format != kFormatName) fail(fmt::format("format is '{}', expected '{}'", format, kFormatName));
+    std::int64_t version = int_attr("version");
+    if (version != kFormatVersion)
+      fail(fmt::format("trace format version {} — this moesim reads version {}; regenerate the trace with "
+                       "`moesim capture` or `moesim trace synth` of this version",
+                       version, kFormatVersion));
+    header.model = str_attr("model");
+    header.architecture = str_attr("architecture");
+    header.dataset = str_attr("dataset");
+    header.tokenizer = str_attr("tokenizer");
+    header.routing_strategy = str_attr("routing_strategy");
+    header.created_by = str_attr("created_by");
+    header.created_at = str_attr("created_at");
+    auto positive = [&](const char* name) {
+      std::int64_t v = int_attr(name);
+      if (v <= 0 || v > (1 << 24)) fail(fmt::format("attribute '{}' = {} is out of range", name, v));
+      return static_cast<int>(v);
+    };
+    header.num_layers = positive("num_layers");
+    header.num_experts = positive("num_experts");
+    header.top_k = positive("top_k");
+    if (header.top_k > header.num_experts)
+      fail(fmt::format("top_k {} exceeds num_experts {}", header.top_k, header.num_experts));
+    header.hidden_size = static_cast<int>(int_attr("hidden_size"));
+    std::int64_t tokens = int_attr("num_tokens"), steps = int_attr("num_steps");
+    if (tokens < 0 || steps < 0) fail("negative num_tokens or num_steps");
+    header.num_tokens = static_cast<std::uint64_t>(tokens);
+    header.num_steps = static_cast<std::uint64_t>(steps);
+    header.has_token_ids = int_attr("has_token_ids") != 0;
+    header.has_router_probs = int_attr("has_router_probs") != 0;
+  }
+
+  void read_offsets() {
+    H5::DataSet ds = dataset(schema::kStepOffsets);
+    expect_shape(ds, schema::kStepOffsets, header.num_steps + 1, 0);
+    offsets.resize(header.num_steps + 1);
+    ds.read(offsets.data(), H5::PredType::NATIVE_UINT64);
+    if (offsets.front() != 0 || offsets.back() != header.num_tokens || !std::is_sorted(offsets.begin(), offsets.end()))
+      fail(fmt::format("'{}' must rise from 0 to num_tokens ({})", schema::kStepOffsets, header.num_tokens));
+  }
+
+  void open_datasets() {
+    const hsize_t T = header.num_tokens, k = static_cast<hsize_t>(header.top_k);
+    sequence_id = dataset(schema::kSequenceId);
+    expect_shape(sequence_id, schema::kSequenceId, T, 0);
+    position = dataset(schema::kPosition);
+    expect_shape(position, schema::kPosition, T, 0);
+    if (header.has_token_ids) {
+      token_id = dataset(schema::kTokenId);
+      expect_shape(token_id, schema::kTokenId, T, 0);
+    }
+    id_width = schema::id_width_bytes_for(header.num_experts);
+    for (int l = 0; l < header.num_layers; ++l) {
+      std::string ids_name = schema::layer_dataset(l, schema::kExpertIds);
+      H5::DataSet ids = dataset(ids_name);
+      expect_shape(ids, ids_name, T, k);
+      if (ids.getTypeClass() != H5T_INTEGER) fail(fmt::format("dataset '{}' must hold integers", ids_name));
+      // Writers in other languages may pick another integer width; the fast path needs the canonical one.
+      if (ids.getIntType().getSize() != static_cast<std::size_t>(id_width) || ids.getIntType().getSign() != H5T_SGN_NONE)
+        fail(fmt::format("dataset '{}' must be uint{} for {} experts (see FORMAT.md)", ids_name, 8 * id_width,
+                         header.num_experts));
+      expert_ids.push_back(ids);
+      std::string gates_name = schema::layer_dataset(l, schema::kGateWeights);
+      gates.push_back(dataset(gates_name));
+      expect_shape(gates.back(), gates_name, T, k);
+      if (header.has_router_probs) {
+        std::string probs_name = schema::layer_dataset(l, schema::kRouterProbs);
+        probs.push_back(dataset(probs_name));
+        expect_shape(probs.back(), probs_name, T, static_cast<hsize_t>(header.num_experts));
+      }
+      H5::Group g = file.openGroup(schema::layer_group(l));
+      std::int64_t model_layer = l;
+      if (g.attrExists("model_layer")) g.openAttribute("model_layer").read(H5::PredType::NATIVE_INT64, &model_layer);
+      header.model_layers.push_back(static_cast<int>(model_layer));
+    }
+  }
+
+  // Reads rows [begin, end) of a 1-D or 2-D dataset into `out` as `mem_type`.
+  void read_rows(const H5::DataSet& ds, const H5::PredType& mem_type, std::uint64_t begin, std::uint64_t end,
+                 hsize_t cols, void* out, const char* what) const {
+    if (end <= begin) return;
+    try {
+      H5::DataSpace file_space = ds.getSpace();
+      hsize_t start[2] = {begin, 0}, count[2] = {end - begin, cols};
+      int rank = cols ? 2 : 1;
+      file_space.selectHyperslab(H5S_SELECT_SET, count, start);
+      H5::DataSpace mem_space(rank, count);
+      ds.read(out, mem_type, mem_space, file_space);
+    } catch (const H5::Exception& e) {
+      fail(fmt::format("cannot read {} of tokens [{}, {}): the file is truncated or corrupt ({})", what, begin, end,
+                       e.getDetailMsg()));
+    }
+  }
+
+  void check_range(int layer, std::uint64_t begin, std::uint64_t end) const {
+    if (layer < 0 || layer >= header.num_layers)
+      throw InputError(located(path, fmt::format("layer {} does not exist (the trace has layers 0..{})", layer,
+                                                 header.num_layers - 1)));
+    if (begin > end || end > header.num_tokens) throw std::out_of_range("trace reader: token range out of bounds");
+  }
+};
+
+TraceReader::TraceReader(const fs::path& path) : impl_(std::make_unique<Impl>()) {
+  impl_->path = path;
+  H5::Exception::dontPrint();
+  std::error_code ec;
+  if (!fs::exists(path, ec)) throw InputError(located(path, "no such file"));
+  try {
+    if (!H5::H5File::isHdf5(path.string())) throw InputError(located(path, "not an HDF5 file (expected a moesim trace)"));
+    impl_->file = H5::H5File(path.string(), H5F_ACC_RDONLY);
+  } catch (const H5::Exception& e) {
+    throw InputError(located(path, "cannot open as HDF5 (truncated or corrupt?): " + e.getDetailMsg()));
+  }
+  try {
+    impl_->read_header();
+    impl_->read_offsets();
+    impl_->open_datasets();
+  } catch (const H5::Exception& e) {
+    throw InputError(located(path, "corrupt trace: " + e.getDetailMsg()));
+  }
+}
+
+TraceReader::~TraceReader() = default;
+TraceReader::TraceReader(TraceReader&&) noexcept = default;
+
+const TraceHeader& TraceReader::header() const { return impl_->header; }
+const fs::path& TraceReader::path() const { return impl_->path; }
+const std::vector<std::uint64_t>& TraceReader::step_offsets() const { return impl_->offsets; }
+int TraceReader::id_width_bytes() const { return impl_->id_width; }
+
+LayerBlock TraceReader::read_layer(int layer, std::uint64_t begin, std::uint64_t end, ReadWhat what) const {
+  impl_->check_range(layer, begin, end);
+  const auto& h = impl_->header;
+  const hsize_t k = static_cast<hsize_t>(h.top_k);
+  LayerBlock b;
+  b.layer = layer;
+  b.top_k = h.top_k;
+  b.begin = begin;
+  b.expert_ids.resize((end - begin) * k);
+  impl_->read_rows(impl_->expert_ids[layer], H5::PredType::NATIVE_INT32, begin, end, k, b.expert_ids.data(),
+                   "expert ids");
+  if (what.gates) {
+    b.gates.resize((end - begin) * k);
+    impl_->read_rows(impl_->gates[layer], H5::PredType::NATIVE_FLOAT, begin, end, k, b.gates.data(), "gate weights");
+  }
+  if (what.router_probs && h.has_router_probs) {
+    const hsize_t E = static_cast<hsize_t>(h.num_experts);
+    b.router_probs.resize((end - begin) * E);
+    impl_->read_rows(impl_->probs[layer], H5::PredType::NATIVE_FLOAT, begin, end, E, b.router_probs.data(),
+                     "router probabilities");
+  }
+  // Ids are validated here, once, so that every consumer can index by them without checks.
+  for (auto e : b.expert_ids)
+    if (e < 0 || e >= h.num_experts)
+      impl_->fail(fmt::format("layer {} holds expert id {} but the trace declares {} experts", layer, e, h.num_experts));
+  return b;
+}
+
+LayerBlock TraceReader::read_step(int layer, std::uint64_t step, ReadWhat what) const {
+  if (step >= impl_->header.num_steps)
+    throw InputError(located(impl_->path, fmt::format("step {} does not exist (the trace has {} steps)", step,
+                                                      impl_->header.num_steps)));
+  return read_layer(layer, impl_->offsets[step], impl_->offsets[step + 1], what);
+}
+
+TokenBlock TraceReader::read_tokens(std::uint64_t begin, std::uint64_t end) const {
+  impl_->check_range(0, begin, end);
+  TokenBlock t;
+  t.begin = begin;
+  t.sequence_id.resize(end - begin);
+  t.position.resize(end - begin);
+  impl_->read_rows(impl_->sequence_id, H5::PredType::NATIVE_INT32, begin, end, 0, t.sequence_id.data(), "sequence ids");
+  impl_->read_rows(impl_->position, H5::PredType::NATIVE_INT32, begin, end, 0, t.position.data(), "positions");
+  if (impl_->header.has_token_ids) {
+    t.token_id.resize(end - begin);
+    impl_->read_rows(impl_->token_id, H5::PredType::NATIVE_INT32, begin, end, 0, t.token_id.data(), "token ids");
+  }
+  return t;
+}
+
+void TraceReader::for_each_id_slice(int layer, std::uint64_t slice_tokens,
+                                    const std::function<void(const IdSlice&)>& fn) const {
+  impl_->check_range(layer, 0, 0);
+  const auto& h = impl_->header;
+  const hsize_t k = static_cast<hsize_t>(h.top_k);
+  slice_tokens = std::max<std::uint64_t>(1, slice_tokens);
+  std::vector<std::uint8_t> buffer(std::min<std::uint64_t>(slice_tokens, h.num_tokens) * k * impl_->id_width);
+  for (std::uint64_t begin = 0; begin < h.num_tokens; begin += slice_tokens) {
+    std::uint64_t end = std::min(h.num_tokens, begin + slice_tokens);
+    impl_->read_rows(impl_->expert_ids[layer], schema::id_mem_type(impl_->id_width), begin, end, k, buffer.data(),
+                     "expert ids");
+    IdSlice s{buffer.data(), impl_->id_width, begin, end - begin, h.top_k};
+    fn(s);
+  }
+}
+
+}  // namespace moesim::traces

@@ -1,1 +1,131 @@
-// implementation lands shortly
+#include "moesim/traces/trace_stats.hpp"
+
+#include <cmath>
+#include <fmt/format.h>
+
+#include "moesim/common/error.hpp"
+#include "moesim/common/progress.hpp"
+
+namespace moesim::traces {
+namespace {
+
+// Slices of 2^20 tokens: a few MB of ids at most, whatever the file size.
+constexpr std::uint64_t kSliceTokens = 1u << 20;
+
+// Counts ids into `all` (every column) and `top1` (column 0). Bins cover the whole stored integer
+// range, so an id beyond num_experts lands in a bin that is checked afterwards instead of writing
+// out of bounds.
+template <class Id>
+void count_ids(const Id* ids, std::size_t n, int top_k, std::vector<std::uint64_t>& all, std::vector<std::uint64_t>& top1) {
+  for (std::size_t i = 0; i < n; ++i) ++all[ids[i]];
+  for (std::size_t i = 0; i < n; i += static_cast<std::size_t>(top_k)) ++top1[ids[i]];
+}
+
+LayerStats layer_stats(const TraceReader& reader, int layer, Progress* progress) {
+  const auto& h = reader.header();
+  LayerStats s;
+  s.layer = layer;
+  s.model_layer = h.model_layers.at(layer);
+  s.tokens = h.num_tokens;
+  const int width = reader.id_width_bytes();
+  const std::size_t bins = width == 4 ? static_cast<std::size_t>(h.num_experts) : (std::size_t{1} << (8 * width));
+  std::vector<std::uint64_t> all(bins, 0), top1(bins, 0);
+  reader.for_each_id_slice(layer, kSliceTokens, [&](const IdSlice& slice) {
+    slice.visit([&](const auto* ids, std::size_t n) {
+      if constexpr (sizeof(*ids) == 4) {
+        for (std::size_t i = 0; i < n; ++i)
+          if (ids[i] >= static_cast<std::uint32_t>(h.num_experts))
+            throw InputError(located(reader.path(), fmt::format("layer {} holds expert id {} but the trace declares {} experts",
+                                                                layer, ids[i], h.num_experts)));
+      }
+      count_ids(ids, n, slice.top_k, all, top1);
+    });
+    if (progress) progress->advance(slice.tokens);
+  });
+  for (std::size_t e = static_cast<std::size_t>(h.num_experts); e < bins; ++e)
+    if (all[e] != 0)
+      throw InputError(located(reader.path(), fmt::format("layer {} holds expert id {} but the trace declares {} experts",
+                                                          layer, e, h.num_experts)));
+  all.resize(h.num_experts);
+  top1.resize(h.num_experts);
+  s.loads = std::move(all);
+  s.top1_loads = std::move(top1);
+  s.all = balance_metrics(s.loads);
+  s.top1 = balance_metrics(s.top1_loads);
+  return s;
+}
+
+void accumulate_mean(BalanceMetrics& acc, const BalanceMetrics& m, double weight) {
+  acc.total += m.total;
+  acc.mean += weight * m.mean;
+  acc.variance += weight * m.variance;
+  acc.cv += weight * m.cv;
+  acc.gini += weight * m.gini;
+  acc.max_load += weight * m.max_load;
+  acc.min_load += weight * m.min_load;
+  acc.max_min_ratio += weight * m.max_min_ratio;  // inf stays inf: one starving layer makes the mean inf
+  acc.max_mean_ratio += weight * m.max_mean_ratio;
+  acc.max_vio += weight * m.max_vio;
+  acc.entropy_norm += weight * m.entropy_norm;
+}
+
+nlohmann::json finite_or_null(double x) { return std::isfinite(x) ? nlohmann::json(x) : nlohmann::json(nullptr); }
+
+}  // namespace
+
+TraceStats compute_stats(const TraceReader& reader, const std::vector<int>& layers, Progress* progress) {
+  const auto& h = reader.header();
+  std::vector<int> chosen = layers;
+  if (chosen.empty())
+    for (int l = 0; l < h.num_layers; ++l) chosen.push_back(l);
+  for (int l : chosen)
+    if (l < 0 || l >= h.num_layers)
+      throw InputError(located(reader.path(), fmt::format("layer {} does not exist (the trace has layers 0..{})", l,
+                                                          h.num_layers - 1)));
+  TraceStats stats;
+  const double w = 1.0 / static_cast<double>(chosen.size());
+  for (int l : chosen) {
+    stats.layers.push_back(layer_stats(reader, l, progress));
+    accumulate_mean(stats.mean_all, stats.layers.back().all, w);
+    accumulate_mean(stats.mean_top1, stats.layers.back().top1, w);
+  }
+  return stats;
+}
+
+nlohmann::json to_json(const BalanceMetrics& m) {
+  return {{"total", m.total},
+          {"mean", m.mean},
+          {"variance", m.variance},
+          {"cv", m.cv},
+          {"gini", m.gini},
+          {"max", m.max_load},
+          {"min", m.min_load},
+          {"max_min_ratio", finite_or_null(m.max_min_ratio)},
+          {"max_mean_ratio", m.max_mean_ratio},
+          {"max_vio", m.max_vio},
+          {"entropy_norm", m.entropy_norm}};
+}
+
+nlohmann::json to_json(const TraceStats& stats, const TraceHeader& h) {
+  nlohmann::json layers = nlohmann::json::array();
+  for (const auto& l : stats.layers)
+    layers.push_back({{"layer", l.layer},
+                      {"model_layer", l.model_layer},
+                      {"tokens", l.tokens},
+                      {"loads", l.loads},
+                      {"top1_loads", l.top1_loads},
+                      {"all", to_json(l.all)},
+                      {"top1", to_json(l.top1)}});
+  return {{"model", h.model},
+          {"architecture", h.architecture},
+          {"dataset", h.dataset},
+          {"routing_strategy", h.routing_strategy},
+          {"num_tokens", h.num_tokens},
+          {"num_steps", h.num_steps},
+          {"num_experts", h.num_experts},
+          {"top_k", h.top_k},
+          {"layers", layers},
+          {"mean_over_layers", {{"all", to_json(stats.mean_all)}, {"top1", to_json(stats.mean_top1)}}}};
+}
+
+}  // namespace moesim::traces

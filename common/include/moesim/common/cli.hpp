@@ -32,6 +32,10 @@ void add_json_flag(CLI::App* cmd, bool& json);
 void add_quiet_flag(CLI::App* cmd, bool& quiet);
 void print_json(const nlohmann::json& result);
 
+// The command line of this process as typed (set by Commands::dispatch); recorded in output
+// files so that a result says how it was made.
+const std::string& invocation();
+
 // Throws InputError "PATH: no such file" (or "is a directory") before any work starts.
 void require_file(const std::filesystem::path& path);
 

@@ -28,6 +28,23 @@ struct TokenBlock {
   std::vector<std::int32_t> sequence_id, position, token_id;  // token_id empty if absent
 };
 
+// Raw expert ids of tokens [begin, begin + tokens) as stored: uint8, uint16 or uint32 by width_bytes.
+struct IdSlice {
+  const void* data = nullptr;
+  int width_bytes = 1;
+  std::uint64_t begin = 0;
+  std::uint64_t tokens = 0;
+  int top_k = 0;
+  // Calls f(span of the right unsigned type); lets hot loops be instantiated per width.
+  template <class F>
+  void visit(F&& f) const {
+    std::size_t n = static_cast<std::size_t>(tokens) * static_cast<std::size_t>(top_k);
+    if (width_bytes == 1) f(static_cast<const std::uint8_t*>(data), n);
+    else if (width_bytes == 2) f(static_cast<const std::uint16_t*>(data), n);
+    else f(static_cast<const std::uint32_t*>(data), n);
+  }
+};
+
 struct ReadWhat {
   bool gates = true;
   bool router_probs = false;
@@ -48,10 +65,11 @@ class TraceReader {
   LayerBlock read_step(int layer, std::uint64_t step, ReadWhat what = {}) const;
   TokenBlock read_tokens(std::uint64_t begin, std::uint64_t end) const;
 
-  // Calls fn(ids, tokens, top_k) on consecutive slices of one layer's expert ids (native width
-  // widened to uint16, the fastest path for statistics). Bounded memory: one slice at a time.
-  void for_each_id_slice(int layer, std::uint64_t slice_tokens,
-                         const std::function<void(const std::uint16_t* ids, std::uint64_t tokens, int top_k)>& fn) const;
+  // Calls fn on consecutive slices of one layer's expert ids in their stored integer width, without
+  // conversion (the fast path for statistics). Bounded memory: one slice at a time.
+  void for_each_id_slice(int layer, std::uint64_t slice_tokens, const std::function<void(const IdSlice&)>& fn) const;
+  // Stored width of expert ids in bytes (1, 2 or 4).
+  int id_width_bytes() const;
 
  private:
   struct Impl;
