@@ -17,7 +17,6 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <queue>
-#include <sstream>
 #include <unordered_map>
 
 #include "moesim/common/cli.hpp"
@@ -283,7 +282,7 @@ class BpeTokenizer final : public Tokenizer {
 
  private:
   [[noreturn]] void unsupported(const std::string& what) const {
-    throw InputError(located(file_, fmt::format("unsupported {} (moesim reads byte-level BPE tokenizer.json files; "
+    throw UnsupportedTokenizerJson(located(file_, fmt::format("unsupported {} (moesim reads byte-level BPE tokenizer.json files; "
                                                 "for SentencePiece models use tokenizer.model)",
                                                 what)));
   }
@@ -352,7 +351,6 @@ class BpeTokenizer final : public Tokenizer {
     if (n <= vocab_size()) return;
     decoded_.resize(static_cast<std::size_t>(n));
     has_id_.resize(static_cast<std::size_t>(n), false);
-    is_added_.resize(static_cast<std::size_t>(n), false);
   }
 
   void load_added_tokens(const json& list) {
@@ -368,7 +366,6 @@ class BpeTokenizer final : public Tokenizer {
       if (token.id < 0) throw InputError(located(file_, fmt::format("added token '{}' has negative id", token.content)));
       resize_ids(token.id + 1);
       has_id_[static_cast<std::size_t>(token.id)] = true;
-      is_added_[static_cast<std::size_t>(token.id)] = true;
       decoded_[static_cast<std::size_t>(token.id)] = token.content;
       added_by_content_[token.content] = token.id;
       (token.normalized ? normalized_added_ : raw_added_).add(token);
@@ -675,7 +672,7 @@ class BpeTokenizer final : public Tokenizer {
   std::array<std::int32_t, 256> byte_id_{};                  // id of each single byte's symbol
   std::unordered_map<UChar32, char> symbol_byte_;            // byte-level symbol -> byte
   std::vector<std::string> decoded_;                         // id -> bytes it stands for
-  std::vector<bool> has_id_, is_added_;
+  std::vector<bool> has_id_;
   std::vector<const icu::Normalizer2*> normalizers_;
   std::vector<SplitStep> steps_;
   AddedTokenMatcher raw_added_, normalized_added_;
@@ -687,15 +684,28 @@ class BpeTokenizer final : public Tokenizer {
 
 }  // namespace
 
+// "file:line:col: malformed JSON: …" from nlohmann's byte offset of the error.
+[[noreturn]] static void throw_malformed(const fs::path& file, const std::string& text, const json::parse_error& e) {
+  std::size_t at = std::min<std::size_t>(e.byte == 0 ? 0 : e.byte - 1, text.size());
+  std::size_t line_start = text.rfind('\n', at == 0 ? 0 : at - 1);
+  line_start = line_start == std::string::npos ? 0 : line_start + 1;
+  int line = 1 + static_cast<int>(std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(line_start), '\n'));
+  int column = 1 + static_cast<int>(at - line_start);
+  std::string what = e.what();
+  if (auto colon = what.rfind(": "); colon != std::string::npos) what = what.substr(colon + 2);
+  throw InputError(located(file, line, column, fmt::format("malformed JSON: {}", what)));
+}
+
 std::unique_ptr<Tokenizer> load_bpe_tokenizer(const fs::path& tokenizer_json) {
   cli::require_file(tokenizer_json);
   std::ifstream in(tokenizer_json, std::ios::binary);
   if (!in) throw InputError(located(tokenizer_json, "cannot open"));
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   json spec;
   try {
-    spec = json::parse(in);
+    spec = json::parse(text);
   } catch (const json::parse_error& e) {
-    throw InputError(located(tokenizer_json, fmt::format("malformed JSON: {}", e.what())));
+    throw_malformed(tokenizer_json, text, e);
   }
   try {
     if (!spec.is_object() || !spec.contains("model")) {
