@@ -26,8 +26,20 @@ namespace {
 
 fs::path fixture(const std::string& arch) { return fs::path(MOESIM_SOURCE_DIR) / "tests" / "fixtures" / arch; }
 
+// This process's scratch root, removed when the test program exits.
+const fs::path& scratch_root() {
+  static const struct Root {
+    fs::path path = fs::temp_directory_path() / ("moesim_model_test_" + std::to_string(::getpid()));
+    ~Root() {
+      std::error_code ec;
+      fs::remove_all(path, ec);
+    }
+  } root;
+  return root.path;
+}
+
 fs::path scratch(const std::string& name) {
-  fs::path dir = fs::temp_directory_path() / ("moesim_model_test_" + std::to_string(::getpid())) / name;
+  fs::path dir = scratch_root() / name;
   fs::remove_all(dir);
   fs::create_directories(dir);
   return dir;
