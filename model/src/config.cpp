@@ -45,12 +45,13 @@ const std::map<std::string, Parser>& parsers() {
 void parse_common(const ConfigFields& f, ModelConfig& c, double default_eps, double default_theta) {
   c.vocab_size = f.positive("vocab_size");
   c.hidden_size = f.positive("hidden_size");
-  c.num_layers = f.positive("num_hidden_layers");
-  c.num_heads = f.positive("num_attention_heads");
+  c.num_layers = f.positive("num_hidden_layers", ConfigFields::kMaxLayers);
+  c.num_heads = f.positive("num_attention_heads", ConfigFields::kMaxLayers);
   c.num_kv_heads = f.get<int>("num_key_value_heads", c.num_heads);
   if (c.num_kv_heads <= 0 || c.num_heads % c.num_kv_heads != 0)
     f.fail(fmt::format("num_key_value_heads = {} must divide num_attention_heads = {}", c.num_kv_heads, c.num_heads));
   c.head_dim = f.get<int>("head_dim", c.hidden_size / c.num_heads);
+  if (c.head_dim <= 0 || c.head_dim > ConfigFields::kMaxSize) f.fail(fmt::format("field 'head_dim' = {} is out of range", c.head_dim));
   c.rms_norm_eps = f.get<double>("rms_norm_eps", default_eps);
   c.tie_word_embeddings = f.get<bool>("tie_word_embeddings", false);
   std::string act = f.get<std::string>("hidden_act", "silu");
@@ -63,7 +64,7 @@ void parse_topk(const ConfigFields& f, ModelConfig& c, std::initializer_list<con
   for (const char* k : expert_keys)
     if (!key && f.raw().contains(k) && !f.raw()[k].is_null()) key = k;
   if (!key) f.fail(fmt::format("missing field '{}' (number of routed experts)", *expert_keys.begin()));
-  c.num_experts = f.positive(key);
+  c.num_experts = f.positive(key, 1 << 16);
   c.top_k = f.positive("num_experts_per_tok");
   if (c.top_k > c.num_experts)
     f.fail(fmt::format("num_experts_per_tok = {} exceeds {} = {}", c.top_k, key, c.num_experts));

@@ -3,6 +3,7 @@
 // mixtral.cpp, qwen3_moe.cpp, olmoe.cpp, qwen2_moe.cpp, deepseek_v3.cpp). Internal to model/.
 #include <fmt/format.h>
 
+#include <cstdint>
 #include <filesystem>
 #include <initializer_list>
 #include <nlohmann/json.hpp>
@@ -30,11 +31,15 @@ class ConfigFields {
     if (!j_.contains(key) || j_[key].is_null()) return fallback;
     return as<T>(key);
   }
-  int positive(const char* key) const {
-    int v = need<int>(key);
-    if (v <= 0) fail(fmt::format("field '{}' must be positive, got {}", key, v));
-    return v;
+  // A size: 1 ≤ value ≤ limit. config.json is untrusted: an absurd size must fail here, not as an
+  // allocation of terabytes later.
+  int positive(const char* key, std::int64_t limit = kMaxSize) const {
+    std::int64_t v = need<std::int64_t>(key);
+    if (v <= 0 || v > limit) fail(fmt::format("field '{}' = {} is outside 1..{}", key, v, limit));
+    return static_cast<int>(v);
   }
+  static constexpr std::int64_t kMaxSize = 1 << 24;    // vocabulary, widths
+  static constexpr std::int64_t kMaxLayers = 1 << 12;  // decoder layers, heads
   const json& raw() const { return j_; }
   [[noreturn]] void fail(const std::string& message) const { throw InputError(located(file_, message)); }
 

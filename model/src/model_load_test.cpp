@@ -148,6 +148,8 @@ TEST_CASE("loading: bad configs, devices and dtypes are refused naming the field
   CHECK(config_error("\"model_type\": \"qwen3_moe\"", "\"model_type\": \"llama\"")
             .find("model_type 'llama' is not supported (supported: deepseek_v3, mixtral, olmoe, qwen2_moe, qwen3_moe)") !=
         std::string::npos);
+  CHECK(config_error("\"num_hidden_layers\": 3", "\"num_hidden_layers\": 10000000000")
+            .find("field 'num_hidden_layers' = 10000000000 is outside 1..4096") != std::string::npos);
   CHECK(config_error("\"hidden_size\": 32,", "").find("config.json: missing field 'hidden_size'") != std::string::npos);
   CHECK(config_error("\"num_experts_per_tok\": 2", "\"num_experts_per_tok\": 9")
             .find("num_experts_per_tok = 9 exceeds num_local_experts = 8") != std::string::npos);
