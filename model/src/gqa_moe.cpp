@@ -39,9 +39,9 @@ struct LayerWeights {
   layers::MlpWeights dense;                // layers without experts
 };
 
-class MixtralFamily final : public Network {
+class GqaMoe final : public Network {
  public:
-  MixtralFamily(const ModelConfig& c, const Placement& placement, WeightLoader& w) : c_(c), placement_(placement) {
+  GqaMoe(const ModelConfig& c, const Placement& placement, WeightLoader& w) : c_(c), placement_(placement) {
     load(w);
   }
 
@@ -175,7 +175,7 @@ class MixtralFamily final : public Network {
 
 std::unique_ptr<Network> build_gqa_moe(const ModelConfig& config, const Placement& placement,
                                           WeightLoader& weights) {
-  return std::make_unique<MixtralFamily>(config, placement, weights);
+  return std::make_unique<GqaMoe>(config, placement, weights);
 }
 
 }  // namespace moesim::model
