@@ -13,6 +13,7 @@
 
 #include <cmath>
 
+#include "config_fields.hpp"
 #include "network.hpp"
 
 namespace moesim::model {
@@ -39,9 +40,12 @@ struct LayerWeights {
 
 class DeepseekV3 final : public Network {
  public:
-  DeepseekV3(const ModelConfig& c, WeightLoader& w) : c_(c) { load(w); }
+  DeepseekV3(const ModelConfig& c, const Placement& placement, WeightLoader& w) : c_(c), placement_(placement) {
+    load(w);
+  }
 
-  at::Tensor forward(const at::Tensor& ids, const at::Tensor& valid, const RoutingCallback& on_routing) const override {
+  at::Tensor forward(const at::Tensor& ids, const at::Tensor& valid, const RoutingCallback& on_routing,
+                     bool want_logits) const override {
     at::Tensor x = at::embedding(embed_, ids);                                    // (B, S, H)
     at::Tensor positions = layers::positions_from_mask(valid);                    // (B, S)
     layers::RopeTables rope = layers::rope_tables(positions, c_.qk_rope_head_dim, c_.rope_theta, x.scalar_type());
@@ -49,10 +53,17 @@ class DeepseekV3 final : public Network {
     int moe_index = 0;
     for (int l = 0; l < c_.num_layers; ++l) {
       const LayerWeights& w = layers_[l];
+      if (x.device() != placement_.layer[l]) {  // next block of layers on the next device
+        const at::Device d = placement_.layer[l];
+        x = x.to(d);
+        rope = {rope.cos.to(d), rope.sin.to(d)};
+        bias = bias.to(d);
+      }
       x = x + attention(layers::rms_norm(x, w.input_norm, c_.rms_norm_eps), w.attention, rope, bias);
       at::Tensor h = layers::rms_norm(x, w.post_attention_norm, c_.rms_norm_eps);  // (B, S, H)
       x = x + (w.is_moe ? moe(h, w, moe_index++, l, on_routing) : layers::swiglu(h, w.dense));
     }
+    if (!want_logits) return {};
     x = layers::rms_norm(x, final_norm_, c_.rms_norm_eps);                       // (B, S, H)
     return layers::linear(x, lm_head_).to(at::kFloat);                            // (B, S, V)
   }
@@ -102,15 +113,18 @@ class DeepseekV3 final : public Network {
   void load(WeightLoader& w) {
     const int H = c_.hidden_size, h = c_.num_heads;
     const int qk = c_.qk_nope_head_dim + c_.qk_rope_head_dim;
+    w.set_device(placement_.layer.front());
     embed_ = w.get("model.embed_tokens.weight", {c_.vocab_size, H});
+    w.set_device(placement_.layer.back());
     final_norm_ = w.get("model.norm.weight", {H});
     if (c_.tie_word_embeddings) {
-      lm_head_ = embed_;
+      lm_head_ = embed_.defined() ? embed_.to(placement_.layer.back()) : embed_;
       w.ignore("lm_head.weight");
     } else {
       lm_head_ = w.get("lm_head.weight", {c_.vocab_size, H});
     }
     for (int l = 0; l < c_.num_layers; ++l) {
+      w.set_device(placement_.layer[l]);
       const std::string p = fmt::format("model.layers.{}.", l);
       LayerWeights L;
       L.input_norm = w.get(p + "input_layernorm.weight", {H});
@@ -133,7 +147,9 @@ class DeepseekV3 final : public Network {
       L.is_moe = c_.moe_layer[l];
       if (L.is_moe) {
         L.router = w.get(p + "mlp.gate.weight", {c_.num_experts, H});
-        L.score_bias = w.get(p + "mlp.gate.e_score_correction_bias", {c_.num_experts});
+        // Kept in float32 as transformers does (_keep_in_fp32_modules_strict): in bfloat16 the small
+        // bias differences that decide close selections would round away.
+        L.score_bias = w.get_float32(p + "mlp.gate.e_score_correction_bias", {c_.num_experts});
         L.experts = w.experts(p + "mlp.experts", c_.num_experts, H, c_.moe_intermediate_size, "gate_proj", "up_proj",
                               "down_proj");
         if (c_.n_shared_experts > 0)
@@ -146,14 +162,43 @@ class DeepseekV3 final : public Network {
   }
 
   ModelConfig c_;
+  Placement placement_;
   at::Tensor embed_, final_norm_, lm_head_;
   std::vector<LayerWeights> layers_;
 };
 
 }  // namespace
 
-std::unique_ptr<Network> build_deepseek_v3(const ModelConfig& config, WeightLoader& weights) {
-  return std::make_unique<DeepseekV3>(config, weights);
+void parse_deepseek_v3_config(const ConfigFields& f, ModelConfig& c) {
+  parse_common(f, c, 1e-6, 10000.0);
+  c.intermediate_size = f.positive("intermediate_size");
+  c.moe_intermediate_size = f.positive("moe_intermediate_size");
+  parse_topk(f, c, {"n_routed_experts", "num_local_experts"});
+  c.router = Router::kSigmoidGroupLimited;
+  c.norm_topk_prob = f.get<bool>("norm_topk_prob", true);
+  c.n_shared_experts = f.get<int>("n_shared_experts", 0);
+  c.n_group = f.get<int>("n_group", 1);
+  c.topk_group = f.get<int>("topk_group", 1);
+  c.routed_scaling_factor = f.get<double>("routed_scaling_factor", 1.0);
+  if (c.n_group <= 0 || c.num_experts % c.n_group != 0)
+    f.fail(fmt::format("n_group = {} must divide n_routed_experts = {}", c.n_group, c.num_experts));
+  if (c.topk_group <= 0 || c.topk_group > c.n_group)
+    f.fail(fmt::format("topk_group = {} must be in 1..n_group = {}", c.topk_group, c.n_group));
+  if (c.num_experts / c.n_group < 2) f.fail("each expert group needs at least 2 experts (groups are scored by their top 2)");
+  c.q_lora_rank = f.get<int>("q_lora_rank", 0);
+  c.kv_lora_rank = f.positive("kv_lora_rank");
+  c.qk_nope_head_dim = f.positive("qk_nope_head_dim");
+  c.qk_rope_head_dim = f.positive("qk_rope_head_dim");
+  c.v_head_dim = f.positive("v_head_dim");
+  c.rope_interleave = f.get<bool>("rope_interleave", true);
+  int first_dense = f.get<int>("first_k_dense_replace", 0);
+  c.moe_layer.assign(c.num_layers, false);
+  for (int i = first_dense; i < c.num_layers; ++i) c.moe_layer[i] = true;
+}
+
+std::unique_ptr<Network> build_deepseek_v3(const ModelConfig& config, const Placement& placement,
+                                          WeightLoader& weights) {
+  return std::make_unique<DeepseekV3>(config, placement, weights);
 }
 
 }  // namespace moesim::model

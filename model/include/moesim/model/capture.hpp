@@ -1,0 +1,54 @@
+#pragma once
+// Routing capture: run a model over token ids in steps of `batch` sequences of `seq_len` tokens and
+// stream every MoE layer's choices into a trace file (format v1, traces/FORMAT.md).
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "moesim/model/model.hpp"
+
+namespace moesim {
+class Progress;
+}
+
+namespace moesim::model {
+
+struct CaptureOptions {
+  std::filesystem::path model_dir;
+  std::vector<std::int32_t> token_ids;  // the corpus, already tokenized, cut into sequences of seq_len
+  std::string dataset = "ids";          // recorded in the trace header
+  std::string tokenizer = "none";       // recorded in the trace header
+  std::uint64_t max_tokens = 0;         // 0: all of token_ids
+  int batch = 8;                        // sequences per step (one forward pass)
+  int seq_len = 512;
+  LoadOptions load;
+  bool router_probs = false;
+  std::filesystem::path out;
+  std::string created_by;
+};
+
+struct CaptureSummary {
+  std::uint64_t tokens = 0, steps = 0, sequences = 0;
+  int moe_layers = 0;
+  double seconds = 0;  // forward passes and trace writing, not model loading
+  double tokens_per_s() const { return seconds > 0 ? tokens / seconds : 0; }
+};
+
+// Throws InputError for bad options or input; the trace appears under `out` only when complete.
+CaptureSummary capture_trace(const MoeModel& model, const CaptureOptions& options, Progress* progress = nullptr);
+
+// Token ids from a text file: integers separated by whitespace or commas. Errors name line:column.
+std::vector<std::int32_t> read_token_ids(const std::filesystem::path& file);
+class Tokenizer;
+
+// The corpus of `moesim capture --dataset`: wikitext2[:split] (default test), c4, lambada, or
+// text:FILE, tokenized with BOS in front of each document, concatenated, cut after max_tokens
+// (0 = all). Data sets are read from data_dir as laid out in ../shared/data (datasets.hpp).
+std::vector<std::int32_t> dataset_token_ids(const std::string& dataset, const std::filesystem::path& data_dir,
+                                            const Tokenizer& tokenizer, std::uint64_t max_tokens);
+
+// "1,2,3" → {1, 2, 3}; `what` names the flag in errors.
+std::vector<std::int32_t> parse_id_list(const std::string& text, const std::string& what);
+
+}  // namespace moesim::model

@@ -1,0 +1,168 @@
+// Capture: token ids → sequences → steps of `batch` sequences → one forward pass per step, whose
+// RoutingHook records go straight into the trace writer. Memory is one step's routing.
+#include "moesim/model/capture.hpp"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <ctime>
+#include <fstream>
+#include <span>
+
+#include "moesim/common/error.hpp"
+#include "moesim/common/progress.hpp"
+#include "moesim/model/datasets.hpp"
+#include "moesim/model/tokenizer.hpp"
+#include "moesim/traces/trace_writer.hpp"
+
+namespace moesim::model {
+namespace {
+
+std::string utc_now_iso8601() {
+  std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+// Keeps the records of one forward pass, in MoE layer order.
+struct StepRouting : RoutingHook {
+  bool probs = false;
+  std::vector<RoutingRecord> layers;
+  bool wants_router_probs() const override { return probs; }
+  void on_routing(const RoutingRecord& r) override { layers.push_back(r); }
+};
+
+std::int32_t parse_id(const std::string& token, const std::string& where) {
+  try {
+    std::size_t used = 0;
+    long long v = std::stoll(token, &used);
+    if (used == token.size() && v >= 0 && v <= INT32_MAX) return static_cast<std::int32_t>(v);
+  } catch (const std::exception&) {
+  }
+  throw InputError(fmt::format("{}: '{}' is not a token id (a non-negative integer)", where, token));
+}
+
+}  // namespace
+
+std::vector<std::int32_t> parse_id_list(const std::string& text, const std::string& what) {
+  std::vector<std::int32_t> ids;
+  std::size_t begin = 0;
+  while (begin <= text.size()) {
+    std::size_t end = text.find(',', begin);
+    if (end == std::string::npos) end = text.size();
+    ids.push_back(parse_id(text.substr(begin, end - begin), what));
+    begin = end + 1;
+  }
+  return ids;
+}
+
+std::vector<std::int32_t> read_token_ids(const std::filesystem::path& file) {
+  std::ifstream in(file);
+  if (!in) throw InputError(located(file, "cannot open"));
+  std::vector<std::int32_t> ids;
+  std::string line;
+  for (int line_no = 1; std::getline(in, line); ++line_no) {
+    std::size_t i = 0;
+    while (i < line.size()) {
+      while (i < line.size() && (std::isspace(static_cast<unsigned char>(line[i])) || line[i] == ',')) ++i;
+      std::size_t start = i;
+      while (i < line.size() && !std::isspace(static_cast<unsigned char>(line[i])) && line[i] != ',') ++i;
+      if (i > start)
+        ids.push_back(parse_id(line.substr(start, i - start), located(file, line_no, static_cast<int>(start) + 1, "token")));
+    }
+  }
+  if (ids.empty()) throw InputError(located(file, "holds no token ids"));
+  return ids;
+}
+
+std::vector<std::int32_t> dataset_token_ids(const std::string& dataset, const std::filesystem::path& data_dir,
+                                            const Tokenizer& tokenizer, std::uint64_t max_tokens) {
+  std::vector<std::int32_t> ids;
+  auto full = [&] { return max_tokens > 0 && ids.size() >= max_tokens; };
+  auto add_document = [&](std::string_view text) {
+    auto doc = encode_for_model(tokenizer, text, /*add_bos=*/true);
+    ids.insert(ids.end(), doc.begin(), doc.end());
+  };
+  const auto colon = dataset.find(':');
+  const std::string name = dataset.substr(0, colon), arg = colon == std::string::npos ? "" : dataset.substr(colon + 1);
+  if (name == "text") {
+    if (arg.empty()) throw InputError("--dataset text:FILE needs a file name");
+    add_document(read_text_file(arg));
+  } else if (name == "wikitext2") {
+    add_document(load_wikitext2_hf_joined(data_dir, arg.empty() ? "test" : arg));
+  } else if (name == "c4") {
+    for (const auto& doc : load_c4(data_dir))
+      if (!full()) add_document(doc.text);
+  } else if (name == "lambada") {
+    for (const auto& ex : load_lambada(data_dir))
+      if (!full()) add_document(ex.context + " " + ex.target);
+  } else {
+    throw InputError(fmt::format("--dataset {}: expected wikitext2[:train|valid|test], c4, lambada or text:FILE", dataset));
+  }
+  if (max_tokens > 0 && ids.size() > max_tokens) ids.resize(max_tokens);
+  if (ids.empty()) throw InputError(fmt::format("--dataset {}: no tokens", dataset));
+  return ids;
+}
+
+CaptureSummary capture_trace(const MoeModel& model, const CaptureOptions& o, Progress* progress) {
+  if (o.batch <= 0) throw InputError(fmt::format("--batch {} must be positive", o.batch));
+  if (o.seq_len <= 0) throw InputError(fmt::format("--seq {} must be positive", o.seq_len));
+  const ModelConfig& c = model.config();
+  std::uint64_t total = o.token_ids.size();
+  if (o.max_tokens > 0) total = std::min<std::uint64_t>(total, o.max_tokens);
+  if (total == 0) throw InputError("no tokens to capture");
+
+  traces::TraceHeader header;
+  header.model = o.model_dir.string();
+  header.architecture = c.model_type;
+  header.model_layers = c.moe_layer_indices();
+  header.num_layers = static_cast<int>(header.model_layers.size());
+  header.num_experts = c.num_experts;
+  header.top_k = c.top_k;
+  header.hidden_size = c.hidden_size;
+  header.dataset = o.dataset;
+  header.tokenizer = o.tokenizer;
+  header.created_by = o.created_by;
+  header.created_at = utc_now_iso8601();
+  header.has_token_ids = true;
+  header.has_router_probs = o.router_probs;
+  traces::TraceWriter writer(o.out, header);
+
+  CaptureSummary summary;
+  summary.moe_layers = header.num_layers;
+  const auto start = std::chrono::steady_clock::now();
+  const std::uint64_t step_tokens = static_cast<std::uint64_t>(o.batch) * o.seq_len;
+  for (std::uint64_t begin = 0; begin < total; begin += step_tokens) {
+    const std::uint64_t end = std::min(total, begin + step_tokens);
+    std::vector<std::vector<std::int32_t>> sequences;
+    std::vector<std::int32_t> sequence_id, position, token_id;
+    for (std::uint64_t s = begin; s < end; s += o.seq_len) {
+      const std::uint64_t s_end = std::min(end, s + o.seq_len);
+      sequences.emplace_back(o.token_ids.begin() + s, o.token_ids.begin() + s_end);
+      for (std::uint64_t t = s; t < s_end; ++t) {
+        sequence_id.push_back(static_cast<std::int32_t>(summary.sequences));
+        position.push_back(static_cast<std::int32_t>(t - s));
+        token_id.push_back(o.token_ids[t]);
+      }
+      ++summary.sequences;
+    }
+    StepRouting routing;
+    routing.probs = o.router_probs;
+    model.forward(sequences, &routing, /*want_logits=*/false);
+    std::vector<traces::LayerRouting> layers;
+    for (const RoutingRecord& r : routing.layers)
+      layers.push_back({r.expert_ids, r.gates, std::span<const float>(r.router_probs)});
+    writer.append_step({sequence_id, position, token_id}, layers);
+    summary.tokens += end - begin;
+    ++summary.steps;
+    if (progress) progress->advance(end - begin);
+  }
+  writer.close();
+  summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return summary;
+}
+
+}  // namespace moesim::model

@@ -1,0 +1,250 @@
+// Loading checkpoints: sharded = single file, bf16 close to float32, bad checkpoints and configs
+// refused with one line that lists what is wrong, and capture's trace equal to the parity reference.
+#include <doctest/doctest.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <set>
+
+#include "moesim/common/error.hpp"
+#include "moesim/model/capture.hpp"
+#include "moesim/model/datasets.hpp"
+#include "moesim/model/model.hpp"
+#include "moesim/model/random_checkpoint.hpp"
+#include "moesim/model/safetensors.hpp"
+#include "moesim/model/tokenizer.hpp"
+#include "moesim/traces/trace_reader.hpp"
+
+namespace fs = std::filesystem;
+using namespace moesim::model;
+
+namespace {
+
+fs::path fixture(const std::string& arch) { return fs::path(MOESIM_SOURCE_DIR) / "tests" / "fixtures" / arch; }
+
+// This process's scratch root, removed when the test program exits.
+const fs::path& scratch_root() {
+  static const struct Root {
+    fs::path path = fs::temp_directory_path() / ("moesim_model_test_" + std::to_string(::getpid()));
+    ~Root() {
+      std::error_code ec;
+      fs::remove_all(path, ec);
+    }
+  } root;
+  return root.path;
+}
+
+fs::path scratch(const std::string& name) {
+  fs::path dir = scratch_root() / name;
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir;
+}
+
+// A copy of a fixture's config with its weights rewritten by `edit` (which may drop, add or
+// reshape tensors), optionally split over shards through an index file.
+fs::path rewrite_fixture(const std::string& arch, const std::string& name,
+                         const std::function<void(std::vector<TensorToWrite>&)>& edit, int shards = 1) {
+  fs::path dir = scratch(name);
+  fs::copy_file(fixture(arch) / "config.json", dir / "config.json");
+  SafetensorsFile source(fixture(arch) / "model.safetensors");
+  std::vector<TensorToWrite> tensors;
+  for (const auto& [n, v] : source.tensors()) tensors.push_back({n, v.dtype, v.shape, v.bytes});
+  edit(tensors);
+  if (shards == 1) {
+    write_safetensors(dir / "model.safetensors", tensors);
+    return dir;
+  }
+  std::string index = R"({"metadata": {}, "weight_map": {)";
+  for (int s = 0; s < shards; ++s) {
+    std::vector<TensorToWrite> part;
+    std::string file = "model-0000" + std::to_string(s + 1) + "-of-0000" + std::to_string(shards) + ".safetensors";
+    for (std::size_t i = s; i < tensors.size(); i += shards) {
+      part.push_back(tensors[i]);
+      index += (index.back() == '{' ? "" : ", ") + ("\"" + tensors[i].name + "\": \"" + file + "\"");
+    }
+    write_safetensors(dir / file, part);
+  }
+  std::ofstream(dir / "model.safetensors.index.json") << index << "}}";
+  return dir;
+}
+
+std::string load_error(const fs::path& dir, const LoadOptions& options = {}) {
+  try {
+    MoeModel::load(dir, options);
+  } catch (const moesim::InputError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+const std::vector<std::vector<std::int32_t>> kSequences = {{5, 17, 42, 3, 88, 61, 29, 74, 8, 50, 33, 90},
+                                                           {11, 64, 2, 39, 77, 19, 56, 23}};
+
+}  // namespace
+
+TEST_CASE("loading: a checkpoint split over 3 shards gives bit-identical logits") {
+  auto single = MoeModel::load(fixture("qwen2_moe"))->forward(kSequences);
+  fs::path dir = rewrite_fixture("qwen2_moe", "sharded", [](auto&) {}, 3);
+  auto sharded = MoeModel::load(dir)->forward(kSequences);
+  CHECK(sharded.logits == single.logits);
+}
+
+TEST_CASE("loading: bfloat16 weights stay close to float32 and pick nearly the same experts") {
+  struct Keep : RoutingHook {
+    std::vector<RoutingRecord> r;
+    void on_routing(const RoutingRecord& x) override { r.push_back(x); }
+  } f32_routing, bf16_routing;
+  auto f32 = MoeModel::load(fixture("mixtral"))->forward(kSequences, &f32_routing);
+  auto bf16 = MoeModel::load(fixture("mixtral"), {"cpu", "bfloat16"})->forward(kSequences, &bf16_routing);
+  double max_err = 0, max_ref = 0;
+  for (std::size_t i = 0; i < f32.logits.size(); ++i) {
+    if (!f32.valid[i / f32.vocab]) continue;
+    max_err = std::max(max_err, std::abs(double(f32.logits[i]) - bf16.logits[i]));
+    max_ref = std::max(max_ref, std::abs(double(f32.logits[i])));
+  }
+  MESSAGE("bf16 vs f32: max |logit diff| = " << max_err << " (max |logit| = " << max_ref << ")");
+  CHECK(max_err > 0);                // really ran in bfloat16
+  CHECK(max_err < 0.05 * max_ref);   // bf16 has 8 mantissa bits: ~0.4 % per op, a few % after 3 layers
+  int same = 0, total = 0;
+  for (std::size_t l = 0; l < f32_routing.r.size(); ++l)
+    for (std::size_t i = 0; i < f32_routing.r[l].expert_ids.size(); ++i, ++total)
+      same += f32_routing.r[l].expert_ids[i] == bf16_routing.r[l].expert_ids[i];
+  CHECK(same >= 0.9 * total);
+}
+
+TEST_CASE("loading: missing, unexpected and wrong-shaped tensors are listed in one error") {
+  fs::path dir = rewrite_fixture("mixtral", "broken", [](std::vector<TensorToWrite>& t) {
+    std::erase_if(t, [](const TensorToWrite& x) { return x.name == "model.layers.1.self_attn.k_proj.weight"; });
+    for (auto& x : t)
+      if (x.name == "model.norm.weight") x.shape = {2, 16};
+    static const float extra[2] = {1, 2};
+    t.push_back({"model.layers.7.mystery.weight", DType::kF32, {2}, std::as_bytes(std::span<const float>(extra))});
+  });
+  std::string e = load_error(dir);
+  CHECK(e.find("broken: checkpoint does not match config.json") != std::string::npos);
+  CHECK(e.find("1 missing tensors: model.layers.1.self_attn.k_proj.weight") != std::string::npos);
+  CHECK(e.find("model.norm.weight is [2, 16], expected [32]") != std::string::npos);
+  CHECK(e.find("1 unexpected tensors: model.layers.7.mystery.weight") != std::string::npos);
+  CHECK(e.find('\n') == std::string::npos);
+}
+
+TEST_CASE("loading: bad configs, devices and dtypes are refused naming the field") {
+  auto config_error = [](const std::string& edit_from, const std::string& edit_to) {
+    fs::path dir = scratch("config");
+    std::ifstream in(fixture("qwen3_moe") / "config.json");
+    std::string text((std::istreambuf_iterator<char>(in)), {});
+    auto pos = text.find(edit_from);
+    REQUIRE(pos != std::string::npos);
+    text.replace(pos, edit_from.size(), edit_to);
+    std::ofstream(dir / "config.json") << text;
+    fs::copy_file(fixture("qwen3_moe") / "model.safetensors", dir / "model.safetensors");
+    return load_error(dir);
+  };
+  CHECK(config_error("\"model_type\": \"qwen3_moe\"", "\"model_type\": \"llama\"")
+            .find("model_type 'llama' is not supported (supported: deepseek_v3, mixtral, olmoe, qwen2_moe, qwen3_moe)") !=
+        std::string::npos);
+  CHECK(config_error("\"num_hidden_layers\": 3", "\"num_hidden_layers\": 10000000000")
+            .find("field 'num_hidden_layers' = 10000000000 is outside 1..4096") != std::string::npos);
+  CHECK(config_error("\"hidden_size\": 32,", "").find("config.json: missing field 'hidden_size'") != std::string::npos);
+  CHECK(config_error("\"num_experts_per_tok\": 2", "\"num_experts_per_tok\": 9")
+            .find("num_experts_per_tok = 9 exceeds num_local_experts = 8") != std::string::npos);
+  CHECK(config_error("\"rope_type\": \"default\"", "\"rope_type\": \"yarn\"").find("RoPE type 'yarn' is not supported") !=
+        std::string::npos);
+  CHECK(config_error("\"vocab_size\": 96", "\"vocab_size\": \"many\"").find("field 'vocab_size' has the wrong type") !=
+        std::string::npos);
+  CHECK(load_error(fixture("mixtral"), {"gpu", "float32"}).find("--device gpu") != std::string::npos);
+  CHECK(load_error(fixture("mixtral"), {"cpu", "int8"}).find("--dtype int8") != std::string::npos);
+  CHECK(load_error(fixture("mixtral"), {"cpu", "float16"}).find("float16 needs a CUDA device") != std::string::npos);
+  CHECK(load_error(fixture("nope")).find("is not a model directory") != std::string::npos);
+}
+
+TEST_CASE("capture: the trace's expert ids equal transformers' for the same inputs") {
+  // The fixture batch is a 12-token and an 8-token sequence: a corpus of both, cut at seq_len 12
+  // and run 2 sequences per step, reproduces it exactly.
+  CaptureOptions o;
+  o.model_dir = fixture("deepseek_v3");
+  for (const auto& s : kSequences) o.token_ids.insert(o.token_ids.end(), s.begin(), s.end());
+  o.seq_len = 12;
+  o.batch = 2;
+  o.router_probs = true;
+  o.out = scratch("capture") / "trace.h5";
+  auto model = MoeModel::load(o.model_dir);
+  CaptureSummary summary = capture_trace(*model, o);
+  CHECK(summary.tokens == 20);
+  CHECK(summary.steps == 1);
+
+  moesim::traces::TraceReader trace(o.out);
+  CHECK(trace.header().model_layers == std::vector<int>{1, 2});
+  CHECK(trace.header().has_router_probs);
+  SafetensorsFile ref(fixture("deepseek_v3") / "reference.safetensors");
+  const TensorView* mask_view = ref.find("attention_mask");
+  REQUIRE(mask_view);
+  std::vector<std::int64_t> mask(mask_view->bytes.size() / 8);
+  std::memcpy(mask.data(), mask_view->bytes.data(), mask_view->bytes.size());
+  for (int layer = 0; layer < trace.header().num_layers; ++layer) {
+    const TensorView* ids_view = ref.find("topk_ids." + std::to_string(trace.header().model_layers[layer]));
+    REQUIRE(ids_view);
+    std::vector<std::int64_t> ref_ids(ids_view->bytes.size() / 8);
+    std::memcpy(ref_ids.data(), ids_view->bytes.data(), ids_view->bytes.size());
+    auto block = trace.read_layer(layer, 0, 20, {true, true});
+    const int k = block.top_k;
+    std::uint64_t t = 0;
+    for (std::size_t p = 0; p < mask.size(); ++p) {
+      if (!mask[p]) continue;
+      std::set<std::int64_t> want(ref_ids.begin() + p * k, ref_ids.begin() + (p + 1) * k);
+      std::set<std::int64_t> got(block.expert_ids.begin() + t * k, block.expert_ids.begin() + (t + 1) * k);
+      CHECK(want == got);
+      ++t;
+    }
+    CHECK(t == 20);
+    CHECK(block.router_probs.size() == 20u * 8u);
+  }
+}
+
+TEST_CASE("placement: a device list splits the layers into consecutive blocks; results do not change") {
+  auto one = MoeModel::load(fixture("deepseek_v3"))->forward(kSequences);
+  auto split = MoeModel::load(fixture("deepseek_v3"), {"cpu,cpu,cpu", "float32"})->forward(kSequences);
+  CHECK(split.logits == one.logits);
+  CHECK(load_error(fixture("mixtral"), {"cpu,cpu,cpu,cpu", "float32"}).find("more devices than the model's 3 layers") !=
+        std::string::npos);
+}
+
+TEST_CASE("capture --dataset: a real tokenizer and text file give a trace of exactly the tokenized text") {
+  const fs::path tokenizer_file = fs::path(MOESIM_SHARED_DATA) / "tokenizers" / "llama2_tokenizer.model";
+  if (!fs::exists(tokenizer_file)) {
+    MESSAGE("skipped: " << tokenizer_file << " not present");
+    return;
+  }
+  fs::path dir = scratch("random32k");
+  write_random_mixtral(dir, {.vocab_size = 32000, .hidden_size = 32, .intermediate_size = 16, .num_layers = 2,
+                             .num_heads = 4, .num_kv_heads = 2, .num_experts = 4, .top_k = 2});
+  fs::path text = dir / "text.txt";
+  std::ofstream(text) << "Mixture-of-Experts layers route each token to k of E experts.\nÜber 100 000 tokens/s?\n";
+  auto tokenizer = load_tokenizer(tokenizer_file);
+  auto expected = encode_for_model(*tokenizer, read_text_file(text), true);
+
+  CaptureOptions o;
+  o.model_dir = dir;
+  o.token_ids = dataset_token_ids("text:" + text.string(), MOESIM_SHARED_DATA, *tokenizer, 0);
+  CHECK(o.token_ids == expected);
+  CHECK(o.token_ids.front() == 1);  // Llama 2 BOS
+  o.seq_len = 8;
+  o.batch = 2;
+  o.out = dir / "trace.h5";
+  auto model = MoeModel::load(dir);
+  CaptureSummary summary = capture_trace(*model, o);
+  moesim::traces::TraceReader trace(o.out);
+  CHECK(trace.header().num_tokens == expected.size());
+  CHECK(summary.steps == (expected.size() + 15) / 16);
+  auto tokens = trace.read_tokens(0, expected.size());
+  CHECK(tokens.token_id == expected);
+  CHECK(tokens.position[8] == 0);  // a new sequence every seq_len tokens
+  CHECK(tokens.sequence_id[8] == 1);
+  CHECK(dataset_token_ids("text:" + text.string(), MOESIM_SHARED_DATA, *tokenizer, 5).size() == 5);
+  CHECK_THROWS_AS(dataset_token_ids("imagenet", MOESIM_SHARED_DATA, *tokenizer, 5), moesim::InputError);
+}
