@@ -125,10 +125,13 @@ std::string human_report(const ReplaySummary& s, const ReplayResult& r) {
                      r.a2a_rows.size());
   out += fmt::format("{:<9} {:>6} {:>10} {:>10} {:>10} {:>10} {:>12} {:>10} {:>9} {:>10}\n", "phase", "count",
                      "P50 us", "P90 us", "P99 us", "max us", "balanced us", "bound us", "slowdown", "efficiency");
-  for (const auto& p : s.phases)
-    out += fmt::format("{:<9} {:>6} {:>10} {:>10} {:>10} {:>10} {:>12} {:>10} {:>8.2f}x {:>9.1f}%\n", p.phase, p.count,
-                       us(p.time_s.p50), us(p.time_s.p90), us(p.time_s.p99), us(p.time_s.max), us(p.balanced_s.mean),
-                       us(p.bound_s.mean), p.mean_slowdown, 100 * p.mean_efficiency);
+  for (const auto& p : s.phases) {
+    bool balanced = p.balanced_s.max > 0;  // 0 when the balanced reference was not simulated
+    out += fmt::format("{:<9} {:>6} {:>10} {:>10} {:>10} {:>10} {:>12} {:>10} {:>9} {:>9.1f}%\n", p.phase, p.count,
+                       us(p.time_s.p50), us(p.time_s.p90), us(p.time_s.p99), us(p.time_s.max),
+                       balanced ? us(p.balanced_s.mean) : "-", us(p.bound_s.mean),
+                       balanced ? fmt::format("{:.2f}x", p.mean_slowdown) : "-", 100 * p.mean_efficiency);
+  }
   out += fmt::format("\nall-to-all time in total: {} us\n", us(s.total_a2a_s));
   if (s.top_straggler_gpu >= 0) {
     out += fmt::format("straggler: GPU {} in {} of {} all-to-alls ({} bound by what the straggler receives)",

@@ -4,6 +4,7 @@
 // a 4096-GPU one in <= 60 s. Each case runs in its own process, killed after a time cap.
 //
 // Run: build-rel/tests/bench/replay_bench [cap_s=60] [N ...]
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -19,6 +20,7 @@ using namespace moesim::sim;
 namespace {
 
 constexpr double kBytesPerPair = 1e6;
+constexpr rlim_t kMemoryCapBytes = rlim_t{6} << 30;
 
 // Presets of platforms/ with 8 GPUs per node on a fat-tree, by size.
 std::string fat_tree_preset(int n) {
@@ -43,6 +45,8 @@ void run_case(const std::string& platform_text, int n, const std::string& algori
   try {
     auto r = run_simulation(parse_platform_source(platform_text), n, [&](FlowNetwork& net) {
       ::alarm(static_cast<unsigned>(cap_s));  // a case that cannot finish is killed, not waited for
+      rlimit memory{kMemoryCapBytes, kMemoryCapBytes};  // and one that cannot fit fails instead of swapping the machine
+      ::setrlimit(RLIMIT_AS, &memory);
       ReplayEngine engine(net, n, options);
       LayerWork w;
       w.dispatch = m;
@@ -54,7 +58,7 @@ void run_case(const std::string& platform_text, int n, const std::string& algori
     std::printf("%5d  %-22s %-13s %10llu %9.2f %9.0f %12.3f %12.3f %7.3f\n", n, platform_text.c_str(),
                 algorithm.c_str(), static_cast<unsigned long long>(r.flows_simulated), r.sim_wall_s,
                 r.sim_peak_rss_bytes / 1048576.0, a.time_s * 1e3, a.bound_s * 1e3, a.time_s / a.bound_s);
-  } catch (const std::exception& e) {
+  } catch (const std::exception& e) {  // killed by the cap, out of memory, or a platform error
     double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::printf("%5d  %-22s %-13s %10s %9.1f %9s  not finished: %s\n", n, platform_text.c_str(), algorithm.c_str(),
                 "-", wall, "-", e.what());
