@@ -113,6 +113,7 @@ nlohmann::json to_json(const ReplaySummary& s, const ReplayResult& r) {
                      {"all_to_alls_simulated", r.a2a_simulated},
                      {"all_to_alls_reused", r.a2a_reused},
                      {"wall_s", r.sim_wall_s},
+                     {"cpu_s", r.sim_cpu_s},
                      {"peak_rss_bytes", r.sim_peak_rss_bytes}};
   return j;
 }
@@ -148,8 +149,8 @@ std::string human_report(const ReplaySummary& s, const ReplayResult& r) {
   out += "slowest GPUs (mean / P99 us):";
   for (std::size_t i = 0; i < gpus.size() && i < 5; ++i)
     out += fmt::format(" {}: {}/{}", gpus[i].gpu, us(gpus[i].wait_s.mean), us(gpus[i].wait_s.p99));
-  out += fmt::format("\nsimulated {} flows in {} all-to-alls ({} reused) in {:.2f} s\n", r.flows_simulated,
-                     r.a2a_simulated, r.a2a_reused, r.sim_wall_s);
+  out += fmt::format("\nsimulated {} flows in {} all-to-alls ({} reused) in {:.2f} s ({:.2f} s CPU)\n",
+                     r.flows_simulated, r.a2a_simulated, r.a2a_reused, r.sim_wall_s, r.sim_cpu_s);
   return out;
 }
 

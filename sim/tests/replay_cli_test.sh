@@ -15,6 +15,7 @@ for f in replay.h5 a2a.csv summary.json; do test -s "$dir/res/$f" || { echo "mis
 # 2 steps × 2 layers × (dispatch, combine) rows plus the header.
 rows=$(wc -l < "$dir/res/a2a.csv")
 [ "$rows" = 9 ] || { echo "a2a.csv has $rows lines, expected 9"; exit 1; }
-ls "$dir/res" | grep -q partial && { echo "partial file left behind"; exit 1; }
-"$moesim" replay --trace "$dir/t.h5" --platform switch:4 --json | grep -q '"all_to_alls": 8'
+if ls "$dir/res" | grep -q partial; then echo "partial file left behind"; exit 1; fi
+"$moesim" replay --trace "$dir/t.h5" --platform switch:4 --json > "$dir/out.json"
+grep -q '"all_to_alls": 8' "$dir/out.json"
 echo ok
