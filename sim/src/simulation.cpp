@@ -40,7 +40,9 @@ ReplayResult run_simulation(const PlatformSource& platform, int ep_gpus,
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
     int argc = static_cast<int>(args.size());
-    simgrid::s4u::Engine engine(&argc, argv.data());
+    // Never destroyed: the process ends right after, and tearing down a large simulation (or one
+    // interrupted by an error) costs time and prints a warning per flow still in flight.
+    new simgrid::s4u::Engine(&argc, argv.data());
     auto built = build_platform(platform);
     if (static_cast<int>(built.gpus.size()) < ep_gpus)
       throw InputError(located(platform.text, fmt::format("the platform has {} GPUs, fewer than the expert-parallel "
