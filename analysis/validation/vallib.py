@@ -10,6 +10,7 @@ import numpy as np
 KiB = 1024
 MiB = 1024 * KiB
 HERE = os.path.dirname(os.path.abspath(__file__))
+REPO_ROOT = os.path.dirname(os.path.dirname(HERE))
 DEFAULT_RESULTS = os.path.join(HERE, "h100x4", "results.json")
 
 # The issue's size classes, by bytes per GPU (mean input-buffer bytes, diagonal included).
@@ -106,3 +107,11 @@ def markdown_error_table(table):
                      f"{100 * t['max_median_abs']:.1f} % | {100 * t['max_max_abs']:.1f} % | "
                      f"{100 * t['max_median_signed']:+.1f} % |")
     return "\n".join(lines)
+
+
+def write_text_atomically(path, text):
+    """Temp file + rename, so a reader never sees half a file."""
+    tmp = f"{path}.partial-{os.getpid()}"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)

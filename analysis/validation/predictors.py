@@ -1,0 +1,117 @@
+"""Ways to predict per-GPU all-to-all latency for a traffic matrix, given calibrated parameters.
+
+- MoesimPredictor: the product. Writes the matrix as CSV and runs `moesim replay --matrix FILE
+  --platform FILE --algorithm direct --launch-latency .. --per-message-overhead .. --json`.
+- FluidPredictor: fluid_reference.py, the same semantics in plain numpy; an independent cross-check
+  and the tool for asking "what would a richer platform model buy" without touching the simulator.
+
+A calibration (calibrate.py's JSON) holds:
+  platform: preset, links_per_gpu, link_bandwidth_Bps, bandwidth_factor, latency_s
+  replay:   algorithm, launch_latency_s, per_message_overhead_s
+"""
+import json
+import os
+import subprocess
+import tempfile
+
+import numpy as np
+
+import fluid_reference
+
+
+def format_bandwidth(Bps):
+    return f"{Bps / 1e9:.6g}GBps"
+
+
+def format_latency(s):
+    return f"{s * 1e6:.6g}us"
+
+
+def platform_yaml(cal, source_note):
+    p = cal["platform"]
+    return "\n".join([
+        f"# Calibrated by analysis/validation/calibrate.py: {source_note}",
+        "# link_bandwidth = measured peer copy bandwidth / links per GPU (what one GPU's NVLinks carry);",
+        "# bandwidth_factor = NCCL's per-GPU all-to-all bandwidth fitted on the uniform matrices / that copy",
+        "# bandwidth; latency = the preset's (not identifiable from uniform matrices, see README.md).",
+        f"# Replay options that go with it: --algorithm {cal['replay']['algorithm']} "
+        f"--launch-latency {format_latency(cal['replay']['launch_latency_s'])} "
+        f"--per-message-overhead {format_latency(cal['replay']['per_message_overhead_s'])}",
+        f"name: {p['preset']}-calibrated",
+        f"description: {p['preset']} calibrated on measured NCCL all-to-all (analysis/validation)",
+        f"extends: {p['preset']}",
+        "node:",
+        "  nvswitch:",
+        f"    links_per_gpu: {p['links_per_gpu']}",
+        f"    link_bandwidth: {format_bandwidth(p['link_bandwidth_Bps'])}",
+        f"    latency: {format_latency(p['latency_s'])}",
+        "calibration:",
+        f"  bandwidth_factor: {p['bandwidth_factor']:.6g}",
+        "",
+    ])
+
+
+class FluidPredictor:
+    name = "fluid"
+
+    def __init__(self, cal, duplex_Bps=None, pair_Bps=None):
+        p, r = cal["platform"], cal["replay"]
+        self.egress_Bps = p["links_per_gpu"] * p["link_bandwidth_Bps"] * p["bandwidth_factor"]
+        self.latency_s = p["latency_s"]
+        self.launch_s = r["launch_latency_s"]
+        self.overhead_s = r["per_message_overhead_s"]
+        self.duplex_Bps, self.pair_Bps = duplex_Bps, pair_Bps
+
+    def per_gpu_s(self, matrix_bytes):
+        return fluid_reference.direct_alltoall(matrix_bytes, self.egress_Bps, latency_s=self.latency_s,
+                                               launch_s=self.launch_s, overhead_s=self.overhead_s,
+                                               pair_Bps=self.pair_Bps, duplex_Bps=self.duplex_Bps)
+
+
+class MoesimPredictor:
+    name = "moesim"
+
+    def __init__(self, cal, moesim_bin, workdir=None, source_note="in-memory calibration"):
+        self.moesim = moesim_bin
+        self.cal = cal
+        self.dir = workdir or tempfile.mkdtemp(prefix="moesim-validation-")
+        os.makedirs(self.dir, exist_ok=True)
+        self.platform_file = os.path.join(self.dir, "platform.yaml")
+        with open(self.platform_file, "w") as f:
+            f.write(platform_yaml(cal, source_note))
+        self.count = 0
+
+    def command(self, matrix_file):
+        r = self.cal["replay"]
+        return [self.moesim, "replay", "--matrix", matrix_file, "--platform", self.platform_file,
+                "--algorithm", r["algorithm"], "--launch-latency", format_latency(r["launch_latency_s"]),
+                "--per-message-overhead", format_latency(r["per_message_overhead_s"]), "--json"]
+
+    def per_gpu_s(self, matrix_bytes):
+        m = np.asarray(matrix_bytes, dtype=np.int64)
+        self.count += 1
+        matrix_file = os.path.join(self.dir, f"matrix{self.count}.csv")
+        with open(matrix_file, "w") as f:
+            f.write("# bytes, rows = source GPU, columns = destination GPU\n")
+            for row in m:
+                f.write(",".join(str(int(v)) for v in row) + "\n")
+        cmd = self.command(matrix_file)
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}: {proc.stderr.strip()[:2000]}")
+        os.remove(matrix_file)
+        return parse_replay_json(proc.stdout, m.shape[0])
+
+
+def parse_replay_json(text, gpus):
+    """Per-GPU dispatch finish times (s) of the one all-to-all in `moesim replay --json` output."""
+    doc = json.loads(text)
+    rows = doc.get("rows") or doc.get("per_gpu") or []
+    finish = np.full(gpus, np.nan)
+    for r in rows:
+        if r.get("phase", "dispatch") != "dispatch":
+            continue
+        finish[int(r["gpu"])] = float(r["finish_s"])
+    if np.isnan(finish).any():
+        raise RuntimeError(f"moesim replay --json: no dispatch finish_s for every GPU in: {text[:500]}")
+    return finish
