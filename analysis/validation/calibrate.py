@@ -152,7 +152,7 @@ def main():
     engine = "moesim" if args.moesim else "fluid"
 
     note = (f"{os.path.relpath(args.results, V.REPO_ROOT)}, "
-            f"{len(ms)} uniform sizes >= {V.human_bytes(args.min_bytes) if args.min_bytes else '0'} + peer copy bandwidth")
+            f"{len(ms)} uniform sizes{' >= ' + V.human_bytes(args.min_bytes) if args.min_bytes else ''} + peer copy bandwidth")
     cal["source"] = {"results": os.path.relpath(args.results, V.HERE), "fit_min_bytes": args.min_bytes,
                      "engine": engine, "gpu": results["meta"].get("gpus", ["?"])[0],
                      "nccl": results["meta"].get("nccl"), "measured": results["meta"].get("date_utc"),
