@@ -9,6 +9,7 @@
 #include <stdexcept>
 
 #include "moesim/common/error.hpp"
+#include "moesim/topologies/platform_spec.hpp"
 
 namespace moesim::sim {
 namespace sg4 = simgrid::s4u;
@@ -149,8 +150,9 @@ topologies::SimgridPlatform build_platform(const PlatformSource& source) {
     case PlatformSource::Kind::kCluster: return build_cluster_platform(source.cluster_spec);
     case PlatformSource::Kind::kFile: break;
   }
-  throw InputError(located(source.text, "platform files need topologies::load_simgrid_platform, not in this build yet; "
-                                        "use --platform switch:GPUS or cluster:NODES:GPUS_PER_NODE"));
+  // A YAML or SimGrid XML file, or a preset name from platforms/: topologies/ owns those.
+  auto path = topologies::resolve_platform_path(source.text);
+  return topologies::load_simgrid_platform(path, *sg4::Engine::get_instance());
 }
 
 }  // namespace moesim::sim

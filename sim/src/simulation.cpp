@@ -22,7 +22,7 @@ static topologies::SimgridPlatform first_gpus(topologies::SimgridPlatform p, int
 
 ReplayResult run_simulation(const PlatformSource& platform, int ep_gpus,
                             const std::function<ReplayResult(FlowNetwork&)>& body) {
-  if (ep_gpus < 1) throw InputError(fmt::format("expert-parallel degree must be >= 1, got {}", ep_gpus));
+  if (ep_gpus < 0) throw InputError(fmt::format("expert-parallel degree must be >= 1, got {}", ep_gpus));
   std::string bytes = run_isolated([&]() {
     auto t0 = std::chrono::steady_clock::now();
     // SimGrid reads its own flags from argv; warnings only, its INFO lines would drown the table.
@@ -36,7 +36,8 @@ ReplayResult run_simulation(const PlatformSource& platform, int ep_gpus,
       throw InputError(located(platform.text, fmt::format("the platform has {} GPUs, fewer than the expert-parallel "
                                                           "degree {}",
                                                           built.gpus.size(), ep_gpus)));
-    FlowNetwork net(first_gpus(std::move(built), ep_gpus));
+    int used = ep_gpus > 0 ? ep_gpus : static_cast<int>(built.gpus.size());  // 0: the whole platform
+    FlowNetwork net(first_gpus(std::move(built), used));
     ReplayResult r = body(net);
     r.sim_wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     rusage ru{};

@@ -1,7 +1,7 @@
 #pragma once
 // Runs a body against a freshly built platform in its own process (see isolated.hpp): creates the
 // SimGrid engine, builds the platform, checks it has at least `ep_gpus` GPUs (the first ep_gpus are
-// used), and measures the simulation's wall time and peak memory.
+// used; 0 = all of them), and measures the simulation's wall time and peak memory.
 #include <functional>
 
 #include "moesim/sim/builtin_platforms.hpp"
