@@ -1,7 +1,8 @@
 """Ways to predict per-GPU all-to-all latency for a traffic matrix, given calibrated parameters.
 
-- MoesimPredictor: the product. Writes the matrix as CSV and runs `moesim replay --matrix FILE
-  --platform FILE --algorithm direct --launch-latency .. --per-message-overhead .. --json`.
+- MoesimPredictor: the product. Writes the matrix as CSV, runs `moesim replay --matrix FILE
+  --platform FILE --algorithm direct --launch-us .. --overhead-us .. --out DIR` and reads the
+  dispatch rows of DIR/replay.h5.
 - FluidPredictor: fluid_reference.py, the same semantics in plain numpy; an independent cross-check
   and the tool for asking "what would a richer platform model buy" without touching the simulator.
 
@@ -9,8 +10,8 @@ A calibration (calibrate.py's JSON) holds:
   platform: preset, links_per_gpu, link_bandwidth_Bps, bandwidth_factor, latency_s
   replay:   algorithm, launch_latency_s, per_message_overhead_s
 """
-import json
 import os
+import shutil
 import subprocess
 import tempfile
 
@@ -35,8 +36,8 @@ def platform_yaml(cal, source_note):
         "# bandwidth_factor = NCCL's per-GPU all-to-all bandwidth fitted on the uniform matrices / that copy",
         "# bandwidth; latency = the preset's (not identifiable from uniform matrices, see README.md).",
         f"# Replay options that go with it: --algorithm {cal['replay']['algorithm']} "
-        f"--launch-latency {format_latency(cal['replay']['launch_latency_s'])} "
-        f"--per-message-overhead {format_latency(cal['replay']['per_message_overhead_s'])}",
+        f"--launch-us {cal['replay']['launch_latency_s'] * 1e6:.6g} "
+        f"--overhead-us {cal['replay']['per_message_overhead_s'] * 1e6:.6g}",
         f"name: {p['preset']}-calibrated",
         f"description: {p['preset']} calibrated on measured NCCL all-to-all (analysis/validation)",
         f"extends: {p['preset']}",
@@ -81,37 +82,43 @@ class MoesimPredictor:
             f.write(platform_yaml(cal, source_note))
         self.count = 0
 
-    def command(self, matrix_file):
+    def command(self, matrix_file, out_dir):
         r = self.cal["replay"]
         return [self.moesim, "replay", "--matrix", matrix_file, "--platform", self.platform_file,
-                "--algorithm", r["algorithm"], "--launch-latency", format_latency(r["launch_latency_s"]),
-                "--per-message-overhead", format_latency(r["per_message_overhead_s"]), "--json"]
+                "--algorithm", r["algorithm"], "--launch-us", f"{r['launch_latency_s'] * 1e6:.9g}",
+                "--overhead-us", f"{r['per_message_overhead_s'] * 1e6:.9g}", "--no-balanced", "--quiet",
+                "--out", out_dir]
 
     def per_gpu_s(self, matrix_bytes):
         m = np.asarray(matrix_bytes, dtype=np.int64)
         self.count += 1
         matrix_file = os.path.join(self.dir, f"matrix{self.count}.csv")
+        out_dir = os.path.join(self.dir, f"replay{self.count}")
         with open(matrix_file, "w") as f:
             f.write("# bytes, rows = source GPU, columns = destination GPU\n")
             for row in m:
                 f.write(",".join(str(int(v)) for v in row) + "\n")
-        cmd = self.command(matrix_file)
+        cmd = self.command(matrix_file, out_dir)
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
             raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}: {proc.stderr.strip()[:2000]}")
+        finish = read_dispatch_finish(os.path.join(out_dir, "replay.h5"), m.shape[0])
         os.remove(matrix_file)
-        return parse_replay_json(proc.stdout, m.shape[0])
+        shutil.rmtree(out_dir, ignore_errors=True)
+        return finish
 
 
-def parse_replay_json(text, gpus):
-    """Per-GPU dispatch finish times (s) of the one all-to-all in `moesim replay --json` output."""
-    doc = json.loads(text)
-    rows = doc.get("rows") or doc.get("per_gpu") or []
+def read_dispatch_finish(path, gpus):
+    """Per-GPU (finish - start) of the dispatch all-to-all in `moesim replay --out`'s replay.h5."""
+    import h5py   # only the moesim path needs it (Debian: python3-h5py)
+    with h5py.File(path, "r") as f:
+        g = f["gpu"]
+        phase, gpu = g["phase"][()], g["gpu"][()]
+        elapsed = g["finish_s"][()] - g["start_s"][()]
     finish = np.full(gpus, np.nan)
-    for r in rows:
-        if r.get("phase", "dispatch") != "dispatch":
-            continue
-        finish[int(r["gpu"])] = float(r["finish_s"])
+    for p, k, t in zip(phase, gpu, elapsed):
+        if p == 0:
+            finish[int(k)] = float(t)
     if np.isnan(finish).any():
-        raise RuntimeError(f"moesim replay --json: no dispatch finish_s for every GPU in: {text[:500]}")
+        raise RuntimeError(f"{path}: no dispatch row for every GPU")
     return finish
