@@ -15,7 +15,7 @@ What is fitted, and from what:
   bandwidth_factor  = B / copy bandwidth, with B the per-GPU bandwidth of NCCL's all-to-all, and
   launch_latency    = A - latency - per-message overhead, with A the fixed cost, both fitted as
                       max-over-GPUs time = A + (off-GPU bytes per GPU) / B by least squares on the
-                      relative error over the uniform sizes >= --min-bytes.
+                      relative error over the uniform sizes in [--min-bytes, --max-bytes].
   latency, per-message overhead: kept at the preset's / the given value. All uniform matrices send
                       the same number of messages (N-1 per GPU), so only their sum with the launch
                       latency is identifiable from them.
@@ -44,14 +44,16 @@ PRESET_LINKS_PER_GPU = {"h100-nvswitch-4gpu": 18, "dgx-h100-8gpu": 18}
 def copy_bandwidth_Bps(meta):
     pairs = [r["GBps"] for r in meta.get("copy_bandwidth", []) if r["kind"] == "pair"]
     if not pairs:
-        raise SystemExit("calibrate: results.json has no peer copy bandwidth ('pair' rows)")
+        raise V.BadInput("calibrate: results.json has no peer copy bandwidth ('pair' rows)")
     return float(np.median(pairs)) * 1e9
 
 
-def uniform_measurements(results, min_bytes):
-    ms = [m for m in V.measurements(results, rep=0) if m.pattern == "uniform" and m.bytes_per_gpu >= min_bytes]
+def uniform_measurements(results, min_bytes, max_bytes):
+    ms = [m for m in V.measurements(results, rep=0)
+          if m.pattern == "uniform" and min_bytes <= m.bytes_per_gpu <= max_bytes]
     if len(ms) < 2:
-        raise SystemExit(f"calibrate: need at least 2 uniform matrices >= {min_bytes} bytes per GPU, found {len(ms)}")
+        raise V.BadInput(f"calibrate: need at least 2 uniform matrices of {min_bytes}..{max_bytes} bytes per GPU, "
+                         f"found {len(ms)}")
     return sorted(ms, key=lambda m: m.bytes_per_gpu)
 
 
@@ -62,7 +64,7 @@ def closed_form_fit(ms):
     design = np.stack([np.ones_like(x), x], axis=1) / t[:, None]
     (a, inv_b), *_ = np.linalg.lstsq(design, np.ones_like(t), rcond=None)
     if inv_b <= 0:
-        raise SystemExit("calibrate: uniform latency does not grow with size; cannot fit a bandwidth")
+        raise V.BadInput("calibrate: uniform latency does not grow with size; cannot fit a bandwidth")
     return float(a), float(1 / inv_b)
 
 
@@ -112,6 +114,7 @@ def main():
     ap.add_argument("--latency-us", type=float, help="one-way GPU->GPU latency (default: the preset's)")
     ap.add_argument("--per-message-overhead-us", type=float, default=0.0)
     ap.add_argument("--min-bytes", type=int, default=0, help="fit only uniform sizes >= this many bytes per GPU")
+    ap.add_argument("--max-bytes", type=int, default=2**62, help="fit only uniform sizes <= this many bytes per GPU")
     ap.add_argument("--moesim", help="moesim binary: refine the fit against `moesim replay` (else: fluid reference)")
     ap.add_argument("--out", required=True, help="calibrated platform YAML to write (JSON beside it, .json)")
     args = ap.parse_args()
@@ -128,7 +131,7 @@ def main():
     overhead_s = args.per_message_overhead_us * 1e-6
 
     copy_Bps = copy_bandwidth_Bps(results["meta"])
-    ms = uniform_measurements(results, args.min_bytes)
+    ms = uniform_measurements(results, args.min_bytes, args.max_bytes)
     a_s, b_Bps = closed_form_fit(ms)
     cal = calibration_from(args.preset, links, copy_Bps, a_s, b_Bps, latency_s, overhead_s)
 
@@ -152,8 +155,10 @@ def main():
     engine = "moesim" if args.moesim else "fluid"
 
     note = (f"{os.path.relpath(args.results, V.REPO_ROOT)}, "
-            f"{len(ms)} uniform sizes{' >= ' + V.human_bytes(args.min_bytes) if args.min_bytes else ''} + peer copy bandwidth")
+            f"{len(ms)} uniform sizes ({V.human_bytes(ms[0].bytes_per_gpu)} to {V.human_bytes(ms[-1].bytes_per_gpu)} "
+            f"per GPU) + peer copy bandwidth")
     cal["source"] = {"results": os.path.relpath(args.results, V.HERE), "fit_min_bytes": args.min_bytes,
+                     "fit_max_bytes": args.max_bytes,
                      "engine": engine, "gpu": results["meta"].get("gpus", ["?"])[0],
                      "nccl": results["meta"].get("nccl"), "measured": results["meta"].get("date_utc"),
                      "calibrated": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
@@ -180,4 +185,8 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except V.BadInput as e:
+        print(e, file=sys.stderr)
+        sys.exit(2)

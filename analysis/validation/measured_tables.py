@@ -107,4 +107,8 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except V.BadInput as e:
+        print(e, file=sys.stderr)
+        sys.exit(2)

@@ -8,6 +8,8 @@ Variants (every one calibrated from the uniform matrices and the peer copy bandw
 the last, which is marked as an oracle):
   links        one egress and one ingress link per GPU, both at B fitted on the uniform matrices:
                what `moesim replay` on the calibrated preset computes.
+  links+size   as links, with B looked up per matrix from the uniform measurement of the same size
+               per GPU (what one calibrated platform per size class would give).
   duplex       egress and ingress at the copy-engine bandwidth (one direction alone runs as fast as a
                peer copy), plus a per-GPU cap D on egress + ingress together, fitted on the uniform
                matrices (in which every GPU sends and receives at once).
@@ -54,8 +56,13 @@ def main():
     sizes = np.log([m.bytes_per_gpu for m in uniform])
     d_at = np.log([2 * m.offdiag().sum(1).max() / max(m.max_s - fixed_s, 1e-9) for m in uniform])
 
+    b_at = d_at - np.log(2)                          # the same per-size rate, one direction
+
     def d_of(m):
         return float(np.exp(np.interp(np.log(m.bytes_per_gpu), sizes, d_at)))
+
+    def b_of(m):
+        return float(np.exp(np.interp(np.log(m.bytes_per_gpu), sizes, b_at)))
 
     oracle = next(m for m in skewed if m.pattern == "random_skew_s1" and m.bytes_per_gpu == 256 * V.MiB)
     pair_Bps = oracle.offdiag().max() / oracle.max_s     # the biggest pair's bytes over the measured time
@@ -63,6 +70,8 @@ def main():
     variants = [
         ("links", f"B = {b_links / 1e9:.0f} GB/s, fixed {a_links * 1e6:.1f} us",
          lambda m: F.direct_alltoall(m.matrix_bytes, b_links, launch_s=a_links)),
+        ("links+size", f"B looked up by size per GPU from the uniform measurement, fixed {fixed_s * 1e6:.1f} us",
+         lambda m: F.direct_alltoall(m.matrix_bytes, b_of(m), launch_s=fixed_s)),
         ("duplex", f"E = I = {copy_Bps / 1e9:.0f} GB/s, D = {d_dup / 1e9:.0f} GB/s, fixed {a_dup * 1e6:.1f} us",
          lambda m: F.direct_alltoall(m.matrix_bytes, copy_Bps, launch_s=a_dup, duplex_Bps=d_dup)),
         ("duplex+size", f"D from {min(np.exp(d_at[1:])) / 1e9:.0f} to {max(np.exp(d_at[1:])) / 1e9:.0f} GB/s by size, "

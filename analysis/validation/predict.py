@@ -91,8 +91,12 @@ def main():
             print(f"{path}: no such file", file=sys.stderr)
             return 2
     results = V.load_results(args.results)
-    with open(args.calibration) as f:
-        cal = json.load(f)
+    try:
+        with open(args.calibration) as f:
+            cal = json.load(f)
+        cal["platform"]["link_bandwidth_Bps"], cal["replay"]["launch_latency_s"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise V.BadInput(f"{args.calibration}: not a calibrate.py calibration JSON ({e!r})")
     workdir = tempfile.mkdtemp(prefix="moesim-predict-")
     try:
         predictor = (predictors.MoesimPredictor(cal, args.moesim, workdir=workdir) if args.moesim
@@ -145,4 +149,8 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except V.BadInput as e:
+        print(e, file=sys.stderr)
+        sys.exit(2)

@@ -18,6 +18,10 @@ SIZE_CLASSES = [("< 1 MB", 0, 1 * MiB), ("1-16 MB", 1 * MiB, 16 * MiB), (">= 16 
 HEADLINE_MIN_BYTES = 4 * MiB          # the issue's target: median error <= 10 % at >= 4 MB per GPU
 
 
+class BadInput(Exception):
+    """A problem with the user's files or arguments: the scripts print it and exit 2."""
+
+
 def size_class(bytes_per_gpu):
     for name, lo, hi in SIZE_CLASSES:
         if lo <= bytes_per_gpu < hi:
@@ -30,10 +34,13 @@ def human_bytes(b):
 
 
 def load_results(path=DEFAULT_RESULTS):
-    with open(path) as f:
-        d = json.load(f)
+    try:
+        with open(path) as f:
+            d = json.load(f)
+    except (OSError, ValueError) as e:
+        raise BadInput(f"{path}: cannot read measurements: {e}")
     if "records" not in d or "meta" not in d:
-        raise SystemExit(f"{path}: not a measure_alltoall.py results.json (no 'meta'/'records')")
+        raise BadInput(f"{path}: not a measure_alltoall.py results.json (no 'meta'/'records')")
     return d
 
 
