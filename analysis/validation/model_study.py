@@ -2,7 +2,10 @@
 """What would a richer platform model buy? Error of model variants, all evaluated with the numpy fluid
 reference (fluid_reference.py) on the same skewed matrices as predict.py.
 
-  /usr/bin/python3 analysis/validation/model_study.py [results.json]
+  /usr/bin/python3 analysis/validation/model_study.py [--results results.json] [--moesim build/cli/moesim]
+
+With --moesim, the `duplex` variant is also replayed by moesim itself, on a SimGrid XML platform
+that gives each GPU an up link, a down link and one SHARED link crossed by all its flows in and out.
 
 Variants (every one calibrated from the uniform matrices and the peer copy bandwidth only, except
 the last, which is marked as an oracle):
@@ -18,12 +21,59 @@ the last, which is marked as an oracle):
   +pair-oracle duplex+size plus a per-flow cap read off random_skew_s1 at 256 MiB: NOT a prediction,
                it shows what a one-pair measurement in the calibration set would give.
 """
-import sys
+import argparse
+import os
+import shutil
+import subprocess
+import tempfile
 
 import numpy as np
 
 import fluid_reference as F
+import predictors
 import vallib as V
+
+XML_LATENCY_S = 1e-6      # one-way GPU -> GPU, as the preset: half on the up link, half on the down link
+
+
+def duplex_xml(n, egress_Bps, duplex_Bps):
+    """SimGrid XML: GPU i -> j crosses up_i, gpu_i (shared in+out), down_j, gpu_j."""
+    lines = ["<?xml version='1.0'?>", '<!DOCTYPE platform SYSTEM "https://simgrid.org/simgrid.dtd">',
+             '<platform version="4.1">', '  <zone id="node0" routing="Full">']
+    lines += [f'    <host id="gpu{i}" speed="1Tf"/>' for i in range(n)]
+    for i in range(n):
+        lines += [f'    <link id="up{i}" bandwidth="{egress_Bps:.6g}Bps" latency="{XML_LATENCY_S / 2:.6g}s"/>',
+                  f'    <link id="down{i}" bandwidth="{egress_Bps:.6g}Bps" latency="{XML_LATENCY_S / 2:.6g}s"/>',
+                  f'    <link id="gpu{i}" bandwidth="{duplex_Bps:.6g}Bps" latency="0s" sharing_policy="SHARED"/>']
+    for i in range(n):
+        for j in range(n):
+            if i != j:
+                lines.append(f'    <route src="gpu{i}" dst="gpu{j}" symmetrical="NO"><link_ctn id="up{i}"/>'
+                             f'<link_ctn id="gpu{i}"/><link_ctn id="down{j}"/><link_ctn id="gpu{j}"/></route>')
+    lines += ["  </zone>", "</platform>", ""]
+    return "\n".join(lines)
+
+
+def moesim_duplex(moesim, ms, egress_Bps, duplex_Bps, launch_s):
+    """Per-GPU predictions of moesim replay on the duplex XML platform."""
+    work = tempfile.mkdtemp(prefix="moesim-duplex-")
+    try:
+        platform = os.path.join(work, "duplex.xml")
+        with open(platform, "w") as f:
+            f.write(duplex_xml(ms[0].n, egress_Bps, duplex_Bps))
+        out = {}
+        for k, m in enumerate(ms):
+            matrix, rdir = os.path.join(work, f"m{k}.csv"), os.path.join(work, f"r{k}")
+            np.savetxt(matrix, m.matrix_bytes, fmt="%d", delimiter=",")
+            cmd = [moesim, "replay", "--matrix", matrix, "--platform", platform, "--algorithm", "direct",
+                   "--launch-us", f"{launch_s * 1e6:.9g}", "--no-balanced", "--quiet", "--out", rdir]
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+            if proc.returncode != 0:
+                raise SystemExit(f"model_study: {' '.join(cmd)} exited {proc.returncode}: {proc.stderr.strip()}")
+            out[id(m)] = predictors.read_dispatch_finish(os.path.join(rdir, "replay.h5"), m.n)
+        return out
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def fit_fixed_and_rate(uniform, load_of):
@@ -44,7 +94,11 @@ def score(ms, predict):
 
 
 def main():
-    results = V.load_results(sys.argv[1] if len(sys.argv) > 1 else V.DEFAULT_RESULTS)
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--results", default=V.DEFAULT_RESULTS)
+    ap.add_argument("--moesim", help="also replay the duplex variant with this moesim binary")
+    args = ap.parse_args()
+    results = V.load_results(args.results)
     ms = V.measurements(results, rep=0)
     uniform = sorted((m for m in ms if m.pattern == "uniform"), key=lambda m: m.bytes_per_gpu)
     skewed = [m for m in ms if m.pattern != "uniform"]
@@ -81,6 +135,11 @@ def main():
          lambda m: F.direct_alltoall(m.matrix_bytes, copy_Bps, launch_s=fixed_s, duplex_Bps=d_of(m),
                                      pair_Bps=pair_Bps)),
     ]
+    if args.moesim:
+        launch_s = max(a_dup - XML_LATENCY_S, 0.0)
+        got = moesim_duplex(args.moesim, skewed, copy_Bps, d_dup, launch_s)
+        variants.insert(3, ("duplex (moesim)", "the same, replayed by moesim on a SimGrid XML platform",
+                            lambda m: got[id(m)]))
     print("| variant | parameters | max-over-GPUs median \\|err\\| < 1 MB / 1-16 MB / >= 16 MB / >= 4 MB | "
           "per-GPU median \\|err\\| >= 4 MB | max-over-GPUs max \\|err\\| >= 4 MB |")
     print("|---|---|---|---|---|")
