@@ -1,10 +1,13 @@
 #include "moesim/sim/replay.hpp"
 
 #include <fmt/format.h>
+#include <xbt/config.hpp>
 #include <simgrid/s4u/Engine.hpp>
+#include <simgrid/s4u/Host.hpp>
 #include <sys/resource.h>
 
 #include <algorithm>
+#include <cmath>
 #include <chrono>
 #include <cstring>
 #include <numeric>
@@ -60,25 +63,44 @@ std::vector<double> ReplayEngine::simulate(const TrafficMatrix& m, const std::ve
   return finish;
 }
 
-// max over GPUs of max(bytes out / egress, bytes in / ingress, inter-node bytes / NIC) + path latency,
-// plus the launch latency every GPU pays: no schedule on this platform can beat it.
-double ReplayEngine::bound_s(const TrafficMatrix& m) const {
+// One-way latency of the route src -> dst as SimGrid sees it (links' latencies × the latency factor),
+// looked up once per GPU pair and remembered.
+double ReplayEngine::route_latency_s(int src, int dst) {
+  if (latency_s_.empty()) latency_s_.assign(static_cast<std::size_t>(gpus_) * gpus_, -1.0f);
+  float& cached = latency_s_[static_cast<std::size_t>(src) * gpus_ + dst];
+  if (cached < 0) {
+    std::vector<simgrid::s4u::Link*> links;
+    double latency = 0;
+    net_.platform().gpus[src]->route_to(net_.platform().gpus[dst], links, &latency);
+    cached = static_cast<float>(latency * simgrid::config::get_value<double>("network/latency-factor"));
+  }
+  return cached;
+}
+
+// max over GPUs of max(bytes out / egress, bytes in / ingress, inter-node bytes / NIC), plus the
+// shortest route latency among the GPU's peers and the launch latency: no schedule on this platform
+// can beat it (in SimGrid's flow model a flow pays its route latency, then shares bandwidth).
+double ReplayEngine::bound_s(const TrafficMatrix& m) {
   const auto& p = net_.platform();
   double bound = 0;
   for (int g = 0; g < gpus_; ++g) {
     double out = 0, in = 0, out_inter = 0, in_inter = 0;
+    double latency = INFINITY;
     for (int o = 0; o < gpus_; ++o) {
       if (o == g) continue;
+      double to = m.at(g, o), from = m.at(o, g);
+      if (to <= 0 && from <= 0) continue;
       bool inter = p.node_of_gpu[g] != p.node_of_gpu[o];
-      out += m.at(g, o);
-      in += m.at(o, g);
-      if (inter) out_inter += m.at(g, o), in_inter += m.at(o, g);
+      out += to;
+      in += from;
+      if (inter) out_inter += to, in_inter += from;
+      if (to > 0) latency = std::min(latency, route_latency_s(g, o));
+      if (from > 0) latency = std::min(latency, route_latency_s(o, g));
     }
     if (out + in <= 0) continue;
     double t = std::max(out / p.egress_Bps[g], in / p.ingress_Bps[g]);
     if (p.scaleout_egress_Bps[g] > 0) t = std::max({t, out_inter / p.scaleout_egress_Bps[g], in_inter / p.scaleout_egress_Bps[g]});
-    t += (out_inter + in_inter > 0) ? p.inter_node_latency_s : p.intra_node_latency_s;
-    bound = std::max(bound, t);
+    bound = std::max(bound, t + latency);
   }
   return bound + options_.a2a.launch_latency_s;
 }

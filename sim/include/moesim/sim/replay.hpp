@@ -113,7 +113,8 @@ class ReplayEngine {
 
  private:
   std::vector<double> simulate(const TrafficMatrix& m, const std::vector<double>& ready_s);
-  double bound_s(const TrafficMatrix& m) const;
+  double bound_s(const TrafficMatrix& m);
+  double route_latency_s(int src, int dst);
   A2ARow summarize(const LayerWork& w, Phase phase, const TrafficMatrix& m, const std::vector<double>& ready_s,
                    const std::vector<double>& finish_s);
 
@@ -127,6 +128,7 @@ class ReplayEngine {
     std::vector<double> ready_s, finish_s;
   };
   std::vector<std::pair<std::uint64_t, CacheEntry>> cache_;
+  std::vector<float> latency_s_;  // (gpus, gpus), -1 = not looked up yet
 };
 
 // Serialisation across the simulation process boundary.
