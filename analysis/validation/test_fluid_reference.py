@@ -72,6 +72,24 @@ def diagonal_never_costs_anything():
     np.testing.assert_allclose(F.direct_alltoall([[1e9, 0], [0, 1e9]], 1.0, launch_s=0.25), [0.25, 0.25])
 
 
+@case
+def size_factor_weights_a_flow_by_one_over_its_factor():
+    # GPU 0 sends 800 B (factor 1) to GPU 1 and 100 B (factor 0.5) to GPU 2 over a 100 B/s egress:
+    # each takes half the link (50 B/s of capacity); the small one turns it into 25 B/s and ends at
+    # 4 s; the big one has moved 200 B by then and has the link alone for 600 B: 4 + 6 = 10 s.
+    # (The same case as the C++ SimGrid test, which checks that SimGrid shares this way.)
+    m = [[0, 800, 100], [0, 0, 0], [0, 0, 0]]
+    t = F.direct_alltoall(m, 100.0, factor_of=lambda b: 1.0 if b >= 800 else 0.5)
+    np.testing.assert_allclose(t, [10.0, 10.0, 4.0])
+
+
+@case
+def per_flow_cap_scales_with_the_flow_factor():
+    # One 60 B flow, 100 B/s links, cap 40 B/s, factor 0.5: rate 20 B/s -> 3 s.
+    t = F.direct_alltoall([[0, 60], [0, 0]], 100.0, pair_Bps=40.0, factor_of=lambda b: 0.5)
+    np.testing.assert_allclose(t, [3.0, 3.0])
+
+
 def main():
     failed = 0
     for fn in CASES:
