@@ -1,5 +1,6 @@
 // moesim: from a Mixture-of-Experts model's routing to per-GPU all-to-all latency.
 // main only builds the command tree; each folder registers its own commands.
+#include "moesim/analysis/commands.hpp"
 #include "moesim/common/cli.hpp"
 #include "moesim/sim/commands.hpp"
 #include "moesim/topologies/commands.hpp"
@@ -18,6 +19,7 @@ int main(int argc, char** argv) {
   moesim::traces::register_commands(commands, app);
   moesim::topologies::register_commands(commands, app);
   moesim::sim::register_commands(commands, app);
+  moesim::analysis::register_commands(commands, app);
 #ifdef MOESIM_WITH_TORCH
   moesim::model::register_commands(commands, app);
 #endif

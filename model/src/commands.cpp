@@ -1,8 +1,9 @@
 #include "moesim/model/commands.hpp"
 
+#include "moesim/model/tokenize_command.hpp"
+
 namespace moesim::model {
 void register_commands(cli::Commands& commands, CLI::App& app) {
-  (void)commands;
-  (void)app;
+  register_tokenize_commands(commands, app);
 }
 }  // namespace moesim::model

@@ -127,6 +127,8 @@ std::vector<std::vector<double>> read_json_rows(const std::filesystem::path& fil
     j = nlohmann::json::parse(in);
   } catch (const nlohmann::json::parse_error& e) {
     throw InputError(located(file, fmt::format("invalid JSON: {}", e.what())));
+  } catch (const nlohmann::json::out_of_range& e) {  // a number like 8E800000000 (found by fuzzing)
+    throw InputError(located(file, fmt::format("invalid JSON: {}", e.what())));
   }
   if (j.is_object()) {
     if (j.contains("unit")) {
@@ -176,7 +178,13 @@ TrafficMatrix load_traffic_matrix(const std::filesystem::path& file, MatrixUnit 
   double factor = unit == MatrixUnit::kTokens ? bytes_per_token : 1.0;
   TrafficMatrix m = TrafficMatrix::zeros(n);
   for (int s = 0; s < n; ++s)
-    for (int d = 0; d < n; ++d) m.at(s, d) = rows[s][d] * factor;
+    for (int d = 0; d < n; ++d) {
+      m.at(s, d) = rows[s][d] * factor;
+      // 1e308 tokens x 8192 bytes is +inf bytes: refused rather than replayed (found by fuzzing).
+      if (!std::isfinite(m.at(s, d)))
+        throw InputError(located(file, fmt::format("row {} column {}: {} tokens x {} bytes per token overflows", s, d,
+                                                   rows[s][d], factor)));
+    }
   return m;
 }
 

@@ -3,7 +3,9 @@
 // its bandwidth lower bound. Target (issue 4): a direct 1024-GPU all-to-all in <= 5 s and <= 500 MB,
 // a 4096-GPU one in <= 60 s. Each case runs in its own process, killed after a time cap.
 //
-// Run: build-rel/tests/bench/replay_bench [cap_s=60] [N ...]
+// Run: build-rel/tests/bench/replay_bench [cap_s=60] [N ...]   (cases: direct and pairwise on a
+// non-blocking switch; hierarchical and direct on the fat-tree preset of that size)
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -19,6 +21,7 @@ using namespace moesim::sim;
 namespace {
 
 constexpr double kBytesPerPair = 1e6;
+constexpr rlim_t kMemoryCapBytes = rlim_t{6} << 30;
 
 // Presets of platforms/ with 8 GPUs per node on a fat-tree, by size.
 std::string fat_tree_preset(int n) {
@@ -43,6 +46,8 @@ void run_case(const std::string& platform_text, int n, const std::string& algori
   try {
     auto r = run_simulation(parse_platform_source(platform_text), n, [&](FlowNetwork& net) {
       ::alarm(static_cast<unsigned>(cap_s));  // a case that cannot finish is killed, not waited for
+      rlimit memory{kMemoryCapBytes, kMemoryCapBytes};  // and one that cannot fit fails instead of swapping the machine
+      ::setrlimit(RLIMIT_AS, &memory);
       ReplayEngine engine(net, n, options);
       LayerWork w;
       w.dispatch = m;
@@ -51,13 +56,13 @@ void run_case(const std::string& platform_text, int n, const std::string& algori
       return std::move(engine.result());
     });
     const auto& a = r.a2a_rows.at(0);
-    std::printf("%5d  %-22s %-13s %10llu %9.2f %9.0f %12.3f %12.3f %7.3f\n", n, platform_text.c_str(),
-                algorithm.c_str(), static_cast<unsigned long long>(r.flows_simulated), r.sim_wall_s,
+    std::printf("%5d  %-22s %-13s %10llu %9.2f %9.2f %9.0f %12.3f %12.3f %7.3f\n", n, platform_text.c_str(),
+                algorithm.c_str(), static_cast<unsigned long long>(r.flows_simulated), r.sim_wall_s, r.sim_cpu_s,
                 r.sim_peak_rss_bytes / 1048576.0, a.time_s * 1e3, a.bound_s * 1e3, a.time_s / a.bound_s);
-  } catch (const std::exception& e) {
+  } catch (const std::exception& e) {  // killed by the cap, out of memory, or a platform error
     double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    std::printf("%5d  %-22s %-13s %10s %9.1f %9s  not finished: %s\n", n, platform_text.c_str(), algorithm.c_str(),
-                "-", wall, "-", e.what());
+    std::printf("%5d  %-22s %-13s %10s %9.1f %9s %9s  not finished: %s\n", n, platform_text.c_str(), algorithm.c_str(),
+                "-", wall, "-", "-", e.what());
   }
   std::fflush(stdout);
 }
@@ -71,10 +76,11 @@ int main(int argc, char** argv) {
   if (sizes.empty()) sizes = {64, 256, 1024, 4096};
   std::printf("one all-to-all, %.0f MB per GPU pair; wall and RSS of the simulation process (platform build included)\n",
               kBytesPerPair / 1e6);
-  std::printf("%5s  %-22s %-13s %10s %9s %9s %12s %12s %7s\n", "N", "platform", "algorithm", "flows", "wall s",
-              "RSS MB", "simulated ms", "bound ms", "ratio");
+  std::printf("%5s  %-22s %-13s %10s %9s %9s %9s %12s %12s %7s\n", "N", "platform", "algorithm", "flows", "wall s",
+              "CPU s", "RSS MB", "simulated ms", "bound ms", "ratio");
   for (int n : sizes) {
     run_case("switch:" + std::to_string(n), n, "direct", cap_s);
+    run_case("switch:" + std::to_string(n), n, "pairwise", cap_s);
     std::string preset = fat_tree_preset(n);
     if (preset.empty()) continue;
     run_case(preset, n, "hierarchical", cap_s);

@@ -32,10 +32,18 @@ struct Layer {
   fs::path file;
 };
 
+// Messages quote what the file says (keys, values, yaml-cpp's offending character), which may hold
+// a newline or control byte: errors stay on one line (found by fuzzing).
+std::string one_line(std::string message) {
+  for (char& c : message)
+    if (static_cast<unsigned char>(c) < 0x20) c = '?';
+  return message;
+}
+
 [[noreturn]] void fail_at(const fs::path& file, const YAML::Node& node, const std::string& message) {
   const YAML::Mark mark = node.Mark();
-  if (mark.is_null()) throw InputError(located(file, message));
-  throw InputError(located(file, mark.line + 1, mark.column + 1, message));
+  if (mark.is_null()) throw InputError(located(file, one_line(message)));
+  throw InputError(located(file, mark.line + 1, mark.column + 1, one_line(message)));
 }
 
 std::size_t edit_distance(const std::string& a, const std::string& b) {
@@ -78,22 +86,30 @@ class View {
   const Layer& top() const { return layers_.front(); }
 
   bool has(const std::string& key) const {
-    return std::any_of(layers_.begin(), layers_.end(), [&](const Layer& l) { return l.node[key].IsDefined(); });
+    return std::any_of(layers_.begin(), layers_.end(), [&](const Layer& l) { return mapping(l)[key].IsDefined(); });
   }
 
   View child(const std::string& key) const {
     std::vector<Layer> found;
     for (const Layer& l : layers_) {
-      YAML::Node c = l.node[key];
+      YAML::Node c = mapping(l)[key];
       if (c.IsDefined()) found.push_back({c, l.file});
     }
     return View(std::move(found), path_.empty() ? key : path_ + "." + key);
   }
 
+  // A key looked up in a scalar or a list made yaml-cpp throw BadSubscript, which escaped as a crash
+  // (`scale_out: some text`, found by fuzzing; tests/fuzz/regressions/platform_yaml/).
+  const YAML::Node& mapping(const Layer& l) const {
+    if (l.node.IsScalar() || l.node.IsSequence())
+      fail_at(l.file, l.node, fmt::format("'{}' must be a mapping of keys", path_.empty() ? "<top>" : path_));
+    return l.node;
+  }
+
   // The first layer's value, for scalars and lists (lists are not merged).
   const Layer& value(const std::string& key) const {
     for (const Layer& l : layers_)
-      if (l.node[key].IsDefined()) return value_cache_.emplace_back(Layer{l.node[key], l.file});
+      if (mapping(l)[key].IsDefined()) return value_cache_.emplace_back(Layer{l.node[key], l.file});
     fail_at(top().file, top().node, fmt::format("missing key '{}' in '{}'", key, path_.empty() ? "<top>" : path_));
   }
 
@@ -206,7 +222,7 @@ YAML::Node parse_yaml_file(const fs::path& file) {
     if (!root.IsMap()) throw InputError(located(file, "a platform file must be a mapping of keys (see platforms/README.md)"));
     return root;
   } catch (const YAML::ParserException& e) {
-    throw InputError(located(file, e.mark.line + 1, e.mark.column + 1, e.msg));
+    throw InputError(located(file, e.mark.line + 1, e.mark.column + 1, one_line(e.msg)));
   } catch (const YAML::BadFile&) {
     throw InputError(located(file, "cannot read file"));
   }
@@ -235,7 +251,6 @@ std::vector<Layer> load_layers(const fs::path& file) {
   return layers;
 }
 
-PlatformSpec load_platform_spec_unchecked(const fs::path& file);
 
 // --- sections -----------------------------------------------------------------------------------
 
@@ -406,16 +421,19 @@ double CalibrationSpec::bandwidth_factor_for(double message_bytes) const {
   return bandwidth_factor * (lo->factor + w * (hi->factor - lo->factor));
 }
 
+static PlatformSpec load_platform_spec_unguarded(const fs::path& file);
+
 PlatformSpec load_platform_spec(const fs::path& file) {
   try {
-    return load_platform_spec_unchecked(file);
-  } catch (const YAML::Exception& e) {  // e.g. a key that is itself a list: yaml-cpp cannot convert it
-    throw InputError(e.mark.is_null() ? located(file, e.msg) : located(file, e.mark.line + 1, e.mark.column + 1, e.msg));
+    return load_platform_spec_unguarded(file);
+  } catch (const YAML::Exception& e) {
+    // Any other yaml-cpp surprise (a list as a key, ...) is still bad input, not a crash.
+    throw InputError(located(file, e.mark.is_null() ? 0 : e.mark.line + 1, e.mark.is_null() ? 0 : e.mark.column + 1,
+                             "unexpected YAML structure: " + one_line(e.msg)));
   }
 }
 
-namespace {
-PlatformSpec load_platform_spec_unchecked(const fs::path& file) {
+static PlatformSpec load_platform_spec_unguarded(const fs::path& file) {
   std::vector<Layer> layers = load_layers(file);
   View root(layers, "");
   root.check_keys({"name", "description", "extends", "nodes", "node", "scale_out", "calibration", "link_overrides"});
@@ -427,6 +445,15 @@ PlatformSpec load_platform_spec_unchecked(const fs::path& file) {
   spec.nodes = root.has("nodes") ? positive_int(root, "nodes") : 1;
   if (!root.has("node")) fail_at(file, layers.front().node, "missing key 'node' (GPUs per node and their fabric)");
   read_node(root.child("node"), spec.nodes, spec.node);
+  // nodes and gpus are each at most 10^6, but their product sizes every graph and table downstream
+  // (10^6 nodes x 8 GPUs asked for gigabytes; 10^6 x 10^6 overflowed gpu_count()): found by fuzzing,
+  // tests/fuzz/regressions/platform_yaml/. 2^17 GPUs is beyond any cluster SimGrid can replay here.
+  constexpr long long kMaxGpus = 1 << 17;
+  if (static_cast<long long>(spec.nodes) * spec.node.gpus > kMaxGpus) {
+    const Layer& at = root.has("nodes") ? root.value("nodes") : layers.front();
+    fail_at(at.file, at.node, fmt::format("{} nodes x {} GPUs is more than {} GPUs in all", spec.nodes,
+                                          spec.node.gpus, kMaxGpus));
+  }
   if (root.has("scale_out")) {
     View so = root.child("scale_out");
     read_scale_out(so, spec.node, spec.scale_out);
@@ -443,7 +470,6 @@ PlatformSpec load_platform_spec_unchecked(const fs::path& file) {
   if (root.has("link_overrides")) read_link_overrides(root.value("link_overrides"), spec.link_overrides);
   return spec;
 }
-}  // namespace
 
 fs::path presets_dir() {
   if (const char* env = std::getenv("MOESIM_PLATFORMS")) return env;

@@ -204,3 +204,19 @@ TEST_CASE("rail-optimized: eight GPUs of a node send to eight nodes at once, eac
   for (double finish : simulate_flows(preset("rail-optimized-64"), flows))
     CHECK(finish == doctest::Approx(lat + bytes / 50e9).epsilon(1e-9));
 }
+
+TEST_CASE("a NIC shared by two GPUs behind PCIe: the NIC is split, the PCIe link caps a lone GPU") {
+  // 2 nodes x 2 GPUs, one 400 Gb/s NIC per node, PCIe 32 GB/s per GPU, one switch.
+  auto file = temp_file("shared-nic.yaml",
+                        "nodes: 2\n"
+                        "node:\n"
+                        "  gpus: 2\n"
+                        "  nvswitch: {links_per_gpu: 4, link_bandwidth: 25GBps, latency: 1us}\n"
+                        "  nic: {count: 1, bandwidth: 400Gbps, latency: 1us, pcie_bandwidth: 32GBps}\n"
+                        "scale_out: {topology: single_switch, link_latency: 0ns, switch_latency: 0ns}\n");
+  const double bytes = 32 * kMiB, lat = 2e-6;
+  auto alone = simulate_flows(file, {{0, 2, bytes}});
+  CHECK(alone[0] == doctest::Approx(lat + bytes / 32e9).epsilon(1e-9));  // PCIe, not the 50 GB/s NIC
+  auto both = simulate_flows(file, {{0, 2, bytes}, {1, 3, bytes}});
+  for (double t : both) CHECK(t == doctest::Approx(lat + bytes / 25e9).epsilon(1e-9));  // NIC split in two
+}

@@ -216,6 +216,8 @@ TopologyReport analyse_topology(const PlatformSpec& spec, const Fabric& f, Check
       int n = gpu / spec.node.gpus, k = (gpu % spec.node.gpus) / spec.gpus_per_nic();
       const FabricLink& nic = f.link(fmt::format("node{}/nic{}", n, k));
       double share = nic.failed ? 0 : nic.bandwidth_Bps / spec.gpus_per_nic();
+      const FabricLink& pcie = f.link(fmt::format("node{}/gpu{}/pcie", n, gpu % spec.node.gpus));
+      share = pcie.failed ? 0 : std::min(share, pcie.bandwidth_Bps);
       lo = std::min(lo, share), hi = std::max(hi, share);
     }
     r.min_scaleout_injection_Bps = lo, r.max_scaleout_injection_Bps = hi;

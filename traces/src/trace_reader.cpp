@@ -32,8 +32,20 @@ struct TraceReader::Impl {
   std::string str_attr(const char* name) const {
     H5::Attribute a = attr(name);
     if (a.getTypeClass() != H5T_STRING) fail(fmt::format("attribute '{}' should be a string", name));
+    H5::StrType type = a.getStrType();
+    if (type.isVariableStr()) {
+      // Not a.read(type, std::string&): for a null variable-length string HDF5 returns a null
+      // pointer, on which the C++ wrapper calls strlen (a crash found by fuzzing;
+      // tests/fuzz/regressions/trace_reader/).
+      char* c = nullptr;
+      if (H5Aread(a.getId(), type.getId(), &c) < 0) throw H5::AttributeIException("H5Aread", "H5Aread failed");
+      if (!c) fail(fmt::format("attribute '{}' is a null string", name));
+      std::string value(c);
+      H5free_memory(c);
+      return value;
+    }
     std::string value;
-    a.read(a.getStrType(), value);
+    a.read(type, value);
     return value;
   }
   std::int64_t int_attr(const char* name) const {

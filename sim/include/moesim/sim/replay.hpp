@@ -67,6 +67,7 @@ struct ReplayResult {
   double tokens = 0, assignments = 0;           // replayed (trace input)
   double token_copies_sent = 0;                 // after dedup, network and local
   double dispatch_bytes_total = 0;              // including data that stays on its GPU
+  double sim_cpu_s = 0;                         // CPU time (user + system) of the simulation process
   double sim_wall_s = 0;                        // wall time of the simulation process
   double sim_peak_rss_bytes = 0;
 };

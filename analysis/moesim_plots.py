@@ -1,0 +1,312 @@
+"""Figures from moesim's outputs (matplotlib, Agg backend; Debian's python3-matplotlib).
+
+Each fig_* function takes already-loaded data and returns a matplotlib Figure, so that plot.py (one
+PNG per call) and report.py (an HTML page) draw the same pictures. Loaders at the bottom read what
+the moesim commands write:
+  `moesim trace stats --json`  -> per-layer expert loads and balance metrics
+  `moesim replay --json/--out`  -> per-GPU finish times per all-to-all, balanced reference, bound
+  `moesim sweep` folder         -> results.csv (one row per scenario, every parameter a column)
+"""
+import csv
+import json
+import math
+import os
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.colors import LogNorm  # noqa: E402
+
+STRAGGLER_COLOR = "#d62728"
+GPU_COLOR = "#4c72b0"
+BALANCED_COLOR = "#55a868"
+BOUND_COLOR = "#8c8c8c"
+
+
+# --- routing balance (trace stats) -----------------------------------------------------------------
+
+def fig_expert_load_heatmap(stats, title=None):
+    """Layer x expert heatmap of load / mean load (1 = balanced), log colour scale centred on 1."""
+    layers = stats["layers"]
+    rows = [[x / (l["all"]["mean"] or 1.0) for x in l["loads"]] for l in layers]
+    n_exp = len(rows[0]) if rows else 0
+    positive = [x for r in rows for x in r if x > 0]
+    lo, hi = (min(positive), max(positive)) if positive else (0.5, 2.0)
+    span = max(hi, 1.0 / lo, 2.0)
+    masked = [[x if x > 0 else float("nan") for x in r] for r in rows]
+    fig, ax = plt.subplots(figsize=(min(14, 3 + 0.12 * n_exp), 1.2 + 0.35 * len(rows)))
+    im = ax.imshow(masked, aspect="auto", cmap="RdBu_r", norm=LogNorm(vmin=1 / span, vmax=span),
+                   interpolation="nearest")
+    ax.set_xlabel("expert")
+    ax.set_ylabel("MoE layer")
+    ax.set_yticks(range(len(layers)))
+    ax.set_yticklabels([str(l["layer"]) for l in layers])
+    cbar = fig.colorbar(im, ax=ax)
+    ticks = [2.0 ** e for e in range(-12, 13) if 1 / span <= 2.0 ** e <= span]
+    cbar.set_ticks(ticks)
+    cbar.set_ticklabels([f"{t:g}" if t >= 1 else f"1/{1 / t:g}" for t in ticks])
+    cbar.minorticks_off()
+    cbar.set_label("tokens / mean tokens per expert")
+    ax.set_title(title or "Expert load per layer (red: hot, blue: cold, white: balanced; blank: no tokens)")
+    fig.tight_layout()
+    return fig
+
+
+def fig_balance_per_layer(stats, title=None):
+    """Gini and MaxVio per layer, all k choices and top-1 only."""
+    layers = stats["layers"]
+    x = [l["layer"] for l in layers]
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.6))
+    for ax, key, label in ((a1, "gini", "Gini coefficient"), (a2, "max_vio", "MaxVio = (max - mean) / mean")):
+        ax.plot(x, [l["all"][key] for l in layers], "o-", color=GPU_COLOR, label="all top-k choices")
+        ax.plot(x, [l["top1"][key] for l in layers], "s--", color="#dd8452", label="top-1 choice only")
+        ax.set_xlabel("MoE layer")
+        ax.set_ylabel(label)
+        ax.set_ylim(bottom=0)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    a1.set_title("Gini per layer (0 = balanced)")
+    a2.set_title("MaxVio per layer (0 = balanced)")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+# --- all-to-all latency (replay) -----------------------------------------------------------------
+
+def worst_a2a(replay):
+    """The all-to-all the whole layer waited longest for."""
+    return max(replay["a2a"], key=lambda r: r["time_s"])
+
+
+def fig_gpu_latency_bars(replay, a2a=None, title=None):
+    """Per-GPU finish time of one all-to-all (default: the worst), the straggler in red, with the
+    balanced reference and the bandwidth bound as lines."""
+    a2a = a2a or worst_a2a(replay)
+    key = (a2a["step"], a2a["layer"], a2a["phase"])
+    rows = sorted((g for g in replay["gpu"] if (g["step"], g["layer"], g["phase"]) == key), key=lambda g: g["gpu"])
+    us = 1e6
+    gpus = [g["gpu"] for g in rows]
+    finish = [g["finish_s"] * us for g in rows]
+    straggler = a2a.get("straggler_gpu", -1)
+    if straggler < 0 and rows:
+        straggler = gpus[finish.index(max(finish))]
+    colors = [STRAGGLER_COLOR if g == straggler else GPU_COLOR for g in gpus]
+    fig, ax = plt.subplots(figsize=(max(6, 0.35 * len(gpus) + 2), 3.8))
+    ax.bar(gpus, finish, color=colors)
+    if a2a.get("balanced_s"):
+        ax.axhline(a2a["balanced_s"] * us, color=BALANCED_COLOR, ls="--", label=f"balanced {a2a['balanced_s'] * us:.1f} us")
+    if a2a.get("bound_s"):
+        ax.axhline(a2a["bound_s"] * us, color=BOUND_COLOR, ls=":", label=f"bandwidth bound {a2a['bound_s'] * us:.1f} us")
+    if straggler in gpus:
+        i = gpus.index(straggler)
+        ax.annotate("straggler", (straggler, finish[i]), xytext=(0, 4), textcoords="offset points", ha="center",
+                    color=STRAGGLER_COLOR, fontsize=9)
+    ax.set_xlabel("GPU")
+    ax.set_ylabel("finish time (us)")
+    phase = {0: "dispatch", 1: "combine"}.get(a2a["phase"], a2a["phase"])
+    ax.set_title(title or f"Per-GPU all-to-all finish, step {a2a['step']} layer {a2a['layer']} {phase} "
+                          f"(straggler GPU {straggler})")
+    if len(gpus) <= 32:
+        ax.set_xticks(gpus)
+    ax.set_ylim(0, max(finish + [0]) * 1.15 or 1)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def _cdf(values):
+    xs = sorted(values)
+    n = len(xs)
+    return xs, [(i + 1) / n for i in range(n)]
+
+
+def fig_latency_cdf(replay, title=None):
+    """CDF over all-to-alls of the simulated time, the balanced reference and the bandwidth bound."""
+    us = 1e6
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    series = [("actual (simulated)", "time_s", GPU_COLOR, "-"), ("balanced reference", "balanced_s", BALANCED_COLOR, "--"),
+              ("bandwidth bound", "bound_s", BOUND_COLOR, ":")]
+    for label, key, color, ls in series:
+        values = [r[key] * us for r in replay["a2a"] if r.get(key)]
+        if not values:
+            continue
+        xs, ys = _cdf(values)
+        p99 = xs[min(len(xs) - 1, math.ceil(0.99 * len(xs)) - 1)]
+        ax.step(xs, ys, where="post", color=color, ls=ls, label=f"{label} (P99 {p99:.1f} us)")
+    ax.set_xlabel("all-to-all time (us)")
+    ax.set_ylabel("fraction of all-to-alls")
+    ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    ax.set_title(title or f"All-to-all latency CDF ({len(replay['a2a'])} all-to-alls)")
+    fig.tight_layout()
+    return fig
+
+
+# --- sweeps ---------------------------------------------------------------------------------------
+
+def _num(v):
+    try:
+        x = float(v)
+        return x if math.isfinite(x) else None
+    except (TypeError, ValueError):
+        return None
+
+
+def fig_sweep_curves(rows, x, y, by=None, title=None, ylabel=None, logx=None):
+    """y against the swept parameter x, one line per value of `by` (e.g. the strategy), averaging
+    over every other parameter; failed scenarios are left out."""
+    groups = {}
+    for r in rows:
+        if r.get("status", "ok") != "ok":
+            continue
+        xv, yv = _num(r.get(x)), _num(r.get(y))
+        if xv is None or yv is None:
+            continue
+        groups.setdefault(r.get(by, "") if by else "", {}).setdefault(xv, []).append(yv)
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for name in sorted(groups, key=lambda n: (_num(n) is None, _num(n) or 0.0, str(n))):
+        pts = sorted(groups[name].items())
+        ax.plot([p[0] for p in pts], [sum(v) / len(v) for v in [p[1] for p in pts]], "o-",
+                label=f"{by} = {name}" if by else None)
+    xs = sorted({k for g in groups.values() for k in g})
+    if logx is None:
+        logx = len(xs) >= 3 and xs[0] > 0 and xs[-1] / xs[0] >= 16
+    if logx:
+        ax.set_xscale("log", base=2)
+    ax.set_xlabel(x)
+    ax.set_ylabel(ylabel or y)
+    ax.grid(alpha=0.3)
+    if by:
+        ax.legend(fontsize=8)
+    ax.set_title(title or f"{ylabel or y} vs {x}")
+    fig.tight_layout()
+    return fig
+
+
+def fig_sweep_bars(rows, by, y, title=None, ylabel=None):
+    """Mean (and min..max over the other parameters) of y per value of a categorical parameter."""
+    groups = {}
+    for r in rows:
+        yv = _num(r.get(y))
+        if r.get("status", "ok") == "ok" and yv is not None:
+            groups.setdefault(r.get(by, ""), []).append(yv)
+    names = list(groups)
+    means = [sum(groups[n]) / len(groups[n]) for n in names]
+    err = [[m - min(groups[n]) for n, m in zip(names, means)], [max(groups[n]) - m for n, m in zip(names, means)]]
+    fig, ax = plt.subplots(figsize=(max(5, 1.3 * len(names) + 2), 3.8))
+    ax.bar(range(len(names)), means, yerr=err, capsize=4, color=GPU_COLOR)
+    ax.set_xticks(range(len(names)))
+    ax.set_xticklabels([str(n) for n in names], rotation=20 if len(names) > 4 else 0, ha="right" if len(names) > 4 else "center")
+    ax.set_xlabel(by)
+    ax.set_ylabel(ylabel or y)
+    ax.grid(axis="y", alpha=0.3)
+    ax.set_title(title or f"{ylabel or y} per {by} (bar: mean, whiskers: min..max)")
+    fig.tight_layout()
+    return fig
+
+
+# --- loaders --------------------------------------------------------------------------------------
+
+def load_json(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def is_stats(d):
+    return isinstance(d, dict) and "layers" in d and "mean_over_layers" in d
+
+
+def _rows_from_columns(cols):
+    keys = list(cols)
+    n = len(cols[keys[0]]) if keys else 0
+    return [{k: cols[k][i] for k in keys} for i in range(n)]
+
+
+def normalize_replay(d):
+    """Replay output -> {"gpu": [row...], "a2a": [row...], "summary": {...}}; None if not a replay.
+    Accepts rows as lists of objects or as objects of columns."""
+    if not isinstance(d, dict):
+        return None
+    gpu = d.get("gpu_rows", d.get("gpus_rows"))
+    a2a = d.get("a2a_rows", d.get("a2a"))
+    if gpu is None or a2a is None or not isinstance(a2a, (list, dict)):
+        return None
+    if isinstance(gpu, dict):
+        gpu = _rows_from_columns(gpu)
+    if isinstance(a2a, dict):
+        a2a = _rows_from_columns(a2a)
+    phase_codes = {"dispatch": 0, "combine": 1}
+    for r in gpu + a2a:
+        if isinstance(r.get("phase"), str):
+            r["phase"] = phase_codes.get(r["phase"], r["phase"])
+    summary = {k: v for k, v in d.items() if not isinstance(v, (list, dict))}
+    summary.update(d.get("summary", {}) if isinstance(d.get("summary"), dict) else {})
+    return {"gpu": gpu, "a2a": a2a, "summary": summary}
+
+
+def _attr(v):
+    if isinstance(v, bytes):
+        return v.decode()
+    return v.item() if hasattr(v, "item") else v
+
+
+def load_replay_h5(path):
+    """`moesim replay --out DIR`'s replay.h5 (format moesim-replay): groups gpu/ and a2a/ of equal-length
+    columns, the summary as a JSON attribute. None if the file is not one."""
+    import h5py
+    with h5py.File(path, "r") as f:
+        if _attr(f.attrs.get("format", b"")) != "moesim-replay" or "gpu" not in f or "a2a" not in f:
+            return None
+        gpu = _rows_from_columns({k: f["gpu"][k][()].tolist() for k in f["gpu"]})
+        a2a = _rows_from_columns({k: f["a2a"][k][()].tolist() for k in f["a2a"]})
+        summary = json.loads(_attr(f.attrs["summary"])) if "summary" in f.attrs else {}
+    return {"gpu": gpu, "a2a": a2a, "summary": summary}
+
+
+def is_replay_summary(d):
+    """`moesim replay --json` output (or --out's summary.json): percentiles, per-GPU waits, straggler."""
+    return isinstance(d, dict) and "phases" in d and "per_gpu" in d
+
+
+def fig_gpu_wait_bars(summary, title=None):
+    """Per-GPU mean and P99 all-to-all wait from a replay summary, the top straggler in red."""
+    us = 1e6
+    per = sorted(summary["per_gpu"], key=lambda g: g["gpu"])
+    gpus = [g["gpu"] for g in per]
+    straggler = summary.get("straggler", {}).get("gpu", -1)
+    fig, ax = plt.subplots(figsize=(max(6, 0.4 * len(gpus) + 2), 3.8))
+    width = 0.4
+    colors = [STRAGGLER_COLOR if g == straggler else GPU_COLOR for g in gpus]
+    ax.bar([g - width / 2 for g in gpus], [g["mean_s"] * us for g in per], width, color=colors, alpha=0.55, label="mean")
+    ax.bar([g + width / 2 for g in gpus], [g["p99_s"] * us for g in per], width, color=colors, label="P99")
+    bal = summary.get("phases", {}).get("all", {}).get("balanced_s", {}).get("p99")
+    if bal:
+        ax.axhline(bal * us, color=BALANCED_COLOR, ls="--", label=f"balanced P99 {bal * us:.1f} us")
+    if straggler in gpus:
+        p = per[gpus.index(straggler)]
+        ax.annotate(f"straggler ({summary['straggler'].get('count', '?')}x)", (straggler + width / 2, p["p99_s"] * us),
+                    xytext=(0, 4), textcoords="offset points", ha="center", color=STRAGGLER_COLOR, fontsize=9)
+    ax.set_xlabel("GPU")
+    ax.set_ylabel("all-to-all wait (us)")
+    if len(gpus) <= 32:
+        ax.set_xticks(gpus)
+    ax.legend(fontsize=8, loc="lower right")
+    ax.set_title(title or f"Per-GPU all-to-all wait over {summary.get('all_to_alls', '?')} all-to-alls "
+                          f"(light: mean, dark: P99; red: top straggler)")
+    fig.tight_layout()
+    return fig
+
+
+def read_results_csv(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def sweep_columns(folder):
+    """The sweep's parameter names (from its sweep.json), or None."""
+    p = os.path.join(folder, "sweep.json")
+    return load_json(p).get("columns") if os.path.exists(p) else None

@@ -1,0 +1,75 @@
+#!/usr/bin/python3
+"""One figure as a PNG from a moesim output. Examples:
+
+  moesim trace stats t.h5 --json > stats.json
+  /usr/bin/python3 analysis/plot.py heatmap stats.json --out load.png
+  /usr/bin/python3 analysis/plot.py balance stats.json --out balance.png
+  /usr/bin/python3 analysis/plot.py gpu-bars replay.json --out gpus.png
+  /usr/bin/python3 analysis/plot.py cdf replay.json --out cdf.png
+  /usr/bin/python3 analysis/plot.py sweep runs/x/results.csv --x platform.node.nic.bandwidth_Gbps \\
+      --y replay.a2a.p99_s --by algorithm --out curve.png
+
+Exit 0 ok, 2 bad input (with a one-line message naming the file).
+"""
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import moesim_plots as mp  # noqa: E402
+
+
+def fail(msg):
+    print(f"plot.py: error: {msg}", file=sys.stderr)
+    sys.exit(2)
+
+
+def load_replay(path):
+    d = mp.load_replay_h5(path) if path.endswith(".h5") else mp.normalize_replay(mp.load_json(path))
+    if d is None or not d["a2a"]:
+        fail(f"{path}: not a moesim replay output (no per-GPU / per-all-to-all rows)")
+    return d
+
+
+def load_stats(path):
+    d = mp.load_json(path)
+    if not mp.is_stats(d):
+        fail(f"{path}: not `moesim trace stats --json` output")
+    return d
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("kind", choices=["heatmap", "balance", "gpu-bars", "cdf", "sweep"])
+    ap.add_argument("input")
+    ap.add_argument("--out", required=True, help="PNG file to write")
+    ap.add_argument("--x", help="sweep: the swept parameter (x axis)")
+    ap.add_argument("--y", help="sweep: the result column (y axis)")
+    ap.add_argument("--by", help="sweep: one line per value of this column (e.g. the strategy)")
+    ap.add_argument("--dpi", type=int, default=110)
+    a = ap.parse_args()
+    if not os.path.exists(a.input):
+        fail(f"{a.input}: no such file")
+    if a.kind == "heatmap":
+        fig = mp.fig_expert_load_heatmap(load_stats(a.input))
+    elif a.kind == "balance":
+        fig = mp.fig_balance_per_layer(load_stats(a.input))
+    elif a.kind == "gpu-bars":
+        fig = mp.fig_gpu_latency_bars(load_replay(a.input))
+    elif a.kind == "cdf":
+        fig = mp.fig_latency_cdf(load_replay(a.input))
+    else:
+        path = os.path.join(a.input, "results.csv") if os.path.isdir(a.input) else a.input
+        rows = mp.read_results_csv(path)
+        if not a.x or not a.y:
+            fail("sweep: give --x PARAM and --y COLUMN")
+        for c in [a.x, a.y] + ([a.by] if a.by else []):
+            if rows and c not in rows[0]:
+                fail(f"{path}: no column '{c}'")
+        fig = mp.fig_sweep_curves(rows, a.x, a.y, a.by)
+    fig.savefig(a.out, dpi=a.dpi)
+    print(a.out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,285 @@
+// A pool of worker processes: each scenario runs its steps one after another (posix_spawn, stdout and
+// stderr to files in the scenario folder); up to --jobs scenarios run at once. Processes rather than
+// threads, because a crashing or leaking command must not take the sweep down with it.
+#include "moesim/analysis/sweep_runner.hpp"
+
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <yaml-cpp/yaml.h>
+
+#include <chrono>
+#include <cstring>
+#include <deque>
+#include <fmt/format.h>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "moesim/common/atomic_file.hpp"
+#include "moesim/common/error.hpp"
+#include "moesim/common/progress.hpp"
+
+extern char** environ;
+
+namespace moesim::analysis {
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+std::string read_text(const fs::path& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+// The last non-empty line of a command's stderr is its one-line error message (moesim's convention).
+std::string last_line(const std::string& text) {
+  std::string last;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    if (auto cr = line.rfind('\r'); cr != std::string::npos) line = line.substr(cr + 1);  // progress redraws
+    if (line.find_first_not_of(" \t") != std::string::npos) last = line;
+  }
+  return last;
+}
+
+json value_json(const ParamValue& v) {
+  if (!v.numeric) return v.text;
+  double x = std::stod(v.text);
+  if (v.text.find_first_of(".eE") == std::string::npos && std::abs(x) < 9e15) return static_cast<std::int64_t>(x);
+  return x;
+}
+
+// `extends:` the base file (absolute, so that the derived copy works from any folder) + the overrides.
+void write_derived_yaml(const Scenario& s, const std::string& file_param, const fs::path& sweep_dir,
+                        const fs::path& out) {
+  YAML::Node doc;
+  for (const auto& p : s.params) {
+    if (p.name != file_param) continue;
+    // A file relative to the sweep file becomes absolute; anything else (a preset name such as
+    // dgx-h100-8gpu, or a missing file that the command will report) stays as written.
+    fs::path base = p.value.text;
+    std::error_code ec;
+    bool relative_file = !base.is_absolute() && fs::exists(sweep_dir / base, ec);
+    doc["extends"] = relative_file ? (sweep_dir / base).lexically_normal().string() : p.value.text;
+  }
+  for (const auto& o : s.overrides) {
+    if (o.file_param != file_param) continue;
+    const auto it = std::find_if(s.params.begin(), s.params.end(), [&](const Param& p) { return p.name == o.param; });
+    std::vector<YAML::Node> chain{doc};  // yaml-cpp nodes are handles: walk down, then assign the leaf
+    for (std::size_t i = 0; i + 1 < o.key_path.size(); ++i) chain.push_back(chain.back()[o.key_path[i]]);
+    chain.back()[o.key_path.back()] = it->value.text;
+  }
+  YAML::Emitter emitter;
+  emitter << doc;
+  write_file_atomically(out, std::string("# written by moesim sweep for one scenario\n") + emitter.c_str() + "\n");
+}
+
+struct Running {
+  std::size_t scenario = 0;  // position in the selection
+  std::size_t step = 0;
+  Clock::time_point start;
+};
+
+class Pool {
+ public:
+  Pool(const SweepSpec& spec, const RunOptions& options, const std::vector<const Scenario*>& todo)
+      : spec_(spec), options_(options), todo_(todo), progress_("sweep", todo.size(), "scenarios", options.progress && !todo.empty()) {}
+
+  RunSummary run() {
+    std::deque<std::size_t> queue;
+    for (std::size_t i = 0; i < todo_.size(); ++i) queue.push_back(i);
+    const std::size_t jobs = static_cast<std::size_t>(std::max(1, options_.jobs));
+    while (!queue.empty() || !running_.empty()) {
+      while (running_.size() < jobs && !queue.empty()) {
+        std::size_t i = queue.front();
+        queue.pop_front();
+        start_scenario(i);
+      }
+      if (running_.empty()) continue;
+      int status = 0;
+      pid_t pid = ::waitpid(-1, &status, 0);
+      if (pid < 0) {
+        if (errno == EINTR) continue;
+        throw std::runtime_error(fmt::format("sweep: waitpid failed: {}", std::strerror(errno)));
+      }
+      auto it = running_.find(pid);
+      if (it == running_.end()) continue;  // not one of ours
+      Running r = it->second;
+      running_.erase(it);
+      step_finished(r, status);
+    }
+    progress_.finish();
+    return summary_;
+  }
+
+ private:
+  void start_scenario(std::size_t i) {
+    const Scenario& s = *todo_[i];
+    fs::path dir = scenario_dir(options_.out_dir, s);
+    started_[i] = Clock::now();
+    outputs_[i] = json::object();
+    try {
+      fs::create_directories(dir);
+      std::set<std::string> derived;
+      for (const auto& o : s.overrides)
+        if (derived.insert(o.file_param).second)
+          write_derived_yaml(s, o.file_param, spec_.file.parent_path(), dir / (o.file_param + ".yaml"));
+    } catch (const std::exception& e) {
+      finish(i, "", 1, fmt::format("cannot prepare {}: {}", dir.string(), e.what()));
+      return;
+    }
+    spawn(i, 0);
+  }
+
+  void spawn(std::size_t i, std::size_t step_index) {
+    const Scenario& s = *todo_[i];
+    const StepTemplate& step = s.steps[step_index];
+    const fs::path dir = fs::absolute(scenario_dir(options_.out_dir, s));
+    std::vector<std::string> words;
+    for (const auto& w : step.words) {
+      std::string word = w;
+      for (auto pos = word.find("{dir}"); pos != std::string::npos; pos = word.find("{dir}", pos))
+        word.replace(pos, 5, dir.string());
+      words.push_back(word);
+    }
+    words[0] = options_.moesim_exe.string();
+    std::vector<char*> argv;
+    for (auto& w : words) argv.push_back(w.data());
+    argv.push_back(nullptr);
+
+    const std::string out = (dir / (step.name + ".out")).string(), err = (dir / (step.name + ".err")).string();
+    const std::string cwd = spec_.file.parent_path().string();  // paths in a sweep file are relative to it
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addchdir_np(&actions, cwd.c_str());
+    pid_t pid = 0;
+    int rc = ::posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    if (rc != 0) {
+      finish(i, step.name, 1, fmt::format("cannot run {}: {}", words[0], std::strerror(rc)));
+      return;
+    }
+    running_[pid] = {i, step_index, Clock::now()};
+  }
+
+  void step_finished(const Running& r, int status) {
+    const Scenario& s = *todo_[r.scenario];
+    const StepTemplate& step = s.steps[r.step];
+    const fs::path dir = scenario_dir(options_.out_dir, s);
+    int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    if (code != 0) {
+      std::string message = last_line(read_text(dir / (step.name + ".err")));
+      if (WIFSIGNALED(status)) message = fmt::format("killed by signal {} ({})", WTERMSIG(status), strsignal(WTERMSIG(status)));
+      if (message.empty()) message = fmt::format("exit code {}", code);
+      finish(r.scenario, step.name, code, message);
+      return;
+    }
+    std::string out = read_text(dir / (step.name + ".out"));
+    if (out.find_first_not_of(" \t\r\n") == std::string::npos) {
+      outputs_[r.scenario][step.name] = nullptr;
+    } else {
+      json parsed = json::parse(out, nullptr, /*allow_exceptions=*/false);
+      if (parsed.is_discarded()) {
+        finish(r.scenario, step.name, 1, "stdout is not JSON (add --json to the step's command)");
+        return;
+      }
+      outputs_[r.scenario][step.name] = std::move(parsed);
+    }
+    if (r.step + 1 < s.steps.size()) spawn(r.scenario, r.step + 1);
+    else finish(r.scenario, "", 0, "");
+  }
+
+  void finish(std::size_t i, const std::string& failed_step, int code, const std::string& error) {
+    const Scenario& s = *todo_[i];
+    json result = {{"id", s.id},
+                   {"index", s.index},
+                   {"sweep", spec_.name},
+                   {"params", params_json(s.params)},
+                   {"status", code == 0 ? "ok" : "failed"},
+                   {"exit_code", code},
+                   {"wall_s", std::chrono::duration<double>(Clock::now() - started_[i]).count()},
+                   {"steps", outputs_[i]}};
+    if (code != 0) {
+      result["failed_step"] = failed_step;
+      result["error"] = error;
+      ++summary_.failed;
+      // Say it now, on its own line, so that a long sweep's log shows failures as they happen.
+      fmt::print(stderr, "sweep: scenario {} ({}) failed{}: {}\n", s.index, s.id,
+                 failed_step.empty() ? "" : " in step '" + failed_step + "'", error);
+    } else {
+      ++summary_.ok;
+    }
+    write_file_atomically(result_path(options_.out_dir, s.id), result.dump(2) + "\n");
+    outputs_.erase(i);
+    started_.erase(i);
+    progress_.advance();
+  }
+
+  const SweepSpec& spec_;
+  const RunOptions& options_;
+  const std::vector<const Scenario*>& todo_;
+  Progress progress_;
+  std::map<pid_t, Running> running_;
+  std::map<std::size_t, json> outputs_;
+  std::map<std::size_t, Clock::time_point> started_;
+  RunSummary summary_;
+};
+
+}  // namespace
+
+fs::path scenario_dir(const fs::path& out_dir, const Scenario& s) { return out_dir / "scenarios" / s.id; }
+fs::path result_path(const fs::path& out_dir, const std::string& id) {
+  return out_dir / "scenarios" / id / "result.json";
+}
+
+json params_json(const std::vector<Param>& params) {
+  json j = json::object();
+  for (const auto& p : params) j[p.name] = value_json(p.value);
+  return j;
+}
+
+void write_sweep_index(const SweepSpec& spec, const std::vector<Scenario>& grid, const fs::path& out_dir) {
+  json scenarios = json::array();
+  for (const auto& s : grid) scenarios.push_back({{"index", s.index}, {"id", s.id}, {"params", params_json(s.params)}});
+  json index = {{"format", "moesim-sweep"}, {"version", 1},         {"name", spec.name},
+                {"file", spec.file.string()}, {"columns", spec.columns()}, {"scenarios", scenarios}};
+  write_file_atomically(out_dir / "sweep.json", index.dump(1) + "\n");
+}
+
+RunSummary run_scenarios(const SweepSpec& spec, const std::vector<Scenario>& grid, const RunOptions& options) {
+  std::vector<const Scenario*> todo;
+  RunSummary summary;
+  const std::size_t end = options.count > grid.size() ? grid.size() : std::min(grid.size(), options.first + options.count);
+  for (std::size_t i = options.first; i < end; ++i) {
+    ++summary.selected;
+    const Scenario& s = grid[i];
+    std::ifstream f(result_path(options.out_dir, s.id));
+    if (f) {
+      json done = json::parse(f, nullptr, false);
+      bool ok = !done.is_discarded() && done.value("id", "") == s.id && done.value("status", "") == "ok";
+      bool failed = !done.is_discarded() && done.value("status", "") == "failed";
+      if (ok || (failed && !options.retry_failed)) {
+        ++summary.skipped;
+        continue;
+      }
+    }
+    todo.push_back(&s);
+  }
+  Pool pool(spec, options, todo);
+  RunSummary ran = pool.run();
+  summary.ok = ran.ok;
+  summary.failed = ran.failed;
+  return summary;
+}
+
+}  // namespace moesim::analysis

@@ -1,0 +1,72 @@
+#pragma once
+// A MoE language model loaded from a Hugging Face model directory (config.json + safetensors),
+// behind a LibTorch-free interface: callers pass token ids and get logits and routing back as
+// plain vectors, so that only model/ pays for LibTorch headers.
+//
+//   auto model = moesim::model::MoeModel::load("Mixtral-8x7B-v0.1", {.device = "cuda", .dtype = "bfloat16"});
+//   auto out = model->forward({{1, 415, 2936}, {1, 22557}}, &hook);   // hook sees every MoE layer
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "moesim/model/config.hpp"
+
+namespace moesim::model {
+
+struct LoadOptions {
+  std::string device = "cpu";     // cpu, cuda, cuda:N
+  std::string dtype = "float32";  // float32, bfloat16, float16
+};
+
+// One MoE layer's routing for the real (non-padding) tokens of a batch, sequence by sequence.
+struct RoutingRecord {
+  int moe_index = 0;    // 0..(number of MoE layers - 1)
+  int model_layer = 0;  // index among all decoder layers
+  std::int64_t tokens = 0;
+  int top_k = 0;
+  int num_experts = 0;
+  std::vector<std::int32_t> expert_ids;  // (tokens, top_k), column 0 = largest gate
+  std::vector<float> gates;              // (tokens, top_k), the weights the expert outputs are summed with
+  std::vector<float> router_probs;       // (tokens, num_experts) when wants_router_probs(), else empty
+};
+
+// The only way routing leaves the model: called once per MoE layer per forward pass, in layer order.
+class RoutingHook {
+ public:
+  virtual ~RoutingHook() = default;
+  virtual bool wants_router_probs() const { return false; }
+  virtual void on_routing(const RoutingRecord& record) = 0;
+};
+
+struct ForwardResult {
+  std::int64_t batch = 0, seq_len = 0, vocab = 0;
+  // Sequences are left-padded to seq_len: sequence b's token i (of n) sits at position seq_len - n + i.
+  std::vector<float> logits;  // (batch, seq_len, vocab) float32
+  std::vector<std::uint8_t> valid;  // (batch, seq_len) 1 for real tokens
+  std::span<const float> at(std::int64_t b, std::int64_t position) const {
+    return {logits.data() + (b * seq_len + position) * vocab, static_cast<std::size_t>(vocab)};
+  }
+};
+
+class MoeModel {
+ public:
+  // Throws InputError for a bad directory, config, checkpoint (missing/unexpected tensors are
+  // listed), device or dtype.
+  static std::unique_ptr<MoeModel> load(const std::filesystem::path& dir, const LoadOptions& options = {});
+  ~MoeModel();
+
+  const ModelConfig& config() const;
+  const LoadOptions& options() const;
+  // Sequences of token ids (each non-empty, ids < vocab_size), run as one left-padded batch.
+  ForwardResult forward(const std::vector<std::vector<std::int32_t>>& sequences, RoutingHook* hook = nullptr) const;
+
+ private:
+  struct Impl;
+  explicit MoeModel(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace moesim::model

@@ -1,0 +1,123 @@
+#include "layers.hpp"
+
+#include <limits>
+#include <vector>
+
+namespace moesim::model::layers {
+
+at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
+  at::Tensor xf = x.to(at::kFloat);
+  at::Tensor variance = xf.pow(2).mean(-1, /*keepdim=*/true);
+  return weight * (xf * at::rsqrt(variance + eps)).to(x.scalar_type());
+}
+
+at::Tensor linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
+  return bias.defined() ? at::linear(x, weight, bias) : at::linear(x, weight);
+}
+
+RopeTables rope_tables(const at::Tensor& positions, int rot_dim, double theta, at::ScalarType dtype) {
+  // inv_freq[i] = 1 / theta^(2i / rot_dim), in float32 exactly as transformers computes it.
+  at::Tensor exponents = at::arange(0, rot_dim, 2, positions.options().dtype(at::kLong)).to(at::kFloat) / rot_dim;
+  at::Tensor inv_freq = 1.0 / at::pow(theta, exponents);                      // (rot_dim/2)
+  at::Tensor freqs = positions.to(at::kFloat).unsqueeze(-1) * inv_freq;        // (B, S, rot_dim/2)
+  at::Tensor emb = at::cat({freqs, freqs}, -1);                                // (B, S, rot_dim)
+  return {emb.cos().to(dtype), emb.sin().to(dtype)};
+}
+
+static at::Tensor rotate_half(const at::Tensor& x) {
+  int64_t half = x.size(-1) / 2;
+  return at::cat({-x.narrow(-1, half, half), x.narrow(-1, 0, half)}, -1);
+}
+
+at::Tensor apply_rope(const at::Tensor& x, const RopeTables& rope) {
+  at::Tensor cos = rope.cos.unsqueeze(1), sin = rope.sin.unsqueeze(1);  // (B, 1, S, rot_dim)
+  return x * cos + rotate_half(x) * sin;
+}
+
+at::Tensor deinterleave(const at::Tensor& x) {
+  auto s = x.sizes().vec();
+  int64_t d = s.back();
+  std::vector<int64_t> pairs(s.begin(), s.end() - 1);
+  pairs.push_back(d / 2);
+  pairs.push_back(2);
+  return x.reshape(pairs).transpose(-1, -2).reshape(s);  // (..., d/2, 2) → (..., 2, d/2) → (..., d)
+}
+
+at::Tensor positions_from_mask(const at::Tensor& valid) {
+  return (valid.to(at::kLong).cumsum(-1) - 1).clamp_min(0);  // (B, S)
+}
+
+at::Tensor attention_bias(const at::Tensor& valid, at::ScalarType dtype) {
+  int64_t S = valid.size(1);
+  at::Tensor causal = at::ones({S, S}, valid.options().dtype(at::kBool)).tril();  // (S, S) j ≤ i
+  at::Tensor allowed = causal.unsqueeze(0) & valid.to(at::kBool).unsqueeze(1);    // (B, S, S)
+  double lowest = dtype == at::kFloat    ? std::numeric_limits<float>::lowest()
+                  : dtype == at::kDouble ? std::numeric_limits<double>::lowest()
+                                         : -65504.0;  // finite in both float16 and bfloat16
+  at::Tensor bias = at::zeros(allowed.sizes(), valid.options().dtype(dtype));
+  return bias.masked_fill(allowed.logical_not(), lowest).unsqueeze(1);  // (B, 1, S, S)
+}
+
+at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& bias,
+                     double scale) {
+  int64_t B = q.size(0), h = q.size(1), S = q.size(2), g = k.size(1);
+  at::Tensor keys = k, values = v;
+  if (g != h) {  // each key/value head serves h/g consecutive query heads
+    keys = k.repeat_interleave(h / g, 1);    // (B, h, S, d)
+    values = v.repeat_interleave(h / g, 1);  // (B, h, S, dv)
+  }
+  at::Tensor scores = at::matmul(q, keys.transpose(2, 3)) * scale + bias;       // (B, h, S, S)
+  at::Tensor probs = at::softmax(scores, -1, at::kFloat).to(q.scalar_type());   // (B, h, S, S)
+  at::Tensor out = at::matmul(probs, values);                                   // (B, h, S, dv)
+  return out.transpose(1, 2).reshape({B, S, -1});                              // (B, S, h·dv)
+}
+
+at::Tensor swiglu(const at::Tensor& x, const MlpWeights& w) {
+  return at::linear(at::silu(at::linear(x, w.gate)) * at::linear(x, w.up), w.down);
+}
+
+Routing softmax_topk(const at::Tensor& logits, int k, bool renormalize) {
+  at::Tensor probs = at::softmax(logits.to(at::kFloat), -1);  // (T, E)
+  auto [gates, ids] = probs.topk(k, -1);                      // (T, k) sorted, largest first
+  if (renormalize) gates = gates / gates.sum(-1, /*keepdim=*/true);
+  return {ids, gates, probs};
+}
+
+Routing sigmoid_group_limited(const at::Tensor& logits, const at::Tensor& bias, const GroupLimitedOptions& o) {
+  at::Tensor scores = logits.to(at::kFloat).sigmoid();                         // (T, E)
+  int64_t T = scores.size(0), E = scores.size(1);
+  at::Tensor choice = scores + bias.to(at::kFloat);                            // (T, E) bias only steers selection
+  at::Tensor group_scores = std::get<0>(choice.view({T, o.n_group, E / o.n_group}).topk(2, -1)).sum(-1);  // (T, G)
+  at::Tensor best_groups = std::get<1>(group_scores.topk(o.topk_group, -1));   // (T, topk_group)
+  at::Tensor group_mask = at::zeros_like(group_scores).scatter_(1, best_groups, 1.0).to(at::kBool);  // (T, G)
+  at::Tensor expert_mask = group_mask.unsqueeze(-1).expand({T, o.n_group, E / o.n_group}).reshape({T, E});
+  choice = choice.masked_fill(expert_mask.logical_not(), -std::numeric_limits<float>::infinity());
+  at::Tensor ids = std::get<1>(choice.topk(o.k, -1));                          // (T, k)
+  at::Tensor gates = scores.gather(1, ids);                                    // (T, k) unbiased scores
+  if (o.renormalize) gates = gates / (gates.sum(-1, /*keepdim=*/true) + 1e-20);
+  gates = gates * o.scaling;
+  // Column 0 = largest gate, the order the trace format promises.
+  at::Tensor order = std::get<1>(gates.sort(-1, /*descending=*/true));
+  return {ids.gather(1, order), gates.gather(1, order), scores};
+}
+
+at::Tensor moe_experts(const at::Tensor& x, const Routing& routing, const ExpertWeights& w) {
+  int64_t T = x.size(0), k = routing.expert_ids.size(1), E = w.gate.size(0);
+  at::Tensor flat_ids = routing.expert_ids.reshape({T * k});                    // (T·k) expert of each pair
+  at::Tensor order = flat_ids.argsort();                                        // (T·k) pairs grouped by expert
+  at::Tensor token_of_pair = order.div(k, "floor");                             // (T·k) token of each sorted pair
+  at::Tensor gate_of_pair = routing.gates.reshape({T * k}).index_select(0, order).to(x.scalar_type());  // (T·k)
+  at::Tensor counts = flat_ids.bincount({}, E).to(at::kCPU);                    // (E) pairs per expert
+  at::Tensor xs = x.index_select(0, token_of_pair);                             // (T·k, H) tokens in expert order
+  at::Tensor ys = at::empty_like(xs);                                           // (T·k, H)
+  const int64_t* n = counts.data_ptr<int64_t>();
+  for (int64_t e = 0, begin = 0; e < E; begin += n[e], ++e) {  // one matmul block per expert
+    if (n[e] == 0) continue;
+    at::Tensor block = xs.narrow(0, begin, n[e]);                               // (n_e, H)
+    at::Tensor hidden = at::silu(at::linear(block, w.gate[e])) * at::linear(block, w.up[e]);  // (n_e, I)
+    ys.narrow(0, begin, n[e]).copy_(at::linear(hidden, w.down[e]));             // (n_e, H)
+  }
+  return at::zeros_like(x).index_add_(0, token_of_pair, ys * gate_of_pair.unsqueeze(1));  // (T, H)
+}
+
+}  // namespace moesim::model::layers

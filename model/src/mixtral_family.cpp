@@ -1,0 +1,164 @@
+// The Mixtral family: decoder-only transformers with grouped-query attention and softmax-routed
+// SwiGLU experts. Four architectures differ only in the switches of ModelConfig and in tensor names:
+//
+//   model_type  q/k norm                    top-k renormalised   extras
+//   mixtral     none                        always               experts named w1 (gate) w3 (up) w2 (down)
+//   qwen3_moe   RMSNorm per head (head_dim) norm_topk_prob       dense layers (mlp_only_layers)
+//   olmoe       RMSNorm over whole q and k  norm_topk_prob (no)  clip_qkv
+//   qwen2_moe   none                        norm_topk_prob (no)  q/k/v biases, sigmoid-gated shared expert
+//
+// Reference: transformers' modeling_{mixtral,qwen3_moe,olmoe,qwen2_moe}.py (v5.17); the parity
+// fixtures in tests/fixtures/ pin the numbers.
+#include <fmt/format.h>
+
+#include "network.hpp"
+
+namespace moesim::model {
+namespace {
+
+struct AttentionWeights {
+  at::Tensor q, k, v, o;                   // (h·d, H), (g·d, H), (g·d, H), (H, h·d)
+  at::Tensor q_bias, k_bias, v_bias, o_bias;  // undefined when the checkpoint has none
+  at::Tensor q_norm, k_norm;               // (d) per head, or (h·d)/(g·d) whole; undefined without q/k norm
+};
+
+struct MoeWeights {
+  at::Tensor router;                       // (E, H)
+  layers::ExpertWeights experts;           // (E, I, H) ×2, (E, H, I)
+  layers::MlpWeights shared;               // Qwen2-MoE only
+  at::Tensor shared_gate;                  // (1, H), Qwen2-MoE only
+};
+
+struct LayerWeights {
+  at::Tensor input_norm, post_attention_norm;  // (H)
+  AttentionWeights attention;
+  bool is_moe = true;
+  MoeWeights moe;
+  layers::MlpWeights dense;                // layers without experts
+};
+
+class MixtralFamily final : public Network {
+ public:
+  MixtralFamily(const ModelConfig& c, WeightLoader& w) : c_(c) { load(w); }
+
+  at::Tensor forward(const at::Tensor& ids, const at::Tensor& valid, const RoutingCallback& on_routing) const override {
+    at::Tensor x = at::embedding(embed_, ids);                                   // (B, S, H)
+    at::Tensor positions = layers::positions_from_mask(valid);                   // (B, S)
+    layers::RopeTables rope = layers::rope_tables(positions, c_.head_dim, c_.rope_theta, x.scalar_type());
+    at::Tensor bias = layers::attention_bias(valid, x.scalar_type());           // (B, 1, S, S)
+    int moe_index = 0;
+    for (int l = 0; l < c_.num_layers; ++l) {
+      const LayerWeights& w = layers_[l];
+      x = x + attention(layers::rms_norm(x, w.input_norm, c_.rms_norm_eps), w.attention, rope, bias);
+      at::Tensor h = layers::rms_norm(x, w.post_attention_norm, c_.rms_norm_eps);  // (B, S, H)
+      x = x + (w.is_moe ? moe(h, w.moe, moe_index++, l, on_routing) : layers::swiglu(h, w.dense));
+    }
+    x = layers::rms_norm(x, final_norm_, c_.rms_norm_eps);                      // (B, S, H)
+    return layers::linear(x, lm_head_).to(at::kFloat);                           // (B, S, V)
+  }
+
+ private:
+  at::Tensor attention(const at::Tensor& x, const AttentionWeights& w, const layers::RopeTables& rope,
+                       const at::Tensor& bias) const {
+    int64_t B = x.size(0), S = x.size(1);
+    at::Tensor q = layers::linear(x, w.q, w.q_bias);                            // (B, S, h·d)
+    at::Tensor k = layers::linear(x, w.k, w.k_bias);                            // (B, S, g·d)
+    at::Tensor v = layers::linear(x, w.v, w.v_bias);                            // (B, S, g·d)
+    if (c_.qk_norm == QkNorm::kWhole) {
+      q = layers::rms_norm(q, w.q_norm, c_.rms_norm_eps);
+      k = layers::rms_norm(k, w.k_norm, c_.rms_norm_eps);
+    }
+    if (c_.clip_qkv > 0) {
+      q = q.clamp(-c_.clip_qkv, c_.clip_qkv);
+      k = k.clamp(-c_.clip_qkv, c_.clip_qkv);
+      v = v.clamp(-c_.clip_qkv, c_.clip_qkv);
+    }
+    q = q.view({B, S, c_.num_heads, c_.head_dim});                               // (B, S, h, d)
+    k = k.view({B, S, c_.num_kv_heads, c_.head_dim});                            // (B, S, g, d)
+    if (c_.qk_norm == QkNorm::kPerHead) {
+      q = layers::rms_norm(q, w.q_norm, c_.rms_norm_eps);
+      k = layers::rms_norm(k, w.k_norm, c_.rms_norm_eps);
+    }
+    q = layers::apply_rope(q.transpose(1, 2), rope);                            // (B, h, S, d)
+    k = layers::apply_rope(k.transpose(1, 2), rope);                            // (B, g, S, d)
+    v = v.view({B, S, c_.num_kv_heads, c_.head_dim}).transpose(1, 2);           // (B, g, S, d)
+    at::Tensor out = layers::attention(q, k, v, bias, 1.0 / std::sqrt(static_cast<double>(c_.head_dim)));  // (B, S, h·d)
+    return layers::linear(out, w.o, w.o_bias);                                  // (B, S, H)
+  }
+
+  at::Tensor moe(const at::Tensor& x, const MoeWeights& w, int moe_index, int layer,
+                 const RoutingCallback& on_routing) const {
+    at::Tensor flat = x.reshape({-1, c_.hidden_size});                          // (T, H)
+    at::Tensor logits = layers::linear(flat, w.router);                         // (T, E)
+    layers::Routing routing = layers::softmax_topk(logits, c_.top_k, c_.norm_topk_prob);  // (T, k)
+    if (on_routing) on_routing(moe_index, layer, routing);
+    at::Tensor out = layers::moe_experts(flat, routing, w.experts);             // (T, H)
+    if (w.shared_gate.defined())
+      out = out + at::sigmoid(layers::linear(flat, w.shared_gate)) * layers::swiglu(flat, w.shared);
+    return out.view(x.sizes());                                                 // (B, S, H)
+  }
+
+  void load(WeightLoader& w) {
+    const int H = c_.hidden_size, h = c_.num_heads, g = c_.num_kv_heads, d = c_.head_dim;
+    embed_ = w.get("model.embed_tokens.weight", {c_.vocab_size, H});
+    final_norm_ = w.get("model.norm.weight", {H});
+    if (c_.tie_word_embeddings) {
+      lm_head_ = embed_;
+      w.ignore("lm_head.weight");
+    } else {
+      lm_head_ = w.get("lm_head.weight", {c_.vocab_size, H});
+    }
+    for (int l = 0; l < c_.num_layers; ++l) {
+      const std::string p = fmt::format("model.layers.{}.", l);
+      LayerWeights L;
+      L.input_norm = w.get(p + "input_layernorm.weight", {H});
+      L.post_attention_norm = w.get(p + "post_attention_layernorm.weight", {H});
+      AttentionWeights& a = L.attention;
+      a.q = w.get(p + "self_attn.q_proj.weight", {h * d, H});
+      a.k = w.get(p + "self_attn.k_proj.weight", {g * d, H});
+      a.v = w.get(p + "self_attn.v_proj.weight", {g * d, H});
+      a.o = w.get(p + "self_attn.o_proj.weight", {H, h * d});
+      a.q_bias = w.optional(p + "self_attn.q_proj.bias", {h * d});
+      a.k_bias = w.optional(p + "self_attn.k_proj.bias", {g * d});
+      a.v_bias = w.optional(p + "self_attn.v_proj.bias", {g * d});
+      a.o_bias = w.optional(p + "self_attn.o_proj.bias", {H});
+      if (c_.qk_norm == QkNorm::kPerHead) {
+        a.q_norm = w.get(p + "self_attn.q_norm.weight", {d});
+        a.k_norm = w.get(p + "self_attn.k_norm.weight", {d});
+      } else if (c_.qk_norm == QkNorm::kWhole) {
+        a.q_norm = w.get(p + "self_attn.q_norm.weight", {h * d});
+        a.k_norm = w.get(p + "self_attn.k_norm.weight", {g * d});
+      }
+      L.is_moe = c_.moe_layer[l];
+      if (L.is_moe) {
+        // Mixtral checkpoints on the hub name the block block_sparse_moe and its experts w1/w3/w2.
+        const bool mixtral_names = w.has(p + "block_sparse_moe.gate.weight");
+        const std::string m = p + (mixtral_names ? "block_sparse_moe" : "mlp");
+        L.moe.router = w.get(m + ".gate.weight", {c_.num_experts, H});
+        L.moe.experts = mixtral_names
+                            ? w.experts(m + ".experts", c_.num_experts, H, c_.moe_intermediate_size, "w1", "w3", "w2")
+                            : w.experts(m + ".experts", c_.num_experts, H, c_.moe_intermediate_size, "gate_proj",
+                                        "up_proj", "down_proj");
+        if (c_.shared_expert_intermediate_size > 0) {
+          L.moe.shared = w.mlp(m + ".shared_expert", H, c_.shared_expert_intermediate_size);
+          L.moe.shared_gate = w.get(m + ".shared_expert_gate.weight", {1, H});
+        }
+      } else {
+        L.dense = w.mlp(p + "mlp", H, c_.intermediate_size);
+      }
+      layers_.push_back(std::move(L));
+    }
+  }
+
+  ModelConfig c_;
+  at::Tensor embed_, final_norm_, lm_head_;  // (V, H), (H), (V, H)
+  std::vector<LayerWeights> layers_;
+};
+
+}  // namespace
+
+std::unique_ptr<Network> build_mixtral_family(const ModelConfig& config, WeightLoader& weights) {
+  return std::make_unique<MixtralFamily>(config, weights);
+}
+
+}  // namespace moesim::model

@@ -1,0 +1,49 @@
+#pragma once
+// Turns checkpoint tensors into ATen tensors on the chosen device and dtype, keeping account of
+// what was asked for: finish() reports every missing, wrong-shaped and unexpected tensor at once.
+#include <ATen/ATen.h>
+
+#include <set>
+#include <string>
+#include <vector>
+
+#include "layers.hpp"
+#include "moesim/model/safetensors.hpp"
+
+namespace moesim::model {
+
+class WeightLoader {
+ public:
+  WeightLoader(const Checkpoint& checkpoint, at::Device device, at::ScalarType dtype);
+
+  // A required tensor of exactly this shape; on failure records the problem and returns an
+  // undefined tensor (the caller carries on so that all problems are reported together).
+  at::Tensor get(const std::string& name, const std::vector<int64_t>& shape);
+  // Same, but absence is fine (biases): returns an undefined tensor without complaint.
+  at::Tensor optional(const std::string& name, const std::vector<int64_t>& shape);
+  bool has(const std::string& name) const { return checkpoint_.find(name) != nullptr; }
+
+  // Routed experts under `prefix` (e.g. "model.layers.3.mlp.experts"), either one tensor per expert
+  // ("<prefix>.<e>.<gate>.weight", hub layout) or fused ("<prefix>.gate_up_proj", "<prefix>.down_proj").
+  layers::ExpertWeights experts(const std::string& prefix, int num_experts, int hidden, int intermediate,
+                                const char* gate_name, const char* up_name, const char* down_name);
+  layers::MlpWeights mlp(const std::string& prefix, int hidden, int intermediate);
+
+  // Tensors the checkpoint holds but nobody asked for, and those we do not need at all.
+  void ignore(const std::string& name) { used_.insert(name); }
+  // Throws InputError listing the problems (missing, wrong shape, unexpected), if any.
+  void finish() const;
+
+ private:
+  at::Tensor convert(const TensorView& view) const;
+  const Checkpoint& checkpoint_;
+  at::Device device_;
+  at::ScalarType dtype_;
+  std::set<std::string> used_;
+  std::vector<std::string> missing_, wrong_shape_;
+};
+
+// A view's bytes as a CPU tensor of its own dtype, without copying (valid while the file is mapped).
+at::Tensor view_as_tensor(const TensorView& view);
+
+}  // namespace moesim::model
