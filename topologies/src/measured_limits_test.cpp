@@ -71,6 +71,16 @@ TEST_CASE("duplex cap: an all-to-all of equal messages gets cap / (2 (N-1)) per 
   for (double t : simulate_flows(xml, flows)) CHECK(t == doctest::Approx(kLatencyS + bytes / 20e9).epsilon(1e-9));
 }
 
+TEST_CASE("duplex cap: also on routes out of the node (NIC traffic)") {
+  // two-dgx-single-switch with a 60 GB/s duplex cap: GPU 0 (node 0) and GPU 8 (node 1) exchange at
+  // once over 50 GB/s NICs; each GPU's duplex link carries both flows -> 30 GB/s each way.
+  auto file = temp_file("duplex-nodes.yaml", fmt::format("extends: {}\nnode:\n  duplex_bandwidth: 60GBps\n",
+                                                         preset("two-dgx-single-switch").string()));
+  const double bytes = 32 * kMiB, lat = 2 * (600e-9 + 15e-9) + 130e-9;
+  for (double t : simulate_flows(file, {{0, 8, bytes}, {8, 0, bytes}}))
+    CHECK(t == doctest::Approx(lat + bytes / 30e9).epsilon(1e-9));
+}
+
 TEST_CASE("per-flow limit: one flow never beats flow_bandwidth, two flows still share the link") {
   auto file = temp_file("flowcap.yaml", switch_node(3, "    flow_bandwidth: 30GBps\n"));
   const double bytes = 32 * kMiB;
@@ -107,6 +117,14 @@ TEST_CASE("bandwidth factor by message size: interpolated in log(size), held bey
   const double small_done = kLatencyS + 1 * kMiB / (0.5 * kLinkBps / 2);
   CHECK(shared[1] == doctest::Approx(small_done).epsilon(1e-9));
   CHECK(shared[0] == doctest::Approx(small_done + 6 * kMiB / kLinkBps).epsilon(1e-9));
+}
+
+TEST_CASE("a flow's factor applies to the per-flow limit too") {
+  // flow_bandwidth 30 GB/s, factor 0.5 for every size: a lone flow moves at 15 GB/s.
+  auto file = temp_file("flowcap-factor.yaml", switch_node(2, "    flow_bandwidth: 30GBps\n", "",
+                                                           "calibration:\n  bandwidth_factors:\n"
+                                                           "    - {message_size: 1MiB, factor: 0.5}\n"));
+  CHECK(simulate_flows(file, {{0, 1, 4 * kMiB}})[0] == doctest::Approx(kLatencyS + 4 * kMiB / 15e9).epsilon(1e-9));
 }
 
 TEST_CASE("bandwidth factor by message size multiplies the scalar bandwidth_factor") {
