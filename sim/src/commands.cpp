@@ -159,9 +159,8 @@ void register_commands(cli::Commands& commands, CLI::App& app) {
   cmd->add_option("--out", args->out, "Directory for replay.h5 (every row), a2a.csv and summary.json");
   cli::add_json_flag(cmd, args->json);
   cli::add_quiet_flag(cmd, args->quiet);
-  cmd->callback([cmd, trace, matrix] {
+  cmd->callback([trace, matrix] {
     if (trace->count() == 0 && matrix->count() == 0) throw CLI::RequiredError("--trace or --matrix");
-    (void)cmd;
   });
 }
 
