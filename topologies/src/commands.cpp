@@ -78,7 +78,13 @@ nlohmann::json report_json(const PlatformSpec& spec, const Fabric& f, const Topo
       {"oversubscription", r.oversubscription},
       {"calibration", {{"bandwidth_factor", spec.calibration.bandwidth_factor},
                        {"latency_factor", spec.calibration.latency_factor}}},
+      {"duplex_bandwidth_Bps", spec.node.duplex_bandwidth_Bps > 0 ? nlohmann::json(spec.node.duplex_bandwidth_Bps) : nlohmann::json(nullptr)},
+      {"flow_bandwidth_Bps", spec.node.flow_bandwidth_Bps > 0 ? nlohmann::json(spec.node.flow_bandwidth_Bps) : nlohmann::json(nullptr)},
   };
+  nlohmann::json factors = nlohmann::json::array();
+  for (const BandwidthFactorPoint& p : spec.calibration.bandwidth_factors)
+    factors.push_back({{"message_bytes", p.message_bytes}, {"factor", p.factor}});
+  j["calibration"]["bandwidth_factors"] = factors;
   if (r.hops_computed)
     j["hops"] = {{"diameter", r.diameter_hops}, {"mean", r.mean_hops}, {"max_latency_s", r.max_latency_s}};
   if (links) {
@@ -140,9 +146,18 @@ void print_report(const PlatformSpec& spec, const Fabric& f, const TopologyRepor
   fmt::print("bisection     {}{}", human_Bps(r.bisection_Bps), closed);
   if (spec.nodes > 1) fmt::print(", oversubscription {:.2f}:1", r.oversubscription);
   fmt::print("\n");
+  if (node.duplex_bandwidth_Bps > 0 || node.flow_bandwidth_Bps > 0)
+    fmt::print("limits        {}{}\n",
+               node.duplex_bandwidth_Bps > 0 ? fmt::format("send + receive {} per GPU", human_Bps(node.duplex_bandwidth_Bps)) : "",
+               node.flow_bandwidth_Bps > 0 ? fmt::format("{}{} per GPU->GPU flow", node.duplex_bandwidth_Bps > 0 ? "; " : "",
+                                                         human_Bps(node.flow_bandwidth_Bps))
+                                           : "");
   if (spec.calibration.bandwidth_factor != 1 || spec.calibration.latency_factor != 1)
     fmt::print("calibration   bandwidth x{:g}, latency x{:g}\n", spec.calibration.bandwidth_factor,
                spec.calibration.latency_factor);
+  if (const auto& t = spec.calibration.bandwidth_factors; !t.empty())
+    fmt::print("calibration   bandwidth factor by message size: {} points, x{:g} at {:.0f} B ... x{:g} at {:.0f} B\n", t.size(),
+               t.front().factor, t.front().message_bytes, t.back().factor, t.back().message_bytes);
   if (links) {
     fmt::print("\n{:<28} {:<24} {:<20} {:>12} {:>10} {:>5}\n", "link", "from", "to", "bandwidth", "latency", "x");
     for (const FabricLink& l : f.links)

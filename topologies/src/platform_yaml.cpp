@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <cstdlib>
 #include <deque>
 #include <set>
@@ -254,7 +255,7 @@ std::vector<Layer> load_layers(const fs::path& file) {
 // --- sections -----------------------------------------------------------------------------------
 
 void read_node(const View& node, int nodes, NodeSpec& out) {
-  node.check_keys({"gpus", "nvswitch", "mesh", "nic"});
+  node.check_keys({"gpus", "nvswitch", "mesh", "nic", "duplex_bandwidth"});
   out.gpus = positive_int(node, "gpus", kMaxGpusPerNode);
   if (static_cast<long>(nodes) * out.gpus > kMaxGpus) {
     const Layer& v = node.value("gpus");
@@ -267,11 +268,12 @@ void read_node(const View& node, int nodes, NodeSpec& out) {
                      : "missing key 'nvswitch' or 'mesh' in 'node' (the intra-node fabric)");
   if (nvswitch) {
     View f = node.child("nvswitch");
-    f.check_keys({"links_per_gpu", "link_bandwidth", "latency"});
+    f.check_keys({"links_per_gpu", "link_bandwidth", "latency", "flow_bandwidth"});
     out.fabric = IntraNodeFabric::nvswitch;
     out.links = positive_int(f, "links_per_gpu");
     out.link_bandwidth_Bps = bandwidth(f, "link_bandwidth");
     out.latency_s = latency(f, "latency");
+    if (f.has("flow_bandwidth")) out.flow_bandwidth_Bps = bandwidth(f, "flow_bandwidth");
   } else {
     View f = node.child("mesh");
     f.check_keys({"links_per_pair", "link_bandwidth", "latency"});
@@ -280,6 +282,7 @@ void read_node(const View& node, int nodes, NodeSpec& out) {
     out.link_bandwidth_Bps = bandwidth(f, "link_bandwidth");
     out.latency_s = latency(f, "latency");
   }
+  if (node.has("duplex_bandwidth")) out.duplex_bandwidth_Bps = bandwidth(node, "duplex_bandwidth");
   if (!node.has("nic")) {
     if (nodes > 1) fail_at(node.top().file, node.top().node, "missing key 'nic' in 'node' (needed when nodes > 1)");
     return;
@@ -341,8 +344,33 @@ void read_scale_out(const View& so, const NodeSpec& node, ScaleOutSpec& out) {
                                   i + 1 == tiers.node.size()));
 }
 
+double factor_in_unit_interval(const Layer& v, const std::string& key) {
+  double value = positive_number(v, key);
+  if (value > 1) fail_at(v.file, v.node, fmt::format("{} must be in (0, 1]: a link never beats its nominal bandwidth", key));
+  return value;
+}
+
+// calibration.bandwidth_factors: a list of {message_size: SIZE, factor: F}, sizes strictly increasing.
+void read_bandwidth_factors(const Layer& list, std::vector<BandwidthFactorPoint>& out) {
+  if (!list.node.IsSequence() || list.node.size() == 0)
+    fail_at(list.file, list.node, "bandwidth_factors must be a non-empty list of {message_size: SIZE, factor: F}");
+  for (std::size_t i = 0; i < list.node.size(); ++i) {
+    View v({{list.node[i], list.file}}, fmt::format("calibration.bandwidth_factors[{}]", i));
+    v.check_keys({"message_size", "factor"});
+    const Layer& size = v.value("message_size");
+    BandwidthFactorPoint point;
+    point.message_bytes = parse_unit(size, "message_size", parse_size_bytes);
+    if (!(point.message_bytes > 0)) fail_at(size.file, size.node, fmt::format("message_size must be positive, got '{}'", size.node.Scalar()));
+    if (!out.empty() && !(point.message_bytes > out.back().message_bytes))
+      fail_at(size.file, size.node, "bandwidth_factors: message sizes must be strictly increasing");
+    point.factor = factor_in_unit_interval(v.value("factor"), "factor");
+    out.push_back(point);
+  }
+}
+
 void read_calibration(const View& cal, CalibrationSpec& out) {
-  cal.check_keys({"bandwidth_factor", "latency_factor"});
+  cal.check_keys({"bandwidth_factor", "latency_factor", "bandwidth_factors"});
+  if (cal.has("bandwidth_factors")) read_bandwidth_factors(cal.value("bandwidth_factors"), out.bandwidth_factors);
   if (cal.has("bandwidth_factor")) {
     const Layer& v = cal.value("bandwidth_factor");
     out.bandwidth_factor = positive_number(v, "bandwidth_factor");
@@ -379,6 +407,19 @@ void read_link_overrides(const Layer& list, std::vector<LinkOverride>& out) {
 }
 
 }  // namespace
+
+double CalibrationSpec::bandwidth_factor_for(double message_bytes) const {
+  const auto& t = bandwidth_factors;
+  if (t.empty()) return bandwidth_factor;
+  if (message_bytes <= t.front().message_bytes) return bandwidth_factor * t.front().factor;
+  if (message_bytes >= t.back().message_bytes) return bandwidth_factor * t.back().factor;
+  auto hi = std::upper_bound(t.begin(), t.end(), message_bytes,
+                             [](double b, const BandwidthFactorPoint& p) { return b < p.message_bytes; });
+  auto lo = hi - 1;
+  // NCCL's efficiency changes by protocol and chunk count, i.e. by orders of magnitude of size.
+  double w = std::log(message_bytes / lo->message_bytes) / std::log(hi->message_bytes / lo->message_bytes);
+  return bandwidth_factor * (lo->factor + w * (hi->factor - lo->factor));
+}
 
 static PlatformSpec load_platform_spec_unguarded(const fs::path& file);
 

@@ -18,11 +18,13 @@
 #include "moesim/topologies/simgrid_platform.hpp"
 
 #include <fmt/format.h>
+#include <simgrid/kernel/resource/NetworkModelIntf.hpp>
 #include <simgrid/s4u.hpp>
 #include <xbt/log.h>
 
 #include <algorithm>
 #include <deque>
+#include <unordered_set>
 
 #include "moesim/common/error.hpp"
 #include "moesim/topologies/fabric.hpp"
@@ -38,7 +40,7 @@ namespace {
 // GPUs only run flows in moesim (compute is a duration in sim/), so their speed is a placeholder.
 constexpr double kGpuHostFlops = 1e12;
 
-void configure_network_model_once(double bandwidth_factor, double latency_factor) {
+void configure_network_model_once(double bandwidth_factor, double latency_factor, bool size_dependent_factor = false) {
   // LV08 (SimGrid's default) models TCP over Ethernet: latency x13.01, bandwidth x0.97, cross-traffic
   // of ACKs, a 4 MiB TCP window. None of that holds for NVLink or RDMA NICs: CM02 is the plain
   // max-min fluid model (time = latency + bytes / fair-share bandwidth), and the factors become the
@@ -47,18 +49,32 @@ void configure_network_model_once(double bandwidth_factor, double latency_factor
   sg4::Engine::set_config("network/model:CM02");
   sg4::Engine::set_config("network/crosstraffic:0");
   sg4::Engine::set_config("network/TCP-gamma:0");
-  sg4::Engine::set_config(fmt::format("network/bandwidth-factor:{}", bandwidth_factor));
+  // SimGrid refuses a bandwidth-factor setting together with a factor callback (and 3.32 reads the
+  // setting as one number only): a size-dependent factor is installed as a callback instead.
+  if (!size_dependent_factor) sg4::Engine::set_config(fmt::format("network/bandwidth-factor:{}", bandwidth_factor));
   sg4::Engine::set_config(fmt::format("network/latency-factor:{}", latency_factor));
+}
+
+// calibration.bandwidth_factors: SimGrid asks for each communication's factor by its size. CM02 then
+// shares every link max-min fairly in capacity used and the flow moves at factor x its share: an
+// inefficient small message takes a link's share like any other but moves fewer bytes with it.
+void install_size_dependent_factor(const CalibrationSpec& calibration, sg4::NetZone* zone) {
+  if (calibration.bandwidth_factors.empty()) return;
+  zone->get_network_model()->set_bw_factor_cb(
+      [calibration](double size, const sg4::Host*, const sg4::Host*, const std::vector<sg4::Link*>&,
+                    const std::unordered_set<sg4::NetZone*>&) { return calibration.bandwidth_factor_for(size); });
 }
 
 // Creates the SimGrid links of the fabric and answers "which link is this edge / switch".
 class LinkTable {
  public:
-  explicit LinkTable(const Fabric& f)
-      : f_(f), edge_link_(f.links.size(), nullptr), switch_link_(f.vertices.size(), nullptr), port_sums_(port_bandwidth_sums(f)) {}
+  LinkTable(const Fabric& f, const NodeSpec& node)
+      : f_(f), edge_link_(f.links.size(), nullptr), switch_link_(f.vertices.size(), nullptr), port_sums_(port_bandwidth_sums(f)),
+        duplex_Bps_(node.duplex_bandwidth_Bps), flow_Bps_(node.flow_bandwidth_Bps) {}
 
   void create_all(sg4::NetZone* zone) {
     for (std::size_t e = 0; e < f_.links.size(); ++e) create_edge(static_cast<int>(e), zone);
+    create_duplex_caps(zone);
     for (std::size_t v = 0; v < f_.vertices.size(); ++v)
       if (f_.vertices[v].kind == VertexKind::nvswitch || f_.vertices[v].kind == VertexKind::switch_group)
         create_switch(static_cast<int>(v), zone);
@@ -72,9 +88,26 @@ class LinkTable {
     edge_link_[static_cast<std::size_t>(index)] = link;
   }
 
+  // node.duplex_bandwidth: one SHARED link per GPU that its outgoing and its incoming flows both
+  // cross, so that send + receive together never exceed it.
+  void create_duplex_caps(sg4::NetZone* zone) {
+    if (duplex_Bps_ <= 0) return;
+    for (int g = 0; g < f_.gpus; ++g)
+      duplex_link_.push_back(zone->create_link(f_.vertices[static_cast<std::size_t>(g)].name + "/duplex", duplex_Bps_)
+                                 ->set_sharing_policy(sg4::Link::SharingPolicy::SHARED)
+                                 ->set_latency(0)
+                                 ->seal());
+  }
+  void append_duplex(int gpu, std::vector<sg4::LinkInRoute>& route) const {
+    if (!duplex_link_.empty()) route.emplace_back(duplex_link_[static_cast<std::size_t>(gpu)]);
+  }
+
   void create_switch(int vertex, sg4::NetZone* zone) {
     const FabricVertex& v = f_.vertices[static_cast<std::size_t>(vertex)];
     double backplane_Bps = port_sums_[static_cast<std::size_t>(vertex)];  // a FATPIPE caps each flow, never the sum
+    // node.nvswitch.flow_bandwidth: the NVSwitch's FATPIPE is where every GPU -> GPU flow of the
+    // node passes once, and a FATPIPE bounds each flow without sharing: a per-flow limit.
+    if (v.kind == VertexKind::nvswitch && flow_Bps_ > 0) backplane_Bps = std::min(backplane_Bps, flow_Bps_);
     if (backplane_Bps <= 0) backplane_Bps = 1;
     switch_link_[static_cast<std::size_t>(vertex)] = zone->create_link(v.name, backplane_Bps)
                                                          ->set_sharing_policy(sg4::Link::SharingPolicy::FATPIPE)
@@ -106,6 +139,8 @@ class LinkTable {
   std::vector<sg4::SplitDuplexLink*> edge_link_;
   std::vector<sg4::Link*> switch_link_;
   std::vector<double> port_sums_;
+  double duplex_Bps_ = 0, flow_Bps_ = 0;
+  std::vector<sg4::Link*> duplex_link_;  // per GPU, empty without node.duplex_bandwidth
 };
 
 [[noreturn]] void unroutable(const PlatformSpec& spec, const Fabric& f, int a, int b) {
@@ -138,6 +173,8 @@ std::pair<sg4::NetZone*, simgrid::kernel::routing::NetPoint*> build_node_zone(co
     for (int j = i + 1; j < g; ++j) {
       if (!router.route(n * g + i, n * g + j, hops)) unroutable(spec, f, n * g + i, n * g + j);
       links.append(hops, route);
+      links.append_duplex(n * g + i, route);
+      links.append_duplex(n * g + j, route);
       zone->add_route(gpu_points[static_cast<std::size_t>(i)], gpu_points[static_cast<std::size_t>(j)], nullptr,
                       nullptr, route, true);
     }
@@ -147,6 +184,7 @@ std::pair<sg4::NetZone*, simgrid::kernel::routing::NetPoint*> build_node_zone(co
     for (int i = 0; i < g; ++i) {
       if (!router.route(n * g + i, leaf, hops)) unroutable(spec, f, n * g + i, leaf);
       links.append(hops, route);
+      links.append_duplex(n * g + i, route);
       zone->add_route(gpu_points[static_cast<std::size_t>(i)], gateway, nullptr, nullptr, route, true);
     }
   }
@@ -184,6 +222,8 @@ void fill_figures(const PlatformSpec& spec, const Fabric& f, SimgridPlatform& ou
   for (int gpu = 0; gpu < n_gpus; ++gpu)
     out.egress_Bps[static_cast<std::size_t>(gpu)] =
         out.intra_node_egress_Bps[static_cast<std::size_t>(gpu)] + out.scaleout_egress_Bps[static_cast<std::size_t>(gpu)];
+  if (spec.node.duplex_bandwidth_Bps > 0)  // one direction alone never exceeds the duplex cap either
+    for (double& e : out.egress_Bps) e = std::min(e, spec.node.duplex_bandwidth_Bps);
   out.ingress_Bps = out.egress_Bps;  // every link is full duplex with equal directions
   out.intra_node_latency_s = spec.node.latency_s;
   if (spec.nodes > 1) out.inter_node_latency_s = worst_inter_node_latency_s(spec, f);
@@ -199,17 +239,20 @@ SimgridPlatform build_simgrid_platform(const PlatformSpec& spec, sg4::Engine& en
   (void)engine;  // the engine singleton owns the zones; taking it makes the precondition visible
   Fabric f = build_fabric(spec);
   TopologyReport report = check_topology(spec, f, {false});  // throws InputError if a GPU pair is unroutable
-  configure_network_model_once(spec.calibration.bandwidth_factor, spec.calibration.latency_factor);
+  configure_network_model_once(spec.calibration.bandwidth_factor, spec.calibration.latency_factor,
+                               !spec.calibration.bandwidth_factors.empty());
 
   SimgridPlatform out;
   out.gpus.resize(static_cast<std::size_t>(spec.gpu_count()));
-  LinkTable links(f);
+  LinkTable links(f, spec.node);
   const bool single_node = spec.nodes == 1 || spec.scale_out.topology == ScaleOutTopology::none;
   const bool star = spec.scale_out.topology == ScaleOutTopology::single_switch;
   sg4::NetZone* root = single_node ? nullptr : star ? sg4::create_star_zone("fabric") : sg4::create_full_zone("fabric");
   if (single_node) {
-    build_node_zone(spec, f, 0, nullptr, links, out);
+    sg4::NetZone* zone = build_node_zone(spec, f, 0, nullptr, links, out).first;
+    install_size_dependent_factor(spec.calibration, zone);
   } else {
+    install_size_dependent_factor(spec.calibration, root);
     links.create_all(root);
     std::vector<std::pair<sg4::NetZone*, simgrid::kernel::routing::NetPoint*>> nodes;
     for (int n = 0; n < spec.nodes; ++n) nodes.push_back(build_node_zone(spec, f, n, root, links, out));

@@ -2,7 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <vector>
+
+#include "moesim/common/error.hpp"
 
 namespace moesim::topologies {
 namespace {
@@ -14,7 +17,7 @@ struct Hop {
 
 class XmlWriter {
  public:
-  explicit XmlWriter(const Fabric& f) : f_(f), port_sums_(port_bandwidth_sums(f)) {}
+  XmlWriter(const Fabric& f, const NodeSpec& node) : f_(f), node_(node), port_sums_(port_bandwidth_sums(f)) {}
   std::string out;
 
   void line(int depth, const std::string& text) {
@@ -29,9 +32,20 @@ class XmlWriter {
   }
   void switch_link(int depth, int vertex) {
     const FabricVertex& v = f_.vertices[static_cast<std::size_t>(vertex)];
-    const double backplane_Bps = port_sums_[static_cast<std::size_t>(vertex)];
+    double backplane_Bps = port_sums_[static_cast<std::size_t>(vertex)];
+    if (v.kind == VertexKind::nvswitch && node_.flow_bandwidth_Bps > 0)  // per-flow limit, as in simgrid_platform.cpp
+      backplane_Bps = std::min(backplane_Bps, node_.flow_bandwidth_Bps);
     line(depth, fmt::format(R"(<link id="{}" bandwidth="{:.17g}Bps" latency="{:.17g}s" sharing_policy="FATPIPE"/>)",
                             v.name, backplane_Bps > 0 ? backplane_Bps : 1, v.latency_s));
+  }
+  // node.duplex_bandwidth: a SHARED link per GPU on every route from or to it (simgrid_platform.cpp).
+  void duplex_link(int depth, const std::string& gpu) {
+    if (node_.duplex_bandwidth_Bps > 0)
+      line(depth, fmt::format(R"(<link id="{}/duplex" bandwidth="{:.17g}Bps" latency="0s" sharing_policy="SHARED"/>)", gpu,
+                              node_.duplex_bandwidth_Bps));
+  }
+  void duplex_hop(int depth, const std::string& gpu) {
+    if (node_.duplex_bandwidth_Bps > 0) line(depth, fmt::format(R"(<link_ctn id="{}/duplex"/>)", gpu));
   }
   void hops(int depth, const std::vector<Hop>& route) {
     for (const Hop& h : route)
@@ -41,6 +55,7 @@ class XmlWriter {
 
  private:
   const Fabric& f_;
+  const NodeSpec& node_;
   std::vector<double> port_sums_;
 };
 
@@ -72,6 +87,8 @@ void write_node(XmlWriter& w, const PlatformSpec& spec, const Fabric& f, int n, 
     if (inside || nic) w.edge_link(depth + 1, l);
   }
   if (f.nvswitch_of_node[static_cast<std::size_t>(n)] >= 0) w.switch_link(depth + 1, f.nvswitch_of_node[static_cast<std::size_t>(n)]);
+  auto gpu_name = [&](int i) { return fmt::format("node{}/gpu{}", n, i); };
+  for (int i = 0; i < g; ++i) w.duplex_link(depth + 1, gpu_name(i));
   NodeRoutes routes(f, n, leaf);
   std::vector<RouteHop> route;
   for (int i = 0; i < g; ++i)
@@ -79,12 +96,15 @@ void write_node(XmlWriter& w, const PlatformSpec& spec, const Fabric& f, int n, 
       if (routes.route(n * g + i, n * g + j, route)) {
         w.line(depth + 1, fmt::format(R"(<route src="node{0}/gpu{1}" dst="node{0}/gpu{2}">)", n, i, j));
         w.hops(depth + 2, to_hops(f, route));
+        w.duplex_hop(depth + 2, gpu_name(i));
+        w.duplex_hop(depth + 2, gpu_name(j));
         w.line(depth + 1, "</route>");
       }
   for (int i = 0; i < g && scale_out; ++i)
     if (routes.route(n * g + i, leaf, route)) {
       w.line(depth + 1, fmt::format(R"(<route src="node{0}/gpu{1}" dst="node{0}/gw">)", n, i));
       w.hops(depth + 2, to_hops(f, route));
+      w.duplex_hop(depth + 2, gpu_name(i));
       w.line(depth + 1, "</route>");
     }
   w.line(depth, "</zone>");
@@ -93,7 +113,10 @@ void write_node(XmlWriter& w, const PlatformSpec& spec, const Fabric& f, int n, 
 }  // namespace
 
 std::string to_simgrid_xml(const PlatformSpec& spec, const Fabric& f) {
-  XmlWriter w(f);
+  if (!spec.calibration.bandwidth_factors.empty())
+    throw InputError(located(spec.file, "calibration.bandwidth_factors cannot be written as SimGrid XML: SimGrid 3.32 "
+                                        "reads network/bandwidth-factor as one number (moesim installs a callback)"));
+  XmlWriter w(f, spec.node);
   w.line(0, "<?xml version='1.0'?>");
   w.line(0, R"(<!DOCTYPE platform SYSTEM "https://simgrid.org/simgrid.dtd">)");
   w.line(0, fmt::format("<!-- {}: exported by `moesim topo export --simgrid-xml` from {} -->", spec.name, spec.file.string()));

@@ -206,6 +206,8 @@ TopologyReport analyse_topology(const PlatformSpec& spec, const Fabric& f, Check
   count_components(f, g, r);
   if (options.hops) measure_hops(f, g, r);
   measure_injection(f, r);
+  if (const double duplex = spec.node.duplex_bandwidth_Bps; duplex > 0)  // one direction alone stays under it too
+    r.min_injection_Bps = std::min(r.min_injection_Bps, duplex), r.max_injection_Bps = std::min(r.max_injection_Bps, duplex);
   r.bisection_Bps = max_flow_bisection_Bps(f);
   if (spec.link_overrides.empty()) r.bisection_closed_form_Bps = bisection_closed_form_Bps(spec, f);
   if (spec.nodes > 1) {

@@ -27,6 +27,10 @@ struct NodeSpec {
   double nic_bandwidth_Bps = 0;  // one NIC, one direction
   double nic_latency_s = 0;      // NIC + host stack, per traversal (sender and receiver each pay it)
   double pcie_bandwidth_Bps = 0; // GPU <-> NIC PCIe link; 0 = not modelled (GPUDirect at NIC speed)
+  // Optional limits measured on real collectives (0 = not modelled):
+  double duplex_bandwidth_Bps = 0;  // node.duplex_bandwidth: one GPU's send + receive together, over
+                                    // all its links (the SMs / copy engines serve both directions)
+  double flow_bandwidth_Bps = 0;    // node.nvswitch.flow_bandwidth: the most one GPU -> GPU flow moves
 
   double gpu_link_Bps() const { return links * link_bandwidth_Bps; }  // nvswitch: GPU <-> switch
 };
@@ -45,9 +49,22 @@ struct ScaleOutSpec {
   std::vector<TierSpec> tiers;    // single_switch: 1, fat_tree: 2 or 3, rail_optimized: 2 (rail leaves, spines)
 };
 
+// One point of a size-dependent bandwidth factor: a flow of `message_bytes` achieves `factor` of
+// nominal bandwidth (between points: linear in log(message size); beyond the ends: the end's factor).
+struct BandwidthFactorPoint {
+  double message_bytes = 0;
+  double factor = 1;
+};
+
 struct CalibrationSpec {
   double bandwidth_factor = 1;  // SimGrid network/bandwidth-factor: fraction of nominal bandwidth achieved
   double latency_factor = 1;    // SimGrid network/latency-factor
+  // calibration.bandwidth_factors: per-flow factor by message size (multiplies bandwidth_factor);
+  // empty = one factor for every size. Sizes strictly increasing, factors in (0, 1].
+  std::vector<BandwidthFactorPoint> bandwidth_factors;
+
+  // The factor a flow of `message_bytes` gets: bandwidth_factor x the interpolated table value.
+  double bandwidth_factor_for(double message_bytes) const;
 };
 
 // A degraded or failed link, named as `moesim topo inspect --links` lists them.
