@@ -128,6 +128,34 @@ TEST_CASE("reader errors name the file and the problem") {
     CHECK_THROWS_WITH_AS(TraceReader{p}, doctest::Contains("missing dataset 'layers/1/gate_weights'"),
                          moesim::InputError);
   }
+  SUBCASE("expert ids never written (HDF5 would return fill values: every token on expert 0)") {
+    fs::path p = write_small_trace("unwritten.h5");
+    {
+      H5::H5File f(p.string(), H5F_ACC_RDWR);
+      f.unlink("layers/0/expert_ids");
+      hsize_t dims[2] = {5, 2}, chunk[2] = {2, 2};
+      H5::DSetCreatPropList props;
+      props.setChunk(2, chunk);
+      f.createDataSet("layers/0/expert_ids", H5::PredType::STD_U8LE, H5::DataSpace(2, dims), props);
+    }
+    CHECK_THROWS_WITH_AS(TraceReader{p}, doctest::Contains("'layers/0/expert_ids' was never completely written"),
+                         moesim::InputError);
+  }
+  SUBCASE("a token listing one expert twice") {
+    fs::path p = write_small_trace("duplicate.h5");
+    {
+      H5::H5File f(p.string(), H5F_ACC_RDWR);
+      std::uint8_t same[2] = {3, 3};
+      H5::DataSet ds = f.openDataSet("layers/1/expert_ids");
+      H5::DataSpace fs_ = ds.getSpace();
+      hsize_t start[2] = {4, 0}, count[2] = {1, 2};
+      fs_.selectHyperslab(H5S_SELECT_SET, count, start);
+      ds.write(same, H5::PredType::NATIVE_UINT8, H5::DataSpace(2, count), fs_);
+    }
+    TraceReader r(p);
+    CHECK_THROWS_WITH_AS(r.read_layer(1, 0, 5), doctest::Contains("layer 1 token 4 lists expert 3 twice"),
+                         moesim::InputError);
+  }
   SUBCASE("inconsistent shapes") {
     fs::path p = write_small_trace("shape.h5");
     {

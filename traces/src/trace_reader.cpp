@@ -135,6 +135,12 @@ struct TraceReader::Impl {
       if (ids.getIntType().getSize() != static_cast<std::size_t>(id_width) || ids.getIntType().getSign() != H5T_SGN_NONE)
         fail(fmt::format("dataset '{}' must be uint{} for {} experts (see FORMAT.md)", ids_name, 8 * id_width,
                          header.num_experts));
+      // A dataset that was created but never (fully) written reads back as fill values, i.e. every
+      // token on expert 0: refuse it instead of returning a silently wrong trace.
+      H5D_space_status_t status = H5D_SPACE_STATUS_NOT_ALLOCATED;
+      ids.getSpaceStatus(status);
+      if (T > 0 && status != H5D_SPACE_STATUS_ALLOCATED)
+        fail(fmt::format("dataset '{}' was never completely written (an interrupted writer?)", ids_name));
       expert_ids.push_back(ids);
       std::string gates_name = schema::layer_dataset(l, schema::kGateWeights);
       gates.push_back(dataset(gates_name));
@@ -225,10 +231,18 @@ LayerBlock TraceReader::read_layer(int layer, std::uint64_t begin, std::uint64_t
     impl_->read_rows(impl_->probs[layer], H5::PredType::NATIVE_FLOAT, begin, end, E, b.router_probs.data(),
                      "router probabilities");
   }
-  // Ids are validated here, once, so that every consumer can index by them without checks.
+  // Ids are validated here, once, so that every consumer can index by them without checks:
+  // in range, and distinct within a token (top-k picks k different experts).
   for (auto e : b.expert_ids)
     if (e < 0 || e >= h.num_experts)
       impl_->fail(fmt::format("layer {} holds expert id {} but the trace declares {} experts", layer, e, h.num_experts));
+  const std::size_t kk = static_cast<std::size_t>(h.top_k);
+  for (std::size_t t = 0; t < b.expert_ids.size(); t += kk)
+    for (std::size_t i = 1; i < kk; ++i)
+      for (std::size_t j = 0; j < i; ++j)
+        if (b.expert_ids[t + i] == b.expert_ids[t + j])
+          impl_->fail(fmt::format("layer {} token {} lists expert {} twice (top-k experts must differ)", layer,
+                                  begin + t / kk, b.expert_ids[t + i]));
   return b;
 }
 

@@ -87,7 +87,11 @@ struct TraceWriter::Impl {
     if (static_cast<int>(header.model_layers.size()) != header.num_layers)
       throw std::invalid_argument("trace header: model_layers must have num_layers entries");
     H5::Exception::dontPrint();
-    file = H5::H5File(output.temp_path().string(), H5F_ACC_TRUNC);
+    // Format versions from HDF5 1.8 on checksum every metadata block, so a corrupted header is
+    // refused by the library instead of being parsed (fuzzing found crashes on unchecked ones).
+    H5::FileAccPropList access;
+    access.setLibverBounds(H5F_LIBVER_V18, H5F_LIBVER_LATEST);
+    file = H5::H5File(output.temp_path().string(), H5F_ACC_TRUNC, H5::FileCreatPropList::DEFAULT, access);
     id_width = schema::id_width_bytes_for(header.num_experts);
     const hsize_t chunk = options.chunk_tokens;
     const int z = options.gzip_level;

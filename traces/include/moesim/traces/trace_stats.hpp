@@ -23,7 +23,8 @@ struct LayerStats {
 
 struct TraceStats {
   std::vector<LayerStats> layers;
-  BalanceMetrics mean_all, mean_top1;  // each metric averaged over the selected layers
+  // Each metric averaged over the selected layers, except `total`, which is summed over them.
+  BalanceMetrics mean_all, mean_top1;
 };
 
 // layers empty = every layer. Streams the file; memory is one slice of ids.
