@@ -377,7 +377,7 @@ class BpeTokenizer final : public Tokenizer {
   std::vector<std::int32_t> merge_word(std::string_view word) const {
     if (ignore_merges_) {
       std::string symbols;
-      const auto table = byte_to_codepoint();
+      static const auto table = byte_to_codepoint();
       for (char b : word) append_utf8(symbols, table[static_cast<uint8_t>(b)]);
       if (auto it = vocab_.find(symbols); it != vocab_.end()) return {it->second};
     }
