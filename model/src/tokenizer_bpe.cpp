@@ -3,12 +3,9 @@
 // pre_tokenizers/byte_level.rs, pre_tokenizers/split.rs, models/bpe/word.rs}.
 #include "moesim/model/tokenizer_bpe.hpp"
 
-#define PCRE2_CODE_UNIT_WIDTH 8
 #include <fmt/format.h>
-#include <pcre2.h>
 #include <unicode/bytestream.h>
 #include <unicode/normalizer2.h>
-#include <unicode/uchar.h>
 #include <unicode/utf8.h>
 
 #include <algorithm>
@@ -21,6 +18,8 @@
 
 #include "moesim/common/cli.hpp"
 #include "moesim/common/error.hpp"
+#include "tokenizer_added_tokens.hpp"
+#include "tokenizer_pretokenize.hpp"
 #include "tokenizer_utf8.hpp"
 
 namespace moesim::model {
@@ -30,9 +29,6 @@ using json = nlohmann::json;
 
 namespace {
 
-// The pre-tokenizer regex of GPT-2, used by ByteLevel(use_regex=true).
-constexpr const char* kGpt2Pattern =
-    R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
 // Words longer than this are encoded but not cached (long runs are rare and would bloat the cache).
 constexpr std::size_t kMaxCachedWordBytes = 256;
 constexpr std::size_t kMaxCacheEntries = 1 << 18;
@@ -55,164 +51,6 @@ std::array<UChar32, 256> byte_to_codepoint() {
   }
   return table;
 }
-
-// A compiled PCRE2 pattern in UTF + Unicode-property mode (\s, \p{L} are Unicode-aware as in
-// Oniguruma, which `tokenizers` uses), JIT-compiled where the platform allows.
-class Regex {
- public:
-  Regex(const std::string& pattern, bool literal, const fs::path& file) {
-    int error = 0;
-    PCRE2_SIZE offset = 0;
-    uint32_t options = PCRE2_UTF | PCRE2_UCP | (literal ? PCRE2_LITERAL : 0);
-    code_ = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(), options, &error, &offset,
-                          nullptr);
-    if (code_ == nullptr) {
-      std::array<PCRE2_UCHAR, 256> message{};
-      pcre2_get_error_message(error, message.data(), message.size());
-      throw InputError(located(file, fmt::format("pre-tokenizer regex does not compile at offset {}: {}", offset,
-                                                 reinterpret_cast<const char*>(message.data()))));
-    }
-    jit_ = pcre2_jit_compile(code_, PCRE2_JIT_COMPLETE) == 0;
-  }
-  Regex(const Regex&) = delete;
-  Regex& operator=(const Regex&) = delete;
-  ~Regex() { pcre2_code_free(code_); }
-
-  // Calls on_match(begin, end) for each non-empty match in text, left to right. The text must be
-  // valid UTF-8 (checked once by the caller).
-  template <typename F>
-  void for_each_match(std::string_view text, F&& on_match) const {
-    pcre2_match_data* data = pcre2_match_data_create_from_pattern(code_, nullptr);
-    auto subject = reinterpret_cast<PCRE2_SPTR>(text.data());
-    std::size_t pos = 0;
-    while (pos < text.size()) {
-      int rc = jit_ ? pcre2_jit_match(code_, subject, text.size(), pos, PCRE2_NO_UTF_CHECK, data, nullptr)
-                    : pcre2_match(code_, subject, text.size(), pos, PCRE2_NO_UTF_CHECK, data, nullptr);
-      if (rc == PCRE2_ERROR_NOMATCH) break;
-      if (rc < 0) {
-        pcre2_match_data_free(data);
-        throw std::runtime_error(fmt::format("pre-tokenizer regex failed with PCRE2 error {}", rc));
-      }
-      PCRE2_SIZE* ov = pcre2_get_ovector_pointer(data);
-      std::size_t begin = ov[0], end = ov[1];
-      if (end > begin) {
-        on_match(begin, end);
-        pos = end;
-      } else {  // empty match: step over one UTF-8 character
-        pos = begin + 1;
-        while (pos < text.size() && U8_IS_TRAIL(static_cast<uint8_t>(text[pos]))) ++pos;
-      }
-    }
-    pcre2_match_data_free(data);
-  }
-
- private:
-  pcre2_code* code_ = nullptr;
-  bool jit_ = false;
-};
-
-// How a Split pre-tokenizer treats the pieces its pattern matches (tokenizers' SplitDelimiterBehavior).
-enum class SplitBehavior { isolated, removed, merged_with_previous, merged_with_next, contiguous };
-
-struct SplitStep {
-  std::unique_ptr<Regex> regex;
-  SplitBehavior behavior = SplitBehavior::isolated;
-  bool invert = false;
-};
-
-struct AddedToken {
-  std::string content;
-  std::int32_t id = 0;
-  bool special = false, normalized = false, lstrip = false, rstrip = false, single_word = false;
-};
-
-// A piece of text still to tokenize, or an added token already resolved to its id.
-struct Segment {
-  std::string text;
-  std::int32_t id = -1;  // >= 0: an added token
-};
-
-// Finds added tokens in text, leftmost-longest, as tokenizers' AddedVocabulary (aho-corasick).
-class AddedTokenMatcher {
- public:
-  void add(const AddedToken& token) {
-    if (token.content.empty()) return;
-    auto& list = by_first_byte_[static_cast<uint8_t>(token.content[0])];
-    list.push_back(token);
-    std::stable_sort(list.begin(), list.end(),
-                     [](const AddedToken& a, const AddedToken& b) { return a.content.size() > b.content.size(); });
-    empty_ = false;
-  }
-
-  // Splits each text segment of `in` around the added tokens it contains.
-  std::vector<Segment> split(std::vector<Segment> in) const {
-    if (empty_) return in;
-    std::vector<Segment> out;
-    for (Segment& seg : in) {
-      if (seg.id >= 0) {
-        out.push_back(std::move(seg));
-        continue;
-      }
-      split_text(seg.text, out);
-    }
-    return out;
-  }
-
- private:
-  static bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
-
-  static bool is_word_char_before(std::string_view text, std::size_t pos) {
-    if (pos == 0) return false;
-    int32_t i = static_cast<int32_t>(pos);
-    UChar32 c = 0;
-    U8_PREV(text.data(), 0, i, c);
-    return c >= 0 && (u_isalnum(c) || c == '_');
-  }
-  static bool is_word_char_at(std::string_view text, std::size_t pos) {
-    if (pos >= text.size()) return false;
-    int32_t i = static_cast<int32_t>(pos);
-    UChar32 c = 0;
-    U8_NEXT(text.data(), i, static_cast<int32_t>(text.size()), c);
-    return c >= 0 && (u_isalnum(c) || c == '_');
-  }
-
-  const AddedToken* match_at(std::string_view text, std::size_t pos) const {
-    for (const AddedToken& token : by_first_byte_[static_cast<uint8_t>(text[pos])]) {
-      if (text.compare(pos, token.content.size(), token.content) != 0) continue;
-      if (token.single_word &&
-          (is_word_char_before(text, pos) || is_word_char_at(text, pos + token.content.size()))) {
-        continue;
-      }
-      return &token;
-    }
-    return nullptr;
-  }
-
-  void split_text(std::string_view text, std::vector<Segment>& out) const {
-    std::size_t gap_begin = 0, pos = 0;
-    while (pos < text.size()) {
-      const AddedToken* token = match_at(text, pos);
-      if (token == nullptr) {
-        ++pos;
-        continue;
-      }
-      std::size_t begin = pos, end = pos + token->content.size();
-      if (token->lstrip) {
-        while (begin > gap_begin && is_space(text[begin - 1])) --begin;
-      }
-      if (token->rstrip) {
-        while (end < text.size() && is_space(text[end])) ++end;
-      }
-      if (begin > gap_begin) out.push_back({std::string(text.substr(gap_begin, begin - gap_begin)), -1});
-      out.push_back({std::string(), token->id});
-      gap_begin = pos = end;
-    }
-    if (gap_begin < text.size()) out.push_back({std::string(text.substr(gap_begin)), -1});
-  }
-
-  std::array<std::vector<AddedToken>, 256> by_first_byte_;
-  bool empty_ = true;
-};
 
 struct MergeRule {
   std::int32_t rank = 0, merged_id = 0;
@@ -438,27 +276,18 @@ class BpeTokenizer final : public Tokenizer {
         add_prefix_space_ = true;
       }
       if (spec.value("use_regex", true)) {
-        steps_.push_back({std::make_unique<Regex>(kGpt2Pattern, false, file_), SplitBehavior::isolated, false});
+        steps_.push_back(std::make_unique<RegexSplit>(kGpt2Pattern, false, SplitBehavior::isolated, false, file_));
       }
     } else if (type == "Split") {
       const json& pattern = spec.at("pattern");
       bool literal = pattern.contains("String");
       std::string text = literal ? pattern.at("String").get<std::string>() : pattern.at("Regex").get<std::string>();
-      SplitStep step{std::make_unique<Regex>(text, literal, file_), split_behavior(spec.value("behavior", "Isolated")),
-                     spec.value("invert", false)};
-      steps_.push_back(std::move(step));
+      steps_.push_back(std::make_unique<RegexSplit>(
+          text, literal, split_behavior_named(spec.value("behavior", "Isolated"), file_), spec.value("invert", false),
+          file_));
     } else {
       unsupported(fmt::format("pre-tokenizer '{}'", type));
     }
-  }
-
-  SplitBehavior split_behavior(const std::string& name) const {
-    if (name == "Isolated") return SplitBehavior::isolated;
-    if (name == "Removed") return SplitBehavior::removed;
-    if (name == "MergedWithPrevious") return SplitBehavior::merged_with_previous;
-    if (name == "MergedWithNext") return SplitBehavior::merged_with_next;
-    if (name == "Contiguous") return SplitBehavior::contiguous;
-    unsupported(fmt::format("Split behavior '{}'", name));
   }
 
   void load_decoder(const json& spec) {
@@ -532,73 +361,10 @@ class BpeTokenizer final : public Tokenizer {
     if (text.empty()) return;
     out.push_back(text);
     std::vector<std::string_view> next;
-    for (const SplitStep& step : steps_) {
+    for (const auto& step : steps_) {
       next.clear();
-      for (std::string_view piece : out) split(step, piece, next);
+      for (std::string_view piece : out) step->split(piece, next);
       out.swap(next);
-    }
-  }
-
-  static void split(const SplitStep& step, std::string_view text, std::vector<std::string_view>& out) {
-    // (begin, end, is_match) runs covering text; invert swaps which runs count as matches.
-    struct Run {
-      std::size_t begin, end;
-      bool match;
-    };
-    std::vector<Run> runs;
-    std::size_t last = 0;
-    step.regex->for_each_match(text, [&](std::size_t b, std::size_t e) {
-      if (b > last) runs.push_back({last, b, step.invert});
-      runs.push_back({b, e, !step.invert});
-      last = e;
-    });
-    if (last < text.size()) runs.push_back({last, text.size(), step.invert});
-
-    auto emit = [&](std::size_t b, std::size_t e) {
-      if (e > b) out.push_back(text.substr(b, e - b));
-    };
-    switch (step.behavior) {
-      case SplitBehavior::isolated:
-        for (const Run& r : runs) emit(r.begin, r.end);
-        break;
-      case SplitBehavior::removed:
-        for (const Run& r : runs) {
-          if (!r.match) emit(r.begin, r.end);
-        }
-        break;
-      case SplitBehavior::merged_with_previous: {  // a match joins the piece before it
-        std::size_t begin = 0;
-        for (std::size_t i = 0; i < runs.size(); ++i) {
-          if (runs[i].match) {
-            emit(begin, runs[i].end);
-            begin = runs[i].end;
-          }
-        }
-        emit(begin, text.size());
-        break;
-      }
-      case SplitBehavior::merged_with_next: {  // a match starts a new piece
-        std::size_t begin = 0;
-        for (const Run& r : runs) {
-          if (r.match) {
-            emit(begin, r.begin);
-            begin = r.begin;
-          }
-        }
-        emit(begin, text.size());
-        break;
-      }
-      case SplitBehavior::contiguous: {  // consecutive matches form one piece
-        std::size_t begin = 0;
-        for (std::size_t i = 0; i < runs.size(); ++i) {
-          bool boundary = i + 1 == runs.size() || runs[i + 1].match != runs[i].match;
-          if (boundary) {
-            emit(begin, runs[i].end);
-            begin = runs[i].end;
-          }
-        }
-        break;
-      }
     }
   }
 
@@ -625,7 +391,7 @@ class BpeTokenizer final : public Tokenizer {
   std::vector<std::int32_t> merge_word(std::string_view word) const {
     if (ignore_merges_) {
       std::string symbols;
-      const auto table = byte_to_codepoint();
+      static const auto table = byte_to_codepoint();
       for (char b : word) append_utf8(symbols, table[static_cast<uint8_t>(b)]);
       if (auto it = vocab_.find(symbols); it != vocab_.end()) return {it->second};
     }
@@ -688,7 +454,7 @@ class BpeTokenizer final : public Tokenizer {
   std::vector<std::string> decoded_;                         // id -> bytes it stands for
   std::vector<bool> has_id_;
   std::vector<const icu::Normalizer2*> normalizers_;
-  std::vector<SplitStep> steps_;
+  std::vector<std::unique_ptr<RegexSplit>> steps_;
   AddedTokenMatcher raw_added_, normalized_added_;
   bool add_prefix_space_ = false, ignore_merges_ = false;
   std::optional<std::int32_t> bos_, eos_;

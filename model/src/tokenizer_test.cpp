@@ -14,6 +14,8 @@
 #include "moesim/model/tokenizer.hpp"
 #include "moesim/model/tokenizer_bpe.hpp"
 #include "moesim/model/tokenizer_spm.hpp"
+#include "tokenizer_added_tokens.hpp"  // internal: added-token matching
+#include "tokenizer_pretokenize.hpp"   // internal: the Split pre-tokenizer
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
@@ -244,4 +246,52 @@ TEST_CASE("Training a SentencePiece model on WikiText-2 train gives the requeste
   CHECK(std::distance(fs::directory_iterator(dir.path), fs::directory_iterator()) == 2);  // wiki.model, again/
   options.vocab_size = 2;
   CHECK_THROWS_AS(train_sentencepiece(options), InputError);
+}
+
+// The examples of tokenizers' SplitDelimiterBehavior documentation, and GPT-2's regex by hand.
+TEST_CASE("Split pre-tokenizer behaviors cut 'the-final--countdown' as tokenizers documents") {
+  auto pieces = [](const std::string& pattern, bool literal, SplitBehavior behavior, bool invert, std::string_view text) {
+    RegexSplit split(pattern, literal, behavior, invert, "test.json");
+    std::vector<std::string_view> out;
+    split.split(text, out);
+    return std::vector<std::string>(out.begin(), out.end());
+  };
+  using V = std::vector<std::string>;
+  const std::string_view text = "the-final--countdown";
+  CHECK(pieces("-", true, SplitBehavior::isolated, false, text) == V{"the", "-", "final", "-", "-", "countdown"});
+  CHECK(pieces("-", true, SplitBehavior::removed, false, text) == V{"the", "final", "countdown"});
+  CHECK(pieces("-", true, SplitBehavior::merged_with_previous, false, text) == V{"the-", "final-", "-", "countdown"});
+  CHECK(pieces("-", true, SplitBehavior::merged_with_next, false, text) == V{"the", "-final", "-", "-countdown"});
+  CHECK(pieces("-", true, SplitBehavior::contiguous, false, text) == V{"the", "-", "final", "--", "countdown"});
+  CHECK(pieces("-", true, SplitBehavior::removed, true, text) == V{"-", "-", "-"});  // invert: keep the matches
+  // GPT-2: a space sticks to the word after it; of a whitespace run, all but the last space stand alone.
+  CHECK(pieces(kGpt2Pattern, false, SplitBehavior::isolated, false, "Hello  world's 123!!\n") ==
+        V{"Hello", " ", " world", "'s", " 123", "!!", "\n"});
+  CHECK(pieces(kGpt2Pattern, false, SplitBehavior::isolated, false, "日本 über") == V{"日本", " über"});
+  CHECK_THROWS_WITH_AS(RegexSplit("(", false, SplitBehavior::isolated, false, "bad.json"),
+                       doctest::Contains("bad.json: pre-tokenizer regex does not compile at offset 1"), InputError);
+}
+
+TEST_CASE("Added tokens match leftmost-longest, with lstrip, rstrip and single_word") {
+  auto cut = [](const std::vector<AddedToken>& tokens, const std::string& text) {
+    AddedTokenMatcher matcher;
+    for (const AddedToken& t : tokens) matcher.add(t);
+    std::vector<std::string> out;  // text pieces as they are, added tokens as "#id"
+    for (const Segment& s : matcher.split({{text, -1}})) out.push_back(s.id >= 0 ? fmt::format("#{}", s.id) : s.text);
+    return out;
+  };
+  using V = std::vector<std::string>;
+  AddedToken two{"  ", 2}, three{"   ", 3}, eot{"<|eot|>", 9};
+  CHECK(cut({two, three}, "a      b") == V{"a", "#3", "#3", "b"});   // 6 spaces: longest first, twice
+  CHECK(cut({two, three}, "a     b") == V{"a", "#3", "#2", "b"});    // 5 = 3 + 2
+  CHECK(cut({two, three}, "a b") == V{"a b"});
+  CHECK(cut({eot}, "x<|eot|><|eot|>") == V{"x", "#9", "#9"});
+  AddedToken mask{"<mask>", 5};
+  mask.lstrip = true;
+  mask.rstrip = true;
+  CHECK(cut({mask}, "a  <mask> b") == V{"a", "#5", "b"});
+  AddedToken word{"ab", 7};
+  word.single_word = true;
+  CHECK(cut({word}, "ab xab ab_ ab.") == V{"#7", " xab ab_ ", "#7", "."});
+  CHECK(cut({}, "unchanged") == V{"unchanged"});
 }
