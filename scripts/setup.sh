@@ -8,7 +8,7 @@ PACKAGES=(
   cmake g++ make pkg-config
   libsimgrid-dev libyaml-cpp-dev libboost-graph-dev libhdf5-dev
   doctest-dev libcli11-dev nlohmann-json3-dev libfmt-dev libspdlog-dev
-  libtorch-dev libopenblas0-pthread libsentencepiece-dev libpcre2-dev libicu-dev zlib1g-dev
+  libtorch-dev libopenblas0-pthread libsentencepiece-dev libpcre2-dev libicu-dev zlib1g-dev libssl-dev
   python3-matplotlib python3-h5py
 )
 
