@@ -11,6 +11,7 @@ import csv
 import json
 import math
 import os
+import re
 
 import matplotlib
 
@@ -148,6 +149,25 @@ def fig_latency_cdf(replay, title=None):
 
 # --- sweeps ---------------------------------------------------------------------------------------
 
+def column_label(column):
+    """'stats.mean_over_layers.all.gini' -> 'Gini (mean over layers)'; 'replay.p99_s' -> 'p99 (s)'."""
+    names = {"gini": "Gini", "max_vio": "MaxVio", "max_mean_ratio": "max/mean", "cv": "CV"}
+    parts = column.split(".")
+    m = re.search(r"phases\.(\w+)\.time_s\.(p\d+|max|mean)$", column)
+    if m:
+        return f"all-to-all time {m.group(2).upper()} ({m.group(1)} phases), s"
+    if column.endswith("mean_slowdown"):
+        return "mean slowdown (time / balanced)"
+    last = parts[-1]
+    where = " (mean over layers)" if "mean_over_layers" in parts else ""
+    if last in names:
+        return names[last] + where
+    if last.endswith("_s"):
+        return " ".join(parts[1:-1] + [last[:-2]]).replace("_", " ") + " (s)"
+    return ".".join(parts[1:]) or column
+
+
+
 def _num(v):
     try:
         x = float(v)
@@ -177,12 +197,13 @@ def fig_sweep_curves(rows, x, y, by=None, title=None, ylabel=None, logx=None):
         logx = len(xs) >= 3 and xs[0] > 0 and xs[-1] / xs[0] >= 16
     if logx:
         ax.set_xscale("log", base=2)
+    ylabel = ylabel or column_label(y)
     ax.set_xlabel(x)
-    ax.set_ylabel(ylabel or y)
+    ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
     if by:
         ax.legend(fontsize=8)
-    ax.set_title(title or f"{ylabel or y} vs {x}")
+    ax.set_title(title or f"{ylabel} vs {x}")
     fig.tight_layout()
     return fig
 

@@ -46,6 +46,9 @@ def main():
     ap.add_argument("--x", help="sweep: the swept parameter (x axis)")
     ap.add_argument("--y", help="sweep: the result column (y axis)")
     ap.add_argument("--by", help="sweep: one line per value of this column (e.g. the strategy)")
+    ap.add_argument("--where", action="append", default=[], metavar="COL=VALUE",
+                    help="sweep: only rows where COL equals VALUE (repeatable)")
+    ap.add_argument("--title", help="figure title")
     ap.add_argument("--dpi", type=int, default=110)
     a = ap.parse_args()
     if not os.path.exists(a.input):
@@ -63,10 +66,17 @@ def main():
         rows = mp.read_results_csv(path)
         if not a.x or not a.y:
             fail("sweep: give --x PARAM and --y COLUMN")
-        for c in [a.x, a.y] + ([a.by] if a.by else []):
+        where = [w.split("=", 1) for w in a.where]
+        if any(len(w) != 2 for w in where):
+            fail("--where: expected COL=VALUE")
+        for c in [a.x, a.y] + ([a.by] if a.by else []) + [w[0] for w in where]:
             if rows and c not in rows[0]:
                 fail(f"{path}: no column '{c}'")
-        fig = mp.fig_sweep_curves(rows, a.x, a.y, a.by)
+        rows = [r for r in rows if all(r[c] == v for c, v in where)]
+        if not rows:
+            fail(f"{path}: no rows where {' and '.join(a.where)}")
+        title = a.title or (f"{mp.column_label(a.y)} vs {a.x}" + (f" ({', '.join(a.where)})" if a.where else ""))
+        fig = mp.fig_sweep_curves(rows, a.x, a.y, a.by, title=title)
     fig.savefig(a.out, dpi=a.dpi)
     print(a.out)
 

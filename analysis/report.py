@@ -168,22 +168,7 @@ def pick_metrics(columns):
     return picked
 
 
-def metric_label(column):
-    """'stats.mean_over_layers.all.gini' -> 'Gini (mean over layers)'; 'replay.p99_s' -> 'p99 (s)'."""
-    names = {"gini": "Gini", "max_vio": "MaxVio", "max_mean_ratio": "max/mean", "cv": "CV"}
-    parts = column.split(".")
-    m = re.search(r"phases\.(\w+)\.time_s\.(p\d+|max|mean)$", column)
-    if m:
-        return f"all-to-all time {m.group(2).upper()} ({m.group(1)} phases), s"
-    if column.endswith("mean_slowdown"):
-        return "mean slowdown (time / balanced)"
-    last = parts[-1]
-    where = " (mean over layers)" if "mean_over_layers" in parts else ""
-    if last in names:
-        return names[last] + where
-    if last.endswith("_s"):
-        return " ".join(parts[1:-1] + [last[:-2]]).replace("_", " ") + " (s)"
-    return ".".join(parts[1:]) or column
+metric_label = mp.column_label
 
 
 def sweep_section(rows, params, name):

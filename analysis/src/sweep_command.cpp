@@ -83,18 +83,19 @@ TableCounts write_tables(const fs::path& out_dir, const std::string& name, const
 void print_dry_run(const std::vector<Scenario>& grid, bool as_json) {
   json list = json::array();
   for (const auto& s : grid) {
-    json steps = json::object();
+    json steps = json::array();  // in run order
     for (const auto& step : s.steps) {
       std::string line;
       for (const auto& w : step.words) line += (line.empty() ? "" : " ") + shell_quote(w);
-      steps[step.name] = line;
+      steps.push_back({{"name", step.name}, {"command", line}});
     }
     list.push_back({{"index", s.index}, {"id", s.id}, {"params", params_json(s.params)}, {"steps", steps}});
   }
   if (as_json) return cli::print_json({{"scenarios", list}});
   for (const auto& s : list) {
     fmt::print("scenario {} ({}): {}\n", s["index"].get<std::size_t>(), s["id"].get<std::string>(), s["params"].dump());
-    for (const auto& [name, line] : s["steps"].items()) fmt::print("  {}: {}\n", name, line.get<std::string>());
+    for (const auto& step : s["steps"])
+      fmt::print("  {}: {}\n", step["name"].get<std::string>(), step["command"].get<std::string>());
   }
 }
 
