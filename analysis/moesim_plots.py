@@ -229,24 +229,40 @@ def fig_sweep_curves(rows, x, y, by=None, title=None, ylabel=None, logx=None):
     return fig
 
 
-def fig_sweep_bars(rows, by, y, title=None, ylabel=None):
-    """Mean (and min..max over the other parameters) of y per value of a categorical parameter."""
-    groups = {}
+def fig_sweep_bars(rows, x, y, by=None, title=None, ylabel=None):
+    """Bars of y per value of the categorical parameter x, one bar colour per value of `by` (a column
+    or list of columns, e.g. the placement strategy); mean over every other parameter, whiskers
+    min..max. Times in seconds are drawn in microseconds."""
+    ylabel = ylabel or column_label(y)
+    scale = 1.0
+    if re.search(r"(\(s\)|, s)$", ylabel):
+        scale, ylabel = 1e6, re.sub(r"(\(s\)|, s)$", lambda m: "(us)" if m.group(0) == "(s)" else ", us", ylabel)
+    cells = {}
+    xs, gs = [], []
     for r in rows:
         yv = _num(r.get(y))
-        if r.get("status", "ok") == "ok" and yv is not None:
-            groups.setdefault(r.get(by, ""), []).append(yv)
-    names = list(groups)
-    means = [sum(groups[n]) / len(groups[n]) for n in names]
-    err = [[m - min(groups[n]) for n, m in zip(names, means)], [max(groups[n]) - m for n, m in zip(names, means)]]
-    fig, ax = plt.subplots(figsize=(max(5, 1.3 * len(names) + 2), 3.8))
-    ax.bar(range(len(names)), means, yerr=err, capsize=4, color=GPU_COLOR)
-    ax.set_xticks(range(len(names)))
-    ax.set_xticklabels([str(n) for n in names], rotation=20 if len(names) > 4 else 0, ha="right" if len(names) > 4 else "center")
-    ax.set_xlabel(by)
-    ax.set_ylabel(ylabel or y)
+        if r.get("status", "ok") != "ok" or yv is None:
+            continue
+        xv, g = r.get(x, ""), _group_key(r, by)
+        xs += [xv] if xv not in xs else []
+        gs += [g] if g not in gs else []
+        cells.setdefault((xv, g), []).append(yv * scale)
+    fig, ax = plt.subplots(figsize=(max(5.5, 1.4 * len(xs) * max(1, len(gs)) ** 0.5 + 2), 4))
+    width = 0.8 / max(1, len(gs))
+    for j, g in enumerate(gs):
+        pos = [i - 0.4 + width * (j + 0.5) for i in range(len(xs))]
+        vals = [cells.get((xv, g), [float("nan")]) for xv in xs]
+        means = [sum(v) / len(v) for v in vals]
+        err = [[m - min(v) for m, v in zip(means, vals)], [max(v) - m for m, v in zip(means, vals)]]
+        ax.bar(pos, means, width, yerr=err if any(len(v) > 1 for v in vals) else None, capsize=3, label=g or None)
+    ax.set_xticks(range(len(xs)))
+    ax.set_xticklabels([str(v) for v in xs], rotation=15 if len(xs) > 3 else 0, ha="right" if len(xs) > 3 else "center")
+    ax.set_xlabel(x)
+    ax.set_ylabel(ylabel)
     ax.grid(axis="y", alpha=0.3)
-    ax.set_title(title or f"{ylabel or y} per {by} (bar: mean, whiskers: min..max)")
+    if by:
+        ax.legend(fontsize=8)
+    ax.set_title(title or f"{ylabel} per {x}")
     fig.tight_layout()
     return fig
 

@@ -4,10 +4,11 @@
   moesim trace stats t.h5 --json > stats.json
   /usr/bin/python3 analysis/plot.py heatmap stats.json --out load.png
   /usr/bin/python3 analysis/plot.py balance stats.json --out balance.png
-  /usr/bin/python3 analysis/plot.py gpu-bars replay.json --out gpus.png
-  /usr/bin/python3 analysis/plot.py cdf replay.json --out cdf.png
-  /usr/bin/python3 analysis/plot.py sweep runs/x/results.csv --x platform.node.nic.bandwidth_Gbps \\
-      --y replay.a2a.p99_s --by algorithm --out curve.png
+  moesim replay --trace t.h5 --platform dgx-h100-8gpu --out rp
+  /usr/bin/python3 analysis/plot.py gpu-bars rp --out gpus.png      (rp/replay.h5)
+  /usr/bin/python3 analysis/plot.py cdf rp --out cdf.png
+  /usr/bin/python3 analysis/plot.py sweep runs/x/results.csv --x s --y replay.phases.all.time_s.p99 \\
+      --by placement --where platform=dgx-h100-8gpu --out curve.png
 
 Exit 0 ok, 2 bad input (with a one-line message naming the file).
 """
@@ -25,6 +26,8 @@ def fail(msg):
 
 
 def load_replay(path):
+    if os.path.isdir(path):  # `moesim replay --out DIR`
+        path = os.path.join(path, "replay.h5")
     d = mp.load_replay_h5(path) if path.endswith(".h5") else mp.normalize_replay(mp.load_json(path))
     if d is None or not d["a2a"]:
         fail(f"{path}: not a moesim replay output (no per-GPU / per-all-to-all rows)")

@@ -194,7 +194,10 @@ def sweep_section(rows, params, name):
         if x:
             out.append(png_img(mp.fig_sweep_curves(rows, x, metric, by, ylabel=label), f"{label} vs {x}, {name}"))
         elif by:
-            out.append(png_img(mp.fig_sweep_bars(rows, by[0], metric, ylabel=label), f"{label} per {by[0]}, {name}"))
+            # The parameter with the most values on the x axis, the others as bar colours.
+            cats = sorted(by, key=lambda p: -len({r.get(p) for r in rows}))
+            out.append(png_img(mp.fig_sweep_bars(rows, cats[0], metric, cats[1:] or None, ylabel=label),
+                               f"{label} per {cats[0]}, {name}"))
     return out
 
 

@@ -76,9 +76,17 @@ if has replay; then
   for platform in $("$py" -c "
 import csv; print(' '.join(sorted({r['platform'] for r in csv.DictReader(open('$out/a2a-cost.csv'))})))"); do
     "$py" "$here/plot.py" sweep "$out/a2a-cost.csv" --where "platform=$platform" --x s \
-      --y replay.phases.all.time_s.p99 --by placement --out "$out/figures/a2a-p99-vs-zipf-s-$platform.png" > /dev/null
+      --y replay.phases.all.time_s.p99 --by placement --out "$out/figures/a2a-p99-vs-zipf-s-${platform%.yaml}.png" > /dev/null
   done
-  note "(4) all-to-all cost: $(($(wc -l < "$out/a2a-cost.csv") - 1)) replays -> a2a-cost.csv"
+  # The most skewed load on the fat-tree in full detail: per-GPU bars and the latency CDF.
+  "$moesim" trace synth --layers 8 --experts 64 --top-k 6 --tokens 8192 --steps 2 --load zipf:s=1.4 \
+    --layer-variation 1 --seed 1 --out "$out/runs/zipf-1.4.h5" --quiet > /dev/null
+  "$moesim" replay --trace "$out/runs/zipf-1.4.h5" --platform "$here/study/fat-tree-16gpu.yaml" \
+    --out "$out/runs/replay-fat-tree-zipf-1.4" --quiet > /dev/null
+  "$py" "$here/plot.py" gpu-bars "$out/runs/replay-fat-tree-zipf-1.4" --out "$out/figures/gpu-bars-fat-tree-zipf-1.4.png" > /dev/null
+  "$py" "$here/plot.py" cdf "$out/runs/replay-fat-tree-zipf-1.4" --out "$out/figures/latency-cdf-fat-tree-zipf-1.4.png" > /dev/null
+  reports+=("$out/runs/replay-fat-tree-zipf-1.4")
+  note "(4) all-to-all cost: $(($(wc -l < "$out/a2a-cost.csv") - 1)) replays (NVLink node and 16-GPU fat-tree x contiguous/EPLB x zipf s) -> a2a-cost.csv, figures/a2a-p99-vs-zipf-s-*.png, figures/gpu-bars-fat-tree-zipf-1.4.png, figures/latency-cdf-fat-tree-zipf-1.4.png"
 else
   note "(4) all-to-all cost: skipped (needs \`moesim replay\`)"
 fi
