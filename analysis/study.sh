@@ -91,6 +91,33 @@ else
   note "(4) all-to-all cost: skipped (needs \`moesim replay\`)"
 fi
 
+# Key numbers as Markdown tables in SUMMARY.md (mean over seeds).
+"$py" - "$out" >> "$summary" <<'PY'
+import csv, os, sys
+from collections import defaultdict
+out = sys.argv[1]
+def table(path, keys, cols, heads, scale):
+    if not os.path.exists(path):
+        return
+    groups = defaultdict(list)
+    for r in csv.DictReader(open(path)):
+        if r["status"] == "ok":
+            groups[tuple(r[k] for k in keys)].append(r)
+    print("\n| " + " | ".join(keys + heads) + " |\n|" + "---|" * (len(keys) + len(heads)))
+    for key, rows in groups.items():
+        vals = [sum(float(r[c]) for r in rows) / len(rows) * f for c, f in zip(cols, scale)]
+        print("| " + " | ".join(list(key) + [f"{v:.3g}" for v in vals]) + " |")
+print("\n## (1) routing imbalance vs Zipf exponent s (64 experts, top-8, 16 layers; mean of 2 seeds)")
+table(f"{out}/imbalance.csv", ["s"], ["stats.mean_over_layers.all.gini", "stats.mean_over_layers.all.max_vio",
+      "stats.mean_over_layers.top1.gini"], ["Gini", "MaxVio", "top-1 Gini"], [1, 1, 1])
+print("\nMaxVio cannot exceed E/k - 1 = 64/8 - 1 = 7: a token picks k distinct experts, so no expert gets more than every token.")
+if os.path.exists(f"{out}/a2a-cost.csv"):
+    print("\n## (4) all-to-all time: P99 against the balanced reference")
+    table(f"{out}/a2a-cost.csv", ["platform", "placement", "s"], ["replay.phases.all.time_s.p99",
+          "replay.phases.all.balanced_s.p99", "replay.phases.all.mean_slowdown"],
+          ["P99 us", "balanced P99 us", "mean slowdown"], [1e6, 1e6, 1])
+PY
+
 "$moesim" report "${reports[@]}" --out "$out/study.html" --title "moesim study"
 note "report: study.html (self-contained; not committed: regenerate with analysis/study.sh)"
 echo "study: done; $summary"

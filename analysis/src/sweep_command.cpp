@@ -114,6 +114,11 @@ int run_slurm(const SweepArgs& a, const SweepSpec& spec, const std::vector<Scena
   const fs::path script = out / "sweep.sbatch";
   write_file_atomically(script, slurm_array_script(o));
   fs::permissions(script, fs::perms::owner_exec | fs::perms::group_exec, fs::perm_options::add);
+  // Slurm's default MaxArraySize is 1001: a bigger array is refused at submission.
+  constexpr std::size_t kDefaultMaxArrayTasks = 1000;
+  if (slurm_tasks(o) > kDefaultMaxArrayTasks)
+    fmt::print(stderr, "sweep: warning: {} array tasks; many clusters allow at most {} (raise --chunk-size)\n",
+               slurm_tasks(o), kDefaultMaxArrayTasks);
   if (a.json)
     cli::print_json({{"script", script.string()}, {"scenarios", grid.size()}, {"tasks", slurm_tasks(o)},
                      {"chunk_size", a.chunk_size}, {"out", out.string()}});
