@@ -191,7 +191,7 @@ def _group_key(row, by):
     return ", ".join(f"{c}={row.get(c, '')}" for c in cols)
 
 
-def fig_sweep_curves(rows, x, y, by=None, title=None, ylabel=None, logx=None):
+def fig_sweep_curves(rows, x, y, by=None, title=None, ylabel=None, logx=None, note=""):
     """y against the swept parameter x, one line per value of `by` (a column, or a list of columns
     whose value combinations each get a line, e.g. platform x placement), averaging over every
     other parameter; failed scenarios are left out. Times in seconds are drawn in microseconds."""
@@ -224,7 +224,7 @@ def fig_sweep_curves(rows, x, y, by=None, title=None, ylabel=None, logx=None):
     ax.grid(alpha=0.3)
     if by:
         ax.legend(fontsize=8)
-    ax.set_title(title or f"{ylabel} vs {x}")
+    ax.set_title(title or f"{ylabel} vs {x}{note}")
     fig.tight_layout()
     return fig
 

@@ -78,8 +78,8 @@ def main():
         rows = [r for r in rows if all(r[c] == v for c, v in where)]
         if not rows:
             fail(f"{path}: no rows where {' and '.join(a.where)}")
-        title = a.title or (f"{mp.column_label(a.y)} vs {a.x}" + (f" ({', '.join(a.where)})" if a.where else ""))
-        fig = mp.fig_sweep_curves(rows, a.x, a.y, a.by, title=title)
+        note = f" ({', '.join(a.where)})" if a.where else ""
+        fig = mp.fig_sweep_curves(rows, a.x, a.y, a.by, title=a.title, note=note)
     fig.savefig(a.out, dpi=a.dpi)
     print(a.out)
 

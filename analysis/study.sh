@@ -91,6 +91,9 @@ else
   note "(4) all-to-all cost: skipped (needs \`moesim replay\`)"
 fi
 
+"$moesim" report "${reports[@]}" --out "$out/study.html" --title "moesim study"
+note "report: study.html (self-contained; not committed: regenerate with analysis/study.sh)"
+
 # Key numbers as Markdown tables in SUMMARY.md (mean over seeds).
 "$py" - "$out" >> "$summary" <<'PY'
 import csv, os, sys
@@ -118,6 +121,4 @@ if os.path.exists(f"{out}/a2a-cost.csv"):
           ["P99 us", "balanced P99 us", "mean slowdown"], [1e6, 1e6, 1])
 PY
 
-"$moesim" report "${reports[@]}" --out "$out/study.html" --title "moesim study"
-note "report: study.html (self-contained; not committed: regenerate with analysis/study.sh)"
 echo "study: done; $summary"
