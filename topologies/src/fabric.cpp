@@ -216,6 +216,43 @@ Fabric build_fabric(const PlatformSpec& spec) {
   return f;
 }
 
+std::vector<RouteHop> scale_out_route(const PlatformSpec& spec, const Fabric& f, int a, int b) {
+  const ScaleOutShape& s = f.shape;
+  const bool rails = spec.scale_out.topology == ScaleOutTopology::rail_optimized;
+  const bool three_tier = spec.scale_out.tiers.size() == 3;
+  auto uplink = [&](int g) {
+    return f.link_index.at(fmt::format(fmt::runtime(rails ? "group{}/uplink" : "leaf{}/uplink"), g));
+  };
+  const int ga = f.group_of_node(a), gb = f.group_of_node(b);
+  std::vector<RouteHop> up{{-1, f.group_vertex[static_cast<std::size_t>(ga)], true}};
+  if (ga == gb) return up;  // the same leaf, crossed once
+  std::vector<RouteHop> down{{-1, f.group_vertex[static_cast<std::size_t>(gb)], true}};
+  up.push_back({uplink(ga), -1, true});
+  down.push_back({uplink(gb), -1, false});
+  const int pa = three_tier ? ga / s.leaves_per_pod : -1, pb = three_tier ? gb / s.leaves_per_pod : -1;
+  if (three_tier) up.push_back({-1, f.pod_vertex[static_cast<std::size_t>(pa)], true});
+  if (!three_tier || pa != pb) {
+    if (three_tier) {
+      up.push_back({f.link_index.at(fmt::format("pod{}/uplink", pa)), -1, true});
+      down.push_back({-1, f.pod_vertex[static_cast<std::size_t>(pb)], true});
+      down.push_back({f.link_index.at(fmt::format("pod{}/uplink", pb)), -1, false});
+    }
+    up.push_back({-1, f.top_vertex, true});
+  }
+  up.insert(up.end(), down.rbegin(), down.rend());
+  return up;
+}
+
+std::vector<double> port_bandwidth_sums(const Fabric& f) {
+  std::vector<double> sums(f.vertices.size(), 0);
+  for (const FabricLink& l : f.links)
+    if (l.bandwidth_Bps != kUnlimitedBps) {
+      sums[static_cast<std::size_t>(l.a)] += l.bandwidth_Bps;
+      sums[static_cast<std::size_t>(l.b)] += l.bandwidth_Bps;
+    }
+  return sums;
+}
+
 NodeRoutes::NodeRoutes(const Fabric& f, int node, int leaf) : f_(f) {
   auto local = [&](int v) { return v == leaf || (v >= 0 && f.vertices[static_cast<std::size_t>(v)].node == node); };
   for (std::size_t e = 0; e < f.links.size(); ++e) {

@@ -102,7 +102,8 @@ class View {
       if (!l.node.IsMap())
         fail_at(l.file, l.node, fmt::format("'{}' must be a mapping of keys", path_.empty() ? "<top>" : path_));
       for (auto it = l.node.begin(); it != l.node.end(); ++it) {
-        const std::string key = it->first.as<std::string>();
+        if (!it->first.IsScalar()) fail_at(l.file, it->first, "a key must be a plain name, not a list or mapping");
+        const std::string key = it->first.Scalar();
         if (std::find(allowed.begin(), allowed.end(), key) != allowed.end()) continue;
         std::string hint = closest_name(key, allowed);
         std::string where = path_.empty() ? "" : fmt::format(" in '{}'", path_);
@@ -148,15 +149,20 @@ double latency(const View& view, const std::string& key) {
   return lat;
 }
 
-int positive_int(const View& view, const std::string& key) {
+// Limits that keep a typo from turning into an hours-long build: larger is possible, not plausible.
+constexpr long kMaxCount = 1'000'000;
+constexpr long kMaxGpusPerNode = 1024;
+constexpr long kMaxGpus = 131'072;
+constexpr long kMaxRadix = 4096;
+
+int positive_int(const View& view, const std::string& key, long max = kMaxCount) {
   const Layer& v = view.value(key);
   std::string text = scalar_text(v, key);
   long value = 0;
   auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
   if (ec != std::errc() || ptr != text.data() + text.size())
     fail_at(v.file, v.node, fmt::format("{} must be a whole number, got '{}'", key, text));
-  if (value <= 0 || value > 1'000'000)
-    fail_at(v.file, v.node, fmt::format("{} must be between 1 and 1000000, got {}", key, value));
+  if (value <= 0 || value > max) fail_at(v.file, v.node, fmt::format("{} must be between 1 and {}, got {}", key, max, value));
   return static_cast<int>(value);
 }
 
@@ -228,11 +234,17 @@ std::vector<Layer> load_layers(const fs::path& file) {
   return layers;
 }
 
+PlatformSpec load_platform_spec_unchecked(const fs::path& file);
+
 // --- sections -----------------------------------------------------------------------------------
 
 void read_node(const View& node, int nodes, NodeSpec& out) {
   node.check_keys({"gpus", "nvswitch", "mesh", "nic"});
-  out.gpus = positive_int(node, "gpus");
+  out.gpus = positive_int(node, "gpus", kMaxGpusPerNode);
+  if (static_cast<long>(nodes) * out.gpus > kMaxGpus) {
+    const Layer& v = node.value("gpus");
+    fail_at(v.file, v.node, fmt::format("{} nodes x {} GPUs is more than {} GPUs", nodes, out.gpus, kMaxGpus));
+  }
   bool nvswitch = node.has("nvswitch"), mesh = node.has("mesh");
   if (nvswitch == mesh)
     fail_at(node.top().file, node.top().node,
@@ -300,7 +312,7 @@ void read_scale_out(const View& so, const NodeSpec& node, ScaleOutSpec& out) {
                         hint.empty() ? "" : fmt::format(" (did you mean '{}'?)", hint)));
   }
   so.check_keys({"topology", "switch_radix", "port_bandwidth", "tiers"});
-  out.switch_radix = positive_int(so, "switch_radix");
+  out.switch_radix = positive_int(so, "switch_radix", kMaxRadix);
   out.port_bandwidth_Bps = so.has("port_bandwidth") ? bandwidth(so, "port_bandwidth") : node.nic_bandwidth_Bps;
   const Layer& tiers = so.value("tiers");
   if (!tiers.node.IsSequence()) fail_at(tiers.file, tiers.node, "tiers must be a list, leaves first");
@@ -354,6 +366,15 @@ void read_link_overrides(const Layer& list, std::vector<LinkOverride>& out) {
 }  // namespace
 
 PlatformSpec load_platform_spec(const fs::path& file) {
+  try {
+    return load_platform_spec_unchecked(file);
+  } catch (const YAML::Exception& e) {  // e.g. a key that is itself a list: yaml-cpp cannot convert it
+    throw InputError(e.mark.is_null() ? located(file, e.msg) : located(file, e.mark.line + 1, e.mark.column + 1, e.msg));
+  }
+}
+
+namespace {
+PlatformSpec load_platform_spec_unchecked(const fs::path& file) {
   std::vector<Layer> layers = load_layers(file);
   View root(layers, "");
   root.check_keys({"name", "description", "extends", "nodes", "node", "scale_out", "calibration", "link_overrides"});
@@ -381,6 +402,7 @@ PlatformSpec load_platform_spec(const fs::path& file) {
   if (root.has("link_overrides")) read_link_overrides(root.value("link_overrides"), spec.link_overrides);
   return spec;
 }
+}  // namespace
 
 fs::path presets_dir() {
   if (const char* env = std::getenv("MOESIM_PLATFORMS")) return env;

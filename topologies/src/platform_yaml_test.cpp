@@ -74,8 +74,11 @@ TEST_CASE("non-positive values are rejected") {
   CHECK(error_of("node:\n  gpus: 4\n  nvswitch:\n    links_per_gpu: 18\n    link_bandwidth: 25GBps\n    latency: -1us\n") ==
         "F:6:14: latency must not be negative, got '-1us'");
   CHECK(error_of("node:\n  gpus: 0\n  nvswitch:\n    links_per_gpu: 18\n    link_bandwidth: 25GBps\n    latency: 1us\n") ==
-        "F:2:9: gpus must be between 1 and 1000000, got 0");
+        "F:2:9: gpus must be between 1 and 1024, got 0");
   CHECK(error_of("node:\n  gpus: 4.5\n") == "F:2:9: gpus must be a whole number, got '4.5'");
+  CHECK(error_of("? [a, b]\n: 1\n") == "F:1:3: a key must be a plain name, not a list or mapping");
+  CHECK(error_of("nodes: 200\n" + kNode4.substr(0, 6) + "  gpus: 1000\n" + kNode4.substr(kNode4.find("  nvswitch"))) ==
+        "F:3:9: 200 nodes x 1000 GPUs is more than 131072 GPUs");
 }
 
 TEST_CASE("k that does not fit: too many NIC ports for the radix and tier count") {

@@ -180,3 +180,43 @@ TEST_CASE("every preset builds in SimGrid with the figures the replay engine rea
                              spec.nodes > 1 ? spec.node.nic_bandwidth_Bps : 0.0));
   }
 }
+
+TEST_CASE("three-tier fat-tree: latency grows by tier, bandwidth stays the NIC's when the tree is non-blocking") {
+  // fat-tree-1024-3tier: NIC 600 ns, cables 15 / 50 / 250 ns, switches 500 ns; 2 nodes per leaf,
+  // 16 leaves per pod. GPU 0 (node 0) -> GPU 8 (node 1, same leaf) -> GPU 16 (node 2, next leaf of
+  // pod 0) -> GPU 1023 (node 127, pod 3).
+  const double nic = 600e-9 + 15e-9, sw = 500e-9, agg_cable = 50e-9, core_cable = 250e-9, bytes = 16 * kMiB;
+  const double same_leaf = 2 * nic + sw;
+  const double same_pod = 2 * nic + 2 * sw + 2 * agg_cable + sw;
+  const double cross_pod = 2 * nic + 2 * sw + 2 * agg_cable + 2 * sw + 2 * core_cable + sw;
+  auto t = simulate_flows(preset("fat-tree-1024-3tier"), {{0, 8, bytes}, {1, 17, bytes}, {2, 1023, bytes}});
+  CHECK(t[0] == doctest::Approx(same_leaf + bytes / 50e9).epsilon(1e-9));
+  CHECK(t[1] == doctest::Approx(same_pod + bytes / 50e9).epsilon(1e-9));
+  CHECK(t[2] == doctest::Approx(cross_pod + bytes / 50e9).epsilon(1e-9));
+}
+
+TEST_CASE("rail-optimized: eight GPUs of a node send to eight nodes at once, each at full NIC speed") {
+  // rail-optimized-64: each GPU has its own 400 Gb/s rail, the rails are non-blocking (1:1), so GPU i
+  // of node 0 -> GPU i of node 1+i runs at 50 GB/s with no interference: NIC, rail leaf, NIC.
+  const double bytes = 24 * kMiB, lat = 2 * (600e-9 + 15e-9) + 130e-9;
+  std::vector<Flow> flows;
+  for (int i = 0; i < 7; ++i) flows.push_back({i, (1 + i) * 8 + i, bytes});
+  for (double finish : simulate_flows(preset("rail-optimized-64"), flows))
+    CHECK(finish == doctest::Approx(lat + bytes / 50e9).epsilon(1e-9));
+}
+
+TEST_CASE("a NIC shared by two GPUs behind PCIe: the NIC is split, the PCIe link caps a lone GPU") {
+  // 2 nodes x 2 GPUs, one 400 Gb/s NIC per node, PCIe 32 GB/s per GPU, one switch.
+  auto file = temp_file("shared-nic.yaml",
+                        "nodes: 2\n"
+                        "node:\n"
+                        "  gpus: 2\n"
+                        "  nvswitch: {links_per_gpu: 4, link_bandwidth: 25GBps, latency: 1us}\n"
+                        "  nic: {count: 1, bandwidth: 400Gbps, latency: 1us, pcie_bandwidth: 32GBps}\n"
+                        "scale_out: {topology: single_switch, link_latency: 0ns, switch_latency: 0ns}\n");
+  const double bytes = 32 * kMiB, lat = 2e-6;
+  auto alone = simulate_flows(file, {{0, 2, bytes}});
+  CHECK(alone[0] == doctest::Approx(lat + bytes / 32e9).epsilon(1e-9));  // PCIe, not the 50 GB/s NIC
+  auto both = simulate_flows(file, {{0, 2, bytes}, {1, 3, bytes}});
+  for (double t : both) CHECK(t == doctest::Approx(lat + bytes / 25e9).epsilon(1e-9));  // NIC split in two
+}

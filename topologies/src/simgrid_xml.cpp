@@ -14,7 +14,7 @@ struct Hop {
 
 class XmlWriter {
  public:
-  explicit XmlWriter(const Fabric& f) : f_(f) {}
+  explicit XmlWriter(const Fabric& f) : f_(f), port_sums_(port_bandwidth_sums(f)) {}
   std::string out;
 
   void line(int depth, const std::string& text) {
@@ -29,9 +29,7 @@ class XmlWriter {
   }
   void switch_link(int depth, int vertex) {
     const FabricVertex& v = f_.vertices[static_cast<std::size_t>(vertex)];
-    double backplane_Bps = 0;
-    for (const auto& l : f_.links)
-      if ((l.a == vertex || l.b == vertex) && l.bandwidth_Bps != kUnlimitedBps) backplane_Bps += l.bandwidth_Bps;
+    const double backplane_Bps = port_sums_[static_cast<std::size_t>(vertex)];
     line(depth, fmt::format(R"(<link id="{}" bandwidth="{:.17g}Bps" latency="{:.17g}s" sharing_policy="FATPIPE"/>)",
                             v.name, backplane_Bps > 0 ? backplane_Bps : 1, v.latency_s));
   }
@@ -43,6 +41,7 @@ class XmlWriter {
 
  private:
   const Fabric& f_;
+  std::vector<double> port_sums_;
 };
 
 std::vector<Hop> to_hops(const Fabric& f, const std::vector<RouteHop>& route) {
@@ -56,38 +55,6 @@ std::vector<Hop> to_hops(const Fabric& f, const std::vector<RouteHop>& route) {
     }
   }
   return out;
-}
-
-// Scale-out links from node a's leaf to node b's leaf, in the order a packet meets them.
-std::vector<Hop> scale_out_path(const PlatformSpec& spec, const Fabric& f, int a, int b) {
-  const ScaleOutShape& s = f.shape;
-  const bool rails = spec.scale_out.topology == ScaleOutTopology::rail_optimized;
-  const bool three_tier = spec.scale_out.tiers.size() == 3;
-  auto name = [&](int vertex) { return &f.vertices[static_cast<std::size_t>(vertex)].name; };
-  auto uplink = [&](int g) { return &f.link(fmt::format(fmt::runtime(rails ? "group{}/uplink" : "leaf{}/uplink"), g)).name; };
-  int ga = f.group_of_node(a), gb = f.group_of_node(b);
-  std::vector<Hop> up{{name(f.group_vertex[static_cast<std::size_t>(ga)]), nullptr}};
-  std::vector<Hop> down{{name(f.group_vertex[static_cast<std::size_t>(gb)]), nullptr}};
-  if (ga != gb) {
-    up.push_back({uplink(ga), "UP"});
-    down.push_back({uplink(gb), "DOWN"});
-    int pa = three_tier ? ga / s.leaves_per_pod : -1, pb = three_tier ? gb / s.leaves_per_pod : -1;
-    if (three_tier && pa == pb) {
-      up.push_back({name(f.pod_vertex[static_cast<std::size_t>(pa)]), nullptr});
-    } else {
-      if (three_tier) {
-        up.push_back({name(f.pod_vertex[static_cast<std::size_t>(pa)]), nullptr});
-        up.push_back({&f.link(fmt::format("pod{}/uplink", pa)).name, "UP"});
-        down.push_back({name(f.pod_vertex[static_cast<std::size_t>(pb)]), nullptr});
-        down.push_back({&f.link(fmt::format("pod{}/uplink", pb)).name, "DOWN"});
-      }
-      up.push_back({name(f.top_vertex), nullptr});
-    }
-  } else {
-    down.clear();  // the same leaf: crossed once
-  }
-  up.insert(up.end(), down.rbegin(), down.rend());
-  return up;
 }
 
 void write_node(XmlWriter& w, const PlatformSpec& spec, const Fabric& f, int n, int depth) {
@@ -151,7 +118,7 @@ std::string to_simgrid_xml(const PlatformSpec& spec, const Fabric& f) {
     for (int a = 0; a < spec.nodes; ++a)
       for (int b = a + 1; b < spec.nodes; ++b) {
         w.line(2, fmt::format(R"(<zoneRoute src="node{0}" dst="node{1}" gw_src="node{0}/gw" gw_dst="node{1}/gw">)", a, b));
-        w.hops(3, scale_out_path(spec, f, a, b));
+        w.hops(3, to_hops(f, scale_out_route(spec, f, a, b)));
         w.line(2, "</zoneRoute>");
       }
     w.line(1, "</zone>");

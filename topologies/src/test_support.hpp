@@ -19,8 +19,20 @@
 
 namespace moesim::topologies::testing {
 
+// One directory per test process, removed when the process exits normally (forked children
+// leave through _exit and never run this destructor).
+struct TempDir {
+  std::filesystem::path path =
+      std::filesystem::temp_directory_path() / ("moesim-topo-test-" + std::to_string(::getpid()));
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+};
+
 inline std::filesystem::path temp_file(const std::string& name, const std::string& content) {
-  auto dir = std::filesystem::temp_directory_path() / ("moesim-topo-test-" + std::to_string(::getpid()));
+  static TempDir temp;
+  const auto& dir = temp.path;
   std::filesystem::create_directories(dir);
   auto path = dir / name;
   std::ofstream(path) << content;

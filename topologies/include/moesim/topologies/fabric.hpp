@@ -118,6 +118,13 @@ class NodeRoutes {
   std::unordered_map<int, std::vector<std::pair<int, int>>> adjacency_;  // vertex -> (link, neighbour)
 };
 
+// The scale-out part of a route from node a to node b (a != b): from a's leaf up to the lowest
+// common switch group and down to b's leaf, switches included, in the order a packet meets them.
+std::vector<RouteHop> scale_out_route(const PlatformSpec& spec, const Fabric& fabric, int node_a, int node_b);
+
+// Per vertex: the sum of its finite links' bandwidth (a switch's backplane when it is non-blocking).
+std::vector<double> port_bandwidth_sums(const Fabric& fabric);
+
 std::string closest_name(const std::string& typed, const std::vector<std::string>& known);
 
 }  // namespace moesim::topologies
