@@ -29,14 +29,22 @@ std::vector<double> FlowNetwork::run(std::span<const Flow> flows) {
                    [&](std::size_t a, std::size_t b) { return flows[a].start_s < flows[b].start_s; });
   std::vector<sg4::CommPtr> comms(flows.size());
   auto* engine = sg4::Engine::get_instance();
-  for (std::size_t i : order) {
-    const Flow& f = flows[i];
-    double start_abs = origin_s_ + f.start_s;
-    if (start_abs > sg4::Engine::get_clock()) engine->run_until(start_abs);
-    auto bytes = static_cast<std::uint64_t>(std::llround(f.bytes));
-    comms[i] = sg4::Comm::sendto_async(platform_.gpus.at(f.src), platform_.gpus.at(f.dst), std::max<std::uint64_t>(bytes, 1));
+  try {
+    for (std::size_t i : order) {
+      const Flow& f = flows[i];
+      double start_abs = origin_s_ + f.start_s;
+      if (start_abs > sg4::Engine::get_clock()) engine->run_until(start_abs);
+      auto bytes = static_cast<std::uint64_t>(std::llround(f.bytes));
+      comms[i] = sg4::Comm::sendto_async(platform_.gpus.at(f.src), platform_.gpus.at(f.dst),
+                                         std::max<std::uint64_t>(bytes, 1));
+    }
+    engine->run();
+  } catch (...) {
+    // SimGrid prints a backtrace for every comm destroyed while in flight; the simulation process
+    // is about to report the error and exit, so let them go unreleased.
+    new std::vector<sg4::CommPtr>(std::move(comms));
+    throw;
   }
-  engine->run();
   flows_simulated_ += flows.size();
   std::vector<double> finish(flows.size());
   for (std::size_t i = 0; i < flows.size(); ++i) {

@@ -1,10 +1,13 @@
 #include "moesim/sim/replay.hpp"
 
 #include <fmt/format.h>
+#include <xbt/config.hpp>
 #include <simgrid/s4u/Engine.hpp>
+#include <simgrid/s4u/Host.hpp>
 #include <sys/resource.h>
 
 #include <algorithm>
+#include <cmath>
 #include <chrono>
 #include <cstring>
 #include <numeric>
@@ -37,48 +40,77 @@ ReplayEngine::ReplayEngine(FlowNetwork& net, int gpus, ReplayOptions options)
 }
 
 std::vector<double> ReplayEngine::simulate(const TrafficMatrix& m, const std::vector<double>& ready_s) {
+  // An all-to-all whose GPUs all start t later ends t later: key the cache on ready times relative
+  // to the first start, so that a combine identical to its dispatch (uniform traffic, no compute
+  // skew) is not simulated twice.
+  const double first = *std::min_element(ready_s.begin(), ready_s.end());
+  std::vector<double> relative(ready_s.size());
+  for (std::size_t g = 0; g < ready_s.size(); ++g) relative[g] = ready_s[g] - first;
+  auto shifted = [first](std::vector<double> finish) {
+    for (double& f : finish) f += first;
+    return finish;
+  };
   std::uint64_t key = 0;
   if (options_.reuse_identical) {
     key = fnv1a(m.bytes.data(), m.bytes.size() * sizeof(double));
-    key = fnv1a(ready_s.data(), ready_s.size() * sizeof(double), key);
+    key = fnv1a(relative.data(), relative.size() * sizeof(double), key);
     for (const auto& [k, entry] : cache_)
-      if (k == key && entry.ready_s == ready_s && entry.m == m) {
+      if (k == key && entry.ready_s == relative && entry.m == m) {
         ++result_.a2a_reused;
-        return entry.finish_s;
+        return shifted(entry.finish_s);
       }
   }
   net_.begin_phase();
   std::uint64_t before = net_.flows_simulated();
-  auto finish = algorithm_.run(m, ready_s, net_, options_.a2a);
+  auto finish = algorithm_.run(m, relative, net_, options_.a2a);
   result_.flows_simulated += net_.flows_simulated() - before;
   ++result_.a2a_simulated;
   if (options_.reuse_identical) {
     std::size_t max_entries = std::max<std::size_t>(1, kCacheBudgetDoubles / std::max<std::size_t>(1, m.bytes.size()));
     if (cache_.size() >= max_entries) cache_.erase(cache_.begin());
-    cache_.push_back({key, CacheEntry{m, ready_s, finish}});
+    cache_.push_back({key, CacheEntry{m, relative, finish}});
   }
-  return finish;
+  return shifted(std::move(finish));
 }
 
-// max over GPUs of max(bytes out / egress, bytes in / ingress, inter-node bytes / NIC) + path latency,
-// plus the launch latency every GPU pays: no schedule on this platform can beat it.
-double ReplayEngine::bound_s(const TrafficMatrix& m) const {
+// One-way latency of the route src -> dst as SimGrid sees it (links' latencies × the latency factor),
+// looked up once per GPU pair and remembered.
+double ReplayEngine::route_latency_s(int src, int dst) {
+  if (latency_s_.empty()) latency_s_.assign(static_cast<std::size_t>(gpus_) * gpus_, -1.0f);
+  float& cached = latency_s_[static_cast<std::size_t>(src) * gpus_ + dst];
+  if (cached < 0) {
+    std::vector<simgrid::s4u::Link*> links;
+    double latency = 0;
+    net_.platform().gpus[src]->route_to(net_.platform().gpus[dst], links, &latency);
+    cached = static_cast<float>(latency * simgrid::config::get_value<double>("network/latency-factor"));
+  }
+  return cached;
+}
+
+// max over GPUs of max(bytes out / egress, bytes in / ingress, inter-node bytes / NIC), plus the
+// shortest route latency among the GPU's peers and the launch latency: no schedule on this platform
+// can beat it (in SimGrid's flow model a flow pays its route latency, then shares bandwidth).
+double ReplayEngine::bound_s(const TrafficMatrix& m) {
   const auto& p = net_.platform();
   double bound = 0;
   for (int g = 0; g < gpus_; ++g) {
     double out = 0, in = 0, out_inter = 0, in_inter = 0;
+    double latency = INFINITY;
     for (int o = 0; o < gpus_; ++o) {
       if (o == g) continue;
+      double to = m.at(g, o), from = m.at(o, g);
+      if (to <= 0 && from <= 0) continue;
       bool inter = p.node_of_gpu[g] != p.node_of_gpu[o];
-      out += m.at(g, o);
-      in += m.at(o, g);
-      if (inter) out_inter += m.at(g, o), in_inter += m.at(o, g);
+      out += to;
+      in += from;
+      if (inter) out_inter += to, in_inter += from;
+      if (to > 0) latency = std::min(latency, route_latency_s(g, o));
+      if (from > 0) latency = std::min(latency, route_latency_s(o, g));
     }
     if (out + in <= 0) continue;
     double t = std::max(out / p.egress_Bps[g], in / p.ingress_Bps[g]);
     if (p.scaleout_egress_Bps[g] > 0) t = std::max({t, out_inter / p.scaleout_egress_Bps[g], in_inter / p.scaleout_egress_Bps[g]});
-    t += (out_inter + in_inter > 0) ? p.inter_node_latency_s : p.intra_node_latency_s;
-    bound = std::max(bound, t);
+    bound = std::max(bound, t + latency);
   }
   return bound + options_.a2a.launch_latency_s;
 }
@@ -194,7 +226,8 @@ std::string serialize(const ReplayResult& r) {
   w.vec(r.gpu_rows);
   w.vec(r.a2a_rows);
   for (auto v : {r.flows_simulated, r.a2a_simulated, r.a2a_reused}) w.pod(v);
-  for (auto v : {r.tokens, r.assignments, r.token_copies_sent, r.dispatch_bytes_total, r.sim_wall_s, r.sim_peak_rss_bytes})
+  for (auto v : {r.tokens, r.assignments, r.token_copies_sent, r.dispatch_bytes_total, r.sim_cpu_s, r.sim_wall_s,
+                 r.sim_peak_rss_bytes})
     w.pod(v);
   return std::move(w.out);
 }
@@ -210,8 +243,8 @@ ReplayResult deserialize_result(const std::string& bytes) {
   r.flows_simulated = rd.pod<std::uint64_t>();
   r.a2a_simulated = rd.pod<std::uint64_t>();
   r.a2a_reused = rd.pod<std::uint64_t>();
-  for (double* v : {&r.tokens, &r.assignments, &r.token_copies_sent, &r.dispatch_bytes_total, &r.sim_wall_s,
-                    &r.sim_peak_rss_bytes})
+  for (double* v : {&r.tokens, &r.assignments, &r.token_copies_sent, &r.dispatch_bytes_total, &r.sim_cpu_s,
+                    &r.sim_wall_s, &r.sim_peak_rss_bytes})
     *v = rd.pod<double>();
   return r;
 }

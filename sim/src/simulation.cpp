@@ -5,6 +5,10 @@
 #include <sys/resource.h>
 
 #include <chrono>
+#include <cstdlib>
+#include <sstream>
+#include <string>
+#include <vector>
 
 #include "moesim/common/error.hpp"
 #include "moesim/sim/isolated.hpp"
@@ -25,12 +29,18 @@ ReplayResult run_simulation(const PlatformSource& platform, int ep_gpus,
   if (ep_gpus < 0) throw InputError(fmt::format("expert-parallel degree must be >= 1, got {}", ep_gpus));
   std::string bytes = run_isolated([&]() {
     auto t0 = std::chrono::steady_clock::now();
-    // SimGrid reads its own flags from argv; warnings only, its INFO lines would drown the table.
-    char arg0[] = "moesim";
-    char arg1[] = "--log=root.thresh:warning";
-    char* argv[] = {arg0, arg1, nullptr};
-    int argc = 2;
-    simgrid::s4u::Engine engine(&argc, argv);
+    // SimGrid reads its own flags from argv: warnings only (its INFO lines would drown the table),
+    // plus any solver settings given in MOESIM_SIMGRID_CFG ("maxmin/precision:1e-6 network/optim:Full").
+    std::vector<std::string> args = {"moesim", "--log=root.thresh:warning"};
+    if (const char* extra = std::getenv("MOESIM_SIMGRID_CFG")) {
+      std::istringstream words(extra);
+      for (std::string w; words >> w;) args.push_back("--cfg=" + w);
+    }
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    int argc = static_cast<int>(args.size());
+    simgrid::s4u::Engine engine(&argc, argv.data());
     auto built = build_platform(platform);
     if (static_cast<int>(built.gpus.size()) < ep_gpus)
       throw InputError(located(platform.text, fmt::format("the platform has {} GPUs, fewer than the expert-parallel "
@@ -43,6 +53,8 @@ ReplayResult run_simulation(const PlatformSource& platform, int ep_gpus,
     rusage ru{};
     ::getrusage(RUSAGE_SELF, &ru);
     r.sim_peak_rss_bytes = static_cast<double>(ru.ru_maxrss) * 1024.0;
+    r.sim_cpu_s = static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+                  1e-6 * static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
     return serialize(r);
   });
   return deserialize_result(bytes);

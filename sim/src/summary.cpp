@@ -113,6 +113,7 @@ nlohmann::json to_json(const ReplaySummary& s, const ReplayResult& r) {
                      {"all_to_alls_simulated", r.a2a_simulated},
                      {"all_to_alls_reused", r.a2a_reused},
                      {"wall_s", r.sim_wall_s},
+                     {"cpu_s", r.sim_cpu_s},
                      {"peak_rss_bytes", r.sim_peak_rss_bytes}};
   return j;
 }
@@ -125,10 +126,13 @@ std::string human_report(const ReplaySummary& s, const ReplayResult& r) {
                      r.a2a_rows.size());
   out += fmt::format("{:<9} {:>6} {:>10} {:>10} {:>10} {:>10} {:>12} {:>10} {:>9} {:>10}\n", "phase", "count",
                      "P50 us", "P90 us", "P99 us", "max us", "balanced us", "bound us", "slowdown", "efficiency");
-  for (const auto& p : s.phases)
-    out += fmt::format("{:<9} {:>6} {:>10} {:>10} {:>10} {:>10} {:>12} {:>10} {:>8.2f}x {:>9.1f}%\n", p.phase, p.count,
-                       us(p.time_s.p50), us(p.time_s.p90), us(p.time_s.p99), us(p.time_s.max), us(p.balanced_s.mean),
-                       us(p.bound_s.mean), p.mean_slowdown, 100 * p.mean_efficiency);
+  for (const auto& p : s.phases) {
+    bool balanced = p.balanced_s.max > 0;  // 0 when the balanced reference was not simulated
+    out += fmt::format("{:<9} {:>6} {:>10} {:>10} {:>10} {:>10} {:>12} {:>10} {:>9} {:>9.1f}%\n", p.phase, p.count,
+                       us(p.time_s.p50), us(p.time_s.p90), us(p.time_s.p99), us(p.time_s.max),
+                       balanced ? us(p.balanced_s.mean) : "-", us(p.bound_s.mean),
+                       balanced ? fmt::format("{:.2f}x", p.mean_slowdown) : "-", 100 * p.mean_efficiency);
+  }
   out += fmt::format("\nall-to-all time in total: {} us\n", us(s.total_a2a_s));
   if (s.top_straggler_gpu >= 0) {
     out += fmt::format("straggler: GPU {} in {} of {} all-to-alls ({} bound by what the straggler receives)",
@@ -145,8 +149,8 @@ std::string human_report(const ReplaySummary& s, const ReplayResult& r) {
   out += "slowest GPUs (mean / P99 us):";
   for (std::size_t i = 0; i < gpus.size() && i < 5; ++i)
     out += fmt::format(" {}: {}/{}", gpus[i].gpu, us(gpus[i].wait_s.mean), us(gpus[i].wait_s.p99));
-  out += fmt::format("\nsimulated {} flows in {} all-to-alls ({} reused) in {:.2f} s\n", r.flows_simulated,
-                     r.a2a_simulated, r.a2a_reused, r.sim_wall_s);
+  out += fmt::format("\nsimulated {} flows in {} all-to-alls ({} reused) in {:.2f} s ({:.2f} s CPU)\n",
+                     r.flows_simulated, r.a2a_simulated, r.a2a_reused, r.sim_wall_s, r.sim_cpu_s);
   return out;
 }
 

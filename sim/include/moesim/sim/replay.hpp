@@ -67,6 +67,7 @@ struct ReplayResult {
   double tokens = 0, assignments = 0;           // replayed (trace input)
   double token_copies_sent = 0;                 // after dedup, network and local
   double dispatch_bytes_total = 0;              // including data that stays on its GPU
+  double sim_cpu_s = 0;                         // CPU time (user + system) of the simulation process
   double sim_wall_s = 0;                        // wall time of the simulation process
   double sim_peak_rss_bytes = 0;
 };
@@ -113,7 +114,8 @@ class ReplayEngine {
 
  private:
   std::vector<double> simulate(const TrafficMatrix& m, const std::vector<double>& ready_s);
-  double bound_s(const TrafficMatrix& m) const;
+  double bound_s(const TrafficMatrix& m);
+  double route_latency_s(int src, int dst);
   A2ARow summarize(const LayerWork& w, Phase phase, const TrafficMatrix& m, const std::vector<double>& ready_s,
                    const std::vector<double>& finish_s);
 
@@ -127,6 +129,7 @@ class ReplayEngine {
     std::vector<double> ready_s, finish_s;
   };
   std::vector<std::pair<std::uint64_t, CacheEntry>> cache_;
+  std::vector<float> latency_s_;  // (gpus, gpus), -1 = not looked up yet
 };
 
 // Serialisation across the simulation process boundary.
