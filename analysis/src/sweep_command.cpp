@@ -20,7 +20,7 @@ namespace {
 struct SweepArgs {
   std::string file, out;
   int jobs = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
-  bool dry_run = false, keep_failed = false, slurm = false, no_table = false, json = false, quiet = false;
+  bool dry_run = false, keep_failed = false, force = false, slurm = false, no_table = false, json = false, quiet = false;
   std::size_t chunk_size = 1;
   long task = -1;
   std::vector<std::string> sbatch_options, sets, show;
@@ -143,6 +143,7 @@ int run_sweep(const SweepArgs& a) {
   options.moesim_exe = this_executable();
   options.jobs = a.jobs;
   options.retry_failed = !a.keep_failed;
+  options.rerun_all = a.force;
   options.progress = !a.quiet;
   if (a.task >= 0) {
     options.first = static_cast<std::size_t>(a.task) * a.chunk_size;
@@ -208,6 +209,7 @@ void register_sweep_command(cli::Commands& commands, CLI::App& app) {
   sweep->add_option("-j,--jobs", a->jobs, "Worker processes at once (Slurm: CPUs per array task)")->capture_default_str();
   sweep->add_flag("--dry-run", a->dry_run, "List the scenarios and their command lines; run nothing");
   sweep->add_flag("--keep-failed", a->keep_failed, "Do not rerun scenarios whose last run failed");
+  sweep->add_flag("--force", a->force, "Rerun every scenario, even those already done (e.g. after rebuilding moesim)");
   sweep->add_flag("--no-table", a->no_table, "Do not write results.csv / results.h5 at the end");
   sweep->add_flag("--slurm", a->slurm, "Write OUT/sweep.sbatch (a Slurm job array) instead of running");
   sweep->add_option("--chunk-size", a->chunk_size, "Scenarios per Slurm array task")->capture_default_str();

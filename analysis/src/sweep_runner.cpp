@@ -264,7 +264,7 @@ RunSummary run_scenarios(const SweepSpec& spec, const std::vector<Scenario>& gri
     ++summary.selected;
     const Scenario& s = grid[i];
     std::ifstream f(result_path(options.out_dir, s.id));
-    if (f) {
+    if (f && !options.rerun_all) {
       json done = json::parse(f, nullptr, false);
       bool ok = !done.is_discarded() && done.value("id", "") == s.id && done.value("status", "") == "ok";
       bool failed = !done.is_discarded() && done.value("status", "") == "failed";

@@ -100,6 +100,12 @@ steps:
   RunOptions keep = options_for(out);
   keep.retry_failed = false;
   CHECK(run_scenarios(spec, grid, keep).skipped == 6);
+  RunOptions force = options_for(out);
+  force.rerun_all = true;
+  RunSummary all = run_scenarios(spec, grid, force);
+  CHECK(all.skipped == 0);
+  CHECK(all.ok == 4);
+  CHECK(fs::last_write_time(result_path(out, grid[0].id)) != stamp);
 
   // A slice (one Slurm array task) runs only its chunk.
   fs::remove_all(scenario_dir(out, grid[2]));
