@@ -23,6 +23,7 @@ struct SweepArgs {
   bool dry_run = false, keep_failed = false, force = false, slurm = false, no_table = false, json = false, quiet = false;
   std::size_t chunk_size = 1;
   long task = -1;
+  double timeout_s = 0;
   std::vector<std::string> sbatch_options, sets, show;
 };
 
@@ -144,6 +145,7 @@ int run_sweep(const SweepArgs& a) {
   options.jobs = a.jobs;
   options.retry_failed = !a.keep_failed;
   options.rerun_all = a.force;
+  options.timeout_s = a.timeout_s;
   options.progress = !a.quiet;
   if (a.task >= 0) {
     options.first = static_cast<std::size_t>(a.task) * a.chunk_size;
@@ -209,6 +211,9 @@ void register_sweep_command(cli::Commands& commands, CLI::App& app) {
   sweep->add_option("-j,--jobs", a->jobs, "Worker processes at once (Slurm: CPUs per array task)")->capture_default_str();
   sweep->add_flag("--dry-run", a->dry_run, "List the scenarios and their command lines; run nothing");
   sweep->add_flag("--keep-failed", a->keep_failed, "Do not rerun scenarios whose last run failed");
+  sweep->add_option("--timeout-s", a->timeout_s, "Kill a scenario running longer than this and record it as failed (0: no limit)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   sweep->add_flag("--force", a->force, "Rerun every scenario, even those already done (e.g. after rebuilding moesim)");
   sweep->add_flag("--no-table", a->no_table, "Do not write results.csv / results.h5 at the end");
   sweep->add_flag("--slurm", a->slurm, "Write OUT/sweep.sbatch (a Slurm job array) instead of running");

@@ -28,6 +28,7 @@ struct RunOptions {
   bool retry_failed = true;          // rerun scenarios whose last result is "failed"
   bool rerun_all = false;            // rerun even scenarios already ok (e.g. after rebuilding moesim)
   bool progress = true;
+  double timeout_s = 0;              // > 0: a scenario running longer is killed and recorded as failed
 };
 
 struct RunSummary {
