@@ -11,6 +11,7 @@ import csv
 import json
 import math
 import os
+import re
 
 import matplotlib
 
@@ -82,36 +83,38 @@ def worst_a2a(replay):
 
 
 def fig_gpu_latency_bars(replay, a2a=None, title=None):
-    """Per-GPU finish time of one all-to-all (default: the worst), the straggler in red, with the
-    balanced reference and the bandwidth bound as lines."""
+    """Per-GPU time in one all-to-all (default: the slowest), measured like the all-to-all's own time
+    (finish - the first GPU's start), the straggler in red, the balanced reference and the bandwidth
+    bound as lines."""
     a2a = a2a or worst_a2a(replay)
     key = (a2a["step"], a2a["layer"], a2a["phase"])
     rows = sorted((g for g in replay["gpu"] if (g["step"], g["layer"], g["phase"]) == key), key=lambda g: g["gpu"])
     us = 1e6
     gpus = [g["gpu"] for g in rows]
-    finish = [g["finish_s"] * us for g in rows]
+    first_start = min((g["start_s"] for g in rows), default=0.0)
+    busy = [(g["finish_s"] - first_start) * us for g in rows]
     straggler = a2a.get("straggler_gpu", -1)
     if straggler < 0 and rows:
-        straggler = gpus[finish.index(max(finish))]
+        straggler = gpus[busy.index(max(busy))]
     colors = [STRAGGLER_COLOR if g == straggler else GPU_COLOR for g in gpus]
     fig, ax = plt.subplots(figsize=(max(6, 0.35 * len(gpus) + 2), 3.8))
-    ax.bar(gpus, finish, color=colors)
+    ax.bar(gpus, busy, color=colors)
     if a2a.get("balanced_s"):
         ax.axhline(a2a["balanced_s"] * us, color=BALANCED_COLOR, ls="--", label=f"balanced {a2a['balanced_s'] * us:.1f} us")
     if a2a.get("bound_s"):
         ax.axhline(a2a["bound_s"] * us, color=BOUND_COLOR, ls=":", label=f"bandwidth bound {a2a['bound_s'] * us:.1f} us")
     if straggler in gpus:
         i = gpus.index(straggler)
-        ax.annotate("straggler", (straggler, finish[i]), xytext=(0, 4), textcoords="offset points", ha="center",
+        ax.annotate("straggler", (straggler, busy[i]), xytext=(0, 4), textcoords="offset points", ha="center",
                     color=STRAGGLER_COLOR, fontsize=9)
     ax.set_xlabel("GPU")
-    ax.set_ylabel("finish time (us)")
+    ax.set_ylabel("finish - all-to-all start (us)")
     phase = {0: "dispatch", 1: "combine"}.get(a2a["phase"], a2a["phase"])
-    ax.set_title(title or f"Per-GPU all-to-all finish, step {a2a['step']} layer {a2a['layer']} {phase} "
-                          f"(straggler GPU {straggler})")
+    ax.set_title(title or f"Slowest all-to-all: step {a2a['step']}, layer {a2a['layer']}, {phase} "
+                          f"({a2a['time_s'] * us:.1f} us)")
     if len(gpus) <= 32:
         ax.set_xticks(gpus)
-    ax.set_ylim(0, max(finish + [0]) * 1.15 or 1)
+    ax.set_ylim(0, max(busy + [0]) * 1.18 or 1)
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     return fig
@@ -124,29 +127,54 @@ def _cdf(values):
 
 
 def fig_latency_cdf(replay, title=None):
-    """CDF over all-to-alls of the simulated time, the balanced reference and the bandwidth bound."""
+    """CDF over all-to-alls of the simulated time, the balanced reference and the bandwidth bound;
+    one panel per phase (dispatch and combine move different bytes)."""
     us = 1e6
-    fig, ax = plt.subplots(figsize=(6.5, 4))
+    phases = sorted({r["phase"] for r in replay["a2a"]})
+    fig, axes = plt.subplots(1, len(phases), figsize=(5.2 * len(phases), 3.9), sharey=True, squeeze=False)
     series = [("actual (simulated)", "time_s", GPU_COLOR, "-"), ("balanced reference", "balanced_s", BALANCED_COLOR, "--"),
               ("bandwidth bound", "bound_s", BOUND_COLOR, ":")]
-    for label, key, color, ls in series:
-        values = [r[key] * us for r in replay["a2a"] if r.get(key)]
-        if not values:
-            continue
-        xs, ys = _cdf(values)
-        p99 = xs[min(len(xs) - 1, math.ceil(0.99 * len(xs)) - 1)]
-        ax.step(xs, ys, where="post", color=color, ls=ls, label=f"{label} (P99 {p99:.1f} us)")
-    ax.set_xlabel("all-to-all time (us)")
-    ax.set_ylabel("fraction of all-to-alls")
-    ax.set_ylim(0, 1.02)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
-    ax.set_title(title or f"All-to-all latency CDF ({len(replay['a2a'])} all-to-alls)")
+    for ax, phase in zip(axes[0], phases):
+        rows = [r for r in replay["a2a"] if r["phase"] == phase]
+        for label, key, color, ls in series:
+            values = [r[key] * us for r in rows if r.get(key)]
+            if not values:
+                continue
+            xs, ys = _cdf(values)
+            p99 = xs[min(len(xs) - 1, math.ceil(0.99 * len(xs)) - 1)]
+            ax.step(xs, ys, where="post", color=color, ls=ls, label=f"{label}, P99 {p99:.1f} us")
+        ax.set_xlabel("all-to-all time (us)")
+        ax.set_ylim(0, 1.02)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="lower right")
+        ax.set_title(f"{ {0: 'dispatch', 1: 'combine'}.get(phase, phase)} ({len(rows)} all-to-alls)")
+    axes[0][0].set_ylabel("fraction of all-to-alls")
+    fig.suptitle(title or "All-to-all latency CDF: actual vs balanced vs bound")
     fig.tight_layout()
     return fig
 
 
 # --- sweeps ---------------------------------------------------------------------------------------
+
+def column_label(column):
+    """'stats.mean_over_layers.all.gini' -> 'Gini (mean over layers)'; 'replay.p99_s' -> 'p99 (s)'."""
+    names = {"gini": "Gini", "max_vio": "MaxVio", "max_mean_ratio": "max/mean", "cv": "CV"}
+    parts = column.split(".")
+    m = re.search(r"phases\.(\w+)\.(time|balanced|bound)_s\.(p\d+|max|mean)$", column)
+    if m:
+        what = {"time": "all-to-all time", "balanced": "balanced reference", "bound": "bandwidth bound"}[m.group(2)]
+        return f"{m.group(3).upper()} {what}, {m.group(1)} phases (s)"
+    if column.endswith("mean_slowdown"):
+        return "mean slowdown (time / balanced)"
+    last = parts[-1]
+    where = " (mean over layers)" if "mean_over_layers" in parts else ""
+    if last in names:
+        return names[last] + where
+    if last.endswith("_s"):
+        return " ".join(parts[1:-1] + [last[:-2]]).replace("_", " ") + " (s)"
+    return ".".join(parts[1:]) or column
+
+
 
 def _num(v):
     try:
@@ -156,9 +184,21 @@ def _num(v):
         return None
 
 
-def fig_sweep_curves(rows, x, y, by=None, title=None, ylabel=None, logx=None):
-    """y against the swept parameter x, one line per value of `by` (e.g. the strategy), averaging
-    over every other parameter; failed scenarios are left out."""
+def _group_key(row, by):
+    if not by:
+        return ""
+    cols = [by] if isinstance(by, str) else list(by)
+    return ", ".join(f"{c}={row.get(c, '')}" for c in cols)
+
+
+def fig_sweep_curves(rows, x, y, by=None, title=None, ylabel=None, logx=None, note=""):
+    """y against the swept parameter x, one line per value of `by` (a column, or a list of columns
+    whose value combinations each get a line, e.g. platform x placement), averaging over every
+    other parameter; failed scenarios are left out. Times in seconds are drawn in microseconds."""
+    ylabel = ylabel or column_label(y)
+    scale = 1.0
+    if re.search(r"(\(s\)|, s)$", ylabel):
+        scale, ylabel = 1e6, re.sub(r"(\(s\)|, s)$", lambda m: "(us)" if m.group(0) == "(s)" else ", us", ylabel)
     groups = {}
     for r in rows:
         if r.get("status", "ok") != "ok":
@@ -166,45 +206,63 @@ def fig_sweep_curves(rows, x, y, by=None, title=None, ylabel=None, logx=None):
         xv, yv = _num(r.get(x)), _num(r.get(y))
         if xv is None or yv is None:
             continue
-        groups.setdefault(r.get(by, "") if by else "", {}).setdefault(xv, []).append(yv)
-    fig, ax = plt.subplots(figsize=(6.5, 4))
-    for name in sorted(groups, key=lambda n: (_num(n) is None, _num(n) or 0.0, str(n))):
+        groups.setdefault(_group_key(r, by), {}).setdefault(xv, []).append(yv * scale)
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    markers = "os^vD<>p*h"
+    for i, name in enumerate(sorted(groups, key=lambda n: (_num(n) is None, _num(n) or 0.0, str(n)))):
         pts = sorted(groups[name].items())
-        ax.plot([p[0] for p in pts], [sum(v) / len(v) for v in [p[1] for p in pts]], "o-",
-                label=f"{by} = {name}" if by else None)
+        ax.plot([p[0] for p in pts], [sum(v) / len(v) for v in [p[1] for p in pts]], marker=markers[i % len(markers)],
+                label=name or None)
     xs = sorted({k for g in groups.values() for k in g})
     if logx is None:
         logx = len(xs) >= 3 and xs[0] > 0 and xs[-1] / xs[0] >= 16
     if logx:
         ax.set_xscale("log", base=2)
     ax.set_xlabel(x)
-    ax.set_ylabel(ylabel or y)
+    ax.set_ylabel(ylabel)
+    ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)
     if by:
         ax.legend(fontsize=8)
-    ax.set_title(title or f"{ylabel or y} vs {x}")
+    ax.set_title(title or f"{ylabel} vs {x}{note}")
     fig.tight_layout()
     return fig
 
 
-def fig_sweep_bars(rows, by, y, title=None, ylabel=None):
-    """Mean (and min..max over the other parameters) of y per value of a categorical parameter."""
-    groups = {}
+def fig_sweep_bars(rows, x, y, by=None, title=None, ylabel=None):
+    """Bars of y per value of the categorical parameter x, one bar colour per value of `by` (a column
+    or list of columns, e.g. the placement strategy); mean over every other parameter, whiskers
+    min..max. Times in seconds are drawn in microseconds."""
+    ylabel = ylabel or column_label(y)
+    scale = 1.0
+    if re.search(r"(\(s\)|, s)$", ylabel):
+        scale, ylabel = 1e6, re.sub(r"(\(s\)|, s)$", lambda m: "(us)" if m.group(0) == "(s)" else ", us", ylabel)
+    cells = {}
+    xs, gs = [], []
     for r in rows:
         yv = _num(r.get(y))
-        if r.get("status", "ok") == "ok" and yv is not None:
-            groups.setdefault(r.get(by, ""), []).append(yv)
-    names = list(groups)
-    means = [sum(groups[n]) / len(groups[n]) for n in names]
-    err = [[m - min(groups[n]) for n, m in zip(names, means)], [max(groups[n]) - m for n, m in zip(names, means)]]
-    fig, ax = plt.subplots(figsize=(max(5, 1.3 * len(names) + 2), 3.8))
-    ax.bar(range(len(names)), means, yerr=err, capsize=4, color=GPU_COLOR)
-    ax.set_xticks(range(len(names)))
-    ax.set_xticklabels([str(n) for n in names], rotation=20 if len(names) > 4 else 0, ha="right" if len(names) > 4 else "center")
-    ax.set_xlabel(by)
-    ax.set_ylabel(ylabel or y)
+        if r.get("status", "ok") != "ok" or yv is None:
+            continue
+        xv, g = r.get(x, ""), _group_key(r, by)
+        xs += [xv] if xv not in xs else []
+        gs += [g] if g not in gs else []
+        cells.setdefault((xv, g), []).append(yv * scale)
+    fig, ax = plt.subplots(figsize=(max(5.5, 1.4 * len(xs) * max(1, len(gs)) ** 0.5 + 2), 4))
+    width = 0.8 / max(1, len(gs))
+    for j, g in enumerate(gs):
+        pos = [i - 0.4 + width * (j + 0.5) for i in range(len(xs))]
+        vals = [cells.get((xv, g), [float("nan")]) for xv in xs]
+        means = [sum(v) / len(v) for v in vals]
+        err = [[m - min(v) for m, v in zip(means, vals)], [max(v) - m for m, v in zip(means, vals)]]
+        ax.bar(pos, means, width, yerr=err if any(len(v) > 1 for v in vals) else None, capsize=3, label=g or None)
+    ax.set_xticks(range(len(xs)))
+    ax.set_xticklabels([str(v) for v in xs], rotation=15 if len(xs) > 3 else 0, ha="right" if len(xs) > 3 else "center")
+    ax.set_xlabel(x)
+    ax.set_ylabel(ylabel)
     ax.grid(axis="y", alpha=0.3)
-    ax.set_title(title or f"{ylabel or y} per {by} (bar: mean, whiskers: min..max)")
+    if by:
+        ax.legend(fontsize=8)
+    ax.set_title(title or f"{ylabel} per {x}")
     fig.tight_layout()
     return fig
 
@@ -295,8 +353,8 @@ def fig_gpu_wait_bars(summary, title=None):
     if len(gpus) <= 32:
         ax.set_xticks(gpus)
     ax.legend(fontsize=8, loc="lower right")
-    ax.set_title(title or f"Per-GPU all-to-all wait over {summary.get('all_to_alls', '?')} all-to-alls "
-                          f"(light: mean, dark: P99; red: top straggler)")
+    ax.set_ylim(0, max(g["p99_s"] for g in per) * us * 1.18 if per else 1)
+    ax.set_title(title or f"Per-GPU all-to-all wait, {summary.get('all_to_alls', '?')} all-to-alls")
     fig.tight_layout()
     return fig
 

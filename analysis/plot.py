@@ -4,10 +4,11 @@
   moesim trace stats t.h5 --json > stats.json
   /usr/bin/python3 analysis/plot.py heatmap stats.json --out load.png
   /usr/bin/python3 analysis/plot.py balance stats.json --out balance.png
-  /usr/bin/python3 analysis/plot.py gpu-bars replay.json --out gpus.png
-  /usr/bin/python3 analysis/plot.py cdf replay.json --out cdf.png
-  /usr/bin/python3 analysis/plot.py sweep runs/x/results.csv --x platform.node.nic.bandwidth_Gbps \\
-      --y replay.a2a.p99_s --by algorithm --out curve.png
+  moesim replay --trace t.h5 --platform dgx-h100-8gpu --out rp
+  /usr/bin/python3 analysis/plot.py gpu-bars rp --out gpus.png      (rp/replay.h5)
+  /usr/bin/python3 analysis/plot.py cdf rp --out cdf.png
+  /usr/bin/python3 analysis/plot.py sweep runs/x/results.csv --x s --y replay.phases.all.time_s.p99 \\
+      --by placement --where platform=dgx-h100-8gpu --out curve.png
 
 Exit 0 ok, 2 bad input (with a one-line message naming the file).
 """
@@ -25,6 +26,8 @@ def fail(msg):
 
 
 def load_replay(path):
+    if os.path.isdir(path):  # `moesim replay --out DIR`
+        path = os.path.join(path, "replay.h5")
     d = mp.load_replay_h5(path) if path.endswith(".h5") else mp.normalize_replay(mp.load_json(path))
     if d is None or not d["a2a"]:
         fail(f"{path}: not a moesim replay output (no per-GPU / per-all-to-all rows)")
@@ -46,6 +49,9 @@ def main():
     ap.add_argument("--x", help="sweep: the swept parameter (x axis)")
     ap.add_argument("--y", help="sweep: the result column (y axis)")
     ap.add_argument("--by", help="sweep: one line per value of this column (e.g. the strategy)")
+    ap.add_argument("--where", action="append", default=[], metavar="COL=VALUE",
+                    help="sweep: only rows where COL equals VALUE (repeatable)")
+    ap.add_argument("--title", help="figure title")
     ap.add_argument("--dpi", type=int, default=110)
     a = ap.parse_args()
     if not os.path.exists(a.input):
@@ -63,10 +69,17 @@ def main():
         rows = mp.read_results_csv(path)
         if not a.x or not a.y:
             fail("sweep: give --x PARAM and --y COLUMN")
-        for c in [a.x, a.y] + ([a.by] if a.by else []):
+        where = [w.split("=", 1) for w in a.where]
+        if any(len(w) != 2 for w in where):
+            fail("--where: expected COL=VALUE")
+        for c in [a.x, a.y] + ([a.by] if a.by else []) + [w[0] for w in where]:
             if rows and c not in rows[0]:
                 fail(f"{path}: no column '{c}'")
-        fig = mp.fig_sweep_curves(rows, a.x, a.y, a.by)
+        rows = [r for r in rows if all(r[c] == v for c, v in where)]
+        if not rows:
+            fail(f"{path}: no rows where {' and '.join(a.where)}")
+        note = f" ({', '.join(a.where)})" if a.where else ""
+        fig = mp.fig_sweep_curves(rows, a.x, a.y, a.by, title=a.title, note=note)
     fig.savefig(a.out, dpi=a.dpi)
     print(a.out)
 

@@ -97,7 +97,9 @@ def phase_table(summary):
     """Percentiles of the all-to-all time per phase, against the balanced reference and the bound."""
     us = 1e6
     rows = []
-    for phase, p in summary.get("phases", {}).items():
+    phases = summary.get("phases", {})
+    for phase, p in sorted(phases.items(), key=lambda kv: ["dispatch", "combine", "all"].index(kv[0])
+                           if kv[0] in ("dispatch", "combine", "all") else 9):
         t, b, lb = p["time_s"], p["balanced_s"], p["bound_s"]
         rows.append([phase, p["count"], t["p50"] * us, t["p90"] * us, t["p99"] * us, t["max"] * us, b["p99"] * us,
                      lb["p99"] * us, p["mean_slowdown"], p["mean_efficiency"]])
@@ -150,12 +152,14 @@ def pick_sweep_axes(rows, params):
     text.sort(key=lambda p: (not any(w in p for w in preferred), len({r.get(p) for r in rows})))
     numeric = [p for p in numeric if "seed" not in p]  # seeds are replicates, not a swept quantity
     numeric.sort(key=lambda p: -len({r.get(p) for r in rows}))
-    by = text[0] if text else numeric[1] if len(numeric) > 1 else None  # a second number: one line per value
+    # One line per combination of the text parameters (strategy, platform, ...); else per value of a second number.
+    by = text if text else [numeric[1]] if len(numeric) > 1 else None
     return (numeric[0] if numeric else None), by, varying
 
 
 def pick_metrics(columns):
     """The result columns worth plotting: a latency percentile first, then routing balance."""
+    columns = [c for c in columns if ".config." not in c]  # inputs echoed by a command, not results
     rules = [r"phases\.all\.time_s\.p99$", r"phases\.all\.mean_slowdown$", r"p99.*_s$",
              r"(^|\.)time_s$|latency.*_s$", r"mean_over_layers\.all\.gini$",
              r"mean_over_layers\.all\.max_vio$"]
@@ -168,22 +172,7 @@ def pick_metrics(columns):
     return picked
 
 
-def metric_label(column):
-    """'stats.mean_over_layers.all.gini' -> 'Gini (mean over layers)'; 'replay.p99_s' -> 'p99 (s)'."""
-    names = {"gini": "Gini", "max_vio": "MaxVio", "max_mean_ratio": "max/mean", "cv": "CV"}
-    parts = column.split(".")
-    m = re.search(r"phases\.(\w+)\.time_s\.(p\d+|max|mean)$", column)
-    if m:
-        return f"all-to-all time {m.group(2).upper()} ({m.group(1)} phases), s"
-    if column.endswith("mean_slowdown"):
-        return "mean slowdown (time / balanced)"
-    last = parts[-1]
-    where = " (mean over layers)" if "mean_over_layers" in parts else ""
-    if last in names:
-        return names[last] + where
-    if last.endswith("_s"):
-        return " ".join(parts[1:-1] + [last[:-2]]).replace("_", " ") + " (s)"
-    return ".".join(parts[1:]) or column
+metric_label = mp.column_label
 
 
 def sweep_section(rows, params, name):
@@ -205,7 +194,10 @@ def sweep_section(rows, params, name):
         if x:
             out.append(png_img(mp.fig_sweep_curves(rows, x, metric, by, ylabel=label), f"{label} vs {x}, {name}"))
         elif by:
-            out.append(png_img(mp.fig_sweep_bars(rows, by, metric, ylabel=label), f"{label} per {by}, {name}"))
+            # The parameter with the most values on the x axis, the others as bar colours.
+            cats = sorted(by, key=lambda p: -len({r.get(p) for r in rows}))
+            out.append(png_img(mp.fig_sweep_bars(rows, cats[0], metric, cats[1:] or None, ylabel=label),
+                               f"{label} per {cats[0]}, {name}"))
     return out
 
 

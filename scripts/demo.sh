@@ -1,11 +1,32 @@
 #!/usr/bin/env bash
-# Sets up and builds moesim (scripts/setup.sh), then runs the demo on embedded defaults:
-# a synthetic routing trace → per-layer balance statistics.
+# The moesim demo on embedded defaults, end to end (about a minute after the build):
+#   routing trace -> per-layer balance statistics -> replay on three platform presets x two expert
+#   placements (a `moesim sweep`) -> summary table -> one self-contained HTML report.
+# The trace is synthetic (seeded Zipf load, OLMoE-like shape) until a captured model trace ships.
+# Outputs: build/demo/ (trace.h5, stats.json, sweep/results.csv|h5, replay/, report.html).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
+[ "${MOESIM_SKIP_SETUP:-}" = 1 ] || scripts/setup.sh   # MOESIM_SKIP_SETUP=1: build/ is already built
 out=build/demo
 mkdir -p "$out"
 moesim=build/cli/moesim
-$moesim trace synth --layers 8 --experts 64 --top-k 6 --tokens 65536 --steps 8 --load zipf:s=1.1 --seed 1 --out "$out/zipf.h5"
-$moesim trace stats "$out/zipf.h5"
+
+echo "== 1. routing trace (synthetic: 8 MoE layers, 64 experts, top-6, 16384 tokens in 4 steps, Zipf s=1.0)"
+$moesim trace synth --layers 8 --experts 64 --top-k 6 --tokens 16384 --steps 4 --load zipf:s=1.0 \
+  --layer-variation 1 --seed 1 --out "$out/trace.h5" --quiet
+
+echo "== 2. balance statistics per layer"
+$moesim trace stats "$out/trace.h5" --quiet
+$moesim trace stats "$out/trace.h5" --quiet --json > "$out/stats.json"
+
+echo "== 3. replay: 3 platform presets x 2 placements (moesim sweep, resumable; rerun skips what is done)"
+$moesim sweep analysis/examples/demo.sweep.yaml --set "trace=$PWD/$out/trace.h5" --out "$out/sweep" --jobs 2 \
+  --show platform,placement,replay.gpus,replay.phases.dispatch.time_s.p99,replay.phases.combine.time_s.p99,replay.phases.all.balanced_s.p99,replay.phases.all.mean_slowdown,replay.straggler.gpu
+echo "   (times in seconds; slowdown = simulated time / the same bytes spread evenly)"
+
+echo "== 4. one replay in full detail (every GPU of every all-to-all) on dgx-h100-8gpu"
+$moesim replay --trace "$out/trace.h5" --platform dgx-h100-8gpu --out "$out/replay" --quiet
+
+echo "== 5. report"
+$moesim report "$out/stats.json" "$out/replay" "$out/sweep" --out "$out/report.html" --title "moesim demo"
+echo "open $out/report.html"

@@ -12,10 +12,18 @@ PACKAGES=(
   python3-matplotlib python3-h5py
 )
 
+# Optional: only the Slurm integration test uses them (it skips without them); installed when root.
+OPTIONAL_PACKAGES=(slurm-wlm munge)
+
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
 done
+if [ "$(id -u)" -eq 0 ]; then
+  for p in "${OPTIONAL_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+  done
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then
     echo "setup: installing ${missing[*]}"

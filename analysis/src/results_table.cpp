@@ -28,7 +28,7 @@ json read_json(const fs::path& path) {
 std::string csv_field(const json& v) {
   if (v.is_null()) return "";
   if (v.is_number_integer()) return std::to_string(v.get<std::int64_t>());
-  if (v.is_number()) return fmt::format("{:.17g}", v.get<double>());
+  if (v.is_number()) return v.dump();  // shortest text that reads back to the same double (0.4, not 0.40000000000000002)
   std::string s = v.is_string() ? v.get<std::string>() : v.dump();
   if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
   std::string quoted = "\"";

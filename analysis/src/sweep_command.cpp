@@ -20,9 +20,10 @@ namespace {
 struct SweepArgs {
   std::string file, out;
   int jobs = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
-  bool dry_run = false, keep_failed = false, slurm = false, no_table = false, json = false, quiet = false;
+  bool dry_run = false, keep_failed = false, force = false, slurm = false, no_table = false, json = false, quiet = false;
   std::size_t chunk_size = 1;
   long task = -1;
+  double timeout_s = 0;
   std::vector<std::string> sbatch_options, sets, show;
 };
 
@@ -83,18 +84,19 @@ TableCounts write_tables(const fs::path& out_dir, const std::string& name, const
 void print_dry_run(const std::vector<Scenario>& grid, bool as_json) {
   json list = json::array();
   for (const auto& s : grid) {
-    json steps = json::object();
+    json steps = json::array();  // in run order
     for (const auto& step : s.steps) {
       std::string line;
       for (const auto& w : step.words) line += (line.empty() ? "" : " ") + shell_quote(w);
-      steps[step.name] = line;
+      steps.push_back({{"name", step.name}, {"command", line}});
     }
     list.push_back({{"index", s.index}, {"id", s.id}, {"params", params_json(s.params)}, {"steps", steps}});
   }
   if (as_json) return cli::print_json({{"scenarios", list}});
   for (const auto& s : list) {
     fmt::print("scenario {} ({}): {}\n", s["index"].get<std::size_t>(), s["id"].get<std::string>(), s["params"].dump());
-    for (const auto& [name, line] : s["steps"].items()) fmt::print("  {}: {}\n", name, line.get<std::string>());
+    for (const auto& step : s["steps"])
+      fmt::print("  {}: {}\n", step["name"].get<std::string>(), step["command"].get<std::string>());
   }
 }
 
@@ -113,6 +115,11 @@ int run_slurm(const SweepArgs& a, const SweepSpec& spec, const std::vector<Scena
   const fs::path script = out / "sweep.sbatch";
   write_file_atomically(script, slurm_array_script(o));
   fs::permissions(script, fs::perms::owner_exec | fs::perms::group_exec, fs::perm_options::add);
+  // Slurm's default MaxArraySize is 1001: a bigger array is refused at submission.
+  constexpr std::size_t kDefaultMaxArrayTasks = 1000;
+  if (slurm_tasks(o) > kDefaultMaxArrayTasks)
+    fmt::print(stderr, "sweep: warning: {} array tasks; many clusters allow at most {} (raise --chunk-size)\n",
+               slurm_tasks(o), kDefaultMaxArrayTasks);
   if (a.json)
     cli::print_json({{"script", script.string()}, {"scenarios", grid.size()}, {"tasks", slurm_tasks(o)},
                      {"chunk_size", a.chunk_size}, {"out", out.string()}});
@@ -137,6 +144,8 @@ int run_sweep(const SweepArgs& a) {
   options.moesim_exe = this_executable();
   options.jobs = a.jobs;
   options.retry_failed = !a.keep_failed;
+  options.rerun_all = a.force;
+  options.timeout_s = a.timeout_s;
   options.progress = !a.quiet;
   if (a.task >= 0) {
     options.first = static_cast<std::size_t>(a.task) * a.chunk_size;
@@ -202,6 +211,10 @@ void register_sweep_command(cli::Commands& commands, CLI::App& app) {
   sweep->add_option("-j,--jobs", a->jobs, "Worker processes at once (Slurm: CPUs per array task)")->capture_default_str();
   sweep->add_flag("--dry-run", a->dry_run, "List the scenarios and their command lines; run nothing");
   sweep->add_flag("--keep-failed", a->keep_failed, "Do not rerun scenarios whose last run failed");
+  sweep->add_option("--timeout-s", a->timeout_s, "Kill a scenario running longer than this and record it as failed (0: no limit)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  sweep->add_flag("--force", a->force, "Rerun every scenario, even those already done (e.g. after rebuilding moesim)");
   sweep->add_flag("--no-table", a->no_table, "Do not write results.csv / results.h5 at the end");
   sweep->add_flag("--slurm", a->slurm, "Write OUT/sweep.sbatch (a Slurm job array) instead of running");
   sweep->add_option("--chunk-size", a->chunk_size, "Scenarios per Slurm array task")->capture_default_str();

@@ -10,6 +10,8 @@
 #include <yaml-cpp/yaml.h>
 
 #include <chrono>
+#include <csignal>
+#include <thread>
 #include <cstring>
 #include <deque>
 #include <fmt/format.h>
@@ -81,6 +83,30 @@ void write_derived_yaml(const Scenario& s, const std::string& file_param, const 
   write_file_atomically(out, std::string("# written by moesim sweep for one scenario\n") + emitter.c_str() + "\n");
 }
 
+// Ctrl-C or scancel (SIGTERM) reach only the sweep, since commands run in their own process groups:
+// pass the signal on to every running command, wait for them, then die of it as usual.
+volatile std::sig_atomic_t g_stop_signal = 0;
+extern "C" void on_stop_signal(int sig) { g_stop_signal = sig; }
+
+class StopSignals {
+ public:
+  StopSignals() {
+    g_stop_signal = 0;
+    struct sigaction sa {};
+    sa.sa_handler = on_stop_signal;  // no SA_RESTART: waitpid returns EINTR
+    sigemptyset(&sa.sa_mask);
+    ::sigaction(SIGINT, &sa, &old_int_);
+    ::sigaction(SIGTERM, &sa, &old_term_);
+  }
+  ~StopSignals() {
+    ::sigaction(SIGINT, &old_int_, nullptr);
+    ::sigaction(SIGTERM, &old_term_, nullptr);
+  }
+
+ private:
+  struct sigaction old_int_ {}, old_term_ {};
+};
+
 struct Running {
   std::size_t scenario = 0;  // position in the selection
   std::size_t step = 0;
@@ -96,7 +122,9 @@ class Pool {
     std::deque<std::size_t> queue;
     for (std::size_t i = 0; i < todo_.size(); ++i) queue.push_back(i);
     const std::size_t jobs = static_cast<std::size_t>(std::max(1, options_.jobs));
+    StopSignals signals;
     while (!queue.empty() || !running_.empty()) {
+      if (g_stop_signal) stop_all_and_die();
       while (running_.size() < jobs && !queue.empty()) {
         std::size_t i = queue.front();
         queue.pop_front();
@@ -104,7 +132,13 @@ class Pool {
       }
       if (running_.empty()) continue;
       int status = 0;
-      pid_t pid = ::waitpid(-1, &status, 0);
+      // With a time limit, poll so that overdue scenarios can be killed; without one, block.
+      pid_t pid = ::waitpid(-1, &status, options_.timeout_s > 0 ? WNOHANG : 0);
+      if (pid == 0) {
+        kill_overdue();
+        std::this_thread::sleep_for(kPollInterval);
+        continue;
+      }
       if (pid < 0) {
         if (errno == EINTR) continue;
         throw std::runtime_error(fmt::format("sweep: waitpid failed: {}", std::strerror(errno)));
@@ -113,6 +147,11 @@ class Pool {
       if (it == running_.end()) continue;  // not one of ours
       Running r = it->second;
       running_.erase(it);
+      if (timed_out_.erase(pid)) {
+        finish(r.scenario, todo_[r.scenario]->steps[r.step].name, kExitFailure,
+               fmt::format("timed out after {:g} s (--timeout-s)", options_.timeout_s));
+        continue;
+      }
       step_finished(r, status);
     }
     progress_.finish();
@@ -120,6 +159,31 @@ class Pool {
   }
 
  private:
+  static constexpr std::chrono::milliseconds kPollInterval{20};
+
+  [[noreturn]] void stop_all_and_die() {
+    const int sig = g_stop_signal;
+    for (const auto& [pid, r] : running_) ::kill(-pid, sig);
+    for (const auto& [pid, r] : running_) {
+      int status = 0;
+      while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+      }
+    }
+    fmt::print(stderr, "\nsweep: stopped by signal {} ({} scenarios were running; a rerun resumes)\n", sig,
+               running_.size());
+    ::signal(sig, SIG_DFL);
+    ::raise(sig);
+    std::_Exit(128 + sig);
+  }
+
+  void kill_overdue() {
+    const auto now = Clock::now();
+    for (const auto& [pid, r] : running_) {
+      double elapsed_s = std::chrono::duration<double>(now - started_[r.scenario]).count();
+      if (elapsed_s > options_.timeout_s && timed_out_.insert(pid).second) ::kill(-pid, SIGKILL);
+    }
+  }
+
   void start_scenario(std::size_t i) {
     const Scenario& s = *todo_[i];
     fs::path dir = scenario_dir(options_.out_dir, s);
@@ -162,9 +226,16 @@ class Pool {
     posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     posix_spawn_file_actions_addchdir_np(&actions, cwd.c_str());
+    // Each command in a process group of its own, so that a timeout or Ctrl-C also stops what it
+    // started (moesim replay simulates in a forked child).
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+    posix_spawnattr_setpgroup(&attr, 0);
     pid_t pid = 0;
-    int rc = ::posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
+    int rc = ::posix_spawn(&pid, argv[0], &actions, &attr, argv.data(), environ);
     posix_spawn_file_actions_destroy(&actions);
+    posix_spawnattr_destroy(&attr);
     if (rc != 0) {
       finish(i, step.name, 1, fmt::format("cannot run {}: {}", words[0], std::strerror(rc)));
       return;
@@ -232,6 +303,7 @@ class Pool {
   std::map<pid_t, Running> running_;
   std::map<std::size_t, json> outputs_;
   std::map<std::size_t, Clock::time_point> started_;
+  std::set<pid_t> timed_out_;
   RunSummary summary_;
 };
 
@@ -264,7 +336,7 @@ RunSummary run_scenarios(const SweepSpec& spec, const std::vector<Scenario>& gri
     ++summary.selected;
     const Scenario& s = grid[i];
     std::ifstream f(result_path(options.out_dir, s.id));
-    if (f) {
+    if (f && !options.rerun_all) {
       json done = json::parse(f, nullptr, false);
       bool ok = !done.is_discarded() && done.value("id", "") == s.id && done.value("status", "") == "ok";
       bool failed = !done.is_discarded() && done.value("status", "") == "failed";

@@ -100,6 +100,12 @@ steps:
   RunOptions keep = options_for(out);
   keep.retry_failed = false;
   CHECK(run_scenarios(spec, grid, keep).skipped == 6);
+  RunOptions force = options_for(out);
+  force.rerun_all = true;
+  RunSummary all = run_scenarios(spec, grid, force);
+  CHECK(all.skipped == 0);
+  CHECK(all.ok == 4);
+  CHECK(fs::last_write_time(result_path(out, grid[0].id)) != stamp);
 
   // A slice (one Slurm array task) runs only its chunk.
   fs::remove_all(scenario_dir(out, grid[2]));
@@ -180,4 +186,25 @@ TEST_CASE("a platform key as an axis: each scenario's derived platform extends t
     CHECK(table.rows[i]["inspect.scaleout_injection_Bps.max"].get<double>() == doctest::Approx(expected_Bps[i]));
     CHECK(table.rows[i]["inspect.gpus"] == 16);  // the rest comes from the base file (2 nodes x 8 GPUs)
   }
+}
+
+TEST_CASE("--timeout-s kills a scenario that runs too long and records it; the others finish") {
+  fs::path dir = fresh_dir("timeout");
+  // 2^22 tokens x 16 layers takes seconds; 64 tokens takes milliseconds.
+  std::ofstream(dir / "s.yaml") << R"(
+axes: {tokens: [64, 4194304]}
+steps:
+  synth: moesim trace synth --layers 16 --experts 8 --top-k 2 --tokens {tokens} --out {dir}/t.h5 --json --quiet
+)";
+  SweepSpec spec = load_sweep_file(dir / "s.yaml");
+  auto grid = expand_grid(spec);
+  RunOptions o = options_for(dir / "out");
+  o.timeout_s = 3;  // the small one needs ~0.1 s on an idle machine, the large one tens of seconds
+  RunSummary r = run_scenarios(spec, grid, o);
+  CHECK(r.ok == 1);
+  CHECK(r.failed == 1);
+  json slow = read_json(result_path(dir / "out", grid[1].id));
+  CHECK(slow["status"] == "failed");
+  CHECK(slow["error"] == "timed out after 3 s (--timeout-s)");
+  CHECK(slow["wall_s"].get<double>() < 10.0);
 }

@@ -99,6 +99,18 @@ std::set<std::string> placeholders(const std::string& word) {
   return names;
 }
 
+// A parameter naming an input file (a trace, a base platform) adds the file's size and modification
+// time to the scenario id: results made from an older version of the file are not reused.
+std::string file_stamp(const SweepSpec& spec, const std::string& value) {
+  if (value.empty() || value.find('{') != std::string::npos) return "";
+  std::error_code ec;
+  fs::path path = fs::path(value).is_absolute() ? fs::path(value) : spec.file.parent_path() / value;
+  if (!fs::is_regular_file(path, ec)) return "";
+  auto size = fs::file_size(path, ec);
+  auto mtime = fs::last_write_time(path, ec).time_since_epoch().count();
+  return ec ? "" : fmt::format("  file {} bytes {} mtime {}\n", path.string(), size, mtime);
+}
+
 }  // namespace
 
 std::vector<std::string> SweepSpec::columns() const {
@@ -296,7 +308,7 @@ std::vector<Scenario> expand_grid(const SweepSpec& spec) {
     values.push_back({"dir", {"{dir}", false}});
 
     std::string identity;
-    for (const auto& p : s.params) identity += p.name + "=" + p.value.text + "\n";
+    for (const auto& p : s.params) identity += p.name + "=" + p.value.text + "\n" + file_stamp(spec, p.value.text);
     for (const auto& step : spec.steps) {
       StepTemplate expanded = step;
       for (auto& word : expanded.words) word = substitute(word, values);

@@ -155,3 +155,12 @@ steps:
   CHECK(values_of(grid, "extra") == std::vector<std::string>{"x", "x"});
   CHECK_THROWS_WITH_AS(load_sweep_file(file, {"novalue"}), "--set 'novalue': expected name=value", moesim::InputError);
 }
+
+TEST_CASE("a parameter naming an input file ties the scenario id to that file's size and mtime") {
+  fs::path input = write_sweep("input.txt", "v1");
+  auto file = write_sweep("stamp.yaml", "parameters: {trace: input.txt}\nsteps:\n  s: moesim trace stats {trace} --json\n");
+  std::string before = expand_grid(load_sweep_file(file))[0].id;
+  CHECK(expand_grid(load_sweep_file(file))[0].id == before);
+  std::ofstream(input) << "version 2";  // regenerated input: results from the old one must not be reused
+  CHECK(expand_grid(load_sweep_file(file))[0].id != before);
+}

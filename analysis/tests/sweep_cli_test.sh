@@ -66,4 +66,23 @@ rm -rf out2 && "$moesim" sweep s.yaml --out out2 --task 1 --chunk-size 3 --quiet
 "$moesim" sweep s.yaml --set k=2 --out out3 --quiet --show seed,stats.mean_over_layers.all.total > show.txt
 [ "$(sed -n 1p show.txt | tr -s ' ')" = "seed stats.mean_over_layers.all.total" ] || fail "--show header: $(cat show.txt)"
 [ "$(sed -n 2,3p show.txt | tr -s ' ' | tr '\n' ';')" = "1 1024;2 1024;" ] || fail "--show rows: $(cat show.txt)"
+# SIGTERM (scancel, kill) stops the sweep and every command it runs, not just the sweep itself.
+cat > slow.yaml <<'YAML'
+axes: {seed: [101, 102, 103]}
+steps:
+  synth: moesim trace synth --layers 16 --experts 8 --top-k 2 --tokens 4194304 --seed {seed} --out {dir}/t.h5 --json --quiet
+YAML
+"$moesim" sweep slow.yaml --out slow --jobs 2 --quiet > /dev/null 2> slow.err &
+sweep_pid=$!
+for _ in $(seq 50); do [ "$(ls slow/scenarios 2>/dev/null | wc -l)" -ge 2 ] && break; sleep 0.1; done
+sleep 0.3
+kill -TERM $sweep_pid
+set +e
+wait $sweep_pid
+rc=$?
+set -e
+[ $rc = 143 ] || fail "a sweep stopped by SIGTERM dies of it (143), got $rc"
+sleep 0.3
+! pgrep -f -- "--seed 10[123] --out $tmp/slow" > /dev/null || fail "commands still running after the sweep was stopped"
+grep -q "stopped by signal 15" slow.err || fail "no stop message: $(cat slow.err)"
 echo ok

@@ -7,7 +7,8 @@
 //   OUT/scenarios/<id>/<param>.yaml   derived YAML files for overridden keys (extends: the base file)
 //
 // A rerun skips every scenario whose result.json says "ok" for the same id (the id hashes the
-// parameters and the expanded commands, so editing the sweep file reruns exactly what changed).
+// parameters and the expanded commands, so editing the sweep file reruns exactly what changed; it
+// does not hash the moesim binary: after changing moesim, rerun with --force or use a new folder).
 #include <cstddef>
 #include <filesystem>
 #include <limits>
@@ -25,7 +26,9 @@ struct RunOptions {
   std::size_t first = 0;             // run only grid[first, first + count) (a Slurm array task's slice)
   std::size_t count = std::numeric_limits<std::size_t>::max();
   bool retry_failed = true;          // rerun scenarios whose last result is "failed"
+  bool rerun_all = false;            // rerun even scenarios already ok (e.g. after rebuilding moesim)
   bool progress = true;
+  double timeout_s = 0;              // > 0: a scenario running longer is killed and recorded as failed
 };
 
 struct RunSummary {

@@ -66,7 +66,8 @@ struct SweepSpec {
 // One point of the grid, with its commands fully expanded except for {dir}.
 struct Scenario {
   std::size_t index = 0;       // position in the grid (row order of the results table)
-  std::string id;              // stable hash of parameters + commands: names its folder, keys resume
+  std::string id;              // stable hash of parameters + commands (+ size and mtime of input files
+                               // that parameters name): names its folder, keys resume
   std::vector<Param> params;   // in SweepSpec::columns() order
   std::vector<FileOverride> overrides;
   std::vector<StepTemplate> steps;  // placeholders other than {dir} and file parameters substituted
