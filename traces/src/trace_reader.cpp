@@ -72,6 +72,25 @@ struct TraceReader::Impl {
                 : fmt::format("dataset '{}' has {} entries, expected {}", name, dims[0], rows));
   }
 
+  // Every chunk present (chunked layout), or the storage allocated (contiguous layout).
+  static bool fully_stored(const H5::DataSet& ds) {
+    H5::DSetCreatPropList props = ds.getCreatePlist();
+    if (props.getLayout() != H5D_CHUNKED) {
+      H5D_space_status_t status = H5D_SPACE_STATUS_NOT_ALLOCATED;
+      ds.getSpaceStatus(status);
+      return status == H5D_SPACE_STATUS_ALLOCATED;
+    }
+    hsize_t chunk[2] = {1, 1}, dims[2] = {0, 1};
+    int rank = props.getChunk(2, chunk);
+    ds.getSpace().getSimpleExtentDims(dims);
+    hsize_t expected = 1;
+    for (int d = 0; d < rank; ++d) expected *= (dims[d] + chunk[d] - 1) / chunk[d];
+    hsize_t stored = 0;
+    H5::DataSpace space = ds.getSpace();
+    if (H5Dget_num_chunks(ds.getId(), space.getId(), &stored) < 0) return false;
+    return stored == expected;
+  }
+
   void read_header() {
     std::string format = str_attr("format");
     if (format != kFormatName) fail(fmt::format("format is '{}', expected '{}'", format, kFormatName));
@@ -137,9 +156,7 @@ struct TraceReader::Impl {
                          header.num_experts));
       // A dataset that was created but never (fully) written reads back as fill values, i.e. every
       // token on expert 0: refuse it instead of returning a silently wrong trace.
-      H5D_space_status_t status = H5D_SPACE_STATUS_NOT_ALLOCATED;
-      ids.getSpaceStatus(status);
-      if (T > 0 && status != H5D_SPACE_STATUS_ALLOCATED)
+      if (T > 0 && !fully_stored(ids))
         fail(fmt::format("dataset '{}' was never completely written (an interrupted writer?)", ids_name));
       expert_ids.push_back(ids);
       std::string gates_name = schema::layer_dataset(l, schema::kGateWeights);
