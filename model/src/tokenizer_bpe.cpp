@@ -134,6 +134,8 @@ class BpeTokenizer final : public Tokenizer {
     ignore_merges_ = model.value("ignore_merges", false);
 
     std::int32_t max_id = -1;
+    if (!model.at("vocab").is_object())
+      throw json::type_error::create(302, "model.vocab must be an object of token: id", nullptr);
     for (const auto& [token, id] : model.at("vocab").items()) {
       std::int32_t i = token_id(id, token);
       vocab_.emplace(token, i);

@@ -47,7 +47,7 @@ assert (r["skipped"], r["ok"], r["failed"]) == (finished, n - finished, 0), r
 rows = list(csv.DictReader(open("out/results.csv")))
 assert len(rows) == n and all(row["status"] == "ok" for row in rows), rows
 # 100000 tokens x top-8 picks over 64 experts: a mean load of 12500 per expert in every layer
-assert all(row["stats.mean_over_layers.all.mean"] == "12500" for row in rows), rows
+assert all(float(row["stats.mean_over_layers.all.mean"]) == 12500 for row in rows), rows
 PY
 [ "$(md5sum out/scenarios/*/result.json | grep -F -f <(printf '%s\n' "$before") | wc -l)" -eq "$finished" ] \
   || fail "the rerun rewrote results that had finished before the kill"

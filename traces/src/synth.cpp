@@ -7,6 +7,7 @@
 #include <cmath>
 #include <ctime>
 #include <fmt/format.h>
+#include <functional>
 #include <numeric>
 #include <random>
 #include <stdexcept>
@@ -192,11 +193,15 @@ void write_synthetic_trace(const std::filesystem::path& path, const SynthOptions
       for (std::uint64_t i = 0; i < n; ++i) {
         std::int32_t* row = &ids[l][i * k];
         draw_topk(dists[l], p, k, rngs[l], row);
-        // Gates ∝ popularity of the chosen experts, renormalised; column 0 is the largest gate.
-        std::sort(row, row + k, [&](int a, int b) { return p[a] > p[b] || (p[a] == p[b] && a < b); });
+        // Columns keep the draw order, so column 0 (the top-1 choice) is itself a draw from the
+        // popularity. Gates are the chosen experts' popularities renormalised and sorted so that
+        // they decrease along the row, as the format requires. (Sorting the experts by popularity
+        // instead would make top-1 favour low ids whenever popularities tie, e.g. uniform load.)
+        float* g = &gates[l][i * k];
         double sum = 0;
         for (int j = 0; j < k; ++j) sum += p[row[j]];
-        for (int j = 0; j < k; ++j) gates[l][i * k + j] = static_cast<float>(p[row[j]] / sum);
+        for (int j = 0; j < k; ++j) g[j] = static_cast<float>(p[row[j]] / sum);
+        std::sort(g, g + k, std::greater<float>());
       }
       routing[l] = LayerRouting{ids[l], gates[l], {}};
     }

@@ -66,4 +66,13 @@ TEST_CASE("synthetic traces: distinct experts per token, reproducible, loads fol
   auto stats = compute_stats(a, {});
   double share5 = static_cast<double>(stats.layers[0].loads[5]) / o.tokens;
   CHECK(share5 == doctest::Approx(0.5 + 0.5 * 0.5 / (1 - 1.0 / 14)).epsilon(0.02));
+  // Top-1 (column 0) is the first draw: expert 5 in half the tokens, each cold expert in 1/14.
+  double top1_share5 = static_cast<double>(stats.layers[0].top1_loads[5]) / o.tokens;
+  CHECK(top1_share5 == doctest::Approx(0.5).epsilon(0.03));
+  CHECK(static_cast<double>(stats.layers[0].top1_loads[0]) / o.tokens == doctest::Approx(1.0 / 14).epsilon(0.1));
+  // Gates decrease along each row.
+  std::uint64_t unsorted = 0;
+  auto gl = a.read_layer(0, 0, o.tokens);
+  for (std::uint64_t t = 0; t < gl.tokens(); ++t) unsorted += gl.gates[2 * t] < gl.gates[2 * t + 1];
+  CHECK(unsorted == 0);
 }
