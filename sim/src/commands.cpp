@@ -1,8 +1,168 @@
+// moesim replay: a trace or a traffic matrix + a platform → per-GPU all-to-all times and summaries.
 #include "moesim/sim/commands.hpp"
 
+#include <fmt/format.h>
+
+#include <iostream>
+#include <memory>
+
+#include "moesim/common/error.hpp"
+#include "moesim/sim/replay.hpp"
+#include "moesim/sim/summary.hpp"
+
 namespace moesim::sim {
-void register_commands(cli::Commands& commands, CLI::App& app) {
-  (void)commands;
-  (void)app;
+
+namespace {
+
+struct ReplayArgs {
+  std::string trace, matrix, platform, placement = "contiguous", spread = "even", matrix_unit = "bytes", out;
+  int gpus = 0, redundant = 0;
+  double dispatch_bytes = 0, combine_bytes = 0, launch_us = 0, overhead_us = 0, flops_per_token = 0, gpu_tflops = 0;
+  std::vector<int> layers;
+  std::uint64_t steps = 0;
+  bool no_dedup = false, no_balanced = false, no_reuse = false, json = false, quiet = false;
+  ReplayOptions options;
+};
+
+nlohmann::json config_json(const ReplayArgs& a) {
+  return {{"trace", a.trace},
+          {"matrix", a.matrix},
+          {"matrix_unit", a.matrix_unit},
+          {"platform", a.platform},
+          {"gpus", a.gpus},
+          {"algorithm", a.options.algorithm},
+          {"placement", a.placement},
+          {"redundant_experts", a.redundant},
+          {"spread", a.spread},
+          {"dispatch_bytes_per_token", a.dispatch_bytes},
+          {"combine_bytes_per_token", a.combine_bytes},
+          {"dedup", !a.no_dedup},
+          {"launch_latency_s", a.options.a2a.launch_latency_s},
+          {"per_message_overhead_s", a.options.a2a.per_message_overhead_s},
+          {"flops_per_token", a.options.flops_per_token},
+          {"gpu_flops", a.options.gpu_flops},
+          {"layers", a.layers},
+          {"max_steps", a.steps},
+          {"balanced_reference", a.options.balanced_reference}};
 }
+
+ReplayResult run_matrix(const ReplayArgs& a, const PlatformSource& platform) {
+  cli::require_file(a.matrix);
+  MatrixUnit unit = a.matrix_unit == "tokens" ? MatrixUnit::kTokens : MatrixUnit::kBytes;
+  if (unit == MatrixUnit::kTokens && a.dispatch_bytes <= 0)
+    throw InputError("--matrix-unit tokens needs --dispatch-bytes (bytes per token)");
+  auto m = load_traffic_matrix(a.matrix, unit, a.dispatch_bytes);
+  // Combine carries the same tokens back, at the combine width when one is given.
+  double combine_scale = (a.combine_bytes > 0 && a.dispatch_bytes > 0) ? a.combine_bytes / a.dispatch_bytes : 1.0;
+  return replay_matrix(m, combine_scale, platform, a.gpus > 0 ? a.gpus : m.gpus, a.options);
+}
+
+ReplayResult run_trace(const ReplayArgs& a, const PlatformSource& platform) {
+  cli::require_file(a.trace);
+  TraceReplayOptions t;
+  t.ep_gpus = a.gpus;
+  if (a.placement == "contiguous") t.placement = PlacementKind::kContiguous;
+  else if (a.placement == "strided") t.placement = PlacementKind::kStrided;
+  else if (a.placement == "eplb") t.placement = PlacementKind::kEplb;
+  else {
+    cli::require_file(a.placement);
+    t.placement = PlacementKind::kFile;
+    t.placement_file = a.placement;
+  }
+  t.redundant_experts = a.redundant;
+  t.spread = a.spread == "sequence" ? TokenSpread::kSequence : TokenSpread::kEven;
+  t.dispatch_bytes_per_token = a.dispatch_bytes;
+  t.combine_bytes_per_token = a.combine_bytes;
+  t.dedup = !a.no_dedup;
+  t.layers = a.layers;
+  t.max_steps = a.steps;
+  return replay_trace(a.trace, platform, t, a.options);
+}
+
+int run_replay(ReplayArgs& a) {
+  a.options.a2a.launch_latency_s = a.launch_us * 1e-6;
+  a.options.a2a.per_message_overhead_s = a.overhead_us * 1e-6;
+  a.options.gpu_flops = a.gpu_tflops * 1e12;
+  a.options.balanced_reference = !a.no_balanced;
+  a.options.reuse_identical = !a.no_reuse;
+  a.options.progress = !a.quiet && !a.json;
+  if (a.options.flops_per_token > 0 && a.options.gpu_flops <= 0)
+    throw InputError("--flops-per-token needs --gpu-tflops (the GPU's achieved rate)");
+  PlatformSource platform = parse_platform_source(a.platform);
+  if (platform.kind == PlatformSource::Kind::kFile && platform.text.find('/') != std::string::npos)
+    cli::require_file(platform.text);
+  ReplayResult r = a.matrix.empty() ? run_trace(a, platform) : run_matrix(a, platform);
+  ReplaySummary s = summarize(r);
+  if (!a.out.empty()) write_outputs(a.out, r, s, config_json(a));
+  if (a.json) {
+    auto j = to_json(s, r);
+    j["config"] = config_json(a);
+    cli::print_json(j);
+  } else {
+    std::cout << human_report(s, r);
+    if (!a.out.empty()) std::cout << fmt::format("wrote {0}/replay.h5, {0}/a2a.csv, {0}/summary.json\n", a.out);
+  }
+  return kExitOk;
+}
+
+std::string algorithm_help() {
+  std::string h = "All-to-all algorithm:";
+  for (const auto& alg : all_algorithms()) h += fmt::format("\n  {}: {}", alg.name, alg.description);
+  return h;
+}
+
+}  // namespace
+
+void register_commands(cli::Commands& commands, CLI::App& app) {
+  auto args = std::make_shared<ReplayArgs>();
+  CLI::App* cmd = commands.add(
+      app, "replay", "Replay a routing trace or a traffic matrix as dispatch/combine all-to-alls on a platform",
+      "moesim replay --trace t.h5 --platform rail-optimized-64 --algorithm hierarchical --placement eplb "
+      "--redundant-experts 64 --out results/\n  moesim replay --matrix m.csv --matrix-unit tokens --dispatch-bytes 7168 "
+      "--platform switch:8",
+      [args] { return run_replay(*args); });
+  auto* trace = cmd->add_option("--trace", args->trace, "Routing trace (format v1, .h5)");
+  auto* matrix = cmd->add_option("--matrix", args->matrix, "Traffic matrix (.csv or .json): rows = source GPU, columns = destination");
+  trace->excludes(matrix);
+  cmd->add_option("--platform", args->platform,
+                  "Platform: a YAML or SimGrid XML file, a preset name (platforms/), switch:GPUS[:LINK_Bps[:LATENCY_s]] "
+                  "or cluster:NODES:GPUS_PER_NODE")
+      ->required();
+  cmd->add_option("--gpus", args->gpus, "Expert-parallel degree (default: every GPU of the platform; a matrix: its size)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--algorithm", args->options.algorithm, algorithm_help())->capture_default_str();
+  cmd->add_option("--placement", args->placement, "contiguous, strided, eplb, or a placement file (.json/.csv)")
+      ->capture_default_str();
+  cmd->add_option("--redundant-experts", args->redundant, "EPLB: extra expert replicas in total (E + R divisible by GPUs)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--spread", args->spread, "How a step's tokens start on GPUs: even (batch split) or sequence")
+      ->check(CLI::IsMember({"even", "sequence"}))
+      ->capture_default_str();
+  cmd->add_option("--dispatch-bytes", args->dispatch_bytes, "Bytes per token dispatched (default hidden size × 1, FP8)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--combine-bytes", args->combine_bytes, "Bytes per token combined (default hidden size × 2, BF16)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_flag("--no-dedup", args->no_dedup, "Send a token once per expert, even to experts on the same GPU (default: once per GPU, as DeepEP)");
+  cmd->add_option("--matrix-unit", args->matrix_unit, "Unit of the matrix entries: bytes or tokens")
+      ->check(CLI::IsMember({"bytes", "tokens"}))
+      ->capture_default_str();
+  cmd->add_option("--flops-per-token", args->options.flops_per_token,
+                  "Expert FLOPs per (token, expert); enables compute between dispatch and combine")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--gpu-tflops", args->gpu_tflops, "Achieved TFLOP/s of one GPU for expert compute")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--launch-us", args->launch_us, "Launch latency of each all-to-all, microseconds")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--overhead-us", args->overhead_us, "Software overhead per message, microseconds")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--layers", args->layers, "MoE layers to replay (file indices; default all)")->delimiter(',');
+  cmd->add_option("--steps", args->steps, "Replay at most this many steps (default all)");
+  cmd->add_flag("--no-balanced", args->no_balanced, "Skip the balanced reference (halves the simulations)");
+  cmd->add_flag("--no-reuse", args->no_reuse, "Simulate identical all-to-alls again instead of reusing the first result");
+  cmd->add_option("--out", args->out, "Directory for replay.h5 (every row), a2a.csv and summary.json");
+  cli::add_json_flag(cmd, args->json);
+  cli::add_quiet_flag(cmd, args->quiet);
+  cmd->callback([cmd, trace, matrix] {
+    if (trace->count() == 0 && matrix->count() == 0) throw CLI::RequiredError("--trace or --matrix");
+    (void)cmd;
+  });
+}
+
 }  // namespace moesim::sim

@@ -1,0 +1,43 @@
+#pragma once
+// The one place where flows meet SimGrid: a set of (src GPU, dst GPU, bytes, start time) flows is
+// launched as SimGrid host-to-host communications (Comm::sendto_async from maestro: no actor per
+// flow, no mailbox), the engine runs until they all finish, and each flow's finish time comes back.
+//
+// Time is measured from a phase origin set by begin_phase(): an algorithm with several rounds calls
+// run() once per round with start times after the previous round's end.
+#include <span>
+#include <vector>
+
+#include "moesim/topologies/simgrid_platform.hpp"
+
+namespace moesim::sim {
+
+struct Flow {
+  int src = 0;
+  int dst = 0;
+  double bytes = 0;    // > 0; rounded to whole bytes for SimGrid
+  double start_s = 0;  // relative to the phase origin, >= now_s()
+};
+
+class FlowNetwork {
+ public:
+  // `platform` must already be built into the (single, process-wide) SimGrid engine.
+  explicit FlowNetwork(topologies::SimgridPlatform platform);
+
+  const topologies::SimgridPlatform& platform() const { return platform_; }
+  int gpus() const { return static_cast<int>(platform_.gpus.size()); }
+
+  void begin_phase();    // origin := SimGrid's clock
+  double now_s() const;  // SimGrid's clock minus the origin
+  // Finish time of each flow, relative to the origin. Flows need not be sorted.
+  std::vector<double> run(std::span<const Flow> flows);
+
+  std::uint64_t flows_simulated() const { return flows_simulated_; }
+
+ private:
+  topologies::SimgridPlatform platform_;
+  double origin_s_ = 0;
+  std::uint64_t flows_simulated_ = 0;
+};
+
+}  // namespace moesim::sim

@@ -1,0 +1,130 @@
+// Closed forms for the all-to-all algorithms, through real SimGrid simulations on the built-in
+// platforms: a non-blocking switch (each GPU one full-duplex port of bandwidth B, one-way latency L)
+// and a 2-node cluster (NVLink inside nodes, one NIC per GPU across).
+#include <doctest/doctest.h>
+
+#include <vector>
+
+#include "moesim/common/error.hpp"
+#include "moesim/sim/algorithm.hpp"
+#include "moesim/sim/simulation.hpp"
+
+using namespace moesim::sim;
+
+namespace {
+constexpr double B = 10e9;    // bytes/s per port and direction
+constexpr double L = 2e-6;    // one-way latency
+constexpr double MB = 1e6;
+
+PlatformSource switch_platform(int gpus) {
+  PlatformSource p;
+  p.text = "switch";
+  p.kind = PlatformSource::Kind::kSwitch;
+  p.switch_spec = {gpus, B, L};
+  return p;
+}
+
+// Per-GPU finish times of one all-to-all, simulated in its own process.
+std::vector<double> finish_times(const PlatformSource& platform, const TrafficMatrix& m, const std::string& algorithm,
+                                 A2AOptions options = {}, std::vector<double> ready = {}) {
+  if (ready.empty()) ready.assign(m.gpus, 0.0);
+  auto r = run_simulation(platform, m.gpus, [&](FlowNetwork& net) {
+    auto finish = find_algorithm(algorithm).run(m, ready, net, options);
+    ReplayResult out;
+    for (int g = 0; g < m.gpus; ++g) out.gpu_rows.push_back({0, 0, 0, g, ready[g], finish[g], 0, 0});
+    return out;
+  });
+  std::vector<double> finish;
+  for (const auto& row : r.gpu_rows) finish.push_back(row.finish_s);
+  return finish;
+}
+
+TrafficMatrix uniform(int n, double bytes) {
+  auto m = TrafficMatrix::zeros(n);
+  for (int s = 0; s < n; ++s)
+    for (int d = 0; d < n; ++d)
+      if (s != d) m.at(s, d) = bytes;
+  return m;
+}
+
+double max_of(const std::vector<double>& v) { return *std::max_element(v.begin(), v.end()); }
+}  // namespace
+
+TEST_CASE("2 GPUs: one message takes bytes / bandwidth + latency; both directions do not interfere") {
+  auto m = TrafficMatrix::zeros(2);
+  m.at(0, 1) = 4 * MB;
+  auto f = finish_times(switch_platform(2), m, "direct");
+  CHECK(f[0] == doctest::Approx(4 * MB / B + L).epsilon(1e-9));
+  CHECK(f[1] == doctest::Approx(4 * MB / B + L).epsilon(1e-9));
+  m.at(1, 0) = 4 * MB;  // split-duplex port: the reverse direction has its own bandwidth
+  f = finish_times(switch_platform(2), m, "direct");
+  CHECK(max_of(f) == doctest::Approx(4 * MB / B + L).epsilon(1e-9));
+}
+
+TEST_CASE("N GPUs uniform on a non-blocking switch: (N-1) m / B + L") {
+  for (int n : {4, 16}) {
+    auto f = finish_times(switch_platform(n), uniform(n, MB), "direct");
+    for (double t : f) CHECK(t == doctest::Approx((n - 1) * MB / B + L).epsilon(1e-9));
+  }
+}
+
+TEST_CASE("a hot destination is bounded by its ingress bandwidth; the others finish early") {
+  const int n = 8;
+  auto m = TrafficMatrix::zeros(n);
+  for (int s : {1, 3, 4, 5, 6, 7}) m.at(s, 0) = 2 * MB;  // six GPUs send to GPU 0
+  m.at(1, 2) = 1 * MB;                                  // GPU 2 only receives one small flow
+  auto f = finish_times(switch_platform(n), m, "direct");
+  CHECK(f[0] == doctest::Approx(6 * 2 * MB / B + L).epsilon(1e-9));
+  // Max-min: GPU 1's port gives B/6 to its flow into the hot GPU (bottlenecked there) and the
+  // remaining 5B/6 to GPU 2, which is done in 1 MB / (5B/6) + L.
+  CHECK(f[2] == doctest::Approx(MB / (5 * B / 6) + L).epsilon(1e-9));
+}
+
+TEST_CASE("pairwise exchange on a switch equals the sum of its rounds") {
+  const int n = 4;
+  auto m = TrafficMatrix::zeros(n);
+  double expected = 0;
+  for (int r = 1; r < n; ++r) {
+    double round = 0;
+    for (int s = 0; s < n; ++s) {
+      double bytes = (1 + s + 3 * r) * MB;  // every flow a different size
+      m.at(s, (s + r) % n) = bytes;
+      round = std::max(round, bytes / B + L);  // in a permutation each flow has its ports to itself
+    }
+    expected += round;
+  }
+  auto f = finish_times(switch_platform(n), m, "pairwise");
+  CHECK(max_of(f) == doctest::Approx(expected).epsilon(1e-9));
+}
+
+TEST_CASE("hierarchical on 2 nodes × 2 GPUs: NVLink phase then rail phase") {
+  PlatformSource p;
+  p.text = "cluster";
+  p.kind = PlatformSource::Kind::kCluster;
+  p.cluster_spec = {2, 2, 100e9, 1e-6, 10e9, 3e-6};
+  // Uniform m: GPU (A,i) sends to (A,j) its own m plus m for (B,j): 2m over NVLink. Then rail j of
+  // node A carries to (B,j) the m of both GPUs of A: 2m over the NIC.
+  auto f = finish_times(p, uniform(4, MB), "hierarchical");
+  double expected = (2 * MB / 100e9 + 1e-6) + (2 * MB / 10e9 + 3e-6);
+  CHECK(max_of(f) == doctest::Approx(expected).epsilon(1e-9));
+  // Direct on the same platform: each NIC carries 2m, each NVLink m, all at once.
+  auto d = finish_times(p, uniform(4, MB), "direct");
+  CHECK(max_of(d) == doctest::Approx(2 * MB / 10e9 + 3e-6).epsilon(1e-9));
+}
+
+TEST_CASE("launch latency, per-message overhead and ready times shift flows") {
+  auto m = TrafficMatrix::zeros(2);
+  m.at(0, 1) = MB;
+  A2AOptions opt{5e-6, 1e-6};
+  auto f = finish_times(switch_platform(2), m, "direct", opt, {3e-6, 0.0});
+  CHECK(f[1] == doctest::Approx(3e-6 + 5e-6 + 1e-6 + MB / B + L).epsilon(1e-9));
+  CHECK(f[0] == f[1]);
+}
+
+TEST_CASE("a platform with fewer GPUs than the expert-parallel degree is an input error") {
+  CHECK_THROWS_WITH_AS(finish_times(switch_platform(2), uniform(4, MB), "direct"),
+                       doctest::Contains("the platform has 2 GPUs, fewer than the expert-parallel degree 4"),
+                       moesim::InputError);
+  CHECK_THROWS_WITH_AS(find_algorithm("ring"), doctest::Contains("known: direct, pairwise, hierarchical"),
+                       moesim::InputError);
+}

@@ -1,0 +1,93 @@
+#include "moesim/sim/layer_traffic.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <unordered_map>
+
+#include "moesim/common/error.hpp"
+
+namespace moesim::sim {
+
+std::vector<double> LayerTraffic::tokens_on_gpu(const Placement& p) const {
+  std::vector<double> out(p.num_gpus, 0.0);
+  for (int e = 0; e < p.num_experts; ++e)
+    for (std::size_t r = 0; r < p.replicas[e].size(); ++r) out[p.replicas[e][r].gpu] += replica_tokens[e][r];
+  return out;
+}
+
+std::vector<int> spread_evenly(std::uint64_t tokens, int gpus) {
+  std::vector<int> out(tokens);
+  for (std::uint64_t t = 0; t < tokens; ++t) out[t] = static_cast<int>(t * static_cast<std::uint64_t>(gpus) / tokens);
+  return out;
+}
+
+std::vector<int> spread_by_sequence(std::span<const std::int32_t> sequence_id, int gpus) {
+  // Rank sequences by first appearance so that the split does not depend on the id values.
+  std::unordered_map<std::int32_t, int> rank;
+  std::vector<int> seq_rank(sequence_id.size());
+  for (std::size_t t = 0; t < sequence_id.size(); ++t) {
+    auto [it, inserted] = rank.try_emplace(sequence_id[t], static_cast<int>(rank.size()));
+    seq_rank[t] = it->second;
+  }
+  std::int64_t sequences = static_cast<std::int64_t>(rank.size());
+  std::vector<int> out(sequence_id.size());
+  for (std::size_t t = 0; t < sequence_id.size(); ++t)
+    out[t] = static_cast<int>(static_cast<std::int64_t>(seq_rank[t]) * gpus / sequences);
+  return out;
+}
+
+LayerTraffic build_layer_traffic(std::span<const std::int32_t> expert_ids, int top_k,
+                                 std::span<const int> source_gpu, const Placement& placement, bool dedup,
+                                 const std::string& what) {
+  const int gpus = placement.num_gpus;
+  LayerTraffic lt;
+  lt.token_copies = TrafficMatrix::zeros(gpus);
+  lt.replica_tokens.resize(placement.num_experts);
+  for (int e = 0; e < placement.num_experts; ++e) lt.replica_tokens[e].assign(placement.replicas[e].size(), 0.0);
+  lt.tokens = top_k > 0 ? expert_ids.size() / top_k : 0;
+  lt.assignments = expert_ids.size();
+  if (source_gpu.size() != lt.tokens)
+    throw std::logic_error("build_layer_traffic: one source GPU per token expected");
+
+  // Smooth weighted round robin per expert: deterministic, and replica r gets share_r of the tokens.
+  std::vector<std::vector<double>> credit(placement.num_experts);
+  for (int e = 0; e < placement.num_experts; ++e) credit[e].assign(placement.replicas[e].size(), 0.0);
+  auto pick_replica = [&](int e) {
+    auto& c = credit[e];
+    const auto& reps = placement.replicas[e];
+    if (reps.size() == 1) return std::size_t{0};
+    std::size_t best = 0;
+    for (std::size_t r = 0; r < reps.size(); ++r) {
+      c[r] += reps[r].share;
+      if (c[r] > c[best]) best = r;
+    }
+    c[best] -= 1.0;
+    return best;
+  };
+
+  std::vector<int> dest(top_k);
+  for (std::uint64_t t = 0; t < lt.tokens; ++t) {
+    const int src = source_gpu[t];
+    for (int j = 0; j < top_k; ++j) {
+      std::int32_t e = expert_ids[t * top_k + j];
+      if (e < 0 || e >= placement.num_experts)
+        throw InputError(fmt::format("{}: token {} is routed to expert {}, but the placement has experts 0..{} "
+                                     "(does the trace match the model and --experts?)",
+                                     what, t, e, placement.num_experts - 1));
+      std::size_t r = pick_replica(e);
+      lt.replica_tokens[e][r] += 1.0;
+      dest[j] = placement.replicas[e][r].gpu;
+    }
+    if (dedup) {
+      std::sort(dest.begin(), dest.end());
+      auto last = std::unique(dest.begin(), dest.end());
+      for (auto it = dest.begin(); it != last; ++it) lt.token_copies.at(src, *it) += 1.0;
+    } else {
+      for (int d : dest) lt.token_copies.at(src, d) += 1.0;
+    }
+  }
+  return lt;
+}
+
+}  // namespace moesim::sim

@@ -1,0 +1,53 @@
+#include "moesim/sim/layer_traffic.hpp"
+
+#include <doctest/doctest.h>
+
+#include "moesim/common/error.hpp"
+
+using namespace moesim::sim;
+
+TEST_CASE("token spreads") {
+  CHECK(spread_evenly(6, 3) == std::vector<int>{0, 0, 1, 1, 2, 2});
+  std::vector<std::int32_t> seq = {7, 7, 7, 3, 3, 9, 9, 9};  // three sequences on two GPUs
+  CHECK(spread_by_sequence(seq, 2) == std::vector<int>{0, 0, 0, 0, 0, 1, 1, 1});
+}
+
+TEST_CASE("layer traffic: conservation of token copies with and without dedup") {
+  // 4 experts, 2 GPUs, contiguous: experts 0,1 on GPU 0; 2,3 on GPU 1. Top-2 routing of 4 tokens.
+  auto p = contiguous_placement(4, 2);
+  std::vector<std::int32_t> ids = {0, 1,   // token 0 (GPU 0): both on GPU 0 -> dedup: one local copy
+                                   2, 3,   // token 1 (GPU 0): both on GPU 1 -> dedup: one copy 0->1
+                                   0, 2,   // token 2 (GPU 1): one to GPU 0, one local
+                                   3, 2};  // token 3 (GPU 1): both local
+  std::vector<int> src = {0, 0, 1, 1};
+  auto plain = build_layer_traffic(ids, 2, src, p, false, "test");
+  CHECK(plain.token_copies.total_bytes() == 4 * 2);  // tokens × k
+  CHECK(plain.token_copies.at(0, 0) == 2);
+  CHECK(plain.token_copies.at(0, 1) == 2);
+  CHECK(plain.token_copies.at(1, 0) == 1);
+  CHECK(plain.token_copies.at(1, 1) == 3);
+  auto dedup = build_layer_traffic(ids, 2, src, p, true, "test");
+  // Duplicates removed: token 0 (1 copy saved), token 1 (1), token 3 (1).
+  CHECK(dedup.token_copies.total_bytes() == 8 - 3);
+  CHECK(dedup.token_copies.at(0, 1) == 1);
+  CHECK(dedup.token_copies.at(1, 0) == 1);
+  CHECK(dedup.tokens_on_gpu(p) == std::vector<double>{3, 5});  // compute is not deduplicated
+}
+
+TEST_CASE("layer traffic: replicas share an expert's tokens by their shares") {
+  Placement p{"file", 1, 3, {{{1, 0.5}, {2, 0.25}, {0, 0.25}}}};
+  std::vector<std::int32_t> ids(400, 0);
+  std::vector<int> src(400, 0);
+  auto lt = build_layer_traffic(ids, 1, src, p, true, "test");
+  CHECK(lt.replica_tokens[0] == std::vector<double>{200, 100, 100});
+  CHECK(lt.token_copies.at(0, 1) == 200);
+}
+
+TEST_CASE("layer traffic: an expert id beyond the placement is an input error") {
+  auto p = contiguous_placement(4, 2);
+  std::vector<std::int32_t> ids = {0, 4};
+  std::vector<int> src = {0};
+  CHECK_THROWS_WITH_AS(build_layer_traffic(ids, 2, src, p, true, "t.h5 layer 3"),
+                       doctest::Contains("t.h5 layer 3: token 0 is routed to expert 4, but the placement has experts 0..3"),
+                       moesim::InputError);
+}

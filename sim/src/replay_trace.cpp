@@ -1,0 +1,123 @@
+// Trace input: every selected step and MoE layer of a trace v1 file becomes one LayerWork for the
+// replay engine. The file is streamed one (step, layer) block at a time, so memory is bounded by one
+// step's routing plus the GPUs × GPUs matrices, not by the trace.
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "moesim/common/error.hpp"
+#include "moesim/common/progress.hpp"
+#include "moesim/sim/replay.hpp"
+#include "moesim/sim/simulation.hpp"
+#include "moesim/traces/trace_reader.hpp"
+
+namespace moesim::sim {
+
+namespace {
+
+// Tokens routed to each expert over the whole layer: what EPLB balances.
+std::vector<double> expert_loads(const traces::TraceReader& reader, int layer, int experts) {
+  std::vector<double> loads(experts, 0.0);
+  constexpr std::uint64_t kSliceTokens = 1 << 16;
+  reader.for_each_id_slice(layer, kSliceTokens, [&](const traces::IdSlice& slice) {
+    slice.visit([&](const auto* ids, std::size_t n) {
+      for (std::size_t i = 0; i < n; ++i)
+        if (static_cast<int>(ids[i]) < experts) loads[ids[i]] += 1.0;
+    });
+  });
+  return loads;
+}
+
+Placement make_placement(const traces::TraceReader& reader, int layer, int gpus, const TraceReplayOptions& o) {
+  const int experts = reader.header().num_experts;
+  switch (o.placement) {
+    case PlacementKind::kContiguous: return contiguous_placement(experts, gpus);
+    case PlacementKind::kStrided: return strided_placement(experts, gpus);
+    case PlacementKind::kFile: return load_placement(o.placement_file, experts, gpus);
+    case PlacementKind::kEplb: {
+      auto loads = expert_loads(reader, layer, experts);
+      return eplb_placement(loads, gpus, o.redundant_experts);
+    }
+  }
+  throw std::logic_error("unknown placement kind");
+}
+
+std::vector<int> source_gpus(const traces::TraceReader& reader, std::uint64_t step, int gpus, TokenSpread spread) {
+  const auto& off = reader.step_offsets();
+  std::uint64_t tokens = off[step + 1] - off[step];
+  if (spread == TokenSpread::kEven) return spread_evenly(tokens, gpus);
+  auto block = reader.read_tokens(off[step], off[step + 1]);
+  return spread_by_sequence(block.sequence_id, gpus);
+}
+
+}  // namespace
+
+ReplayResult replay_trace(const std::filesystem::path& trace, const PlatformSource& platform,
+                          const TraceReplayOptions& topt, const ReplayOptions& options) {
+  find_algorithm(options.algorithm);  // fail before forking
+  {
+    traces::TraceReader probe(trace);  // a bad file is reported before any simulation starts
+    const auto& h = probe.header();
+    for (int l : topt.layers)
+      if (l < 0 || l >= h.num_layers)
+        throw InputError(located(trace, fmt::format("layer {} does not exist (the trace has MoE layers 0..{})", l,
+                                                    h.num_layers - 1)));
+    if (topt.dispatch_bytes_per_token <= 0 && h.hidden_size <= 0)
+      throw InputError(located(trace, "hidden_size is 0: give --dispatch-bytes and --combine-bytes"));
+  }
+  return run_simulation(platform, topt.ep_gpus, [&](FlowNetwork& net) {
+    traces::TraceReader reader(trace);
+    const auto& h = reader.header();
+    const int gpus = net.gpus();
+    std::vector<int> layers = topt.layers;
+    if (layers.empty())
+      for (int l = 0; l < h.num_layers; ++l) layers.push_back(l);
+    std::uint64_t steps = h.num_steps;
+    if (topt.max_steps > 0) steps = std::min(steps, topt.max_steps);
+    // FP8 dispatch and BF16 combine (DeepSeek-V3 / DeepEP) unless told otherwise.
+    double dispatch_bpt = topt.dispatch_bytes_per_token > 0 ? topt.dispatch_bytes_per_token : h.hidden_size * 1.0;
+    double combine_bpt = topt.combine_bytes_per_token > 0 ? topt.combine_bytes_per_token : h.hidden_size * 2.0;
+
+    std::vector<Placement> placement;
+    for (int l = 0; l < h.num_layers; ++l)
+      placement.push_back(std::find(layers.begin(), layers.end(), l) != layers.end()
+                              ? make_placement(reader, l, gpus, topt)
+                              : Placement{});
+
+    ReplayEngine engine(net, gpus, options);
+    Progress progress("replay", steps * layers.size(), "layers", options.progress);
+    for (std::uint64_t step = 0; step < steps; ++step) {
+      auto src = source_gpus(reader, step, gpus, topt.spread);
+      if (src.empty()) continue;
+      for (int layer : layers) {
+        auto block = reader.read_step(layer, step, traces::ReadWhat{false, false});
+        const Placement& p = placement[layer];
+        auto lt = build_layer_traffic(block.expert_ids, block.top_k, src, p, topt.dedup,
+                                      fmt::format("{}: step {} layer {}", trace.string(), step, layer));
+        LayerWork w;
+        w.step = static_cast<int>(step);
+        w.layer = layer;
+        w.dispatch = lt.token_copies.scaled(dispatch_bpt);
+        w.combine = lt.token_copies.transposed().scaled(combine_bpt);
+        if (options.flops_per_token > 0 && options.gpu_flops > 0) {
+          w.compute_s = lt.tokens_on_gpu(p);
+          for (double& t : w.compute_s) t *= options.flops_per_token / options.gpu_flops;
+        }
+        w.experts_by_gpu.resize(gpus);
+        for (int e = 0; e < p.num_experts; ++e)
+          for (std::size_t r = 0; r < p.replicas[e].size(); ++r)
+            w.experts_by_gpu[p.replicas[e][r].gpu].push_back({e, lt.replica_tokens[e][r]});
+        engine.replay_layer(w);
+        auto& res = engine.result();
+        res.tokens += static_cast<double>(lt.tokens);
+        res.assignments += static_cast<double>(lt.assignments);
+        res.token_copies_sent += lt.token_copies.total_bytes();
+        progress.advance();
+      }
+    }
+    progress.finish();
+    return std::move(engine.result());
+  });
+}
+
+}  // namespace moesim::sim

@@ -1,0 +1,66 @@
+#include "moesim/sim/traffic_matrix.hpp"
+
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <unistd.h>
+
+#include "moesim/common/error.hpp"
+
+using namespace moesim::sim;
+namespace fs = std::filesystem;
+
+static fs::path write_temp(const std::string& name, const std::string& content) {
+  fs::path p = fs::temp_directory_path() / ("moesim_sim_test_" + std::to_string(::getpid()) + "_" + name);
+  std::ofstream(p) << content;
+  return p;
+}
+
+TEST_CASE("traffic matrix: CSV in tokens becomes bytes, sums exclude the diagonal") {
+  auto p = write_temp("m.csv", "# src\\dst\n0,2,1\n3,5,0\n1,1,0\n");
+  auto m = load_traffic_matrix(p, MatrixUnit::kTokens, 10.0);
+  CHECK(m.gpus == 3);
+  CHECK(m.at(0, 1) == 20.0);
+  CHECK(m.at(1, 1) == 50.0);
+  CHECK(m.network_bytes() == (2 + 1 + 3 + 1 + 1) * 10.0);
+  CHECK(m.total_bytes() == (2 + 1 + 3 + 5 + 1 + 1) * 10.0);
+  CHECK(m.bytes_out() == std::vector<double>{30, 30, 20});
+  CHECK(m.bytes_in() == std::vector<double>{40, 30, 10});
+  CHECK(m.transposed().at(1, 0) == 20.0);
+  fs::remove(p);
+}
+
+TEST_CASE("traffic matrix: JSON with its own unit") {
+  auto p = write_temp("m.json", R"({"unit": "tokens", "matrix": [[0, 4], [2, 0]]})");
+  auto m = load_traffic_matrix(p, MatrixUnit::kBytes, 3.0);
+  CHECK(m.at(0, 1) == 12.0);
+  CHECK(m.at(1, 0) == 6.0);
+  fs::remove(p);
+}
+
+TEST_CASE("traffic matrix: wrong shapes and bad cells are input errors naming file, line and column") {
+  auto ragged = write_temp("ragged.csv", "0,1\n1,0,3\n");
+  CHECK_THROWS_WITH_AS(load_traffic_matrix(ragged, MatrixUnit::kBytes, 1), doctest::Contains(":2:1: row has 3 columns"),
+                       moesim::InputError);
+  auto rect = write_temp("rect.csv", "0,1,2\n1,0,3\n");
+  CHECK_THROWS_WITH_AS(load_traffic_matrix(rect, MatrixUnit::kBytes, 1), doctest::Contains("must be square"),
+                       moesim::InputError);
+  auto bad = write_temp("bad.csv", "0,1\n1,x\n");
+  CHECK_THROWS_WITH_AS(load_traffic_matrix(bad, MatrixUnit::kBytes, 1), doctest::Contains(":2:3: 'x' is not a number"),
+                       moesim::InputError);
+  auto neg = write_temp("neg.json", "[[0,-1],[1,0]]");
+  CHECK_THROWS_WITH_AS(load_traffic_matrix(neg, MatrixUnit::kBytes, 1), doctest::Contains("row 0 column 1"),
+                       moesim::InputError);
+  for (auto& p : {ragged, rect, bad, neg}) fs::remove(p);
+}
+
+TEST_CASE("balanced_like spreads the network bytes evenly over distinct pairs") {
+  TrafficMatrix m = TrafficMatrix::zeros(3);
+  m.at(0, 1) = 60;
+  m.at(2, 2) = 1000;  // local, not on the network
+  auto b = balanced_like(m);
+  CHECK(b.network_bytes() == doctest::Approx(60));
+  CHECK(b.at(1, 0) == doctest::Approx(10));
+  CHECK(b.at(2, 2) == 0);
+}

@@ -1,0 +1,87 @@
+// This benchmark shows what one all-to-all of 1 MB per GPU pair costs to simulate, for N = 64, 256,
+// 1024, 4096 GPUs: wall time, peak memory of the simulation process, and the simulated time next to
+// its bandwidth lower bound. Target (issue 4): a direct 1024-GPU all-to-all in <= 5 s and <= 500 MB,
+// a 4096-GPU one in <= 60 s. Each case runs in its own process, killed after a time cap.
+//
+// Run: build-rel/tests/bench/replay_bench [cap_s=60] [N ...]
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "moesim/sim/replay.hpp"
+#include "moesim/sim/simulation.hpp"
+
+using namespace moesim::sim;
+
+namespace {
+
+constexpr double kBytesPerPair = 1e6;
+constexpr rlim_t kMemoryCapBytes = rlim_t{6} << 30;
+
+// Presets of platforms/ with 8 GPUs per node on a fat-tree, by size.
+std::string fat_tree_preset(int n) {
+  switch (n) {
+    case 64: return "rail-optimized-64";
+    case 256: return "fat-tree-256";
+    case 1024: return "fat-tree-1024-3tier";
+    case 4096: return "fat-tree-4096-3tier";
+    default: return "";
+  }
+}
+
+void run_case(const std::string& platform_text, int n, const std::string& algorithm, int cap_s) {
+  auto m = TrafficMatrix::zeros(n);
+  for (int s = 0; s < n; ++s)
+    for (int d = 0; d < n; ++d)
+      if (s != d) m.at(s, d) = kBytesPerPair;
+  ReplayOptions options;
+  options.algorithm = algorithm;
+  options.balanced_reference = false;  // uniform: the balanced run is the run itself
+  auto t0 = std::chrono::steady_clock::now();
+  try {
+    auto r = run_simulation(parse_platform_source(platform_text), n, [&](FlowNetwork& net) {
+      ::alarm(static_cast<unsigned>(cap_s));  // a case that cannot finish is killed, not waited for
+      rlimit memory{kMemoryCapBytes, kMemoryCapBytes};  // and one that cannot fit fails instead of swapping the machine
+      ::setrlimit(RLIMIT_AS, &memory);
+      ReplayEngine engine(net, n, options);
+      LayerWork w;
+      w.dispatch = m;
+      w.combine = m;  // identical: answered from the first simulation
+      engine.replay_layer(w);
+      return std::move(engine.result());
+    });
+    const auto& a = r.a2a_rows.at(0);
+    std::printf("%5d  %-22s %-13s %10llu %9.2f %9.0f %12.3f %12.3f %7.3f\n", n, platform_text.c_str(),
+                algorithm.c_str(), static_cast<unsigned long long>(r.flows_simulated), r.sim_wall_s,
+                r.sim_peak_rss_bytes / 1048576.0, a.time_s * 1e3, a.bound_s * 1e3, a.time_s / a.bound_s);
+  } catch (const std::exception& e) {  // killed by the cap, out of memory, or a platform error
+    double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::printf("%5d  %-22s %-13s %10s %9.1f %9s  not finished: %s\n", n, platform_text.c_str(), algorithm.c_str(),
+                "-", wall, "-", e.what());
+  }
+  std::fflush(stdout);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int cap_s = argc > 1 ? std::stoi(argv[1]) : 60;
+  std::vector<int> sizes;
+  for (int i = 2; i < argc; ++i) sizes.push_back(std::stoi(argv[i]));
+  if (sizes.empty()) sizes = {64, 256, 1024, 4096};
+  std::printf("one all-to-all, %.0f MB per GPU pair; wall and RSS of the simulation process (platform build included)\n",
+              kBytesPerPair / 1e6);
+  std::printf("%5s  %-22s %-13s %10s %9s %9s %12s %12s %7s\n", "N", "platform", "algorithm", "flows", "wall s",
+              "RSS MB", "simulated ms", "bound ms", "ratio");
+  for (int n : sizes) {
+    run_case("switch:" + std::to_string(n), n, "direct", cap_s);
+    std::string preset = fat_tree_preset(n);
+    if (preset.empty()) continue;
+    run_case(preset, n, "hierarchical", cap_s);
+    run_case(preset, n, "direct", cap_s);
+  }
+}
