@@ -6,6 +6,7 @@
 #include "moesim/traces/commands.hpp"
 #ifdef MOESIM_WITH_TORCH
 #include "moesim/model/commands.hpp"
+#include "assign_eval.hpp"
 #endif
 
 int main(int argc, char** argv) {
@@ -20,6 +21,7 @@ int main(int argc, char** argv) {
   moesim::sim::register_commands(commands, app);
 #ifdef MOESIM_WITH_TORCH
   moesim::model::register_commands(commands, app);
+  moesim::assign_eval::register_command(commands, app);
 #endif
   return commands.dispatch(app, argc, argv);
 }

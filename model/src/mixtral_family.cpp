@@ -101,6 +101,7 @@ class MixtralFamily final : public Network {
     at::Tensor flat = x.reshape({-1, c_.hidden_size});                          // (T, H)
     at::Tensor logits = layers::linear(flat, w.router);                         // (T, E)
     layers::Routing routing = layers::softmax_topk(logits, c_.top_k, c_.norm_topk_prob);  // (T, k)
+    routing = reroute({routing.router_probs, {}, false, c_.top_k, c_.norm_topk_prob, 1.0, &routing}, moe_index);
     if (on_routing) on_routing(moe_index, layer, routing);
     at::Tensor out = layers::moe_experts(flat, routing, w.experts);             // (T, H)
     if (w.shared_gate.defined())

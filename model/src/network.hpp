@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "layers.hpp"
+#include "strategies/strategy.hpp"
 #include "moesim/model/config.hpp"
 #include "weights.hpp"
 
@@ -33,6 +34,18 @@ class Network {
   // the LM head, often the largest matmul of a small model, is skipped and the result undefined.
   virtual at::Tensor forward(const at::Tensor& ids, const at::Tensor& valid, const RoutingCallback& on_routing,
                              bool want_logits) const = 0;
+
+  // The one hook for assignment strategies (strategies/): where an architecture has taken its
+  // router's top-k, it hands the choice to reroute(), which returns it unchanged without a strategy.
+  void set_strategy(strategies::RoutingStrategy* strategy) { strategy_ = strategy; }
+
+ protected:
+  layers::Routing reroute(const strategies::RouterView& view, int moe_index) const {
+    return strategy_ ? strategy_->apply(view, moe_index) : *view.natural;
+  }
+
+ private:
+  strategies::RoutingStrategy* strategy_ = nullptr;
 };
 
 // mixtral_family.cpp: Mixtral, Qwen2-MoE, Qwen3-MoE, OLMoE (GQA attention, softmax-routed experts).
