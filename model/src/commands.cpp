@@ -1,5 +1,7 @@
-// moesim forward | capture — each command in its own file; this one only registers them.
+// moesim forward | capture | tokenize — each command in its own file; this one only registers them.
 #include "moesim/model/commands.hpp"
+
+#include "moesim/model/tokenize_command.hpp"
 
 namespace moesim::model {
 
@@ -9,6 +11,7 @@ void register_capture_command(cli::Commands& commands, CLI::App& app);  // captu
 void register_commands(cli::Commands& commands, CLI::App& app) {
   register_forward_command(commands, app);
   register_capture_command(commands, app);
+  register_tokenize_commands(commands, app);
 }
 
 }  // namespace moesim::model

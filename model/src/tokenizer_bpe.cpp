@@ -1,0 +1,742 @@
+// Hugging Face tokenizer.json byte-level BPE, step by step as the `tokenizers` library runs it
+// (see tokenizer_bpe.hpp for the pipeline). Reference: tokenizers/src/{tokenizer/added_vocabulary.rs,
+// pre_tokenizers/byte_level.rs, pre_tokenizers/split.rs, models/bpe/word.rs}.
+#include "moesim/model/tokenizer_bpe.hpp"
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <fmt/format.h>
+#include <pcre2.h>
+#include <unicode/bytestream.h>
+#include <unicode/normalizer2.h>
+#include <unicode/uchar.h>
+#include <unicode/utf8.h>
+
+#include <algorithm>
+#include <array>
+#include <fstream>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <queue>
+#include <sstream>
+#include <unordered_map>
+
+#include "moesim/common/cli.hpp"
+#include "moesim/common/error.hpp"
+
+namespace moesim::model {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace {
+
+// The pre-tokenizer regex of GPT-2, used by ByteLevel(use_regex=true).
+constexpr const char* kGpt2Pattern =
+    R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
+// Words longer than this are encoded but not cached (long runs are rare and would bloat the cache).
+constexpr std::size_t kMaxCachedWordBytes = 256;
+constexpr std::size_t kMaxCacheEntries = 1 << 18;
+constexpr const char* kReplacementCharacter = "\xEF\xBF\xBD";  // U+FFFD in UTF-8
+
+void append_utf8(std::string& out, UChar32 c) {
+  char buf[U8_MAX_LENGTH];
+  int32_t n = 0;
+  U8_APPEND_UNSAFE(buf, n, c);
+  out.append(buf, static_cast<std::size_t>(n));
+}
+
+// GPT-2's bytes_to_unicode(): printable Latin-1 bytes map to themselves, the other 68 bytes to
+// U+0100.. in byte order, so that every byte is a visible, non-space character in the vocabulary.
+std::array<UChar32, 256> byte_to_codepoint() {
+  std::array<UChar32, 256> table{};
+  int next = 0;
+  for (int b = 0; b < 256; ++b) {
+    bool printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
+    table[static_cast<std::size_t>(b)] = printable ? b : 256 + next++;
+  }
+  return table;
+}
+
+// A compiled PCRE2 pattern in UTF + Unicode-property mode (\s, \p{L} are Unicode-aware as in
+// Oniguruma, which `tokenizers` uses), JIT-compiled where the platform allows.
+class Regex {
+ public:
+  Regex(const std::string& pattern, bool literal, const fs::path& file) {
+    int error = 0;
+    PCRE2_SIZE offset = 0;
+    uint32_t options = PCRE2_UTF | PCRE2_UCP | (literal ? PCRE2_LITERAL : 0);
+    code_ = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(), options, &error, &offset,
+                          nullptr);
+    if (code_ == nullptr) {
+      std::array<PCRE2_UCHAR, 256> message{};
+      pcre2_get_error_message(error, message.data(), message.size());
+      throw InputError(located(file, fmt::format("pre-tokenizer regex does not compile at offset {}: {}", offset,
+                                                 reinterpret_cast<const char*>(message.data()))));
+    }
+    jit_ = pcre2_jit_compile(code_, PCRE2_JIT_COMPLETE) == 0;
+  }
+  Regex(const Regex&) = delete;
+  Regex& operator=(const Regex&) = delete;
+  ~Regex() { pcre2_code_free(code_); }
+
+  // Calls on_match(begin, end) for each non-empty match in text, left to right. The text must be
+  // valid UTF-8 (checked once by the caller).
+  template <typename F>
+  void for_each_match(std::string_view text, F&& on_match) const {
+    pcre2_match_data* data = pcre2_match_data_create_from_pattern(code_, nullptr);
+    auto subject = reinterpret_cast<PCRE2_SPTR>(text.data());
+    std::size_t pos = 0;
+    while (pos < text.size()) {
+      int rc = jit_ ? pcre2_jit_match(code_, subject, text.size(), pos, PCRE2_NO_UTF_CHECK, data, nullptr)
+                    : pcre2_match(code_, subject, text.size(), pos, PCRE2_NO_UTF_CHECK, data, nullptr);
+      if (rc == PCRE2_ERROR_NOMATCH) break;
+      if (rc < 0) {
+        pcre2_match_data_free(data);
+        throw std::runtime_error(fmt::format("pre-tokenizer regex failed with PCRE2 error {}", rc));
+      }
+      PCRE2_SIZE* ov = pcre2_get_ovector_pointer(data);
+      std::size_t begin = ov[0], end = ov[1];
+      if (end > begin) {
+        on_match(begin, end);
+        pos = end;
+      } else {  // empty match: step over one UTF-8 character
+        pos = begin + 1;
+        while (pos < text.size() && U8_IS_TRAIL(static_cast<uint8_t>(text[pos]))) ++pos;
+      }
+    }
+    pcre2_match_data_free(data);
+  }
+
+ private:
+  pcre2_code* code_ = nullptr;
+  bool jit_ = false;
+};
+
+// How a Split pre-tokenizer treats the pieces its pattern matches (tokenizers' SplitDelimiterBehavior).
+enum class SplitBehavior { isolated, removed, merged_with_previous, merged_with_next, contiguous };
+
+struct SplitStep {
+  std::unique_ptr<Regex> regex;
+  SplitBehavior behavior = SplitBehavior::isolated;
+  bool invert = false;
+};
+
+struct AddedToken {
+  std::string content;
+  std::int32_t id = 0;
+  bool special = false, normalized = false, lstrip = false, rstrip = false, single_word = false;
+};
+
+// A piece of text still to tokenize, or an added token already resolved to its id.
+struct Segment {
+  std::string text;
+  std::int32_t id = -1;  // >= 0: an added token
+};
+
+// Finds added tokens in text, leftmost-longest, as tokenizers' AddedVocabulary (aho-corasick).
+class AddedTokenMatcher {
+ public:
+  void add(const AddedToken& token) {
+    if (token.content.empty()) return;
+    auto& list = by_first_byte_[static_cast<uint8_t>(token.content[0])];
+    list.push_back(token);
+    std::stable_sort(list.begin(), list.end(),
+                     [](const AddedToken& a, const AddedToken& b) { return a.content.size() > b.content.size(); });
+    empty_ = false;
+  }
+
+  // Splits each text segment of `in` around the added tokens it contains.
+  std::vector<Segment> split(std::vector<Segment> in) const {
+    if (empty_) return in;
+    std::vector<Segment> out;
+    for (Segment& seg : in) {
+      if (seg.id >= 0) {
+        out.push_back(std::move(seg));
+        continue;
+      }
+      split_text(seg.text, out);
+    }
+    return out;
+  }
+
+ private:
+  static bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
+
+  static bool is_word_char_before(std::string_view text, std::size_t pos) {
+    if (pos == 0) return false;
+    int32_t i = static_cast<int32_t>(pos);
+    UChar32 c = 0;
+    U8_PREV(text.data(), 0, i, c);
+    return c >= 0 && (u_isalnum(c) || c == '_');
+  }
+  static bool is_word_char_at(std::string_view text, std::size_t pos) {
+    if (pos >= text.size()) return false;
+    int32_t i = static_cast<int32_t>(pos);
+    UChar32 c = 0;
+    U8_NEXT(text.data(), i, static_cast<int32_t>(text.size()), c);
+    return c >= 0 && (u_isalnum(c) || c == '_');
+  }
+
+  const AddedToken* match_at(std::string_view text, std::size_t pos) const {
+    for (const AddedToken& token : by_first_byte_[static_cast<uint8_t>(text[pos])]) {
+      if (text.compare(pos, token.content.size(), token.content) != 0) continue;
+      if (token.single_word &&
+          (is_word_char_before(text, pos) || is_word_char_at(text, pos + token.content.size()))) {
+        continue;
+      }
+      return &token;
+    }
+    return nullptr;
+  }
+
+  void split_text(std::string_view text, std::vector<Segment>& out) const {
+    std::size_t gap_begin = 0, pos = 0;
+    while (pos < text.size()) {
+      const AddedToken* token = match_at(text, pos);
+      if (token == nullptr) {
+        ++pos;
+        continue;
+      }
+      std::size_t begin = pos, end = pos + token->content.size();
+      if (token->lstrip) {
+        while (begin > gap_begin && is_space(text[begin - 1])) --begin;
+      }
+      if (token->rstrip) {
+        while (end < text.size() && is_space(text[end])) ++end;
+      }
+      if (begin > gap_begin) out.push_back({std::string(text.substr(gap_begin, begin - gap_begin)), -1});
+      out.push_back({std::string(), token->id});
+      gap_begin = pos = end;
+    }
+    if (gap_begin < text.size()) out.push_back({std::string(text.substr(gap_begin)), -1});
+  }
+
+  std::array<std::vector<AddedToken>, 256> by_first_byte_;
+  bool empty_ = true;
+};
+
+// Position of the first ill-formed UTF-8 sequence, or npos.
+std::size_t invalid_utf8_at(std::string_view text) {
+  int32_t i = 0, n = static_cast<int32_t>(text.size());
+  while (i < n) {
+    int32_t start = i;
+    UChar32 c = 0;
+    U8_NEXT(text.data(), i, n, c);
+    if (c < 0) return static_cast<std::size_t>(start);
+  }
+  return std::string_view::npos;
+}
+
+// Bytes to text as Rust's String::from_utf8_lossy: each ill-formed subsequence becomes U+FFFD.
+std::string utf8_lossy(std::string_view bytes) {
+  if (invalid_utf8_at(bytes) == std::string_view::npos) return std::string(bytes);
+  std::string out;
+  int32_t i = 0, n = static_cast<int32_t>(bytes.size());
+  while (i < n) {
+    int32_t start = i;
+    UChar32 c = 0;
+    U8_NEXT(bytes.data(), i, n, c);
+    if (c < 0) {
+      out += kReplacementCharacter;
+    } else {
+      out.append(bytes.data() + start, static_cast<std::size_t>(i - start));
+    }
+  }
+  return out;
+}
+
+struct MergeRule {
+  std::int32_t rank = 0, merged_id = 0;
+};
+
+std::uint64_t pair_key(std::int32_t left, std::int32_t right) {
+  return (static_cast<std::uint64_t>(static_cast<std::uint32_t>(left)) << 32) | static_cast<std::uint32_t>(right);
+}
+
+class BpeTokenizer final : public Tokenizer {
+ public:
+  BpeTokenizer(fs::path file, const json& spec) : file_(std::move(file)) {
+    load_model(spec.at("model"));
+    load_added_tokens(spec.value("added_tokens", json::array()));
+    load_normalizer(spec.value("normalizer", json()));
+    load_pre_tokenizer(spec.value("pre_tokenizer", json()));
+    load_decoder(spec.value("decoder", json()));
+    find_bos_eos();
+  }
+
+  std::vector<std::int32_t> encode(std::string_view text) const override {
+    if (std::size_t bad = invalid_utf8_at(text); bad != std::string_view::npos) {
+      throw InputError(fmt::format("text to tokenize is not valid UTF-8 (byte {})", bad));
+    }
+    std::vector<Segment> segments{{std::string(text), -1}};
+    segments = raw_added_.split(std::move(segments));
+    for (Segment& seg : segments) {
+      if (seg.id < 0) seg.text = normalize(seg.text);
+    }
+    segments = normalized_added_.split(std::move(segments));
+
+    std::vector<std::int32_t> ids;
+    ids.reserve(text.size() / 3);
+    std::vector<std::string_view> words;
+    for (const Segment& seg : segments) {
+      if (seg.id >= 0) {
+        ids.push_back(seg.id);
+        continue;
+      }
+      std::string prefixed;
+      std::string_view piece = seg.text;
+      if (add_prefix_space_ && !piece.empty() && piece.front() != ' ') {
+        prefixed = " " + seg.text;
+        piece = prefixed;
+      }
+      words.clear();
+      pre_tokenize(piece, words);
+      for (std::string_view word : words) encode_word(word, ids);
+    }
+    return ids;
+  }
+
+  std::string decode(std::span<const std::int32_t> ids) const override {
+    std::string bytes;
+    for (std::int32_t id : ids) {
+      if (id < 0 || id >= vocab_size() || !has_id_[static_cast<std::size_t>(id)]) {
+        throw InputError(located(file_, fmt::format("cannot decode id {}: not in the vocabulary", id)));
+      }
+      bytes += decoded_[static_cast<std::size_t>(id)];
+    }
+    return utf8_lossy(bytes);
+  }
+
+  std::int32_t vocab_size() const override { return static_cast<std::int32_t>(decoded_.size()); }
+  std::optional<std::int32_t> bos_id() const override { return bos_; }
+  std::optional<std::int32_t> eos_id() const override { return eos_; }
+  std::string kind() const override { return "bpe"; }
+  const fs::path& path() const override { return file_; }
+
+ private:
+  [[noreturn]] void unsupported(const std::string& what) const {
+    throw InputError(located(file_, fmt::format("unsupported {} (moesim reads byte-level BPE tokenizer.json files; "
+                                                "for SentencePiece models use tokenizer.model)",
+                                                what)));
+  }
+
+  void load_model(const json& model) {
+    if (model.value("type", "BPE") != "BPE") unsupported(fmt::format("model type '{}'", model.value("type", "")));
+    for (const char* option : {"continuing_subword_prefix", "end_of_word_suffix", "dropout"}) {
+      if (model.contains(option) && !model[option].is_null()) unsupported(fmt::format("BPE option '{}'", option));
+    }
+    if (model.value("byte_fallback", false)) unsupported("BPE option 'byte_fallback' (a non-byte-level BPE)");
+    ignore_merges_ = model.value("ignore_merges", false);
+
+    std::int32_t max_id = -1;
+    for (const auto& [token, id] : model.at("vocab").items()) {
+      std::int32_t i = id.get<std::int32_t>();
+      if (i < 0) throw InputError(located(file_, fmt::format("negative id {} for token '{}'", i, token)));
+      vocab_.emplace(token, i);
+      max_id = std::max(max_id, i);
+    }
+    resize_ids(max_id + 1);
+    for (const auto& [token, id] : vocab_) {
+      has_id_[static_cast<std::size_t>(id)] = true;
+      decoded_[static_cast<std::size_t>(id)] = token;  // mapped back to bytes in load_decoder
+    }
+
+    const auto table = byte_to_codepoint();
+    for (int b = 0; b < 256; ++b) {
+      std::string symbol;
+      append_utf8(symbol, table[static_cast<std::size_t>(b)]);
+      // GPT-NeoX-style vocabularies omit bytes that never occur in UTF-8 (0xC0, 0xC1, 0xF5..0xFF).
+      auto it = vocab_.find(symbol);
+      byte_id_[static_cast<std::size_t>(b)] = it == vocab_.end() ? -1 : it->second;
+      symbol_byte_.emplace(table[static_cast<std::size_t>(b)], static_cast<char>(b));
+    }
+    for (char b : std::string_view("abcABC0123 \n")) {
+      if (byte_id_[static_cast<uint8_t>(b)] < 0) {
+        throw InputError(located(file_, fmt::format("vocabulary lacks the byte-level symbol for byte 0x{:02X}; "
+                                                    "not a byte-level BPE", static_cast<uint8_t>(b))));
+      }
+    }
+
+    std::int32_t rank = 0;
+    for (const json& merge : model.at("merges")) {
+      std::string left, right;
+      if (merge.is_string()) {  // "Ġ t" (tokenizers < 0.20 and most files on the hub)
+        const std::string& s = merge.get_ref<const std::string&>();
+        std::size_t space = s.find(' ');
+        if (space == std::string::npos) throw InputError(located(file_, fmt::format("merge {} '{}' has no space", rank, s)));
+        left = s.substr(0, space);
+        right = s.substr(space + 1);
+      } else {  // ["Ġ", "t"]
+        left = merge.at(0).get<std::string>();
+        right = merge.at(1).get<std::string>();
+      }
+      auto l = vocab_.find(left), r = vocab_.find(right), m = vocab_.find(left + right);
+      if (l == vocab_.end() || r == vocab_.end() || m == vocab_.end()) {
+        throw InputError(located(file_, fmt::format("merge {} ('{}' + '{}') uses a token missing from the vocabulary",
+                                                    rank, left, right)));
+      }
+      merges_.emplace(pair_key(l->second, r->second), MergeRule{rank, m->second});
+      ++rank;
+    }
+  }
+
+  void resize_ids(std::int32_t n) {
+    if (n <= vocab_size()) return;
+    decoded_.resize(static_cast<std::size_t>(n));
+    has_id_.resize(static_cast<std::size_t>(n), false);
+    is_added_.resize(static_cast<std::size_t>(n), false);
+  }
+
+  void load_added_tokens(const json& list) {
+    for (const json& t : list) {
+      AddedToken token;
+      token.content = t.at("content").get<std::string>();
+      token.id = t.at("id").get<std::int32_t>();
+      token.special = t.value("special", false);
+      token.normalized = t.value("normalized", !token.special);
+      token.lstrip = t.value("lstrip", false);
+      token.rstrip = t.value("rstrip", false);
+      token.single_word = t.value("single_word", false);
+      if (token.id < 0) throw InputError(located(file_, fmt::format("added token '{}' has negative id", token.content)));
+      resize_ids(token.id + 1);
+      has_id_[static_cast<std::size_t>(token.id)] = true;
+      is_added_[static_cast<std::size_t>(token.id)] = true;
+      decoded_[static_cast<std::size_t>(token.id)] = token.content;
+      added_by_content_[token.content] = token.id;
+      (token.normalized ? normalized_added_ : raw_added_).add(token);
+    }
+  }
+
+  void load_normalizer(const json& spec) {
+    if (spec.is_null()) return;
+    std::string type = spec.value("type", "");
+    if (type == "Sequence") {
+      for (const json& step : spec.at("normalizers")) load_normalizer(step);
+      return;
+    }
+    UErrorCode status = U_ZERO_ERROR;
+    const icu::Normalizer2* n = nullptr;
+    if (type == "NFC") n = icu::Normalizer2::getNFCInstance(status);
+    else if (type == "NFKC") n = icu::Normalizer2::getNFKCInstance(status);
+    else if (type == "NFD") n = icu::Normalizer2::getNFDInstance(status);
+    else if (type == "NFKD") n = icu::Normalizer2::getNFKDInstance(status);
+    else unsupported(fmt::format("normalizer '{}'", type));
+    if (U_FAILURE(status)) throw std::runtime_error(fmt::format("ICU normalizer {}: {}", type, u_errorName(status)));
+    normalizers_.push_back(n);
+  }
+
+  std::string normalize(const std::string& text) const {
+    std::string current = text;
+    for (const icu::Normalizer2* n : normalizers_) {
+      UErrorCode status = U_ZERO_ERROR;
+      if (n->isNormalizedUTF8(current, status) && U_SUCCESS(status)) continue;
+      status = U_ZERO_ERROR;
+      std::string out;
+      icu::StringByteSink<std::string> sink(&out);
+      n->normalizeUTF8(0, current, sink, nullptr, status);
+      if (U_FAILURE(status)) throw std::runtime_error(fmt::format("ICU normalization: {}", u_errorName(status)));
+      current = std::move(out);
+    }
+    return current;
+  }
+
+  void load_pre_tokenizer(const json& spec) {
+    bool byte_level = false;
+    add_pre_tokenizer(spec, byte_level);
+    if (!byte_level) unsupported("pre_tokenizer without a ByteLevel step");
+  }
+
+  void add_pre_tokenizer(const json& spec, bool& byte_level) {
+    if (spec.is_null()) return;
+    std::string type = spec.value("type", "");
+    if (byte_level) unsupported(fmt::format("pre-tokenizer '{}' after ByteLevel", type));
+    if (type == "Sequence") {
+      for (const json& step : spec.at("pretokenizers")) add_pre_tokenizer(step, byte_level);
+    } else if (type == "ByteLevel") {
+      byte_level = true;
+      if (spec.value("add_prefix_space", false)) {
+        if (!steps_.empty()) unsupported("ByteLevel(add_prefix_space=true) after another pre-tokenizer");
+        add_prefix_space_ = true;
+      }
+      if (spec.value("use_regex", true)) {
+        steps_.push_back({std::make_unique<Regex>(kGpt2Pattern, false, file_), SplitBehavior::isolated, false});
+      }
+    } else if (type == "Split") {
+      const json& pattern = spec.at("pattern");
+      bool literal = pattern.contains("String");
+      std::string text = literal ? pattern.at("String").get<std::string>() : pattern.at("Regex").get<std::string>();
+      SplitStep step{std::make_unique<Regex>(text, literal, file_), split_behavior(spec.value("behavior", "Isolated")),
+                     spec.value("invert", false)};
+      steps_.push_back(std::move(step));
+    } else {
+      unsupported(fmt::format("pre-tokenizer '{}'", type));
+    }
+  }
+
+  SplitBehavior split_behavior(const std::string& name) const {
+    if (name == "Isolated") return SplitBehavior::isolated;
+    if (name == "Removed") return SplitBehavior::removed;
+    if (name == "MergedWithPrevious") return SplitBehavior::merged_with_previous;
+    if (name == "MergedWithNext") return SplitBehavior::merged_with_next;
+    if (name == "Contiguous") return SplitBehavior::contiguous;
+    unsupported(fmt::format("Split behavior '{}'", name));
+  }
+
+  void load_decoder(const json& spec) {
+    // Every vocabulary token is made of byte-level symbols: map them back to bytes once, here. A
+    // token with any other character (added tokens such as "<|endoftext|>" or a run of spaces)
+    // stays as its UTF-8 text, as tokenizers' ByteLevel decoder does.
+    if (!spec.is_null() && spec.value("type", "") != "ByteLevel") {
+      bool has_byte_level = false;
+      if (spec.value("type", "") == "Sequence") {
+        for (const json& d : spec.at("decoders")) has_byte_level |= d.value("type", "") == "ByteLevel";
+      }
+      if (!has_byte_level) unsupported(fmt::format("decoder '{}'", spec.value("type", "")));
+    }
+    for (std::string& token : decoded_) token = symbols_to_bytes(token);
+  }
+
+  std::string symbols_to_bytes(const std::string& token) const {
+    std::string bytes;
+    int32_t i = 0, n = static_cast<int32_t>(token.size());
+    while (i < n) {
+      UChar32 c = 0;
+      U8_NEXT(token.data(), i, n, c);
+      auto it = symbol_byte_.find(c);
+      if (it == symbol_byte_.end()) return token;
+      bytes += it->second;
+    }
+    return bytes;
+  }
+
+  std::optional<std::int32_t> id_of(const std::string& token) const {
+    if (auto it = added_by_content_.find(token); it != added_by_content_.end()) return it->second;
+    if (auto it = vocab_.find(token); it != vocab_.end()) return it->second;
+    return std::nullopt;
+  }
+
+  // BOS/EOS are not in tokenizer.json: take them from tokenizer_config.json beside it, else from
+  // config.json's ids, else from the usual names.
+  void find_bos_eos() {
+    fs::path dir = file_.parent_path();
+    auto token_name = [](const json& v) -> std::optional<std::string> {
+      if (v.is_string()) return v.get<std::string>();
+      if (v.is_object() && v.contains("content")) return v["content"].get<std::string>();
+      return std::nullopt;
+    };
+    if (json cfg = read_optional_json(dir / "tokenizer_config.json"); cfg.is_object()) {
+      if (auto name = token_name(cfg.value("bos_token", json()))) bos_ = id_of(*name);
+      if (auto name = token_name(cfg.value("eos_token", json()))) eos_ = id_of(*name);
+      if (bos_ || eos_) return;
+    }
+    if (json cfg = read_optional_json(dir / "config.json"); cfg.is_object()) {
+      if (cfg.value("bos_token_id", json()).is_number_integer()) bos_ = cfg["bos_token_id"].get<std::int32_t>();
+      if (cfg.value("eos_token_id", json()).is_number_integer()) eos_ = cfg["eos_token_id"].get<std::int32_t>();
+      if (bos_ || eos_) return;
+    }
+    for (const char* name : {"<|begin_of_text|>", "<｜begin▁of▁sentence｜>", "<s>"}) {
+      if (!bos_) bos_ = id_of(name);
+    }
+    for (const char* name : {"<|end_of_text|>", "<｜end▁of▁sentence｜>", "</s>", "<|endoftext|>"}) {
+      if (!eos_) eos_ = id_of(name);
+    }
+  }
+
+  static json read_optional_json(const fs::path& file) {
+    std::ifstream in(file);
+    if (!in) return json();
+    return json::parse(in, nullptr, /*allow_exceptions=*/false);
+  }
+
+  // Applies the Split steps in order to text, each to every piece the previous one produced.
+  void pre_tokenize(std::string_view text, std::vector<std::string_view>& out) const {
+    if (text.empty()) return;
+    out.push_back(text);
+    std::vector<std::string_view> next;
+    for (const SplitStep& step : steps_) {
+      next.clear();
+      for (std::string_view piece : out) split(step, piece, next);
+      out.swap(next);
+    }
+  }
+
+  static void split(const SplitStep& step, std::string_view text, std::vector<std::string_view>& out) {
+    // (begin, end, is_match) runs covering text; invert swaps which runs count as matches.
+    struct Run {
+      std::size_t begin, end;
+      bool match;
+    };
+    std::vector<Run> runs;
+    std::size_t last = 0;
+    step.regex->for_each_match(text, [&](std::size_t b, std::size_t e) {
+      if (b > last) runs.push_back({last, b, step.invert});
+      runs.push_back({b, e, !step.invert});
+      last = e;
+    });
+    if (last < text.size()) runs.push_back({last, text.size(), step.invert});
+
+    auto emit = [&](std::size_t b, std::size_t e) {
+      if (e > b) out.push_back(text.substr(b, e - b));
+    };
+    switch (step.behavior) {
+      case SplitBehavior::isolated:
+        for (const Run& r : runs) emit(r.begin, r.end);
+        break;
+      case SplitBehavior::removed:
+        for (const Run& r : runs) {
+          if (!r.match) emit(r.begin, r.end);
+        }
+        break;
+      case SplitBehavior::merged_with_previous: {  // a match joins the piece before it
+        std::size_t begin = 0;
+        for (std::size_t i = 0; i < runs.size(); ++i) {
+          if (runs[i].match) {
+            emit(begin, runs[i].end);
+            begin = runs[i].end;
+          }
+        }
+        emit(begin, text.size());
+        break;
+      }
+      case SplitBehavior::merged_with_next: {  // a match starts a new piece
+        std::size_t begin = 0;
+        for (const Run& r : runs) {
+          if (r.match) {
+            emit(begin, r.begin);
+            begin = r.begin;
+          }
+        }
+        emit(begin, text.size());
+        break;
+      }
+      case SplitBehavior::contiguous: {  // consecutive matches form one piece
+        std::size_t begin = 0;
+        for (std::size_t i = 0; i < runs.size(); ++i) {
+          bool boundary = i + 1 == runs.size() || runs[i + 1].match != runs[i].match;
+          if (boundary) {
+            emit(begin, runs[i].end);
+            begin = runs[i].end;
+          }
+        }
+        break;
+      }
+    }
+  }
+
+  void encode_word(std::string_view word, std::vector<std::int32_t>& ids) const {
+    bool cacheable = word.size() <= kMaxCachedWordBytes;
+    if (cacheable) {
+      std::lock_guard lock(cache_mutex_);
+      if (auto it = cache_.find(std::string(word)); it != cache_.end()) {
+        ids.insert(ids.end(), it->second.begin(), it->second.end());
+        return;
+      }
+    }
+    std::vector<std::int32_t> merged = merge_word(word);
+    ids.insert(ids.end(), merged.begin(), merged.end());
+    if (cacheable) {
+      std::lock_guard lock(cache_mutex_);
+      if (cache_.size() < kMaxCacheEntries) cache_.emplace(std::string(word), std::move(merged));
+    }
+  }
+
+  // BPE on one pre-token: start from one symbol per byte and apply the lowest-ranked merge among
+  // adjacent pairs until none applies (ties: leftmost first). A heap of candidate merges over a
+  // doubly linked list of symbols keeps this O(n log n), as tokenizers' Word::merge_all does.
+  std::vector<std::int32_t> merge_word(std::string_view word) const {
+    if (ignore_merges_) {
+      std::string symbols;
+      const auto table = byte_to_codepoint();
+      for (char b : word) append_utf8(symbols, table[static_cast<uint8_t>(b)]);
+      if (auto it = vocab_.find(symbols); it != vocab_.end()) return {it->second};
+    }
+    struct Symbol {
+      std::int32_t id, prev, next;
+      bool alive;
+    };
+    const auto n = static_cast<std::int32_t>(word.size());
+    std::vector<Symbol> symbols(static_cast<std::size_t>(n));
+    for (std::int32_t i = 0; i < n; ++i) {
+      auto byte = static_cast<uint8_t>(word[static_cast<std::size_t>(i)]);
+      if (byte_id_[byte] < 0) {
+        throw InputError(located(file_, fmt::format("byte 0x{:02X} has no token in this vocabulary", byte)));
+      }
+      symbols[static_cast<std::size_t>(i)] = {byte_id_[byte], i - 1, i + 1 < n ? i + 1 : -1, true};
+    }
+    struct Candidate {
+      std::int32_t rank, pos, merged_id;
+      bool operator>(const Candidate& o) const { return rank != o.rank ? rank > o.rank : pos > o.pos; }
+    };
+    std::priority_queue<Candidate, std::vector<Candidate>, std::greater<>> heap;
+    auto push_pair = [&](std::int32_t left) {
+      if (left < 0) return;
+      std::int32_t right = symbols[static_cast<std::size_t>(left)].next;
+      if (right < 0) return;
+      auto it = merges_.find(pair_key(symbols[static_cast<std::size_t>(left)].id, symbols[static_cast<std::size_t>(right)].id));
+      if (it != merges_.end()) heap.push({it->second.rank, left, it->second.merged_id});
+    };
+    for (std::int32_t i = 0; i + 1 < n; ++i) push_pair(i);
+
+    while (!heap.empty()) {
+      Candidate top = heap.top();
+      heap.pop();
+      Symbol& left = symbols[static_cast<std::size_t>(top.pos)];
+      if (!left.alive || left.next < 0) continue;
+      Symbol& right = symbols[static_cast<std::size_t>(left.next)];
+      // Stale entry: one side merged with something else since this candidate was pushed.
+      auto it = merges_.find(pair_key(left.id, right.id));
+      if (it == merges_.end() || it->second.merged_id != top.merged_id) continue;
+      left.id = top.merged_id;
+      right.alive = false;
+      left.next = right.next;
+      if (right.next >= 0) symbols[static_cast<std::size_t>(right.next)].prev = top.pos;
+      push_pair(left.prev);
+      push_pair(top.pos);
+    }
+    std::vector<std::int32_t> out;
+    for (std::int32_t i = n > 0 ? 0 : -1; i >= 0; i = symbols[static_cast<std::size_t>(i)].next) {
+      out.push_back(symbols[static_cast<std::size_t>(i)].id);
+    }
+    return out;
+  }
+
+  fs::path file_;
+  std::unordered_map<std::string, std::int32_t> vocab_;      // byte-level symbols -> id
+  std::unordered_map<std::string, std::int32_t> added_by_content_;
+  std::unordered_map<std::uint64_t, MergeRule> merges_;      // (left id, right id) -> rank, result
+  std::array<std::int32_t, 256> byte_id_{};                  // id of each single byte's symbol
+  std::unordered_map<UChar32, char> symbol_byte_;            // byte-level symbol -> byte
+  std::vector<std::string> decoded_;                         // id -> bytes it stands for
+  std::vector<bool> has_id_, is_added_;
+  std::vector<const icu::Normalizer2*> normalizers_;
+  std::vector<SplitStep> steps_;
+  AddedTokenMatcher raw_added_, normalized_added_;
+  bool add_prefix_space_ = false, ignore_merges_ = false;
+  std::optional<std::int32_t> bos_, eos_;
+  mutable std::mutex cache_mutex_;
+  mutable std::unordered_map<std::string, std::vector<std::int32_t>> cache_;  // pre-token -> ids
+};
+
+}  // namespace
+
+std::unique_ptr<Tokenizer> load_bpe_tokenizer(const fs::path& tokenizer_json) {
+  cli::require_file(tokenizer_json);
+  std::ifstream in(tokenizer_json, std::ios::binary);
+  if (!in) throw InputError(located(tokenizer_json, "cannot open"));
+  json spec;
+  try {
+    spec = json::parse(in);
+  } catch (const json::parse_error& e) {
+    throw InputError(located(tokenizer_json, fmt::format("malformed JSON: {}", e.what())));
+  }
+  try {
+    if (!spec.is_object() || !spec.contains("model")) {
+      throw InputError(located(tokenizer_json, "not a tokenizer.json (no \"model\" object)"));
+    }
+    return std::make_unique<BpeTokenizer>(tokenizer_json, spec);
+  } catch (const json::exception& e) {
+    throw InputError(located(tokenizer_json, fmt::format("unexpected tokenizer.json structure: {}", e.what())));
+  }
+}
+
+}  // namespace moesim::model
