@@ -5,6 +5,9 @@
 
 #include <functional>
 #include <memory>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "layers.hpp"
 #include "moesim/model/config.hpp"
@@ -20,6 +23,12 @@ class Network {
   virtual ~Network() = default;
   // ids (B, S) int64, left-padded; valid (B, S) bool marks real tokens → logits (B, S, V) float32.
   virtual at::Tensor forward(const at::Tensor& ids, const at::Tensor& valid, const RoutingCallback& on_routing) const = 0;
+
+  // Training (train*.cpp): every weight the forward pass reads, once each, under its checkpoint
+  // name; routed experts as stacked tensors named "<prefix>.experts.gate|up|down" (E, I, H),
+  // (E, I, H), (E, H, I) with <prefix> the MoE block ("model.layers.3.block_sparse_moe").
+  // Empty for architectures that cannot be trained yet.
+  virtual std::vector<std::pair<std::string, at::Tensor>> named_weights() const { return {}; }
 };
 
 // mixtral_family.cpp: Mixtral, Qwen2-MoE, Qwen3-MoE, OLMoE (GQA attention, softmax-routed experts).
