@@ -1,6 +1,6 @@
 // The trainer of train.hpp: AdamW with warmup + cosine, clipping, accumulation, bf16 autocast on
 // CUDA, balance terms, periodic evaluation, atomic checkpoints and exact --resume. The only file
-// of model/ that includes <torch/torch.h> (for torch::optim and its serialization).
+// of model/ that includes <torch/torch.h> (for torch::optim).
 #include "train.hpp"
 
 #include <fmt/format.h>
@@ -15,6 +15,8 @@
 #include <nlohmann/json.hpp>
 #include <numeric>
 #include <random>
+#include <sstream>
+#include <type_traits>
 
 #include "balance_losses.hpp"
 #include "moesim/common/atomic_file.hpp"
@@ -23,6 +25,7 @@
 #include "moesim/traces/balance_metrics.hpp"
 #include "perplexity.hpp"
 #include "train_model.hpp"
+#include "weights.hpp"
 
 namespace moesim::model {
 
@@ -172,12 +175,58 @@ void commit_directory(const fs::path& tmp, const fs::path& final_dir) {
   fs::rename(tmp, final_dir);
 }
 
+// The optimizer's state as plain tensors (optimizer.safetensors; its step in trainer_state.json)
+// rather than torch::save: the file reads back under any LibTorch version and keeps TorchScript
+// archives out of the training process. The state map's key is a TensorImpl* in LibTorch 2.x and
+// its printed form in 1.x.
+template <typename StateMap>
+auto state_key(const StateMap&, const at::Tensor& p) {
+  if constexpr (std::is_same_v<typename StateMap::key_type, std::string>) {
+    std::ostringstream key;
+    key << p.unsafeGetTensorImpl();
+    return key.str();
+  } else {
+    return static_cast<void*>(p.unsafeGetTensorImpl());
+  }
+}
+
+std::int64_t save_optimizer(const fs::path& file, torch::optim::AdamW& optimizer, const NamedWeights& weights) {
+  NamedWeights moments;
+  std::int64_t step = 0;
+  for (const auto& [name, p] : weights) {
+    auto it = optimizer.state().find(state_key(optimizer.state(), p));
+    if (it == optimizer.state().end()) continue;
+    const auto& s = static_cast<const torch::optim::AdamWParamState&>(*it->second);
+    moments.emplace_back(name + ".exp_avg", s.exp_avg());
+    moments.emplace_back(name + ".exp_avg_sq", s.exp_avg_sq());
+    step = s.step();
+  }
+  save_weights(file, moments, at::kFloat);
+  return step;
+}
+
+void load_optimizer(const fs::path& file, torch::optim::AdamW& optimizer, const NamedWeights& weights, std::int64_t step) {
+  SafetensorsFile f(file);
+  for (const auto& [name, p] : weights) {
+    const TensorView* avg = f.find(name + ".exp_avg");
+    const TensorView* avg_sq = f.find(name + ".exp_avg_sq");
+    if (!avg || !avg_sq) continue;  // never stepped (no gradient yet)
+    if (avg->shape != p.sizes().vec() || avg_sq->shape != p.sizes().vec())
+      throw InputError(located(file, fmt::format("optimizer state of {} does not match the weight's shape", name)));
+    auto s = std::make_unique<torch::optim::AdamWParamState>();
+    s->step(step);
+    s->exp_avg(view_as_tensor(*avg).to(p.device(), at::kFloat, false, /*copy=*/true));
+    s->exp_avg_sq(view_as_tensor(*avg_sq).to(p.device(), at::kFloat, false, /*copy=*/true));
+    optimizer.state()[state_key(optimizer.state(), p)] = std::move(s);
+  }
+}
+
 struct Position {
   std::int64_t step = 0;     // optimizer steps done
   std::int64_t samples = 0;  // training windows consumed (data position)
 };
 
-void write_checkpoint(const TrainOptions& o, const LoadedNetwork& net, torch::optim::Optimizer& optimizer,
+void write_checkpoint(const TrainOptions& o, const LoadedNetwork& net, torch::optim::AdamW& optimizer,
                       const Position& pos) {
   const std::string name = fmt::format("checkpoint-{:08d}", pos.step);
   const fs::path tmp = o.out_dir / (name + ".tmp"), final_dir = o.out_dir / name;
@@ -185,8 +234,9 @@ void write_checkpoint(const TrainOptions& o, const LoadedNetwork& net, torch::op
   fs::create_directories(tmp);
   save_weights(tmp / "model.safetensors", net.weights, at::kFloat);
   copy_model_files(o, tmp);
-  torch::save(optimizer, (tmp / "optimizer.pt").string());
+  const std::int64_t optimizer_step = save_optimizer(tmp / "optimizer.safetensors", optimizer, net.weights);
   json state = {{"step", pos.step},
+                {"optimizer_step", optimizer_step},
                 {"samples", pos.samples},
                 {"seed", o.seed},
                 {"cpu_rng", hex_of(at::detail::getDefaultCPUGenerator().get_state())}};
@@ -272,7 +322,7 @@ TrainSummary train_model(const TrainOptions& o) {
   groups.emplace_back(no_decay, std::make_unique<torch::optim::AdamWOptions>(adamw.weight_decay(0.0)));
   torch::optim::AdamW optimizer(std::move(groups), torch::optim::AdamWOptions(o.lr));
   if (o.resume) {
-    torch::load(optimizer, (weights_dir / "optimizer.pt").string());
+    load_optimizer(weights_dir / "optimizer.safetensors", optimizer, net.weights, state.value("optimizer_step", pos.step));
     at::Generator cpu_generator = at::detail::getDefaultCPUGenerator();  // shares the default generator
     cpu_generator.set_state(bytes_of(state["cpu_rng"].get<std::string>()));
   }

@@ -6,8 +6,8 @@
 //   history.jsonl        one JSON object per logged step ({"step", "lr", "loss", "lm_loss", "balance_loss",
 //                        "grad_norm", "tokens_per_s"}) and per evaluation ({"step", "eval": {"loss", "ppl",
 //                        "tokens", "gini": [per layer], "max_mean": [per layer]}})
-//   checkpoint-<step>/   model.safetensors (float32, loader layout), config.json, tokenizer, optimizer.pt,
-//                        trainer_state.json (step, data position, seed, RNG), written atomically
+//   checkpoint-<step>/   model.safetensors (float32, loader layout), config.json, tokenizer, optimizer.safetensors
+//                        (AdamW moments), trainer_state.json (step, data position, seed, RNG), written atomically
 //   latest               name of the newest complete checkpoint directory
 //   model/               the final model in --save-dtype: loads like any Hugging Face checkpoint
 #include <cstdint>
