@@ -11,6 +11,8 @@
 
 #include "moesim/common/error.hpp"
 #include "moesim/common/progress.hpp"
+#include "moesim/model/datasets.hpp"
+#include "moesim/model/tokenizer.hpp"
 #include "moesim/traces/trace_writer.hpp"
 
 namespace moesim::model {
@@ -76,6 +78,35 @@ std::vector<std::int32_t> read_token_ids(const std::filesystem::path& file) {
   return ids;
 }
 
+std::vector<std::int32_t> dataset_token_ids(const std::string& dataset, const std::filesystem::path& data_dir,
+                                            const Tokenizer& tokenizer, std::uint64_t max_tokens) {
+  std::vector<std::int32_t> ids;
+  auto full = [&] { return max_tokens > 0 && ids.size() >= max_tokens; };
+  auto add_document = [&](std::string_view text) {
+    auto doc = encode_for_model(tokenizer, text, /*add_bos=*/true);
+    ids.insert(ids.end(), doc.begin(), doc.end());
+  };
+  const auto colon = dataset.find(':');
+  const std::string name = dataset.substr(0, colon), arg = colon == std::string::npos ? "" : dataset.substr(colon + 1);
+  if (name == "text") {
+    if (arg.empty()) throw InputError("--dataset text:FILE needs a file name");
+    add_document(read_text_file(arg));
+  } else if (name == "wikitext2") {
+    add_document(load_wikitext2_hf_joined(data_dir, arg.empty() ? "test" : arg));
+  } else if (name == "c4") {
+    for (const auto& doc : load_c4(data_dir))
+      if (!full()) add_document(doc.text);
+  } else if (name == "lambada") {
+    for (const auto& ex : load_lambada(data_dir))
+      if (!full()) add_document(ex.context + " " + ex.target);
+  } else {
+    throw InputError(fmt::format("--dataset {}: expected wikitext2[:train|valid|test], c4, lambada or text:FILE", dataset));
+  }
+  if (max_tokens > 0 && ids.size() > max_tokens) ids.resize(max_tokens);
+  if (ids.empty()) throw InputError(fmt::format("--dataset {}: no tokens", dataset));
+  return ids;
+}
+
 CaptureSummary capture_trace(const MoeModel& model, const CaptureOptions& o, Progress* progress) {
   if (o.batch <= 0) throw InputError(fmt::format("--batch {} must be positive", o.batch));
   if (o.seq_len <= 0) throw InputError(fmt::format("--seq {} must be positive", o.seq_len));
@@ -120,7 +151,7 @@ CaptureSummary capture_trace(const MoeModel& model, const CaptureOptions& o, Pro
     }
     StepRouting routing;
     routing.probs = o.router_probs;
-    model.forward(sequences, &routing);
+    model.forward(sequences, &routing, /*want_logits=*/false);
     std::vector<traces::LayerRouting> layers;
     for (const RoutingRecord& r : routing.layers)
       layers.push_back({r.expert_ids, r.gates, std::span<const float>(r.router_probs)});

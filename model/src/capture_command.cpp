@@ -5,25 +5,39 @@
 #include "moesim/common/error.hpp"
 #include "moesim/common/progress.hpp"
 #include "moesim/model/capture.hpp"
+#include "moesim/model/datasets.hpp"
+#include "moesim/model/tokenizer.hpp"
 #include "moesim/model/model.hpp"
 
 namespace moesim::model {
 namespace {
 
 struct CaptureArgs {
-  std::string model, ids_file, out, device = "cpu", dtype = "float32";
+  std::string model, ids_file, dataset, data_dir, tokenizer, out, device = "cpu", dtype = "float32";
   std::uint64_t tokens = 0;
   int batch = 8, seq = 512;
   bool router_probs = false, json = false, quiet = false;
 };
 
 int run_capture(const CaptureArgs& a) {
-  cli::require_file(a.ids_file);
+  if (a.ids_file.empty() == a.dataset.empty()) throw InputError("give exactly one of --dataset and --ids-file");
   CaptureOptions o;
   o.model_dir = a.model;
-  o.token_ids = read_token_ids(a.ids_file);
-  o.dataset = "ids:" + a.ids_file;
-  o.tokenizer = "none (pre-tokenized ids)";
+  const ModelConfig config = load_config(a.model);  // fail on a bad model before tokenizing a corpus
+  if (!a.ids_file.empty()) {
+    cli::require_file(a.ids_file);
+    o.token_ids = read_token_ids(a.ids_file);
+    o.dataset = "ids:" + a.ids_file;
+    o.tokenizer = "none (pre-tokenized ids)";
+  } else {
+    auto tokenizer = load_tokenizer(a.tokenizer.empty() ? a.model : a.tokenizer);
+    if (tokenizer->vocab_size() > config.vocab_size)
+      throw InputError(fmt::format("{}: tokenizer has {} ids but the model's vocabulary has {} (wrong --tokenizer?)",
+                                   tokenizer->path().string(), tokenizer->vocab_size(), config.vocab_size));
+    o.token_ids = dataset_token_ids(a.dataset, a.data_dir.empty() ? default_data_dir() : std::filesystem::path(a.data_dir), *tokenizer, a.tokens);
+    o.dataset = a.dataset;
+    o.tokenizer = tokenizer->path().string();
+  }
   o.max_tokens = a.tokens;
   o.batch = a.batch;
   o.seq_len = a.seq;
@@ -54,15 +68,18 @@ void register_capture_command(cli::Commands& commands, CLI::App& app) {
   auto a = std::make_shared<CaptureArgs>();
   CLI::App* cmd = commands.add(
       app, "capture", "Record a MoE model's routing (experts and gate weights per token and layer) into a trace",
-      "moesim capture --model tests/fixtures/mixtral --ids-file ids.txt --batch 4 --seq 64 --out trace.h5",
+      "moesim capture --model Mixtral-8x7B-v0.1 --dataset wikitext2 --tokens 65536 --batch 8 --seq 512 --device cuda "
+      "--dtype bfloat16 --out trace.h5",
       [a]() { return run_capture(*a); });
   cmd->add_option("--model", a->model, "Model directory (config.json + *.safetensors)")->required();
-  cmd->add_option("--ids-file", a->ids_file, "Pre-tokenized corpus: token ids separated by spaces, commas or newlines")
-      ->required();
+  cmd->add_option("--dataset", a->dataset, "wikitext2[:train|valid|test] | c4 | lambada | text:FILE");
+  cmd->add_option("--data-dir", a->data_dir, "Directory holding the data sets (default: $MOESIM_DATA_DIR or ../shared/data)");
+  cmd->add_option("--tokenizer", a->tokenizer, "tokenizer.json or SentencePiece .model (default: the model directory's)");
+  cmd->add_option("--ids-file", a->ids_file, "Instead of --dataset: token ids separated by spaces, commas or newlines");
   cmd->add_option("--tokens", a->tokens, "Capture at most this many tokens (0 = all)")->capture_default_str();
   cmd->add_option("--batch", a->batch, "Sequences per step (one forward pass)")->capture_default_str();
   cmd->add_option("--seq", a->seq, "Tokens per sequence")->capture_default_str();
-  cmd->add_option("--device", a->device, "cpu | cuda | cuda:N")->capture_default_str();
+  cmd->add_option("--device", a->device, "cpu | cuda | cuda:N | cuda:0,cuda:1,... (layers split over the devices in consecutive blocks)")->capture_default_str();
   cmd->add_option("--dtype", a->dtype, "float32 | bfloat16 | float16")->capture_default_str();
   cmd->add_flag("--router-probs", a->router_probs, "Also record full router probabilities (tokens x experts)");
   cmd->add_option("-o,--out", a->out, "Output trace file (.h5)")->required();

@@ -39,9 +39,12 @@ struct LayerWeights {
 
 class DeepseekV3 final : public Network {
  public:
-  DeepseekV3(const ModelConfig& c, WeightLoader& w) : c_(c) { load(w); }
+  DeepseekV3(const ModelConfig& c, const Placement& placement, WeightLoader& w) : c_(c), placement_(placement) {
+    load(w);
+  }
 
-  at::Tensor forward(const at::Tensor& ids, const at::Tensor& valid, const RoutingCallback& on_routing) const override {
+  at::Tensor forward(const at::Tensor& ids, const at::Tensor& valid, const RoutingCallback& on_routing,
+                     bool want_logits) const override {
     at::Tensor x = at::embedding(embed_, ids);                                    // (B, S, H)
     at::Tensor positions = layers::positions_from_mask(valid);                    // (B, S)
     layers::RopeTables rope = layers::rope_tables(positions, c_.qk_rope_head_dim, c_.rope_theta, x.scalar_type());
@@ -49,10 +52,17 @@ class DeepseekV3 final : public Network {
     int moe_index = 0;
     for (int l = 0; l < c_.num_layers; ++l) {
       const LayerWeights& w = layers_[l];
+      if (x.device() != placement_.layer[l]) {  // next block of layers on the next device
+        const at::Device d = placement_.layer[l];
+        x = x.to(d);
+        rope = {rope.cos.to(d), rope.sin.to(d)};
+        bias = bias.to(d);
+      }
       x = x + attention(layers::rms_norm(x, w.input_norm, c_.rms_norm_eps), w.attention, rope, bias);
       at::Tensor h = layers::rms_norm(x, w.post_attention_norm, c_.rms_norm_eps);  // (B, S, H)
       x = x + (w.is_moe ? moe(h, w, moe_index++, l, on_routing) : layers::swiglu(h, w.dense));
     }
+    if (!want_logits) return {};
     x = layers::rms_norm(x, final_norm_, c_.rms_norm_eps);                       // (B, S, H)
     return layers::linear(x, lm_head_).to(at::kFloat);                            // (B, S, V)
   }
@@ -102,15 +112,18 @@ class DeepseekV3 final : public Network {
   void load(WeightLoader& w) {
     const int H = c_.hidden_size, h = c_.num_heads;
     const int qk = c_.qk_nope_head_dim + c_.qk_rope_head_dim;
+    w.set_device(placement_.layer.front());
     embed_ = w.get("model.embed_tokens.weight", {c_.vocab_size, H});
+    w.set_device(placement_.layer.back());
     final_norm_ = w.get("model.norm.weight", {H});
     if (c_.tie_word_embeddings) {
-      lm_head_ = embed_;
+      lm_head_ = embed_.defined() ? embed_.to(placement_.layer.back()) : embed_;
       w.ignore("lm_head.weight");
     } else {
       lm_head_ = w.get("lm_head.weight", {c_.vocab_size, H});
     }
     for (int l = 0; l < c_.num_layers; ++l) {
+      w.set_device(placement_.layer[l]);
       const std::string p = fmt::format("model.layers.{}.", l);
       LayerWeights L;
       L.input_norm = w.get(p + "input_layernorm.weight", {H});
@@ -133,7 +146,9 @@ class DeepseekV3 final : public Network {
       L.is_moe = c_.moe_layer[l];
       if (L.is_moe) {
         L.router = w.get(p + "mlp.gate.weight", {c_.num_experts, H});
-        L.score_bias = w.get(p + "mlp.gate.e_score_correction_bias", {c_.num_experts});
+        // Kept in float32 as transformers does (_keep_in_fp32_modules_strict): in bfloat16 the small
+        // bias differences that decide close selections would round away.
+        L.score_bias = w.get_float32(p + "mlp.gate.e_score_correction_bias", {c_.num_experts});
         L.experts = w.experts(p + "mlp.experts", c_.num_experts, H, c_.moe_intermediate_size, "gate_proj", "up_proj",
                               "down_proj");
         if (c_.n_shared_experts > 0)
@@ -146,14 +161,16 @@ class DeepseekV3 final : public Network {
   }
 
   ModelConfig c_;
+  Placement placement_;
   at::Tensor embed_, final_norm_, lm_head_;
   std::vector<LayerWeights> layers_;
 };
 
 }  // namespace
 
-std::unique_ptr<Network> build_deepseek_v3(const ModelConfig& config, WeightLoader& weights) {
-  return std::make_unique<DeepseekV3>(config, weights);
+std::unique_ptr<Network> build_deepseek_v3(const ModelConfig& config, const Placement& placement,
+                                          WeightLoader& weights) {
+  return std::make_unique<DeepseekV3>(config, placement, weights);
 }
 
 }  // namespace moesim::model

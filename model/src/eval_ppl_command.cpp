@@ -21,7 +21,7 @@ namespace {
 struct EvalOptions {
   std::string model, tokenizer, dataset = "wikitext2:test", data_dir, device = "cpu", dtype = "float32", out;
   int seq = 1024, stride = 512, batch = 4;
-  std::size_t max_docs = 0, max_examples = 0;
+  std::size_t max_docs = 0, max_examples = 0, max_tokens = 0;
   bool json = false, quiet = false;
 };
 
@@ -31,7 +31,7 @@ int run_eval(const EvalOptions& o) {
   std::unique_ptr<Tokenizer> tokenizer;
   if (o.dataset.rfind("ids:", 0) != 0) tokenizer = load_tokenizer(o.tokenizer.empty() ? o.model : o.tokenizer);
   at::NoGradGuard no_grad;
-  LogitsFn logits_of = [&](const at::Tensor& ids, const at::Tensor& valid) { return net.network->forward(ids, valid, {}); };
+  LogitsFn logits_of = [&](const at::Tensor& ids, const at::Tensor& valid) { return net.network->forward(ids, valid, {}, /*want_logits=*/true); };
   nlohmann::json result = {{"model", o.model}, {"dataset", o.dataset}, {"device", o.device}, {"dtype", o.dtype}};
   if (o.dataset == "lambada") {
     std::vector<LambadaExample> raw = load_lambada(data_dir);
@@ -65,6 +65,7 @@ int run_eval(const EvalOptions& o) {
                             o.model, s.examples, s.accuracy(), s.word_ppl(), s.token_ppl());
   } else {
     std::vector<std::int32_t> tokens = load_token_stream(o.dataset, tokenizer.get(), data_dir, o.max_docs);
+    if (o.max_tokens > 0 && tokens.size() > o.max_tokens) tokens.resize(o.max_tokens);
     std::unique_ptr<Progress> progress;
     std::int64_t shown = 0;
     NllSum s = sliding_window_nll(logits_of, tokens, o.seq, o.stride, o.batch, net.device, [&](std::int64_t done, std::int64_t total) {
@@ -102,6 +103,7 @@ void register_eval_ppl_command(cli::Commands& commands, CLI::App& app) {
   cmd->add_option("--dtype", o->dtype, "float32, bfloat16 or float16")->capture_default_str();
   cmd->add_option("--max-docs", o->max_docs, "C4: only the first N documents (0: all)");
   cmd->add_option("--max-examples", o->max_examples, "LAMBADA: only the first N examples (0: all)");
+  cmd->add_option("--max-tokens", o->max_tokens, "WikiText-2, C4, text, ids: only the first N tokens of the stream (0: all)");
   cmd->add_option("--out", o->out, "Also write the JSON result to this file (atomically)");
   cli::add_quiet_flag(cmd, o->quiet);
   cli::add_json_flag(cmd, o->json);

@@ -1,6 +1,7 @@
 // Building blocks on hand-worked cases: routers, masks, RoPE layout, and the vectorised expert
 // dispatch against a plain per-token loop.
 #include "layers.hpp"
+#include "network.hpp"
 
 #include <doctest/doctest.h>
 
@@ -80,4 +81,12 @@ TEST_CASE("moe_experts: sorted-block dispatch equals a per-token loop") {
       slow[t] += routing.gates[t][j] * at::matmul(w.down[e], h);
     }
   CHECK(at::allclose(fast, slow, 1e-4, 1e-4));
+}
+
+TEST_CASE("Placement::contiguous: 8 layers over 3 devices in consecutive blocks 3, 3, 2") {
+  std::vector<at::Device> devices = {at::Device(at::kCUDA, 0), at::Device(at::kCUDA, 1), at::Device(at::kCUDA, 2)};
+  auto p = Placement::contiguous(devices, 8);
+  std::vector<int> index;
+  for (const auto& d : p.layer) index.push_back(d.index());
+  CHECK(index == std::vector<int>{0, 0, 0, 1, 1, 1, 2, 2});
 }

@@ -40,9 +40,12 @@ struct LayerWeights {
 
 class MixtralFamily final : public Network {
  public:
-  MixtralFamily(const ModelConfig& c, WeightLoader& w) : c_(c) { load(w); }
+  MixtralFamily(const ModelConfig& c, const Placement& placement, WeightLoader& w) : c_(c), placement_(placement) {
+    load(w);
+  }
 
-  at::Tensor forward(const at::Tensor& ids, const at::Tensor& valid, const RoutingCallback& on_routing) const override {
+  at::Tensor forward(const at::Tensor& ids, const at::Tensor& valid, const RoutingCallback& on_routing,
+                     bool want_logits) const override {
     at::Tensor x = at::embedding(embed_, ids);                                   // (B, S, H)
     at::Tensor positions = layers::positions_from_mask(valid);                   // (B, S)
     layers::RopeTables rope = layers::rope_tables(positions, c_.head_dim, c_.rope_theta, x.scalar_type());
@@ -50,10 +53,17 @@ class MixtralFamily final : public Network {
     int moe_index = 0;
     for (int l = 0; l < c_.num_layers; ++l) {
       const LayerWeights& w = layers_[l];
+      if (x.device() != placement_.layer[l]) {  // next block of layers on the next device
+        const at::Device d = placement_.layer[l];
+        x = x.to(d);
+        rope = {rope.cos.to(d), rope.sin.to(d)};
+        bias = bias.to(d);
+      }
       x = x + attention(layers::rms_norm(x, w.input_norm, c_.rms_norm_eps), w.attention, rope, bias);
       at::Tensor h = layers::rms_norm(x, w.post_attention_norm, c_.rms_norm_eps);  // (B, S, H)
       x = x + (w.is_moe ? moe(h, w.moe, moe_index++, l, on_routing) : layers::swiglu(h, w.dense));
     }
+    if (!want_logits) return {};
     x = layers::rms_norm(x, final_norm_, c_.rms_norm_eps);                      // (B, S, H)
     return layers::linear(x, lm_head_).to(at::kFloat);                           // (B, S, V)
   }
@@ -137,15 +147,18 @@ class MixtralFamily final : public Network {
 
   void load(WeightLoader& w) {
     const int H = c_.hidden_size, h = c_.num_heads, g = c_.num_kv_heads, d = c_.head_dim;
+    w.set_device(placement_.layer.front());
     embed_ = w.get("model.embed_tokens.weight", {c_.vocab_size, H});
+    w.set_device(placement_.layer.back());
     final_norm_ = w.get("model.norm.weight", {H});
     if (c_.tie_word_embeddings) {
-      lm_head_ = embed_;
+      lm_head_ = embed_.defined() ? embed_.to(placement_.layer.back()) : embed_;
       w.ignore("lm_head.weight");
     } else {
       lm_head_ = w.get("lm_head.weight", {c_.vocab_size, H});
     }
     for (int l = 0; l < c_.num_layers; ++l) {
+      w.set_device(placement_.layer[l]);
       const std::string p = fmt::format("model.layers.{}.", l);
       LayerWeights L;
       L.input_norm = w.get(p + "input_layernorm.weight", {H});
@@ -189,14 +202,16 @@ class MixtralFamily final : public Network {
   }
 
   ModelConfig c_;
+  Placement placement_;
   at::Tensor embed_, final_norm_, lm_head_;  // (V, H), (H), (V, H)
   std::vector<LayerWeights> layers_;
 };
 
 }  // namespace
 
-std::unique_ptr<Network> build_mixtral_family(const ModelConfig& config, WeightLoader& weights) {
-  return std::make_unique<MixtralFamily>(config, weights);
+std::unique_ptr<Network> build_mixtral_family(const ModelConfig& config, const Placement& placement,
+                                          WeightLoader& weights) {
+  return std::make_unique<MixtralFamily>(config, placement, weights);
 }
 
 }  // namespace moesim::model

@@ -33,6 +33,18 @@ at::Device parse_device(const std::string& name) {
   return device;
 }
 
+// "cpu", "cuda", "cuda:1", or a comma-separated list to split the layers over several devices.
+std::vector<at::Device> parse_devices(const std::string& list) {
+  std::vector<at::Device> devices;
+  std::size_t begin = 0;
+  while (begin <= list.size()) {
+    std::size_t end = std::min(list.find(',', begin), list.size());
+    devices.push_back(parse_device(list.substr(begin, end - begin)));
+    begin = end + 1;
+  }
+  return devices;
+}
+
 std::vector<std::int32_t> to_int32(const at::Tensor& t) {
   at::Tensor c = t.to(at::kCPU, at::kInt).contiguous();
   return {c.data_ptr<std::int32_t>(), c.data_ptr<std::int32_t>() + c.numel()};
@@ -45,10 +57,17 @@ std::vector<float> to_float(const at::Tensor& t) {
 
 }  // namespace
 
+Placement Placement::contiguous(const std::vector<at::Device>& devices, int num_layers) {
+  Placement p;
+  const auto D = static_cast<std::int64_t>(devices.size());
+  for (std::int64_t l = 0; l < num_layers; ++l) p.layer.push_back(devices[l * D / num_layers]);
+  return p;
+}
+
 struct MoeModel::Impl {
   LoadOptions options;
   ModelConfig config;
-  at::Device device{at::kCPU};
+  Placement placement;
   std::unique_ptr<Network> network;
 };
 
@@ -61,11 +80,18 @@ std::unique_ptr<MoeModel> MoeModel::load(const std::filesystem::path& dir, const
   auto impl = std::make_unique<Impl>();
   impl->options = options;
   impl->config = load_config(dir);
-  impl->device = parse_device(options.device);
   const at::ScalarType dtype = parse_dtype(options.dtype);
+  const std::vector<at::Device> devices = parse_devices(options.device);
+  if (static_cast<int>(devices.size()) > impl->config.num_layers)
+    throw InputError(fmt::format("--device {}: more devices than the model's {} layers", options.device,
+                                 impl->config.num_layers));
+  impl->placement = Placement::contiguous(devices, impl->config.num_layers);
+  for (const auto& d : devices)  // LibTorch's CPU matmul has no float16 kernel (bfloat16 it has)
+    if (d.is_cpu() && dtype == at::kHalf)
+      throw InputError("--dtype float16 needs a CUDA device; on CPU use bfloat16 or float32");
   c10::InferenceMode guard;
   Checkpoint checkpoint(dir);
-  WeightLoader weights(checkpoint, impl->device, dtype);
+  WeightLoader weights(checkpoint, devices.front(), dtype);
   for (const auto& name : checkpoint.names()) {
     // Buffers some exporters save although they are recomputed (RoPE), and DeepSeek's
     // multi-token-prediction layers (index >= num_hidden_layers), which a forward pass never uses.
@@ -75,13 +101,15 @@ std::unique_ptr<MoeModel> MoeModel::load(const std::filesystem::path& dir, const
         impl->config.model_type == "deepseek_v3")
       weights.ignore(name);
   }
-  impl->network = impl->config.model_type == "deepseek_v3" ? build_deepseek_v3(impl->config, weights)
-                                                            : build_mixtral_family(impl->config, weights);
+  impl->network = impl->config.model_type == "deepseek_v3"
+                      ? build_deepseek_v3(impl->config, impl->placement, weights)
+                      : build_mixtral_family(impl->config, impl->placement, weights);
   weights.finish();
   return std::unique_ptr<MoeModel>(new MoeModel(std::move(impl)));
 }
 
-ForwardResult MoeModel::forward(const std::vector<std::vector<std::int32_t>>& sequences, RoutingHook* hook) const {
+ForwardResult MoeModel::forward(const std::vector<std::vector<std::int32_t>>& sequences, RoutingHook* hook,
+                               bool want_logits) const {
   const ModelConfig& c = impl_->config;
   if (sequences.empty()) throw InputError("forward: no sequences given");
   std::int64_t B = static_cast<std::int64_t>(sequences.size()), S = 0;
@@ -106,7 +134,8 @@ ForwardResult MoeModel::forward(const std::vector<std::vector<std::int32_t>>& se
   }
 
   c10::InferenceMode guard;
-  at::Tensor real_tokens = valid.reshape({-1}).nonzero().reshape({-1}).to(impl_->device);  // (real T)
+  const at::Device first = impl_->placement.layer.front();
+  at::Tensor real_tokens = valid.reshape({-1}).nonzero().reshape({-1});  // (real T) on CPU; moved per layer
   RoutingCallback on_routing;
   if (hook) {
     on_routing = [&](int moe_index, int layer, const layers::Routing& routing) {
@@ -116,18 +145,19 @@ ForwardResult MoeModel::forward(const std::vector<std::vector<std::int32_t>>& se
       r.tokens = real_tokens.size(0);
       r.top_k = c.top_k;
       r.num_experts = c.num_experts;
-      r.expert_ids = to_int32(routing.expert_ids.index_select(0, real_tokens));
-      r.gates = to_float(routing.gates.index_select(0, real_tokens));
-      if (hook->wants_router_probs()) r.router_probs = to_float(routing.router_probs.index_select(0, real_tokens));
+      at::Tensor real = real_tokens.to(routing.expert_ids.device());
+      r.expert_ids = to_int32(routing.expert_ids.index_select(0, real));
+      r.gates = to_float(routing.gates.index_select(0, real));
+      if (hook->wants_router_probs()) r.router_probs = to_float(routing.router_probs.index_select(0, real));
       hook->on_routing(r);
     };
   }
-  at::Tensor logits = impl_->network->forward(ids.to(impl_->device), valid.to(impl_->device), on_routing);  // (B, S, V)
+  at::Tensor logits = impl_->network->forward(ids.to(first), valid.to(first), on_routing, want_logits);  // (B, S, V)
   ForwardResult out;
   out.batch = B;
   out.seq_len = S;
   out.vocab = c.vocab_size;
-  out.logits = to_float(logits);
+  if (want_logits) out.logits = to_float(logits);
   out.valid.resize(static_cast<std::size_t>(B * S));
   for (std::int64_t b = 0; b < B; ++b)
     for (std::int64_t s = 0; s < S; ++s) out.valid[b * S + s] = valid_a[b][s];

@@ -12,8 +12,11 @@
 
 #include "moesim/common/error.hpp"
 #include "moesim/model/capture.hpp"
+#include "moesim/model/datasets.hpp"
 #include "moesim/model/model.hpp"
+#include "moesim/model/random_checkpoint.hpp"
 #include "moesim/model/safetensors.hpp"
+#include "moesim/model/tokenizer.hpp"
 #include "moesim/traces/trace_reader.hpp"
 
 namespace fs = std::filesystem;
@@ -142,6 +145,7 @@ TEST_CASE("loading: bad configs, devices and dtypes are refused naming the field
         std::string::npos);
   CHECK(load_error(fixture("mixtral"), {"gpu", "float32"}).find("--device gpu") != std::string::npos);
   CHECK(load_error(fixture("mixtral"), {"cpu", "int8"}).find("--dtype int8") != std::string::npos);
+  CHECK(load_error(fixture("mixtral"), {"cpu", "float16"}).find("float16 needs a CUDA device") != std::string::npos);
   CHECK(load_error(fixture("nope")).find("is not a model directory") != std::string::npos);
 }
 
@@ -186,4 +190,47 @@ TEST_CASE("capture: the trace's expert ids equal transformers' for the same inpu
     CHECK(t == 20);
     CHECK(block.router_probs.size() == 20u * 8u);
   }
+}
+
+TEST_CASE("placement: a device list splits the layers into consecutive blocks; results do not change") {
+  auto one = MoeModel::load(fixture("deepseek_v3"))->forward(kSequences);
+  auto split = MoeModel::load(fixture("deepseek_v3"), {"cpu,cpu,cpu", "float32"})->forward(kSequences);
+  CHECK(split.logits == one.logits);
+  CHECK(load_error(fixture("mixtral"), {"cpu,cpu,cpu,cpu", "float32"}).find("more devices than the model's 3 layers") !=
+        std::string::npos);
+}
+
+TEST_CASE("capture --dataset: a real tokenizer and text file give a trace of exactly the tokenized text") {
+  const fs::path tokenizer_file = fs::path(MOESIM_SHARED_DATA) / "tokenizers" / "llama2_tokenizer.model";
+  if (!fs::exists(tokenizer_file)) {
+    MESSAGE("skipped: " << tokenizer_file << " not present");
+    return;
+  }
+  fs::path dir = scratch("random32k");
+  write_random_mixtral(dir, {.vocab_size = 32000, .hidden_size = 32, .intermediate_size = 16, .num_layers = 2,
+                             .num_heads = 4, .num_kv_heads = 2, .num_experts = 4, .top_k = 2});
+  fs::path text = dir / "text.txt";
+  std::ofstream(text) << "Mixture-of-Experts layers route each token to k of E experts.\nÜber 100 000 tokens/s?\n";
+  auto tokenizer = load_tokenizer(tokenizer_file);
+  auto expected = encode_for_model(*tokenizer, read_text_file(text), true);
+
+  CaptureOptions o;
+  o.model_dir = dir;
+  o.token_ids = dataset_token_ids("text:" + text.string(), MOESIM_SHARED_DATA, *tokenizer, 0);
+  CHECK(o.token_ids == expected);
+  CHECK(o.token_ids.front() == 1);  // Llama 2 BOS
+  o.seq_len = 8;
+  o.batch = 2;
+  o.out = dir / "trace.h5";
+  auto model = MoeModel::load(dir);
+  CaptureSummary summary = capture_trace(*model, o);
+  moesim::traces::TraceReader trace(o.out);
+  CHECK(trace.header().num_tokens == expected.size());
+  CHECK(summary.steps == (expected.size() + 15) / 16);
+  auto tokens = trace.read_tokens(0, expected.size());
+  CHECK(tokens.token_id == expected);
+  CHECK(tokens.position[8] == 0);  // a new sequence every seq_len tokens
+  CHECK(tokens.sequence_id[8] == 1);
+  CHECK(dataset_token_ids("text:" + text.string(), MOESIM_SHARED_DATA, *tokenizer, 5).size() == 5);
+  CHECK_THROWS_AS(dataset_token_ids("imagenet", MOESIM_SHARED_DATA, *tokenizer, 5), moesim::InputError);
 }

@@ -15,14 +15,26 @@
 
 namespace moesim::model {
 
+// Which device holds each decoder layer. Consecutive layers share a device; the embedding lives with
+// the first layer and the final norm + LM head with the last, so activations cross devices only
+// at layer boundaries (a model larger than one GPU, split pipeline-style over several).
+struct Placement {
+  std::vector<at::Device> layer;  // one per decoder layer
+  // Layers split into contiguous, nearly equal blocks over `devices`.
+  static Placement contiguous(const std::vector<at::Device>& devices, int num_layers);
+};
+
 // Called once per MoE layer and forward pass with the routing of all B·S positions (padding too).
 using RoutingCallback = std::function<void(int moe_index, int model_layer, const layers::Routing& routing)>;
 
 class Network {
  public:
   virtual ~Network() = default;
-  // ids (B, S) int64, left-padded; valid (B, S) bool marks real tokens → logits (B, S, V) float32.
-  virtual at::Tensor forward(const at::Tensor& ids, const at::Tensor& valid, const RoutingCallback& on_routing) const = 0;
+  // ids (B, S) int64, left-padded, on the first layer's device; valid (B, S) bool marks real tokens
+  // → logits (B, S, V) float32 on the last layer's device; with want_logits false (routing capture)
+  // the LM head, often the largest matmul of a small model, is skipped and the result undefined.
+  virtual at::Tensor forward(const at::Tensor& ids, const at::Tensor& valid, const RoutingCallback& on_routing,
+                             bool want_logits) const = 0;
 
   // Training (train*.cpp): every weight the forward pass reads, once each, under its checkpoint
   // name; routed experts as stacked tensors named "<prefix>.experts.gate|up|down" (E, I, H),
@@ -32,8 +44,10 @@ class Network {
 };
 
 // mixtral_family.cpp: Mixtral, Qwen2-MoE, Qwen3-MoE, OLMoE (GQA attention, softmax-routed experts).
-std::unique_ptr<Network> build_mixtral_family(const ModelConfig& config, WeightLoader& weights);
+std::unique_ptr<Network> build_mixtral_family(const ModelConfig& config, const Placement& placement,
+                                              WeightLoader& weights);
 // deepseek_v3.cpp: multi-head latent attention, sigmoid group-limited routing, shared experts.
-std::unique_ptr<Network> build_deepseek_v3(const ModelConfig& config, WeightLoader& weights);
+std::unique_ptr<Network> build_deepseek_v3(const ModelConfig& config, const Placement& placement,
+                                           WeightLoader& weights);
 
 }  // namespace moesim::model

@@ -123,7 +123,7 @@ EvalResult evaluate(const LoadedNetwork& net, const std::vector<std::int32_t>& v
       at::Tensor counts = r.expert_ids.reshape({-1}).bincount({}, E);
       if (static_cast<int>(loads.size()) <= moe_index) loads.push_back(counts);
       else loads[static_cast<std::size_t>(moe_index)] += counts;
-    });
+    }, /*want_logits=*/true);
   };
   NllSum sum = sliding_window_nll(logits_of, tokens, o.seq_len, o.seq_len, o.batch_size, net.device);
   EvalResult r;
@@ -366,7 +366,8 @@ TrainSummary train_model(const TrainOptions& o) {
       at::Tensor lm, balance = at::zeros({}, stream.options().dtype(at::kFloat));
       {
         Bf16Autocast guard(autocast);
-        at::Tensor logits = net.network->forward(ids, valid, [&](int, int, const layers::Routing& r) { routing.push_back(r); });
+        at::Tensor logits = net.network->forward(
+            ids, valid, [&](int, int, const layers::Routing& r) { routing.push_back(r); }, /*want_logits=*/true);
         lm = at::cross_entropy_loss(logits.reshape({-1, V}), targets.reshape({-1}));
         for (const BalanceTerm& term : terms) {
           at::Tensor layer_sum = at::zeros({}, balance.options());

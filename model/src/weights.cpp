@@ -45,30 +45,38 @@ at::Tensor view_as_tensor(const TensorView& view) {
 WeightLoader::WeightLoader(const Checkpoint& checkpoint, at::Device device, at::ScalarType dtype)
     : checkpoint_(checkpoint), device_(device), dtype_(dtype) {}
 
-at::Tensor WeightLoader::convert(const TensorView& view) const {
+at::Tensor WeightLoader::convert(const TensorView& view, at::ScalarType dtype) const {
   at::Tensor t = view_as_tensor(view);
   // The copy detaches the tensor from the mapped file; float32 → bf16 etc. happens in the same pass.
-  return t.to(device_, t.is_floating_point() ? dtype_ : t.scalar_type(), /*non_blocking=*/false, /*copy=*/true);
+  return t.to(device_, t.is_floating_point() ? dtype : t.scalar_type(), /*non_blocking=*/false, /*copy=*/true);
 }
 
-at::Tensor WeightLoader::optional(const std::string& name, const std::vector<int64_t>& shape) {
+at::Tensor WeightLoader::fetch(const std::string& name, const std::vector<int64_t>& shape, bool required,
+                               at::ScalarType dtype) {
   const TensorView* view = checkpoint_.find(name);
-  if (!view) return {};
+  if (!view) {
+    if (required) missing_.push_back(name);
+    return {};
+  }
   used_.insert(name);
   if (view->shape != shape) {
     wrong_shape_.push_back(fmt::format("{} is [{}], expected [{}]", name, fmt::join(view->shape, ", "),
                                        fmt::join(shape, ", ")));
     return {};
   }
-  return convert(*view);
+  return convert(*view, dtype);
+}
+
+at::Tensor WeightLoader::optional(const std::string& name, const std::vector<int64_t>& shape) {
+  return fetch(name, shape, false, dtype_);
 }
 
 at::Tensor WeightLoader::get(const std::string& name, const std::vector<int64_t>& shape) {
-  if (!checkpoint_.find(name)) {
-    missing_.push_back(name);
-    return {};
-  }
-  return optional(name, shape);
+  return fetch(name, shape, true, dtype_);
+}
+
+at::Tensor WeightLoader::get_float32(const std::string& name, const std::vector<int64_t>& shape) {
+  return fetch(name, shape, true, at::kFloat);
 }
 
 layers::MlpWeights WeightLoader::mlp(const std::string& prefix, int hidden, int intermediate) {

@@ -19,9 +19,13 @@ class WeightLoader {
   // A required tensor of exactly this shape; on failure records the problem and returns an
   // undefined tensor (the caller carries on so that all problems are reported together).
   at::Tensor get(const std::string& name, const std::vector<int64_t>& shape);
+  // Same, always in float32 whatever the model dtype (tensors transformers keeps in float32).
+  at::Tensor get_float32(const std::string& name, const std::vector<int64_t>& shape);
   // Same, but absence is fine (biases): returns an undefined tensor without complaint.
   at::Tensor optional(const std::string& name, const std::vector<int64_t>& shape);
   bool has(const std::string& name) const { return checkpoint_.find(name) != nullptr; }
+  // Where the next tensors go (layers of a model split over several devices).
+  void set_device(at::Device device) { device_ = device; }
 
   // Routed experts under `prefix` (e.g. "model.layers.3.mlp.experts"), either one tensor per expert
   // ("<prefix>.<e>.<gate>.weight", hub layout) or fused ("<prefix>.gate_up_proj", "<prefix>.down_proj").
@@ -35,7 +39,8 @@ class WeightLoader {
   void finish() const;
 
  private:
-  at::Tensor convert(const TensorView& view) const;
+  at::Tensor fetch(const std::string& name, const std::vector<int64_t>& shape, bool required, at::ScalarType dtype);
+  at::Tensor convert(const TensorView& view, at::ScalarType dtype) const;
   const Checkpoint& checkpoint_;
   at::Device device_;
   at::ScalarType dtype_;

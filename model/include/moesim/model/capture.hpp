@@ -40,6 +40,14 @@ CaptureSummary capture_trace(const MoeModel& model, const CaptureOptions& option
 
 // Token ids from a text file: integers separated by whitespace or commas. Errors name line:column.
 std::vector<std::int32_t> read_token_ids(const std::filesystem::path& file);
+class Tokenizer;
+
+// The corpus of `moesim capture --dataset`: wikitext2[:split] (default test), c4, lambada, or
+// text:FILE, tokenized with BOS in front of each document, concatenated, cut after max_tokens
+// (0 = all). Data sets are read from data_dir as laid out in ../shared/data (datasets.hpp).
+std::vector<std::int32_t> dataset_token_ids(const std::string& dataset, const std::filesystem::path& data_dir,
+                                            const Tokenizer& tokenizer, std::uint64_t max_tokens);
+
 // "1,2,3" → {1, 2, 3}; `what` names the flag in errors.
 std::vector<std::int32_t> parse_id_list(const std::string& text, const std::string& what);
 

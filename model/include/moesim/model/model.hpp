@@ -17,7 +17,9 @@
 namespace moesim::model {
 
 struct LoadOptions {
-  std::string device = "cpu";     // cpu, cuda, cuda:N
+  // cpu, cuda, cuda:N, or a list such as "cuda:0,cuda:1" that splits the decoder layers into
+  // consecutive blocks, one per device (for checkpoints larger than one GPU).
+  std::string device = "cpu";
   std::string dtype = "float32";  // float32, bfloat16, float16
 };
 
@@ -44,7 +46,7 @@ class RoutingHook {
 struct ForwardResult {
   std::int64_t batch = 0, seq_len = 0, vocab = 0;
   // Sequences are left-padded to seq_len: sequence b's token i (of n) sits at position seq_len - n + i.
-  std::vector<float> logits;  // (batch, seq_len, vocab) float32
+  std::vector<float> logits;  // (batch, seq_len, vocab) float32; empty when not asked for
   std::vector<std::uint8_t> valid;  // (batch, seq_len) 1 for real tokens
   std::span<const float> at(std::int64_t b, std::int64_t position) const {
     return {logits.data() + (b * seq_len + position) * vocab, static_cast<std::size_t>(vocab)};
@@ -61,7 +63,9 @@ class MoeModel {
   const ModelConfig& config() const;
   const LoadOptions& options() const;
   // Sequences of token ids (each non-empty, ids < vocab_size), run as one left-padded batch.
-  ForwardResult forward(const std::vector<std::vector<std::int32_t>>& sequences, RoutingHook* hook = nullptr) const;
+  // want_logits = false skips the LM head (routing capture needs none) and leaves logits empty.
+  ForwardResult forward(const std::vector<std::vector<std::int32_t>>& sequences, RoutingHook* hook = nullptr,
+                        bool want_logits = true) const;
 
  private:
   struct Impl;
