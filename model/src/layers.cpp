@@ -80,7 +80,7 @@ Routing softmax_topk(const at::Tensor& logits, int k, bool renormalize) {
   at::Tensor probs = at::softmax(logits.to(at::kFloat), -1);  // (T, E)
   auto [gates, ids] = probs.topk(k, -1);                      // (T, k) sorted, largest first
   if (renormalize) gates = gates / gates.sum(-1, /*keepdim=*/true);
-  return {ids, gates, probs};
+  return {ids, gates, probs, logits};
 }
 
 Routing sigmoid_group_limited(const at::Tensor& logits, const at::Tensor& bias, const GroupLimitedOptions& o) {
@@ -98,7 +98,7 @@ Routing sigmoid_group_limited(const at::Tensor& logits, const at::Tensor& bias, 
   gates = gates * o.scaling;
   // Column 0 = largest gate, the order the trace format promises.
   at::Tensor order = std::get<1>(gates.sort(-1, /*descending=*/true));
-  return {ids.gather(1, order), gates.gather(1, order), scores};
+  return {ids.gather(1, order), gates.gather(1, order), scores, logits};
 }
 
 at::Tensor moe_experts(const at::Tensor& x, const Routing& routing, const ExpertWeights& w) {

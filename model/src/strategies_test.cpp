@@ -251,7 +251,7 @@ TEST_CASE("moe_experts skips empty slots: output equals the kept pairs alone") {
   at::Tensor x = at::randn({T, H});
   at::Tensor ids = at::tensor({0, 2, 1, -1, -1, -1, 2, 0, 1, -1}, at::kLong).view({T, 2});
   at::Tensor gates = at::tensor({0.6f, 0.4f, 1.0f, 0.0f, 0.0f, 0.0f, 0.7f, 0.3f, 0.5f, 0.0f}).view({T, 2});
-  at::Tensor out = layers::moe_experts(x, {ids, gates, {}}, w);
+  at::Tensor out = layers::moe_experts(x, {ids, gates, {}, {}}, w);
   for (int64_t t = 0; t < T; ++t) {
     at::Tensor expect = at::zeros({H});
     for (int64_t j = 0; j < 2; ++j) {

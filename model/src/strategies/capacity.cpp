@@ -30,7 +30,7 @@ class Capacity final : public RoutingStrategy {
     at::Tensor ids = natural.expert_ids.masked_fill(keep.logical_not(), -1);     // (T, k)
     at::Tensor gates = natural.gates * keep;                                     // (T, k) original gates
     at::Tensor slot = std::get<1>(gates.sort(-1, /*descending=*/true));
-    return {ids.gather(1, slot), gates.gather(1, slot), natural.router_probs};
+    return {ids.gather(1, slot), gates.gather(1, slot), natural.router_probs, natural.logits};
   }
 
  private:

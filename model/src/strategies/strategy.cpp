@@ -17,7 +17,7 @@ layers::Routing gates_for(const RouterView& view, const at::Tensor& ids) {
   if (view.renormalize) gates = gates / (gates.sum(-1, /*keepdim=*/true) + 1e-20);
   gates = gates * view.scaling;
   at::Tensor order = std::get<1>(gates.sort(-1, /*descending=*/true));         // empty slots (gate 0) last
-  return {ids.gather(1, order), gates.gather(1, order), view.scores};
+  return {ids.gather(1, order), gates.gather(1, order), view.scores, view.natural ? view.natural->logits : at::Tensor()};
 }
 
 layers::Routing RoutingStrategy::apply(const RouterView& view, int moe_index) {
