@@ -3,7 +3,8 @@
 // ceil(T/E) tokens, and the total router score is maximised. Solved with Bertsekas' forward auction:
 // each expert offers `capacity` identical copies; an unassigned token bids for the copy with the
 // best value (score − price), raising its price by (best − second best value) + eps and evicting the
-// owner. The final assignment is within T·eps of the optimum (eps-complementary slackness).
+// owner. The final assignment is within T·eps of the optimum (eps-complementary slackness); eps is
+// reached by eps-scaling (phases at range/8, range/64, …), which keeps the number of bids small.
 // The auction is a loop over bids by nature: it runs on CPU copies of the scores, outside autograd;
 // a bid costs O(E + log capacity).
 #include <cmath>
@@ -15,17 +16,15 @@
 
 namespace moesim::model::strategies {
 
-std::vector<std::int64_t> auction_assign(const std::vector<double>& benefit, std::int64_t T, std::int64_t E,
-                                         std::int64_t capacity, const std::vector<std::uint8_t>& excluded, double eps) {
+// One forward-auction phase at increment eps from the current prices; returns each bidder's expert.
+static std::vector<std::int64_t> auction_phase(const std::vector<double>& benefit, std::int64_t bidders,
+                                               std::int64_t E, std::int64_t capacity,
+                                               const std::vector<std::uint8_t>& excluded, double eps, double range,
+                                               std::vector<std::set<std::pair<double, std::int64_t>>>& copies) {
   constexpr double kNone = -std::numeric_limits<double>::infinity();
-  double lo = 0, hi = 0;  // benefit range, the bid increment when a token has a single option
-  for (double b : benefit) lo = std::min(lo, b), hi = std::max(hi, b);
-  std::vector<std::set<std::pair<double, std::int64_t>>> copies(E);  // (price, copy) per expert, cheapest first
-  std::vector<std::int64_t> owner(E * capacity, -1), assigned(T, -1);
-  for (std::int64_t e = 0; e < E; ++e)
-    for (std::int64_t c = 0; c < capacity; ++c) copies[e].insert({0.0, e * capacity + c});
+  std::vector<std::int64_t> owner(E * capacity, -1), assigned(bidders, -1);
   std::deque<std::int64_t> unassigned;
-  for (std::int64_t t = 0; t < T; ++t) unassigned.push_back(t);
+  for (std::int64_t t = 0; t < bidders; ++t) unassigned.push_back(t);
   while (!unassigned.empty()) {
     const std::int64_t t = unassigned.front();
     unassigned.pop_front();
@@ -40,7 +39,7 @@ std::vector<std::int64_t> auction_assign(const std::vector<double>& benefit, std
     if (best_e < 0) continue;  // every expert excluded: the slot stays empty
     auto cheapest = copies[best_e].begin();
     if (capacity > 1) second = std::max(second, benefit[t * E + best_e] - std::next(cheapest)->first);
-    if (second == kNone) second = best - (hi - lo);
+    if (second == kNone) second = best - range;
     const auto [price, copy] = *cheapest;
     copies[best_e].erase(cheapest);
     copies[best_e].insert({price + (best - second) + eps, copy});
@@ -51,6 +50,35 @@ std::vector<std::int64_t> auction_assign(const std::vector<double>& benefit, std
     owner[copy] = t;
     assigned[t] = best_e;
   }
+  return assigned;
+}
+
+std::vector<std::int64_t> auction_assign(const std::vector<double>& benefit, std::int64_t T, std::int64_t E,
+                                         std::int64_t capacity, const std::vector<std::uint8_t>& excluded, double eps) {
+  // Dummy bidders (benefit 0 everywhere, nothing excluded) take the copies no token needs, so the
+  // problem is square and eps-scaling keeps its guarantee: the real tokens' total is within T·eps of
+  // the optimum. Phases divide eps by 8, keeping prices, so that popular experts reach their price
+  // in few large steps instead of many eps-sized ones.
+  const std::int64_t bidders = std::max(T, E * capacity);
+  std::vector<double> b(bidders * E, 0.0);
+  std::copy(benefit.begin(), benefit.end(), b.begin());
+  std::vector<std::uint8_t> x;
+  if (!excluded.empty()) {
+    x.assign(bidders * E, 0);
+    std::copy(excluded.begin(), excluded.end(), x.begin());
+  }
+  double lo = 0, hi = 0;
+  for (double v : benefit) lo = std::min(lo, v), hi = std::max(hi, v);
+  const double range = std::max(hi - lo, eps);
+  std::vector<std::set<std::pair<double, std::int64_t>>> copies(E);  // (price, copy), cheapest first
+  for (std::int64_t e = 0; e < E; ++e)
+    for (std::int64_t c = 0; c < capacity; ++c) copies[e].insert({0.0, e * capacity + c});
+  std::vector<std::int64_t> assigned;
+  for (double phase_eps = std::max(eps, range / 8);; phase_eps = std::max(eps, phase_eps / 8)) {
+    assigned = auction_phase(b, bidders, E, capacity, x, phase_eps, range, copies);
+    if (phase_eps == eps) break;
+  }
+  assigned.resize(T);
   return assigned;
 }
 
