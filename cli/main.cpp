@@ -7,6 +7,7 @@
 #include "moesim/traces/commands.hpp"
 #ifdef MOESIM_WITH_TORCH
 #include "moesim/model/commands.hpp"
+#include "assign_eval.hpp"
 #endif
 
 int main(int argc, char** argv) {
@@ -22,6 +23,7 @@ int main(int argc, char** argv) {
   moesim::analysis::register_commands(commands, app);
 #ifdef MOESIM_WITH_TORCH
   moesim::model::register_commands(commands, app);
+  moesim::assign_eval::register_command(commands, app);
 #endif
   return commands.dispatch(app, argc, argv);
 }

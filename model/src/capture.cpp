@@ -107,6 +107,23 @@ std::vector<std::int32_t> dataset_token_ids(const std::string& dataset, const st
   return ids;
 }
 
+void trace_row(std::span<const std::int32_t> ids, std::span<const float> gates, std::span<const float> probs, int k,
+               std::int32_t* ids_out, float* gates_out) {
+  int n = 0;
+  for (std::size_t j = 0; j < ids.size() && n < k; ++j)  // ids come sorted by gate, empty slots last
+    if (ids[j] >= 0) ids_out[n] = ids[j], gates_out[n++] = gates[j];
+  while (n < k) {  // the router's best expert not yet in the row
+    std::int32_t best = -1;
+    for (std::size_t e = 0; e < probs.size(); ++e) {
+      bool used = false;
+      for (int j = 0; j < n; ++j) used = used || ids_out[j] == static_cast<std::int32_t>(e);
+      if (!used && (best < 0 || probs[e] > probs[best])) best = static_cast<std::int32_t>(e);
+    }
+    ids_out[n] = best;
+    gates_out[n++] = 0.0f;
+  }
+}
+
 CaptureSummary capture_trace(const MoeModel& model, const CaptureOptions& o, Progress* progress) {
   if (o.batch <= 0) throw InputError(fmt::format("--batch {} must be positive", o.batch));
   if (o.seq_len <= 0) throw InputError(fmt::format("--seq {} must be positive", o.seq_len));
@@ -127,6 +144,7 @@ CaptureSummary capture_trace(const MoeModel& model, const CaptureOptions& o, Pro
   header.tokenizer = o.tokenizer;
   header.created_by = o.created_by;
   header.created_at = utc_now_iso8601();
+  header.routing_strategy = model.routing_strategy().text;
   header.has_token_ids = true;
   header.has_router_probs = o.router_probs;
   traces::TraceWriter writer(o.out, header);
@@ -150,11 +168,29 @@ CaptureSummary capture_trace(const MoeModel& model, const CaptureOptions& o, Pro
       ++summary.sequences;
     }
     StepRouting routing;
-    routing.probs = o.router_probs;
-    model.forward(sequences, &routing, /*want_logits=*/false);
+    const bool rerouted = model.routing_strategy().name != "topk";
+    routing.probs = o.router_probs || rerouted;  // filling empty slots needs the router's preferences
+    ForwardResult result = model.forward(sequences, &routing, o.want_logits);
+    if (o.on_step) o.on_step(sequences, result, routing.layers);
+    std::vector<std::vector<std::int32_t>> row_ids(routing.layers.size());
+    std::vector<std::vector<float>> row_gates(routing.layers.size());
     std::vector<traces::LayerRouting> layers;
-    for (const RoutingRecord& r : routing.layers)
-      layers.push_back({r.expert_ids, r.gates, std::span<const float>(r.router_probs)});
+    for (std::size_t l = 0; l < routing.layers.size(); ++l) {
+      const RoutingRecord& r = routing.layers[l];
+      std::span<const std::int32_t> ids = r.expert_ids;
+      std::span<const float> gates = r.gates;
+      if (rerouted) {  // format v1: exactly k distinct experts per token
+        row_ids[l].resize(r.tokens * c.top_k);
+        row_gates[l].resize(r.tokens * c.top_k);
+        for (std::int64_t t = 0; t < r.tokens; ++t)
+          trace_row(ids.subspan(t * r.top_k, r.top_k), gates.subspan(t * r.top_k, r.top_k),
+                    std::span<const float>(r.router_probs).subspan(t * r.num_experts, r.num_experts), c.top_k,
+                    row_ids[l].data() + t * c.top_k, row_gates[l].data() + t * c.top_k);
+        ids = row_ids[l];
+        gates = row_gates[l];
+      }
+      layers.push_back({ids, gates, o.router_probs ? std::span<const float>(r.router_probs) : std::span<const float>()});
+    }
     writer.append_step({sequence_id, position, token_id}, layers);
     summary.tokens += end - begin;
     ++summary.steps;

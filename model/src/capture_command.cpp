@@ -13,7 +13,7 @@ namespace moesim::model {
 namespace {
 
 struct CaptureArgs {
-  std::string model, ids_file, dataset, data_dir, tokenizer, out, device = "cpu", dtype = "float32";
+  std::string model, ids_file, dataset, data_dir, tokenizer, out, device = "cpu", dtype = "float32", strategy = "topk";
   std::uint64_t tokens = 0;
   int batch = 8, seq = 512;
   bool router_probs = false, json = false, quiet = false;
@@ -21,6 +21,7 @@ struct CaptureArgs {
 
 int run_capture(const CaptureArgs& a) {
   if (a.ids_file.empty() == a.dataset.empty()) throw InputError("give exactly one of --dataset and --ids-file");
+  const StrategySpec strategy = parse_strategy(a.strategy);
   CaptureOptions o;
   o.model_dir = a.model;
   const ModelConfig config = load_config(a.model);  // fail on a bad model before tokenizing a corpus
@@ -46,6 +47,7 @@ int run_capture(const CaptureArgs& a) {
   o.out = a.out;
   o.created_by = cli::invocation();
   auto model = MoeModel::load(a.model, o.load);
+  model->set_routing_strategy(strategy);
   std::uint64_t total = a.tokens > 0 ? std::min<std::uint64_t>(a.tokens, o.token_ids.size()) : o.token_ids.size();
   Progress progress("capture", total, "tokens", !a.quiet && !a.json);
   CaptureSummary s = capture_trace(*model, o, &progress);
@@ -81,6 +83,7 @@ void register_capture_command(cli::Commands& commands, CLI::App& app) {
   cmd->add_option("--seq", a->seq, "Tokens per sequence")->capture_default_str();
   cmd->add_option("--device", a->device, "cpu | cuda | cuda:N | cuda:0,cuda:1,... (layers split over the devices in consecutive blocks)")->capture_default_str();
   cmd->add_option("--dtype", a->dtype, "float32 | bfloat16 | float16")->capture_default_str();
+  cmd->add_option("--strategy", a->strategy, "Assignment strategy NAME[:key=value,...] (moesim assign-eval --help lists them)")->capture_default_str();
   cmd->add_flag("--router-probs", a->router_probs, "Also record full router probabilities (tokens x experts)");
   cmd->add_option("-o,--out", a->out, "Output trace file (.h5)")->required();
   cli::add_json_flag(cmd, a->json);

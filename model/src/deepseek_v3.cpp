@@ -104,6 +104,8 @@ class DeepseekV3 final : public Network {
     at::Tensor logits = at::linear(flat.to(at::kFloat), w.router.to(at::kFloat)); // (T, E) routing in float32
     layers::GroupLimitedOptions options{c_.top_k, c_.n_group, c_.topk_group, c_.norm_topk_prob, c_.routed_scaling_factor};
     layers::Routing routing = layers::sigmoid_group_limited(logits, w.score_bias, options);  // (T, k)
+    routing = reroute({routing.router_probs, w.score_bias.to(at::kFloat), true, c_.top_k, c_.norm_topk_prob,
+                       c_.routed_scaling_factor, &routing}, moe_index);
     if (on_routing) on_routing(moe_index, layer, routing);
     at::Tensor out = layers::moe_experts(flat, routing, w.experts);               // (T, H)
     if (c_.n_shared_experts > 0) out = out + layers::swiglu(flat, w.shared);

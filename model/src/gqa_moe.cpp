@@ -35,6 +35,7 @@ struct LayerWeights {
   at::Tensor input_norm, post_attention_norm;  // (H)
   AttentionWeights attention;
   bool is_moe = true;
+  std::string moe_prefix;                  // checkpoint name of the MoE block (training saves under it)
   MoeWeights moe;
   layers::MlpWeights dense;                // layers without experts
 };
@@ -67,6 +68,42 @@ class GqaMoe final : public Network {
     if (!want_logits) return {};
     x = layers::rms_norm(x, final_norm_, c_.rms_norm_eps);                      // (B, S, H)
     return layers::linear(x, lm_head_).to(at::kFloat);                           // (B, S, V)
+  }
+
+  std::vector<std::pair<std::string, at::Tensor>> named_weights() const override {
+    std::vector<std::pair<std::string, at::Tensor>> out;
+    auto add = [&](const std::string& name, const at::Tensor& t) {
+      if (t.defined()) out.emplace_back(name, t);
+    };
+    add("model.embed_tokens.weight", embed_);
+    add("model.norm.weight", final_norm_);
+    if (!c_.tie_word_embeddings) add("lm_head.weight", lm_head_);
+    for (int l = 0; l < c_.num_layers; ++l) {
+      const LayerWeights& w = layers_[l];
+      const std::string p = fmt::format("model.layers.{}.", l);
+      add(p + "input_layernorm.weight", w.input_norm);
+      add(p + "post_attention_layernorm.weight", w.post_attention_norm);
+      const AttentionWeights& a = w.attention;
+      for (auto [name, t] : {std::pair{"q", &a.q}, {"k", &a.k}, {"v", &a.v}, {"o", &a.o}}) add(p + "self_attn." + name + "_proj.weight", *t);
+      for (auto [name, t] : {std::pair{"q", &a.q_bias}, {"k", &a.k_bias}, {"v", &a.v_bias}, {"o", &a.o_bias}}) add(p + "self_attn." + name + "_proj.bias", *t);
+      add(p + "self_attn.q_norm.weight", a.q_norm);
+      add(p + "self_attn.k_norm.weight", a.k_norm);
+      if (w.is_moe) {
+        add(w.moe_prefix + ".gate.weight", w.moe.router);
+        add(w.moe_prefix + ".experts.gate", w.moe.experts.gate);
+        add(w.moe_prefix + ".experts.up", w.moe.experts.up);
+        add(w.moe_prefix + ".experts.down", w.moe.experts.down);
+        add(w.moe_prefix + ".shared_expert.gate_proj.weight", w.moe.shared.gate);
+        add(w.moe_prefix + ".shared_expert.up_proj.weight", w.moe.shared.up);
+        add(w.moe_prefix + ".shared_expert.down_proj.weight", w.moe.shared.down);
+        add(w.moe_prefix + ".shared_expert_gate.weight", w.moe.shared_gate);
+      } else {
+        add(p + "mlp.gate_proj.weight", w.dense.gate);
+        add(p + "mlp.up_proj.weight", w.dense.up);
+        add(p + "mlp.down_proj.weight", w.dense.down);
+      }
+    }
+    return out;
   }
 
  private:
@@ -103,6 +140,7 @@ class GqaMoe final : public Network {
     at::Tensor flat = x.reshape({-1, c_.hidden_size});                          // (T, H)
     at::Tensor logits = layers::linear(flat, w.router);                         // (T, E)
     layers::Routing routing = layers::softmax_topk(logits, c_.top_k, c_.norm_topk_prob);  // (T, k)
+    routing = reroute({routing.router_probs, {}, false, c_.top_k, c_.norm_topk_prob, 1.0, &routing}, moe_index);
     if (on_routing) on_routing(moe_index, layer, routing);
     at::Tensor out = layers::moe_experts(flat, routing, w.experts);             // (T, H)
     if (w.shared_gate.defined())
@@ -149,6 +187,7 @@ class GqaMoe final : public Network {
         // Mixtral checkpoints on the hub name the block block_sparse_moe and its experts w1/w3/w2.
         const bool mixtral_names = w.has(p + "block_sparse_moe.gate.weight");
         const std::string m = p + (mixtral_names ? "block_sparse_moe" : "mlp");
+        L.moe_prefix = m;
         L.moe.router = w.get(m + ".gate.weight", {c_.num_experts, H});
         L.moe.experts = mixtral_names
                             ? w.experts(m + ".experts", c_.num_experts, H, c_.moe_intermediate_size, "w1", "w3", "w2")

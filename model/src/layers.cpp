@@ -80,7 +80,7 @@ Routing softmax_topk(const at::Tensor& logits, int k, bool renormalize) {
   at::Tensor probs = at::softmax(logits.to(at::kFloat), -1);  // (T, E)
   auto [gates, ids] = probs.topk(k, -1);                      // (T, k) sorted, largest first
   if (renormalize) gates = gates / gates.sum(-1, /*keepdim=*/true);
-  return {ids, gates, probs};
+  return {ids, gates, probs, logits};
 }
 
 Routing sigmoid_group_limited(const at::Tensor& logits, const at::Tensor& bias, const GroupLimitedOptions& o) {
@@ -98,17 +98,23 @@ Routing sigmoid_group_limited(const at::Tensor& logits, const at::Tensor& bias, 
   gates = gates * o.scaling;
   // Column 0 = largest gate, the order the trace format promises.
   at::Tensor order = std::get<1>(gates.sort(-1, /*descending=*/true));
-  return {ids.gather(1, order), gates.gather(1, order), scores};
+  return {ids.gather(1, order), gates.gather(1, order), scores, logits};
 }
 
 at::Tensor moe_experts(const at::Tensor& x, const Routing& routing, const ExpertWeights& w) {
   int64_t T = x.size(0), k = routing.expert_ids.size(1), E = w.gate.size(0);
   at::Tensor flat_ids = routing.expert_ids.reshape({T * k});                    // (T·k) expert of each pair
   at::Tensor order = flat_ids.argsort();                                        // (T·k) pairs grouped by expert
+  at::Tensor counted = flat_ids;                                                 // (P) experts of the computed pairs
+  if (flat_ids.lt(0).any().item<bool>()) {  // empty slots (−1, strategies that drop) sort first: skip them
+    const int64_t kept = flat_ids.ge(0).sum().item<int64_t>();
+    order = order.narrow(0, T * k - kept, kept);                                // (P)
+    counted = flat_ids.index_select(0, order);
+  }
   at::Tensor token_of_pair = order.div(k, "floor");                             // (T·k) token of each sorted pair
   at::Tensor gate_of_pair = routing.gates.reshape({T * k}).index_select(0, order).to(x.scalar_type());  // (T·k)
-  at::Tensor counts = flat_ids.bincount({}, E).to(at::kCPU);                    // (E) pairs per expert
-  at::Tensor xs = x.index_select(0, token_of_pair);                             // (T·k, H) tokens in expert order
+  at::Tensor counts = counted.bincount({}, E).to(at::kCPU);  // (E) pairs per expert
+  at::Tensor xs = x.index_select(0, token_of_pair);                             // (P, H) tokens in expert order, P ≤ T·k
   at::Tensor ys = at::empty_like(xs);                                           // (T·k, H)
   const int64_t* n = counts.data_ptr<int64_t>();
   for (int64_t e = 0, begin = 0; e < E; begin += n[e], ++e) {  // one matmul block per expert

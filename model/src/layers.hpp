@@ -52,9 +52,10 @@ struct ExpertWeights {
 
 // The routing decision of one MoE layer for T tokens.
 struct Routing {
-  at::Tensor expert_ids;    // (T, k) int64, column 0 the largest gate
+  at::Tensor expert_ids;    // (T, k) int64, column 0 the largest gate; −1 = empty slot (strategies/)
   at::Tensor gates;         // (T, k) float32, the weights the expert outputs are summed with
   at::Tensor router_probs;  // (T, E) float32: softmax (or sigmoid) scores before selection
+  at::Tensor logits;        // (T, E) the router's raw logits (training: z-loss)
 };
 
 // softmax over E, top-k, optionally renormalised to sum 1 (Mixtral, Qwen, OLMoE).

@@ -69,12 +69,28 @@ struct MoeModel::Impl {
   ModelConfig config;
   Placement placement;
   std::unique_ptr<Network> network;
+  std::unique_ptr<strategies::RoutingStrategy> strategy;  // null: the model's own routing
+  StrategySpec strategy_spec;
 };
 
 MoeModel::MoeModel(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 MoeModel::~MoeModel() = default;
 const ModelConfig& MoeModel::config() const { return impl_->config; }
 const LoadOptions& MoeModel::options() const { return impl_->options; }
+
+void MoeModel::set_routing_strategy(const StrategySpec& spec) {
+  auto strategy = strategies::make_strategy(spec);
+  strategy->check(impl_->config.num_experts, impl_->config.top_k);
+  impl_->strategy = std::move(strategy);
+  impl_->strategy_spec = spec;
+  impl_->network->set_strategy(impl_->strategy.get());
+}
+
+const StrategySpec& MoeModel::routing_strategy() const { return impl_->strategy_spec; }
+
+std::vector<StrategyLayerStats> MoeModel::routing_strategy_stats() const {
+  return impl_->strategy ? impl_->strategy->stats() : std::vector<StrategyLayerStats>{};
+}
 
 std::unique_ptr<MoeModel> MoeModel::load(const std::filesystem::path& dir, const LoadOptions& options) {
   auto impl = std::make_unique<Impl>();
@@ -143,7 +159,7 @@ ForwardResult MoeModel::forward(const std::vector<std::vector<std::int32_t>>& se
       r.moe_index = moe_index;
       r.model_layer = layer;
       r.tokens = real_tokens.size(0);
-      r.top_k = c.top_k;
+      r.top_k = static_cast<int>(routing.expert_ids.size(1));
       r.num_experts = c.num_experts;
       at::Tensor real = real_tokens.to(routing.expert_ids.device());
       r.expert_ids = to_int32(routing.expert_ids.index_select(0, real));

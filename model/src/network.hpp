@@ -5,9 +5,12 @@
 
 #include <functional>
 #include <memory>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "layers.hpp"
+#include "strategies/strategy.hpp"
 #include "moesim/model/config.hpp"
 #include "weights.hpp"
 
@@ -33,6 +36,24 @@ class Network {
   // the LM head, often the largest matmul of a small model, is skipped and the result undefined.
   virtual at::Tensor forward(const at::Tensor& ids, const at::Tensor& valid, const RoutingCallback& on_routing,
                              bool want_logits) const = 0;
+
+  // Training (train*.cpp): every weight the forward pass reads, once each, under its checkpoint
+  // name; routed experts as stacked tensors named "<prefix>.experts.gate|up|down" (E, I, H),
+  // (E, I, H), (E, H, I) with <prefix> the MoE block ("model.layers.3.block_sparse_moe").
+  // Empty for architectures that cannot be trained yet.
+  virtual std::vector<std::pair<std::string, at::Tensor>> named_weights() const { return {}; }
+
+  // The one hook for assignment strategies (strategies/): where an architecture has taken its
+  // router's top-k, it hands the choice to reroute(), which returns it unchanged without a strategy.
+  void set_strategy(strategies::RoutingStrategy* strategy) { strategy_ = strategy; }
+
+ protected:
+  layers::Routing reroute(const strategies::RouterView& view, int moe_index) const {
+    return strategy_ ? strategy_->apply(view, moe_index) : *view.natural;
+  }
+
+ private:
+  strategies::RoutingStrategy* strategy_ = nullptr;
 };
 
 // gqa_moe.cpp: Mixtral, Qwen2-MoE, Qwen3-MoE, OLMoE (GQA attention, softmax-routed experts).

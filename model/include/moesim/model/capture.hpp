@@ -2,7 +2,9 @@
 // Routing capture: run a model over token ids in steps of `batch` sequences of `seq_len` tokens and
 // stream every MoE layer's choices into a trace file (format v1, traces/FORMAT.md).
 #include <cstdint>
+#include <span>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -26,7 +28,19 @@ struct CaptureOptions {
   bool router_probs = false;
   std::filesystem::path out;
   std::string created_by;
+  // Called after each step's forward pass (assign-eval scores perplexity here); with want_logits the
+  // pass computes logits. Routing reaches it as the records of the step, in MoE layer order.
+  bool want_logits = false;
+  std::function<void(const std::vector<std::vector<std::int32_t>>& sequences, const ForwardResult& result,
+                     const std::vector<RoutingRecord>& routing)> on_step;
 };
+
+// A routing row as trace format v1 holds it: exactly k distinct experts. A strategy's row may have
+// empty slots (−1) or more than k experts (expert_choice): the k largest gates are kept, and empty
+// slots are filled, gate 0, with the experts the router scores highest (router_probs) — the router's
+// own choice that the strategy dropped. ids/gates/probs are one token's; writes k ids and gates.
+void trace_row(std::span<const std::int32_t> ids, std::span<const float> gates, std::span<const float> probs, int k,
+               std::int32_t* ids_out, float* gates_out);
 
 struct CaptureSummary {
   std::uint64_t tokens = 0, steps = 0, sequences = 0;

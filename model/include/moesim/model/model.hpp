@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "moesim/model/config.hpp"
+#include "moesim/model/strategy.hpp"
 
 namespace moesim::model {
 
@@ -28,9 +29,9 @@ struct RoutingRecord {
   int moe_index = 0;    // 0..(number of MoE layers - 1)
   int model_layer = 0;  // index among all decoder layers
   std::int64_t tokens = 0;
-  int top_k = 0;
+  int top_k = 0;  // columns of expert_ids: the model's k, or more/less under expert_choice
   int num_experts = 0;
-  std::vector<std::int32_t> expert_ids;  // (tokens, top_k), column 0 = largest gate
+  std::vector<std::int32_t> expert_ids;  // (tokens, top_k), column 0 = largest gate; −1 = empty slot (strategy dropped it)
   std::vector<float> gates;              // (tokens, top_k), the weights the expert outputs are summed with
   std::vector<float> router_probs;       // (tokens, num_experts) when wants_router_probs(), else empty
 };
@@ -66,6 +67,13 @@ class MoeModel {
   // want_logits = false skips the LM head (routing capture needs none) and leaves logits empty.
   ForwardResult forward(const std::vector<std::vector<std::int32_t>>& sequences, RoutingHook* hook = nullptr,
                         bool want_logits = true) const;
+
+  // Assignment strategies (strategy.hpp): from now on every MoE layer routes by `spec` (topk = the
+  // model's own router). Throws InputError when the spec does not fit the model. Resets the stats.
+  void set_routing_strategy(const StrategySpec& spec);
+  const StrategySpec& routing_strategy() const;
+  // Per MoE layer, summed over forward passes since set_routing_strategy.
+  std::vector<StrategyLayerStats> routing_strategy_stats() const;
 
  private:
   struct Impl;

@@ -1,0 +1,45 @@
+#pragma once
+// What training and evaluation need from a model beyond MoeModel: the Network itself (logits stay
+// on the device), its weights as trainable tensors, fresh random weights for a config, and
+// checkpoints written in the layout the loader reads (Hugging Face hub names). Internal (ATen).
+#include <ATen/ATen.h>
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "moesim/model/config.hpp"
+#include "network.hpp"
+
+namespace moesim::model {
+
+using NamedWeights = std::vector<std::pair<std::string, at::Tensor>>;
+
+at::Device device_from_name(const std::string& name);        // cpu, cuda, cuda:N; InputError otherwise
+at::ScalarType dtype_from_name(const std::string& name);      // float32, bfloat16, float16
+
+struct LoadedNetwork {
+  ModelConfig config;
+  std::unique_ptr<Network> network;
+  at::Device device{at::kCPU};
+  NamedWeights weights;  // network->named_weights(); requires_grad when loaded trainable
+};
+
+// Loads DIR (config.json + safetensors) like MoeModel::load, but hands out the Network. With
+// `trainable`, weights are float32 leaves with requires_grad (InputError for architectures the
+// trainer does not handle yet).
+LoadedNetwork load_network(const std::filesystem::path& dir, const std::string& device, const std::string& dtype,
+                           bool trainable);
+
+// Random initial weights for a config (Mixtral family): normal(0, std) matrices, unit norms, zero
+// biases, named as Network::named_weights() names them. Uses (and advances) ATen's CPU generator.
+NamedWeights init_weights(const ModelConfig& config, double std);
+
+// Writes weights as one model.safetensors in the hub layout (experts one tensor each:
+// block_sparse_moe.experts.<e>.w1|w3|w2 for Mixtral, mlp.experts.<e>.gate_proj|up_proj|down_proj
+// otherwise), converted to dtype, atomically.
+void save_weights(const std::filesystem::path& file, const NamedWeights& weights, at::ScalarType dtype);
+
+}  // namespace moesim::model
