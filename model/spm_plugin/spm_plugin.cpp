@@ -3,6 +3,7 @@
 #include <sentencepiece_processor.h>
 #include <sentencepiece_trainer.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -106,18 +107,23 @@ int moesim_spm_piece_size(void* processor) { return as_processor(processor)->Get
 int moesim_spm_bos_id(void* processor) { return as_processor(processor)->bos_id(); }
 int moesim_spm_eos_id(void* processor) { return as_processor(processor)->eos_id(); }
 
-int moesim_spm_train(const char* const* keys, const char* const* values, size_t n, int verbose, char* err,
-                     size_t err_size) {
+int moesim_spm_train(const char* const* keys, const char* const* values, size_t n, int verbose, char** model,
+                     size_t* model_size, char* err, size_t err_size) {
   return guarded(err, err_size, [&] {
     // sentencepiece logs every EM step at INFO (0); 1 keeps warnings and errors.
     sentencepiece::logging::SetMinLogLevel(verbose ? 0 : 1);
     std::unordered_map<std::string, std::string> kwargs;
     for (size_t i = 0; i < n; ++i) kwargs[keys[i]] = values[i];
-    auto status = sentencepiece::SentencePieceTrainer::Train(kwargs);
+    std::string proto;
+    auto status = sentencepiece::SentencePieceTrainer::Train(kwargs, nullptr, &proto);
     if (!status.ok()) {
       set_error(err, err_size, status.ToString());
       return 1;
     }
+    *model_size = proto.size();
+    *model = static_cast<char*>(std::malloc(std::max<size_t>(1, proto.size())));
+    if (*model == nullptr) throw std::bad_alloc();
+    std::memcpy(*model, proto.data(), proto.size());
     return 0;
   });
 }

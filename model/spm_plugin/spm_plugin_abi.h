@@ -25,10 +25,12 @@ int moesim_spm_piece_size(void* processor);
 /* -1 where the model has no such piece. */
 int moesim_spm_bos_id(void* processor);
 int moesim_spm_eos_id(void* processor);
-/* Trainer flags as n key/value pairs, e.g. {"input","a.txt"}, {"model_prefix","m"}, {"vocab_size","8000"}
-   (the names of spm_train's flags); pairs keep paths with spaces intact. */
-int moesim_spm_train(const char* const* keys, const char* const* values, size_t n, int verbose, char* err,
-                     size_t err_size);
+/* Trains a model from trainer flags given as n key/value pairs, e.g. {"input","a.txt"},
+   {"model_prefix","m"}, {"vocab_size","8000"} (the names of spm_train's flags; pairs keep paths with
+   spaces intact). Writes no file: the serialized model comes back in *model (free it with
+   moesim_spm_free_buffer), so that the caller can write it atomically. */
+int moesim_spm_train(const char* const* keys, const char* const* values, size_t n, int verbose, char** model,
+                     size_t* model_size, char* err, size_t err_size);
 
 #ifdef __cplusplus
 }

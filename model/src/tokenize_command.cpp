@@ -128,7 +128,7 @@ void add_tokenizer_train(cli::Commands& commands, CLI::App& app) {
       "moesim tokenizer-train --input ../shared/data/train/wiki.train.raw --vocab-size 8000 --out tokenizer.model",
       [o] { return run_train(*o); });
   cmd->add_option("-i,--input", o->inputs, "Text file(s), one sentence or paragraph per line")->required();
-  cmd->add_option("-o,--out", o->out, "Model file to write (must end in .model; a .vocab is written beside it)")
+  cmd->add_option("-o,--out", o->out, "Model file to write (must end in .model)")
       ->required();
   cmd->add_option("--vocab-size", o->vocab_size, "Number of pieces")->check(CLI::Range(8, 1 << 20));
   cmd->add_option("--model-type", o->model_type, "unigram, bpe, char or word")

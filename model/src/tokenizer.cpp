@@ -32,7 +32,18 @@ static bool starts_like_json(const fs::path& file) {
 
 std::unique_ptr<Tokenizer> load_tokenizer(const fs::path& path) {
   std::error_code ec;
-  fs::path file = fs::is_directory(path, ec) ? tokenizer_file_in(path) : path;
+  if (fs::is_directory(path, ec)) {
+    fs::path file = tokenizer_file_in(path);
+    if (file.filename() == "tokenizer.json" && fs::is_regular_file(path / "tokenizer.model")) {
+      try {
+        return load_bpe_tokenizer(file);
+      } catch (const UnsupportedTokenizerJson&) {
+        return load_sentencepiece_tokenizer(path / "tokenizer.model");  // e.g. Mixtral, Llama 2
+      }
+    }
+    return load_tokenizer(file);
+  }
+  fs::path file = path;
   cli::require_file(file);
   // tokenizer.json is JSON text; a SentencePiece model is a binary protobuf, which never starts
   // with '{' (its first byte is a field tag). Sniffing lets renamed copies load too.

@@ -17,11 +17,11 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <queue>
-#include <sstream>
 #include <unordered_map>
 
 #include "moesim/common/cli.hpp"
 #include "moesim/common/error.hpp"
+#include "tokenizer_utf8.hpp"
 
 namespace moesim::model {
 
@@ -36,7 +36,6 @@ constexpr const char* kGpt2Pattern =
 // Words longer than this are encoded but not cached (long runs are rare and would bloat the cache).
 constexpr std::size_t kMaxCachedWordBytes = 256;
 constexpr std::size_t kMaxCacheEntries = 1 << 18;
-constexpr const char* kReplacementCharacter = "\xEF\xBF\xBD";  // U+FFFD in UTF-8
 
 void append_utf8(std::string& out, UChar32 c) {
   char buf[U8_MAX_LENGTH];
@@ -215,36 +214,6 @@ class AddedTokenMatcher {
   bool empty_ = true;
 };
 
-// Position of the first ill-formed UTF-8 sequence, or npos.
-std::size_t invalid_utf8_at(std::string_view text) {
-  int32_t i = 0, n = static_cast<int32_t>(text.size());
-  while (i < n) {
-    int32_t start = i;
-    UChar32 c = 0;
-    U8_NEXT(text.data(), i, n, c);
-    if (c < 0) return static_cast<std::size_t>(start);
-  }
-  return std::string_view::npos;
-}
-
-// Bytes to text as Rust's String::from_utf8_lossy: each ill-formed subsequence becomes U+FFFD.
-std::string utf8_lossy(std::string_view bytes) {
-  if (invalid_utf8_at(bytes) == std::string_view::npos) return std::string(bytes);
-  std::string out;
-  int32_t i = 0, n = static_cast<int32_t>(bytes.size());
-  while (i < n) {
-    int32_t start = i;
-    UChar32 c = 0;
-    U8_NEXT(bytes.data(), i, n, c);
-    if (c < 0) {
-      out += kReplacementCharacter;
-    } else {
-      out.append(bytes.data() + start, static_cast<std::size_t>(i - start));
-    }
-  }
-  return out;
-}
-
 struct MergeRule {
   std::int32_t rank = 0, merged_id = 0;
 };
@@ -265,9 +234,7 @@ class BpeTokenizer final : public Tokenizer {
   }
 
   std::vector<std::int32_t> encode(std::string_view text) const override {
-    if (std::size_t bad = invalid_utf8_at(text); bad != std::string_view::npos) {
-      throw InputError(fmt::format("text to tokenize is not valid UTF-8 (byte {})", bad));
-    }
+    require_utf8(text);
     std::vector<Segment> segments{{std::string(text), -1}};
     segments = raw_added_.split(std::move(segments));
     for (Segment& seg : segments) {
@@ -315,7 +282,7 @@ class BpeTokenizer final : public Tokenizer {
 
  private:
   [[noreturn]] void unsupported(const std::string& what) const {
-    throw InputError(located(file_, fmt::format("unsupported {} (moesim reads byte-level BPE tokenizer.json files; "
+    throw UnsupportedTokenizerJson(located(file_, fmt::format("unsupported {} (moesim reads byte-level BPE tokenizer.json files; "
                                                 "for SentencePiece models use tokenizer.model)",
                                                 what)));
   }
@@ -384,7 +351,6 @@ class BpeTokenizer final : public Tokenizer {
     if (n <= vocab_size()) return;
     decoded_.resize(static_cast<std::size_t>(n));
     has_id_.resize(static_cast<std::size_t>(n), false);
-    is_added_.resize(static_cast<std::size_t>(n), false);
   }
 
   void load_added_tokens(const json& list) {
@@ -400,7 +366,6 @@ class BpeTokenizer final : public Tokenizer {
       if (token.id < 0) throw InputError(located(file_, fmt::format("added token '{}' has negative id", token.content)));
       resize_ids(token.id + 1);
       has_id_[static_cast<std::size_t>(token.id)] = true;
-      is_added_[static_cast<std::size_t>(token.id)] = true;
       decoded_[static_cast<std::size_t>(token.id)] = token.content;
       added_by_content_[token.content] = token.id;
       (token.normalized ? normalized_added_ : raw_added_).add(token);
@@ -707,7 +672,7 @@ class BpeTokenizer final : public Tokenizer {
   std::array<std::int32_t, 256> byte_id_{};                  // id of each single byte's symbol
   std::unordered_map<UChar32, char> symbol_byte_;            // byte-level symbol -> byte
   std::vector<std::string> decoded_;                         // id -> bytes it stands for
-  std::vector<bool> has_id_, is_added_;
+  std::vector<bool> has_id_;
   std::vector<const icu::Normalizer2*> normalizers_;
   std::vector<SplitStep> steps_;
   AddedTokenMatcher raw_added_, normalized_added_;
@@ -719,15 +684,28 @@ class BpeTokenizer final : public Tokenizer {
 
 }  // namespace
 
+// "file:line:col: malformed JSON: …" from nlohmann's byte offset of the error.
+[[noreturn]] static void throw_malformed(const fs::path& file, const std::string& text, const json::parse_error& e) {
+  std::size_t at = std::min<std::size_t>(e.byte == 0 ? 0 : e.byte - 1, text.size());
+  std::size_t line_start = text.rfind('\n', at == 0 ? 0 : at - 1);
+  line_start = line_start == std::string::npos ? 0 : line_start + 1;
+  int line = 1 + static_cast<int>(std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(line_start), '\n'));
+  int column = 1 + static_cast<int>(at - line_start);
+  std::string what = e.what();
+  if (auto colon = what.rfind(": "); colon != std::string::npos) what = what.substr(colon + 2);
+  throw InputError(located(file, line, column, fmt::format("malformed JSON: {}", what)));
+}
+
 std::unique_ptr<Tokenizer> load_bpe_tokenizer(const fs::path& tokenizer_json) {
   cli::require_file(tokenizer_json);
   std::ifstream in(tokenizer_json, std::ios::binary);
   if (!in) throw InputError(located(tokenizer_json, "cannot open"));
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   json spec;
   try {
-    spec = json::parse(in);
+    spec = json::parse(text);
   } catch (const json::parse_error& e) {
-    throw InputError(located(tokenizer_json, fmt::format("malformed JSON: {}", e.what())));
+    throw_malformed(tokenizer_json, text, e);
   }
   try {
     if (!spec.is_object() || !spec.contains("model")) {

@@ -8,13 +8,13 @@
 
 #include <array>
 #include <cstdlib>
-#include <mutex>
 #include <stdexcept>
 
 #include "../spm_plugin/spm_plugin_abi.h"
 #include "moesim/common/atomic_file.hpp"
 #include "moesim/common/cli.hpp"
 #include "moesim/common/error.hpp"
+#include "tokenizer_utf8.hpp"
 
 namespace moesim::model {
 
@@ -122,6 +122,7 @@ class SentencePieceTokenizer final : public Tokenizer {
   ~SentencePieceTokenizer() override { plugin().destroy(processor_); }
 
   std::vector<std::int32_t> encode(std::string_view text) const override {
+    require_utf8(text);  // sentencepiece would silently turn bad bytes into U+FFFD
     std::array<char, kErrorBytes> err{};
     std::int32_t* ids = nullptr;
     std::size_t n = 0;
@@ -183,14 +184,12 @@ void train_sentencepiece(const SentencePieceTrainOptions& options) {
   }
   if (options.vocab_size < 8) throw InputError(fmt::format("tokenizer training: vocab size {} is too small", options.vocab_size));
   if (options.model_file.extension() != ".model") {
-    throw InputError(located(options.model_file, "the output must end in .model (sentencepiece adds it)"));
+    throw InputError(located(options.model_file, "the output must end in .model"));
   }
-  // Train under a temporary prefix, then rename: a killed run never leaves a half-written model.
-  fs::path final_prefix = fs::path(options.model_file).replace_extension();
-  fs::path temp_prefix = final_prefix.string() + ".partial-" + std::to_string(getpid());
+  // No model_prefix: the plugin hands the model back in memory instead of sentencepiece writing
+  // <prefix>.model/.vocab, so we write it atomically and no temporary path ends up inside it.
   std::vector<std::pair<std::string, std::string>> flags = {
       {"input", inputs},
-      {"model_prefix", temp_prefix.string()},
       {"vocab_size", std::to_string(options.vocab_size)},
       {"model_type", options.model_type},
       {"character_coverage", fmt::format("{}", options.character_coverage)},
@@ -208,16 +207,15 @@ void train_sentencepiece(const SentencePieceTrainOptions& options) {
     values.push_back(v.c_str());
   }
   std::array<char, kErrorBytes> err{};
-  int rc = plugin().train(keys.data(), values.data(), keys.size(), options.verbose ? 1 : 0, err.data(), err.size());
-  fs::path temp_model = temp_prefix.string() + ".model", temp_vocab = temp_prefix.string() + ".vocab";
-  if (rc != 0) {
-    std::error_code ec;
-    fs::remove(temp_model, ec);
-    fs::remove(temp_vocab, ec);
+  char* model = nullptr;
+  std::size_t model_size = 0;
+  if (plugin().train(keys.data(), values.data(), keys.size(), options.verbose ? 1 : 0, &model, &model_size, err.data(),
+                     err.size()) != 0) {
     throw InputError(located(options.inputs.front(), fmt::format("sentencepiece training failed: {}", err.data())));
   }
-  fs::rename(temp_vocab, final_prefix.string() + ".vocab");
-  fs::rename(temp_model, options.model_file);
+  std::string bytes(model, model_size);
+  plugin().free_buffer(model);
+  write_file_atomically(options.model_file, bytes);
 }
 
 }  // namespace moesim::model

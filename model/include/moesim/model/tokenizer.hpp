@@ -37,8 +37,10 @@ class Tokenizer {
 };
 
 // `path` is a tokenizer.json, a SentencePiece .model, or a model directory holding either
-// (tokenizer.json preferred, as transformers' fast tokenizers do). Throws moesim::InputError
-// naming the file when it is missing or malformed.
+// (tokenizer.json preferred, as transformers' fast tokenizers do; a tokenizer.json that is not
+// byte-level BPE, such as Mixtral's, falls back to the directory's tokenizer.model). A file is a
+// tokenizer.json if it ends in .json or starts with '{'. Throws moesim::InputError naming the
+// file when it is missing, malformed or unsupported.
 std::unique_ptr<Tokenizer> load_tokenizer(const std::filesystem::path& path);
 
 // encode(), with BOS in front (if the tokenizer has one and add_bos) and EOS behind (if add_eos).

@@ -13,9 +13,17 @@
 #include <filesystem>
 #include <memory>
 
+#include "moesim/common/error.hpp"
 #include "moesim/model/tokenizer.hpp"
 
 namespace moesim::model {
+
+// A well-formed tokenizer.json of a kind moesim does not run (e.g. Mixtral's Metaspace +
+// byte_fallback BPE); load_tokenizer(dir) then falls back to the directory's tokenizer.model.
+class UnsupportedTokenizerJson : public InputError {
+ public:
+  using InputError::InputError;
+};
 
 std::unique_ptr<Tokenizer> load_bpe_tokenizer(const std::filesystem::path& tokenizer_json);
 

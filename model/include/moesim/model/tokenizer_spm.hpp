@@ -19,7 +19,7 @@ std::unique_ptr<Tokenizer> load_sentencepiece_tokenizer(const std::filesystem::p
 
 struct SentencePieceTrainOptions {
   std::vector<std::filesystem::path> inputs;  // text files, one sentence (line) per line
-  std::filesystem::path model_file;           // where <name>.model (and <name>.vocab) go
+  std::filesystem::path model_file;           // the .model file to write
   std::int32_t vocab_size = 8000;
   std::string model_type = "unigram";         // unigram | bpe | char | word
   double character_coverage = 1.0;            // 1.0 keeps every character seen (small corpora)
@@ -30,7 +30,8 @@ struct SentencePieceTrainOptions {
 };
 
 // Trains a SentencePiece model with ids unk=0, bos=1, eos=2 (Llama's layout, no pad) and writes
-// options.model_file atomically. Throws InputError for a missing/empty input or bad options.
+// options.model_file atomically; the same options and input give the same bytes. Throws
+// InputError for a missing/empty input or bad options.
 void train_sentencepiece(const SentencePieceTrainOptions& options);
 
 }  // namespace moesim::model
