@@ -103,7 +103,7 @@ std::unique_ptr<MoeModel> MoeModel::load(const std::filesystem::path& dir, const
   }
   impl->network = impl->config.model_type == "deepseek_v3"
                       ? build_deepseek_v3(impl->config, impl->placement, weights)
-                      : build_mixtral_family(impl->config, impl->placement, weights);
+                      : build_gqa_moe(impl->config, impl->placement, weights);
   weights.finish();
   return std::unique_ptr<MoeModel>(new MoeModel(std::move(impl)));
 }

@@ -26,8 +26,20 @@ namespace {
 
 fs::path fixture(const std::string& arch) { return fs::path(MOESIM_SOURCE_DIR) / "tests" / "fixtures" / arch; }
 
+// This process's scratch root, removed when the test program exits.
+const fs::path& scratch_root() {
+  static const struct Root {
+    fs::path path = fs::temp_directory_path() / ("moesim_model_test_" + std::to_string(::getpid()));
+    ~Root() {
+      std::error_code ec;
+      fs::remove_all(path, ec);
+    }
+  } root;
+  return root.path;
+}
+
 fs::path scratch(const std::string& name) {
-  fs::path dir = fs::temp_directory_path() / ("moesim_model_test_" + std::to_string(::getpid())) / name;
+  fs::path dir = scratch_root() / name;
   fs::remove_all(dir);
   fs::create_directories(dir);
   return dir;
@@ -136,6 +148,8 @@ TEST_CASE("loading: bad configs, devices and dtypes are refused naming the field
   CHECK(config_error("\"model_type\": \"qwen3_moe\"", "\"model_type\": \"llama\"")
             .find("model_type 'llama' is not supported (supported: deepseek_v3, mixtral, olmoe, qwen2_moe, qwen3_moe)") !=
         std::string::npos);
+  CHECK(config_error("\"num_hidden_layers\": 3", "\"num_hidden_layers\": 10000000000")
+            .find("field 'num_hidden_layers' = 10000000000 is outside 1..4096") != std::string::npos);
   CHECK(config_error("\"hidden_size\": 32,", "").find("config.json: missing field 'hidden_size'") != std::string::npos);
   CHECK(config_error("\"num_experts_per_tok\": 2", "\"num_experts_per_tok\": 9")
             .find("num_experts_per_tok = 9 exceeds num_local_experts = 8") != std::string::npos);

@@ -43,8 +43,8 @@ class Network {
   virtual std::vector<std::pair<std::string, at::Tensor>> named_weights() const { return {}; }
 };
 
-// mixtral_family.cpp: Mixtral, Qwen2-MoE, Qwen3-MoE, OLMoE (GQA attention, softmax-routed experts).
-std::unique_ptr<Network> build_mixtral_family(const ModelConfig& config, const Placement& placement,
+// gqa_moe.cpp: Mixtral, Qwen2-MoE, Qwen3-MoE, OLMoE (GQA attention, softmax-routed experts).
+std::unique_ptr<Network> build_gqa_moe(const ModelConfig& config, const Placement& placement,
                                               WeightLoader& weights);
 // deepseek_v3.cpp: multi-head latent attention, sigmoid group-limited routing, shared experts.
 std::unique_ptr<Network> build_deepseek_v3(const ModelConfig& config, const Placement& placement,

@@ -17,10 +17,17 @@ using namespace moesim::model;
 
 namespace {
 
+// This process's scratch directory, removed when the test program exits.
 fs::path temp_dir() {
-  fs::path dir = fs::temp_directory_path() / ("moesim_st_test_" + std::to_string(::getpid()));
-  fs::create_directories(dir);
-  return dir;
+  static const struct Root {
+    fs::path path = fs::temp_directory_path() / ("moesim_st_test_" + std::to_string(::getpid()));
+    ~Root() {
+      std::error_code ec;
+      fs::remove_all(path, ec);
+    }
+  } root;
+  fs::create_directories(root.path);
+  return root.path;
 }
 
 // A file exactly as the bytes say: 8-byte little-endian header length, header text, data bytes.

@@ -1,5 +1,7 @@
-// The Mixtral family: decoder-only transformers with grouped-query attention and softmax-routed
-// SwiGLU experts. Four architectures differ only in the switches of ModelConfig and in tensor names:
+// The forward pass shared by four architectures: decoder-only transformers with grouped-query
+// attention and softmax-routed SwiGLU experts. Each architecture's file (mixtral.cpp,
+// qwen3_moe.cpp, olmoe.cpp, qwen2_moe.cpp) reads its config.json into the switches of ModelConfig
+// this graph follows; they differ only in these switches and in tensor names:
 //
 //   model_type  q/k norm                    top-k renormalised   extras
 //   mixtral     none                        always               experts named w1 (gate) w3 (up) w2 (down)
@@ -38,9 +40,9 @@ struct LayerWeights {
   layers::MlpWeights dense;                // layers without experts
 };
 
-class MixtralFamily final : public Network {
+class GqaMoe final : public Network {
  public:
-  MixtralFamily(const ModelConfig& c, const Placement& placement, WeightLoader& w) : c_(c), placement_(placement) {
+  GqaMoe(const ModelConfig& c, const Placement& placement, WeightLoader& w) : c_(c), placement_(placement) {
     load(w);
   }
 
@@ -209,9 +211,9 @@ class MixtralFamily final : public Network {
 
 }  // namespace
 
-std::unique_ptr<Network> build_mixtral_family(const ModelConfig& config, const Placement& placement,
+std::unique_ptr<Network> build_gqa_moe(const ModelConfig& config, const Placement& placement,
                                           WeightLoader& weights) {
-  return std::make_unique<MixtralFamily>(config, placement, weights);
+  return std::make_unique<GqaMoe>(config, placement, weights);
 }
 
 }  // namespace moesim::model

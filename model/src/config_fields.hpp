@@ -1,0 +1,76 @@
+#pragma once
+// Reading config.json fields for the per-architecture parse functions (one per file:
+// mixtral.cpp, qwen3_moe.cpp, olmoe.cpp, qwen2_moe.cpp, deepseek_v3.cpp). Internal to model/.
+#include <fmt/format.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <initializer_list>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "moesim/common/error.hpp"
+#include "moesim/model/config.hpp"
+
+namespace moesim::model {
+
+using nlohmann::json;
+
+// Typed access to config.json fields with errors that name the field.
+class ConfigFields {
+ public:
+  ConfigFields(const json& j, std::filesystem::path file) : j_(j), file_(std::move(file)) {}
+
+  template <class T>
+  T need(const char* key) const {
+    if (!j_.contains(key) || j_[key].is_null()) fail(fmt::format("missing field '{}'", key));
+    return as<T>(key);
+  }
+  template <class T>
+  T get(const char* key, T fallback) const {
+    if (!j_.contains(key) || j_[key].is_null()) return fallback;
+    return as<T>(key);
+  }
+  // A size: 1 ≤ value ≤ limit. config.json is untrusted: an absurd size must fail here, not as an
+  // allocation of terabytes later.
+  int positive(const char* key, std::int64_t limit = kMaxSize) const {
+    std::int64_t v = need<std::int64_t>(key);
+    if (v <= 0 || v > limit) fail(fmt::format("field '{}' = {} is outside 1..{}", key, v, limit));
+    return static_cast<int>(v);
+  }
+  static constexpr std::int64_t kMaxSize = 1 << 24;    // vocabulary, widths
+  static constexpr std::int64_t kMaxLayers = 1 << 12;  // decoder layers, heads
+  const json& raw() const { return j_; }
+  [[noreturn]] void fail(const std::string& message) const { throw InputError(located(file_, message)); }
+
+ private:
+  template <class T>
+  T as(const char* key) const {
+    try {
+      return j_[key].get<T>();
+    } catch (const json::exception&) {
+      fail(fmt::format("field '{}' has the wrong type: {}", key, j_[key].dump()));
+    }
+  }
+  const json& j_;
+  std::filesystem::path file_;
+};
+
+
+// Fields every architecture shares (sizes, heads, norm epsilon, RoPE, activation, tied embeddings);
+// the defaults are the architecture's own transformers defaults.
+void parse_common(const ConfigFields& f, ModelConfig& c, double default_eps, double default_theta);
+// The routed-expert count goes by several names (transformers maps them onto each other when it
+// writes configs): num_local_experts, num_experts, n_routed_experts. The first present is used.
+void parse_topk(const ConfigFields& f, ModelConfig& c, std::initializer_list<const char*> expert_keys);
+// Qwen2/Qwen3-MoE: layer i is MoE unless listed in mlp_only_layers or off the decoder_sparse_step grid.
+void parse_sparse_layers(const ConfigFields& f, ModelConfig& c);
+
+// One per architecture file.
+void parse_mixtral_config(const ConfigFields& f, ModelConfig& c);
+void parse_qwen3_moe_config(const ConfigFields& f, ModelConfig& c);
+void parse_olmoe_config(const ConfigFields& f, ModelConfig& c);
+void parse_qwen2_moe_config(const ConfigFields& f, ModelConfig& c);
+void parse_deepseek_v3_config(const ConfigFields& f, ModelConfig& c);
+
+}  // namespace moesim::model

@@ -1,0 +1,340 @@
+// Fabric -> SimGrid zones, two levels deep so that SimGrid resolves a route with three table
+// lookups (measured: 4 us per route at 1024 GPUs, against 9 us for one nested star zone per tier):
+//
+//   fabric (Full)  one zoneRoute per pair of nodes: the scale-out links between their NICs' leaves
+//     ├─ node0 (Full)  GPUs + router node0/gw; routes GPU<->GPU (NVLink/mesh) and GPU<->gw (NIC)
+//     ├─ node1 (Full)
+//     ...
+// A single switch needs no pairwise table: the root is then a Star zone (node -> switch -> node).
+// Storage is nodes² zone routes + g² routes per node: 262k routes for 4096 GPUs in 512 nodes,
+// never the N² = 16.7M GPU pairs.
+//
+// Every link is created in the root zone before any child zone exists: SimGrid 3.32 checks a new
+// link's name against every zone's links, which is quadratic when links are spread over 500 zones.
+//
+// Links: every physical link is split-duplex (full-duplex cables: each direction its own capacity).
+// Switches are FATPIPE links that carry the switch latency: a non-blocking switch limits no flow
+// but its per-port links, and a FATPIPE is never shared.
+#include "moesim/topologies/simgrid_platform.hpp"
+
+#include <fmt/format.h>
+#include <simgrid/s4u.hpp>
+#include <xbt/log.h>
+
+#include <algorithm>
+#include <deque>
+
+#include "moesim/common/error.hpp"
+#include "moesim/topologies/fabric.hpp"
+#include "moesim/topologies/platform_spec.hpp"
+#include "moesim/topologies/topology_checks.hpp"
+
+namespace sg4 = simgrid::s4u;
+using Direction = sg4::LinkInRoute::Direction;
+
+namespace moesim::topologies {
+namespace {
+
+// GPUs only run flows in moesim (compute is a duration in sim/), so their speed is a placeholder.
+constexpr double kGpuHostFlops = 1e12;
+
+void configure_network_model_once(double bandwidth_factor, double latency_factor) {
+  // LV08 (SimGrid's default) models TCP over Ethernet: latency x13.01, bandwidth x0.97, cross-traffic
+  // of ACKs, a 4 MiB TCP window. None of that holds for NVLink or RDMA NICs: CM02 is the plain
+  // max-min fluid model (time = latency + bytes / fair-share bandwidth), and the factors become the
+  // user's calibration (1 = nominal).
+  xbt_log_control_set("xbt_cfg.thresh:warning");  // one INFO line per setting below is noise for moesim users
+  sg4::Engine::set_config("network/model:CM02");
+  sg4::Engine::set_config("network/crosstraffic:0");
+  sg4::Engine::set_config("network/TCP-gamma:0");
+  sg4::Engine::set_config(fmt::format("network/bandwidth-factor:{}", bandwidth_factor));
+  sg4::Engine::set_config(fmt::format("network/latency-factor:{}", latency_factor));
+}
+
+// Creates the SimGrid links of the fabric and answers "which link is this edge / switch".
+class LinkTable {
+ public:
+  explicit LinkTable(const Fabric& f)
+      : f_(f), edge_link_(f.links.size(), nullptr), switch_link_(f.vertices.size(), nullptr), port_sums_(port_bandwidth_sums(f)) {}
+
+  void create_all(sg4::NetZone* zone) {
+    for (std::size_t e = 0; e < f_.links.size(); ++e) create_edge(static_cast<int>(e), zone);
+    for (std::size_t v = 0; v < f_.vertices.size(); ++v)
+      if (f_.vertices[v].kind == VertexKind::nvswitch || f_.vertices[v].kind == VertexKind::switch_group)
+        create_switch(static_cast<int>(v), zone);
+  }
+
+  void create_edge(int index, sg4::NetZone* zone) {
+    const FabricLink& l = f_.links[static_cast<std::size_t>(index)];
+    if (l.failed || l.bandwidth_Bps == kUnlimitedBps) return;  // a route never lists it
+    sg4::SplitDuplexLink* link = zone->create_split_duplex_link(l.name, l.bandwidth_Bps);
+    link->set_latency(l.latency_s)->seal();
+    edge_link_[static_cast<std::size_t>(index)] = link;
+  }
+
+  void create_switch(int vertex, sg4::NetZone* zone) {
+    const FabricVertex& v = f_.vertices[static_cast<std::size_t>(vertex)];
+    double backplane_Bps = port_sums_[static_cast<std::size_t>(vertex)];  // a FATPIPE caps each flow, never the sum
+    if (backplane_Bps <= 0) backplane_Bps = 1;
+    switch_link_[static_cast<std::size_t>(vertex)] = zone->create_link(v.name, backplane_Bps)
+                                                         ->set_sharing_policy(sg4::Link::SharingPolicy::FATPIPE)
+                                                         ->set_latency(v.latency_s)
+                                                         ->seal();
+  }
+
+  // Edge traversed from vertex `from`: UP from its a-end, DOWN from its b-end.
+  void append_edge(int index, int from, std::vector<sg4::LinkInRoute>& route) const {
+    append_edge(index, f_.links[static_cast<std::size_t>(index)].a == from, route);
+  }
+  void append_edge(int index, bool up, std::vector<sg4::LinkInRoute>& route) const {
+    if (const sg4::SplitDuplexLink* link = edge_link_[static_cast<std::size_t>(index)])
+      route.emplace_back(link, up ? Direction::UP : Direction::DOWN);
+  }
+  void append(const std::vector<RouteHop>& hops, std::vector<sg4::LinkInRoute>& route) const {
+    route.clear();
+    for (const RouteHop& h : hops) {
+      if (h.switch_vertex >= 0) append_switch(h.switch_vertex, route);
+      else append_edge(h.link, h.up, route);
+    }
+  }
+  void append_switch(int vertex, std::vector<sg4::LinkInRoute>& route) const {
+    if (const sg4::Link* link = switch_link_[static_cast<std::size_t>(vertex)]) route.emplace_back(link);
+  }
+
+ private:
+  const Fabric& f_;
+  std::vector<sg4::SplitDuplexLink*> edge_link_;
+  std::vector<sg4::Link*> switch_link_;
+  std::vector<double> port_sums_;
+};
+
+[[noreturn]] void unroutable(const PlatformSpec& spec, const Fabric& f, int a, int b) {
+  throw InputError(located(spec.file, fmt::format("no route from {} to {} (a failed link disconnects them)",
+                                                  f.vertices[static_cast<std::size_t>(a)].name,
+                                                  f.vertices[static_cast<std::size_t>(b)].name)));
+}
+
+// One node: a Full zone with its GPUs, its NVSwitch/mesh/NIC links and a gateway standing for the leaf.
+std::pair<sg4::NetZone*, simgrid::kernel::routing::NetPoint*> build_node_zone(const PlatformSpec& spec,
+                                                                               const Fabric& f, int n,
+                                                                               sg4::NetZone* parent,
+                                                                               LinkTable& links,
+                                                                               SimgridPlatform& out) {
+  const int g = spec.node.gpus;
+  sg4::NetZone* zone = sg4::create_full_zone(fmt::format("node{}", n));
+  if (parent) zone->set_parent(parent);
+  else links.create_all(zone);  // a single node is the root zone: its links live in it
+  std::vector<simgrid::kernel::routing::NetPoint*> gpu_points;
+  for (int i = 0; i < g; ++i) {
+    sg4::Host* host = zone->create_host(f.vertices[static_cast<std::size_t>(n * g + i)].name, kGpuHostFlops)->seal();
+    out.gpus[static_cast<std::size_t>(n * g + i)] = host;
+    gpu_points.push_back(host->get_netpoint());
+  }
+  const int leaf = parent ? f.group_vertex[static_cast<std::size_t>(f.group_of_node(n))] : -1;
+  NodeRoutes router(f, n, leaf);
+  std::vector<RouteHop> hops;
+  std::vector<sg4::LinkInRoute> route;
+  for (int i = 0; i < g; ++i)
+    for (int j = i + 1; j < g; ++j) {
+      if (!router.route(n * g + i, n * g + j, hops)) unroutable(spec, f, n * g + i, n * g + j);
+      links.append(hops, route);
+      zone->add_route(gpu_points[static_cast<std::size_t>(i)], gpu_points[static_cast<std::size_t>(j)], nullptr,
+                      nullptr, route, true);
+    }
+  simgrid::kernel::routing::NetPoint* gateway = nullptr;
+  if (parent) {
+    gateway = zone->create_router(fmt::format("node{}/gw", n));
+    for (int i = 0; i < g; ++i) {
+      if (!router.route(n * g + i, leaf, hops)) unroutable(spec, f, n * g + i, leaf);
+      links.append(hops, route);
+      zone->add_route(gpu_points[static_cast<std::size_t>(i)], gateway, nullptr, nullptr, route, true);
+    }
+  }
+  zone->seal();
+  return {zone, gateway};
+}
+
+void fill_figures(const PlatformSpec& spec, const Fabric& f, SimgridPlatform& out) {
+  const int n_gpus = spec.gpu_count();
+  out.name = spec.name;
+  out.gpus_per_node = spec.node.gpus;
+  out.node_count = spec.nodes;
+  out.node_of_gpu.resize(static_cast<std::size_t>(n_gpus));
+  out.egress_Bps.assign(static_cast<std::size_t>(n_gpus), 0);
+  out.scaleout_egress_Bps.assign(static_cast<std::size_t>(n_gpus), 0);
+  for (int gpu = 0; gpu < n_gpus; ++gpu) out.node_of_gpu[static_cast<std::size_t>(gpu)] = gpu / spec.node.gpus;
+  // Scale-out: the GPU's share of its NIC (and no more than its PCIe link).
+  if (spec.nodes > 1)
+    for (int gpu = 0; gpu < n_gpus; ++gpu) {
+      int n = gpu / spec.node.gpus, k = (gpu % spec.node.gpus) / spec.gpus_per_nic();
+      const FabricLink& nic = f.link(fmt::format("node{}/nic{}", n, k));
+      double share = nic.failed ? 0 : nic.bandwidth_Bps / spec.gpus_per_nic();
+      const FabricLink& pcie = f.link(fmt::format("node{}/gpu{}/pcie", n, gpu % spec.node.gpus));
+      share = pcie.failed ? 0 : std::min(share, pcie.bandwidth_Bps);
+      out.scaleout_egress_Bps[static_cast<std::size_t>(gpu)] = share;
+    }
+  // Intra-node: the GPU's own NVLinks or mesh links. Egress = both, since a GPU drives them at once.
+  out.intra_node_egress_Bps.assign(static_cast<std::size_t>(n_gpus), 0);
+  for (const FabricLink& l : f.links) {
+    if (l.failed || l.bandwidth_Bps == kUnlimitedBps) continue;
+    if (f.vertices[static_cast<std::size_t>(l.b)].kind == VertexKind::nic) continue;  // pcie: counted above
+    if (l.a < n_gpus) out.intra_node_egress_Bps[static_cast<std::size_t>(l.a)] += l.bandwidth_Bps;
+    if (l.b < n_gpus) out.intra_node_egress_Bps[static_cast<std::size_t>(l.b)] += l.bandwidth_Bps;
+  }
+  for (int gpu = 0; gpu < n_gpus; ++gpu)
+    out.egress_Bps[static_cast<std::size_t>(gpu)] =
+        out.intra_node_egress_Bps[static_cast<std::size_t>(gpu)] + out.scaleout_egress_Bps[static_cast<std::size_t>(gpu)];
+  out.ingress_Bps = out.egress_Bps;  // every link is full duplex with equal directions
+  out.intra_node_latency_s = spec.node.latency_s;
+  if (spec.nodes > 1) out.inter_node_latency_s = worst_inter_node_latency_s(spec, f);
+}
+
+}  // namespace
+
+void configure_network_model(double bandwidth_factor, double latency_factor) {
+  configure_network_model_once(bandwidth_factor, latency_factor);
+}
+
+SimgridPlatform build_simgrid_platform(const PlatformSpec& spec, sg4::Engine& engine) {
+  (void)engine;  // the engine singleton owns the zones; taking it makes the precondition visible
+  Fabric f = build_fabric(spec);
+  TopologyReport report = check_topology(spec, f, {false});  // throws InputError if a GPU pair is unroutable
+  configure_network_model_once(spec.calibration.bandwidth_factor, spec.calibration.latency_factor);
+
+  SimgridPlatform out;
+  out.gpus.resize(static_cast<std::size_t>(spec.gpu_count()));
+  LinkTable links(f);
+  const bool single_node = spec.nodes == 1 || spec.scale_out.topology == ScaleOutTopology::none;
+  const bool star = spec.scale_out.topology == ScaleOutTopology::single_switch;
+  sg4::NetZone* root = single_node ? nullptr : star ? sg4::create_star_zone("fabric") : sg4::create_full_zone("fabric");
+  if (single_node) {
+    build_node_zone(spec, f, 0, nullptr, links, out);
+  } else {
+    links.create_all(root);
+    std::vector<std::pair<sg4::NetZone*, simgrid::kernel::routing::NetPoint*>> nodes;
+    for (int n = 0; n < spec.nodes; ++n) nodes.push_back(build_node_zone(spec, f, n, root, links, out));
+    std::vector<sg4::LinkInRoute> route;
+    if (star) {
+      // node -> switch -> node: the switch's FATPIPE on the way up (deduplicated by the star).
+      links.append(scale_out_route(spec, f, 0, 0), route);
+      for (auto [zone, gw] : nodes) root->add_route(zone->get_netpoint(), nullptr, gw, nullptr, route, true);
+    } else {
+      for (int a = 0; a < spec.nodes; ++a)
+        for (int b = a + 1; b < spec.nodes; ++b) {
+          links.append(scale_out_route(spec, f, a, b), route);
+          auto [za, gwa] = nodes[static_cast<std::size_t>(a)];
+          auto [zb, gwb] = nodes[static_cast<std::size_t>(b)];
+          root->add_route(za->get_netpoint(), zb->get_netpoint(), gwa, gwb, route, true);
+        }
+    }
+    root->seal();
+  }
+  fill_figures(spec, f, out);
+  out.bisection_Bps = report.bisection_Bps;
+  return out;
+}
+
+}  // namespace moesim::topologies
+
+// ---- SimGrid XML files, accepted as they are ---------------------------------------------------
+namespace moesim::topologies {
+namespace {
+
+// "gpu2" < "gpu10": digit runs compare as numbers, so GPU indices follow the names users wrote.
+bool natural_less(const std::string& a, const std::string& b) {
+  std::size_t i = 0, j = 0;
+  while (i < a.size() && j < b.size()) {
+    if (std::isdigit(static_cast<unsigned char>(a[i])) && std::isdigit(static_cast<unsigned char>(b[j]))) {
+      std::size_t i_end = a.find_first_not_of("0123456789", i), j_end = b.find_first_not_of("0123456789", j);
+      if (i_end == std::string::npos) i_end = a.size();
+      if (j_end == std::string::npos) j_end = b.size();
+      std::string_view da(a.data() + i, i_end - i), db(b.data() + j, j_end - j);
+      while (da.size() > 1 && da.front() == '0') da.remove_prefix(1);
+      while (db.size() > 1 && db.front() == '0') db.remove_prefix(1);
+      if (da.size() != db.size()) return da.size() < db.size();
+      if (da != db) return da < db;
+      i = i_end, j = j_end;
+    } else {
+      if (a[i] != b[j]) return a[i] < b[j];
+      ++i, ++j;
+    }
+  }
+  return a.size() - i < b.size() - j;
+}
+
+// Bottleneck bandwidth and latency of the route between two hosts.
+std::pair<double, double> route_figures(const sg4::Host* a, const sg4::Host* b) {
+  std::vector<sg4::Link*> links;
+  double latency_s = 0;
+  a->route_to(b, links, &latency_s);
+  double bottleneck = links.empty() ? 0 : std::numeric_limits<double>::infinity();
+  for (const sg4::Link* l : links) bottleneck = std::min(bottleneck, l->get_bandwidth());
+  return {bottleneck, latency_s};
+}
+
+SimgridPlatform load_simgrid_xml(const std::filesystem::path& file, sg4::Engine& engine) {
+  // The same model as our YAML platforms. SimGrid gives settings made in code precedence over a
+  // <config> tag in the file (it logs "already defined by user"): documented in platforms/README.md.
+  configure_network_model_once(1, 1);
+  xbt_log_control_set("surf_parse.thresh:warning");  // its "already defined by user" INFO: documented instead
+  try {
+    engine.load_platform(file.string());
+  } catch (const std::exception& e) {
+    throw InputError(located(file, fmt::format("SimGrid could not load this platform: {}", e.what())));
+  }
+  std::vector<sg4::Host*> hosts = engine.get_all_hosts();
+  if (hosts.empty()) throw InputError(located(file, "the platform has no host (GPUs are the hosts of the file)"));
+  std::sort(hosts.begin(), hosts.end(),
+            [](const sg4::Host* a, const sg4::Host* b) { return natural_less(a->get_name(), b->get_name()); });
+
+  SimgridPlatform out;
+  out.name = file.stem().string();
+  out.gpus = hosts;
+  std::unordered_map<const sg4::NetZone*, int> node_of_zone;
+  std::vector<std::vector<int>> members;
+  for (std::size_t g = 0; g < hosts.size(); ++g) {
+    auto [it, added] = node_of_zone.emplace(hosts[g]->get_englobing_zone(), static_cast<int>(members.size()));
+    if (added) members.emplace_back();
+    members[static_cast<std::size_t>(it->second)].push_back(static_cast<int>(g));
+    out.node_of_gpu.push_back(it->second);
+  }
+  out.node_count = static_cast<int>(members.size());
+  out.gpus_per_node = static_cast<int>(members.front().size());
+  const std::size_t n = hosts.size();
+  out.egress_Bps.assign(n, 0);
+  out.intra_node_egress_Bps.assign(n, 0);
+  out.scaleout_egress_Bps.assign(n, 0);
+  // Per GPU: the bottleneck of its route to the next GPU of its node, and to a GPU of the next node.
+  for (std::size_t g = 0; g < n; ++g) {
+    const auto& mine = members[static_cast<std::size_t>(out.node_of_gpu[g])];
+    if (mine.size() > 1) {
+      auto pos = std::find(mine.begin(), mine.end(), static_cast<int>(g)) - mine.begin();
+      auto peer = mine[static_cast<std::size_t>(pos + 1) % mine.size()];
+      auto [bw, lat] = route_figures(hosts[g], hosts[static_cast<std::size_t>(peer)]);
+      out.intra_node_egress_Bps[g] = bw;
+      out.intra_node_latency_s = std::max(out.intra_node_latency_s, lat);
+    }
+    if (members.size() > 1) {
+      const auto& next = members[static_cast<std::size_t>(out.node_of_gpu[g] + 1) % members.size()];
+      auto [bw, lat] = route_figures(hosts[g], hosts[static_cast<std::size_t>(next.front())]);
+      out.scaleout_egress_Bps[g] = bw;
+      out.inter_node_latency_s = std::max(out.inter_node_latency_s, lat);
+    }
+    out.egress_Bps[g] = out.intra_node_egress_Bps[g] + out.scaleout_egress_Bps[g];
+  }
+  out.ingress_Bps = out.egress_Bps;
+  return out;
+}
+
+}  // namespace
+
+SimgridPlatform load_simgrid_platform(const std::filesystem::path& file, sg4::Engine& engine) {
+  if (file.extension() == ".xml") {
+    std::error_code ec;
+    if (!std::filesystem::exists(file, ec)) throw InputError(located(file, "no such file"));
+    return load_simgrid_xml(file, engine);
+  }
+  return build_simgrid_platform(load_platform_spec(file), engine);
+}
+
+}  // namespace moesim::topologies
