@@ -51,7 +51,7 @@ LoadedNetwork load_network(const std::filesystem::path& dir, const std::string& 
   }
   const Placement placement = Placement::contiguous({out.device}, out.config.num_layers);
   out.network = out.config.model_type == "deepseek_v3" ? build_deepseek_v3(out.config, placement, weights)
-                                                        : build_mixtral_family(out.config, placement, weights);
+                                                        : build_gqa_moe(out.config, placement, weights);
   weights.finish();
   out.weights = out.network->named_weights();
   if (trainable)

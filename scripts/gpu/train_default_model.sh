@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # On the GPU machine: build moesim-gpu against the machine's LibTorch (CUDA), train the default model,
-# then run the balance-loss fine-tuning study. Everything it needs travels in CARRY:
+# then run the balance-loss fine-tuning study. Everything it needs travels in CARRY (scripts/gpu/pack_carry.sh):
 #   CARRY/src      this repository's common/ traces/ model/ scripts/gpu/ analysis/
 #   CARRY/debs     Debian 12 .debs of header-only dependencies (libfmt-dev, nlohmann-json3-dev, libcli11-dev)
 #   CARRY/ids      train.ids, valid.ids (`moesim train --write-ids`, SentencePiece ids of WikiText-2)
