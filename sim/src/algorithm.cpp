@@ -10,7 +10,7 @@ namespace moesim::sim {
 
 const std::vector<A2AAlgorithm>& all_algorithms() {
   static const std::vector<A2AAlgorithm> algorithms = {direct_algorithm(), pairwise_algorithm(),
-                                                        hierarchical_algorithm()};
+                                                        hierarchical_algorithm(), direct_ptask_algorithm()};
   return algorithms;
 }
 

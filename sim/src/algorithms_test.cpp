@@ -3,6 +3,7 @@
 // and a 2-node cluster (NVLink inside nodes, one NIC per GPU across).
 #include <doctest/doctest.h>
 
+#include <cstdlib>
 #include <vector>
 
 #include "moesim/common/error.hpp"
@@ -127,4 +128,37 @@ TEST_CASE("a platform with fewer GPUs than the expert-parallel degree is an inpu
                        moesim::InputError);
   CHECK_THROWS_WITH_AS(find_algorithm("ring"), doctest::Contains("known: direct, pairwise, hierarchical"),
                        moesim::InputError);
+}
+
+// direct-ptask runs in SimGrid's L07 model (parallel tasks), chosen through MOESIM_SIMGRID_CFG.
+struct L07Model {
+  L07Model() { ::setenv("MOESIM_SIMGRID_CFG", "host/model:ptask_L07", 1); }
+  ~L07Model() { ::unsetenv("MOESIM_SIMGRID_CFG"); }
+};
+
+TEST_CASE("direct-ptask: N GPUs uniform on a switch take (N-1)·m/B + L, as direct does") {
+  const int n = 8;
+  L07Model l07;
+  auto f = finish_times(switch_platform(n), uniform(n, MB), "direct-ptask");
+  for (double t : f) CHECK(t == doctest::Approx((n - 1) * MB / B + L).epsilon(1e-9));
+}
+
+TEST_CASE("direct-ptask: a hot destination bounds the all-to-all as with per-GPU-pair flows") {
+  // 0 -> 1 and 0 -> 2 (m each), 3 -> 2 (3m): port 2 must carry 4m, so the all-to-all takes 4m/B + L
+  // with flows and with tasks (L07 ends GPU 0's task at 2m/B + L here, as max-min does per flow).
+  auto m = TrafficMatrix::zeros(4);
+  m.at(0, 1) = MB;
+  m.at(0, 2) = MB;
+  m.at(3, 2) = 3 * MB;
+  auto per_flow = finish_times(switch_platform(4), m, "direct");
+  CHECK(per_flow[0] == doctest::Approx(2 * MB / B + L).epsilon(1e-9));
+  CHECK(max_of(per_flow) == doctest::Approx(4 * MB / B + L).epsilon(1e-9));
+  L07Model l07;
+  auto tasks = finish_times(switch_platform(4), m, "direct-ptask");
+  CHECK(max_of(tasks) == doctest::Approx(4 * MB / B + L).epsilon(1e-9));
+  CHECK(tasks[0] == doctest::Approx(2 * MB / B + L).epsilon(1e-9));
+}
+
+TEST_CASE("direct-ptask without the L07 model is an error, not a silently different model") {
+  CHECK_THROWS(finish_times(switch_platform(2), uniform(2, MB), "direct-ptask"));
 }

@@ -1,12 +1,17 @@
 #include "moesim/sim/flow_network.hpp"
 
+#include <simgrid/s4u/Actor.hpp>
 #include <simgrid/s4u/Comm.hpp>
 #include <simgrid/s4u/Engine.hpp>
+#include <simgrid/s4u/Exec.hpp>
+#include <xbt/config.hpp>
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numeric>
 #include <stdexcept>
+#include <string>
 
 namespace moesim::sim {
 namespace sg4 = simgrid::s4u;
@@ -19,26 +24,58 @@ void FlowNetwork::begin_phase() { origin_s_ = sg4::Engine::get_clock(); }
 
 double FlowNetwork::now_s() const { return sg4::Engine::get_clock() - origin_s_; }
 
+// One issuing actor per source GPU when GPUs send many messages at once (direct all-to-alls).
+// SimGrid 3.32 keeps every activity an actor starts in that actor's std::list and unlinks it with
+// list::remove (a full scan) when it ends: with all M flows started by maestro that is O(M) per
+// completion, O(M^2) in all. Spread over N actors the lists hold <= N-1 comms each. Rounds with one
+// message per GPU (pairwise, hierarchical's phases) stay on maestro: an actor costs a context.
+static constexpr std::size_t kMessagesPerGpuForActors = 8;
+
 std::vector<double> FlowNetwork::run(std::span<const Flow> flows) {
-  // Launch in start-time order; between two start times the engine runs (run_until), so that a flow
-  // starting later competes only from its start. Flows are launched from maestro: in SimGrid 3.32 an
-  // actor per flow costs a context each and exceeds vm.max_map_count beyond ~32k flows.
   std::vector<std::size_t> order(flows.size());
   std::iota(order.begin(), order.end(), 0);
   std::stable_sort(order.begin(), order.end(),
                    [&](std::size_t a, std::size_t b) { return flows[a].start_s < flows[b].start_s; });
   std::vector<sg4::CommPtr> comms(flows.size());
   auto* engine = sg4::Engine::get_instance();
+  std::vector<std::vector<std::size_t>> by_source(platform_.gpus.size());
+  for (std::size_t i : order) by_source.at(flows[i].src).push_back(i);
+  std::size_t most = 0;
+  for (const auto& v : by_source) most = std::max(most, v.size());
+  auto send = [&](std::size_t i) {
+    const Flow& f = flows[i];
+    auto bytes = static_cast<std::uint64_t>(std::llround(f.bytes));
+    comms[i] = sg4::Comm::sendto_async(platform_.gpus.at(f.src), platform_.gpus.at(f.dst),
+                                       std::max<std::uint64_t>(bytes, 1));
+  };
   try {
-    for (std::size_t i : order) {
-      const Flow& f = flows[i];
-      double start_abs = origin_s_ + f.start_s;
-      if (start_abs > sg4::Engine::get_clock()) engine->run_until(start_abs);
-      auto bytes = static_cast<std::uint64_t>(std::llround(f.bytes));
-      comms[i] = sg4::Comm::sendto_async(platform_.gpus.at(f.src), platform_.gpus.at(f.dst),
-                                         std::max<std::uint64_t>(bytes, 1));
+    if (most >= kMessagesPerGpuForActors) {
+      // Each actor starts its GPU's flows at their start times, then waits for them (an actor that
+      // ends would cancel its comms).
+      for (std::size_t g = 0; g < by_source.size(); ++g) {
+        if (by_source[g].empty()) continue;
+        sg4::Actor::create("issue-" + std::to_string(g), platform_.gpus[g], [&, g]() {
+          std::vector<sg4::CommPtr> mine;
+          for (std::size_t i : by_source[g]) {
+            double start_abs = origin_s_ + flows[i].start_s;
+            if (start_abs > sg4::Engine::get_clock()) sg4::this_actor::sleep_until(start_abs);
+            send(i);
+            mine.push_back(comms[i]);
+          }
+          sg4::Comm::wait_all(mine);
+        });
+      }
+      engine->run();
+    } else {
+      // Launch in start-time order; between two start times the engine runs (run_until), so that a
+      // flow starting later competes only from its start.
+      for (std::size_t i : order) {
+        double start_abs = origin_s_ + flows[i].start_s;
+        if (start_abs > sg4::Engine::get_clock()) engine->run_until(start_abs);
+        send(i);
+      }
+      engine->run();
     }
-    engine->run();
   } catch (...) {
     // SimGrid prints a backtrace for every comm destroyed while in flight; the simulation process
     // is about to report the error and exit, so let them go unreleased.
@@ -51,6 +88,76 @@ std::vector<double> FlowNetwork::run(std::span<const Flow> flows) {
     if (comms[i]->get_state() != sg4::Activity::State::FINISHED)
       throw std::runtime_error("SimGrid left a flow unfinished (a failed link on its route?)");
     finish[i] = comms[i]->get_finish_time() - origin_s_;
+  }
+  return finish;
+}
+
+// Measured: groups of 32 moved fat-tree-256 times by +14 % and did not make 1024 GPUs fit in 60 s,
+// so a task holds all of its GPU's destinations.
+static constexpr std::size_t kDestinationsPerTask = std::numeric_limits<std::size_t>::max();
+
+std::vector<double> FlowNetwork::run_per_source_tasks(std::span<const Flow> flows) {
+  if (simgrid::config::get_value<std::string>("host/model") != "ptask_L07")
+    throw std::runtime_error("per-source parallel tasks need SimGrid's host/model:ptask_L07");
+  // L07 stores a dense hosts x hosts bytes matrix per task: a GPU's destinations are cut into
+  // groups of kDestinationsPerTask so that memory stays O(N^2 * group) instead of O(N^3).
+  std::vector<std::vector<std::size_t>> by_source;
+  {
+    std::vector<std::vector<std::size_t>> per_gpu(platform_.gpus.size());
+    for (std::size_t i = 0; i < flows.size(); ++i) per_gpu.at(flows[i].src).push_back(i);
+    for (auto& v : per_gpu)
+      for (std::size_t first = 0; first < v.size(); first += kDestinationsPerTask)
+        by_source.emplace_back(v.begin() + first, v.begin() + std::min(v.size(), first + kDestinationsPerTask));
+  }
+  // Task of GPU s: hosts [s, its destinations...]; L07 takes a dense hosts x hosts bytes matrix, of
+  // which only row 0 (s -> destination k) is non-zero.
+  struct Task {
+    double start_s;
+    std::size_t source;
+  };
+  std::vector<Task> tasks;
+  for (std::size_t g = 0; g < by_source.size(); ++g) {
+    if (by_source[g].empty()) continue;
+    double start = flows[by_source[g].front()].start_s;
+    for (std::size_t i : by_source[g]) start = std::min(start, flows[i].start_s);
+    tasks.push_back({start, g});
+  }
+  std::stable_sort(tasks.begin(), tasks.end(), [](const Task& a, const Task& b) { return a.start_s < b.start_s; });
+  std::vector<sg4::ExecPtr> execs(by_source.size());
+  auto* engine = sg4::Engine::get_instance();
+  try {
+    for (const Task& t : tasks) {
+      double start_abs = origin_s_ + t.start_s;
+      if (start_abs > sg4::Engine::get_clock()) engine->run_until(start_abs);
+      const auto& mine = by_source[t.source];
+      std::size_t hosts_n = mine.size() + 1;
+      std::vector<sg4::Host*> hosts{platform_.gpus.at(flows[mine.front()].src)};
+      std::vector<double> bytes(hosts_n * hosts_n, 0.0);
+      for (std::size_t k = 0; k < mine.size(); ++k) {
+        hosts.push_back(platform_.gpus.at(flows[mine[k]].dst));
+        bytes[k + 1] = std::max(1.0, std::round(flows[mine[k]].bytes));
+      }
+      execs[t.source] = sg4::Exec::init()
+                            ->set_hosts(hosts)
+                            ->set_flops_amounts(std::vector<double>(hosts_n, 0.0))
+                            ->set_bytes_amounts(bytes);
+      execs[t.source]->start();
+    }
+    engine->run();
+  } catch (...) {
+    new std::vector<sg4::ExecPtr>(std::move(execs));
+    throw;
+  }
+  flows_simulated_ += flows.size();
+  std::vector<double> finish(flows.size());
+  std::vector<std::size_t> task_of(flows.size());
+  for (std::size_t t = 0; t < by_source.size(); ++t)
+    for (std::size_t i : by_source[t]) task_of[i] = t;
+  for (std::size_t i = 0; i < flows.size(); ++i) {
+    const auto& e = execs[task_of[i]];
+    if (e->get_state() != sg4::Activity::State::FINISHED)
+      throw std::runtime_error("SimGrid left a task unfinished (a failed link on its route?)");
+    finish[i] = e->get_finish_time() - origin_s_;
   }
   return finish;
 }

@@ -31,7 +31,9 @@ ReplayResult run_simulation(const PlatformSource& platform, int ep_gpus,
     auto t0 = std::chrono::steady_clock::now();
     // SimGrid reads its own flags from argv: warnings only (its INFO lines would drown the table),
     // plus any solver settings given in MOESIM_SIMGRID_CFG ("maxmin/precision:1e-6 network/optim:Full").
-    std::vector<std::string> args = {"moesim", "--log=root.thresh:warning"};
+    // Issuing actors (one per GPU, see flow_network.cpp) need little stack: 256 KiB instead of
+    // 8 MiB keeps thousands of them within a few GB of address space.
+    std::vector<std::string> args = {"moesim", "--log=root.thresh:warning", "--cfg=contexts/stack-size:256"};
     if (const char* extra = std::getenv("MOESIM_SIMGRID_CFG")) {
       std::istringstream words(extra);
       for (std::string w; words >> w;) args.push_back("--cfg=" + w);

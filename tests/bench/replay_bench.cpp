@@ -3,13 +3,17 @@
 // its bandwidth lower bound. Target (issue 4): a direct 1024-GPU all-to-all in <= 5 s and <= 500 MB,
 // a 4096-GPU one in <= 60 s. Each case runs in its own process, killed after a time cap.
 //
-// Run: build-rel/tests/bench/replay_bench [cap_s=60] [N ...]   (cases: direct and pairwise on a
-// non-blocking switch; hierarchical and direct on the fat-tree preset of that size)
+// Run: build-rel/tests/bench/replay_bench [cap_s=60] [N ...]   (cap: CPU seconds per case)
+// Cases: on a non-blocking switch direct, direct-l07 (per-flow direct in SimGrid's L07 model, the
+// reference for direct-ptask), direct-ptask (one parallel task per source GPU) and pairwise; on the
+// fat-tree preset of that size hierarchical, direct, direct-l07, direct-ptask.
+// MOESIM_BENCH_ONLY=<algorithm> runs one algorithm's cases; MOESIM_BENCH_SKEW=1 makes every 16th GPU
+// a hot destination (8x the bytes).
 #include <sys/resource.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -34,18 +38,31 @@ std::string fat_tree_preset(int n) {
   }
 }
 
+// MOESIM_BENCH_SKEW=1: every 16th GPU is a hot destination receiving 8x the bytes.
+bool skewed() { return std::getenv("MOESIM_BENCH_SKEW") != nullptr; }
+
 void run_case(const std::string& platform_text, int n, const std::string& algorithm, int cap_s) {
+  // MOESIM_BENCH_ONLY=direct (say) runs the cases of that algorithm only.
+  if (const char* only = std::getenv("MOESIM_BENCH_ONLY"); only && algorithm != only) return;
   auto m = TrafficMatrix::zeros(n);
   for (int s = 0; s < n; ++s)
     for (int d = 0; d < n; ++d)
-      if (s != d) m.at(s, d) = kBytesPerPair;
+      if (s != d) m.at(s, d) = kBytesPerPair * (skewed() && d % 16 == 0 ? 8 : 1);
   ReplayOptions options;
   options.algorithm = algorithm;
   options.balanced_reference = false;  // uniform: the balanced run is the run itself
+  // Parallel tasks need SimGrid's L07 host model; "direct-l07" is per-flow direct under that model,
+  // the per-flow reference for direct-ptask.
+  bool l07 = algorithm == "direct-ptask" || algorithm == "direct-l07";
+  if (l07) ::setenv("MOESIM_SIMGRID_CFG", "host/model:ptask_L07", 1);
+  if (algorithm == "direct-l07") options.algorithm = "direct";
   auto t0 = std::chrono::steady_clock::now();
   try {
     auto r = run_simulation(parse_platform_source(platform_text), n, [&](FlowNetwork& net) {
-      ::alarm(static_cast<unsigned>(cap_s));  // a case that cannot finish is killed, not waited for
+      // A case that cannot finish is killed, not waited for. The cap is CPU time: on a shared,
+      // loaded machine wall time says more about the neighbours than about the simulation.
+      rlimit cpu{static_cast<rlim_t>(cap_s), static_cast<rlim_t>(cap_s)};
+      ::setrlimit(RLIMIT_CPU, &cpu);
       rlimit memory{kMemoryCapBytes, kMemoryCapBytes};  // and one that cannot fit fails instead of swapping the machine
       ::setrlimit(RLIMIT_AS, &memory);
       ReplayEngine engine(net, n, options);
@@ -64,6 +81,7 @@ void run_case(const std::string& platform_text, int n, const std::string& algori
     std::printf("%5d  %-22s %-13s %10s %9.1f %9s %9s  not finished: %s\n", n, platform_text.c_str(), algorithm.c_str(),
                 "-", wall, "-", "-", e.what());
   }
+  if (l07) ::unsetenv("MOESIM_SIMGRID_CFG");
   std::fflush(stdout);
 }
 
@@ -80,10 +98,14 @@ int main(int argc, char** argv) {
               "CPU s", "RSS MB", "simulated ms", "bound ms", "ratio");
   for (int n : sizes) {
     run_case("switch:" + std::to_string(n), n, "direct", cap_s);
+    run_case("switch:" + std::to_string(n), n, "direct-l07", cap_s);
+    run_case("switch:" + std::to_string(n), n, "direct-ptask", cap_s);
     run_case("switch:" + std::to_string(n), n, "pairwise", cap_s);
     std::string preset = fat_tree_preset(n);
     if (preset.empty()) continue;
     run_case(preset, n, "hierarchical", cap_s);
     run_case(preset, n, "direct", cap_s);
+    run_case(preset, n, "direct-l07", cap_s);
+    run_case(preset, n, "direct-ptask", cap_s);
   }
 }

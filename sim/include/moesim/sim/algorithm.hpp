@@ -30,6 +30,7 @@ struct A2AAlgorithm {
 const A2AAlgorithm& direct_algorithm();        // algorithms/direct.cpp
 const A2AAlgorithm& pairwise_algorithm();      // algorithms/pairwise.cpp
 const A2AAlgorithm& hierarchical_algorithm();  // algorithms/hierarchical.cpp
+const A2AAlgorithm& direct_ptask_algorithm();  // algorithms/direct.cpp
 
 const std::vector<A2AAlgorithm>& all_algorithms();
 // Throws InputError listing the known names.

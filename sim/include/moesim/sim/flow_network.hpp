@@ -32,6 +32,11 @@ class FlowNetwork {
   // Finish time of each flow, relative to the origin. Flows need not be sorted.
   std::vector<double> run(std::span<const Flow> flows);
 
+  // One SimGrid parallel task per source GPU instead of one comm per flow (needs SimGrid's
+  // host/model:ptask_L07): all of a GPU's sends start together, at its earliest flow's start, and
+  // progress at one common pace, so they all finish together. Returns that finish per flow.
+  std::vector<double> run_per_source_tasks(std::span<const Flow> flows);
+
   std::uint64_t flows_simulated() const { return flows_simulated_; }
 
  private:
