@@ -19,6 +19,18 @@ echo "== 2. balance statistics per layer"
 $moesim trace stats "$out/trace.h5" --quiet
 $moesim trace stats "$out/trace.h5" --quiet --json > "$out/stats.json"
 
+# The shipped default model (model/default) routes real text the same way: capture its routing on
+# WikiText-2 test when the data set is beside the checkout (../shared/data), and show its balance.
+data_dir=${MOESIM_DATA_DIR:-../shared/data}
+if [ -f "$data_dir/wikitext-2/wiki.test.raw" ]; then
+  echo "== 2b. the shipped default model's own routing on WikiText-2 test (16384 tokens)"
+  $moesim capture --model model/default --dataset wikitext2:test --data-dir "$data_dir" --tokens 16384 \
+    --batch 16 --seq 256 --out "$out/default_model_wikitext2.h5" --quiet
+  $moesim trace stats "$out/default_model_wikitext2.h5" --quiet
+else
+  echo "== 2b. skipped: no WikiText-2 at $data_dir (set MOESIM_DATA_DIR) for the default model's routing"
+fi
+
 echo "== 3. replay: 3 platform presets x 2 placements (moesim sweep, resumable; rerun skips what is done)"
 $moesim sweep analysis/examples/demo.sweep.yaml --set "trace=$PWD/$out/trace.h5" --out "$out/sweep" --jobs 2 \
   --show platform,placement,replay.gpus,replay.phases.dispatch.time_s.p99,replay.phases.combine.time_s.p99,replay.phases.all.balanced_s.p99,replay.phases.all.mean_slowdown,replay.straggler.gpu
