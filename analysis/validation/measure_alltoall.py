@@ -121,10 +121,26 @@ def build_patterns(n, seed):
     ]
 
 
-def build_matrices(n, seed, sizes_uniform, sizes_skewed):
+def extra_patterns(path, n):
+    """Weight matrices from a JSON file {"source": text, "patterns": {name: n x n weights}}, e.g. token
+    copies per (source GPU, destination GPU) of a captured trace (see README, default-model matrices)."""
+    if not path:
+        return []
+    spec = json.load(open(path))
+    out = []
+    for name, w in spec["patterns"].items():
+        w = np.asarray(w, dtype=float)
+        if w.shape != (n, n):
+            sys.exit(f"measure_alltoall: {path}: pattern {name} is {w.shape}, expected {n}x{n}")
+        out.append((name, spec.get("source", path), w))
+    return out
+
+
+def build_matrices(n, seed, sizes_uniform, sizes_skewed, extra_path=None, only_extra=False):
     matrices = [("uniform", "equal bytes to every GPU (diagonal included)", s,
                  scale_to_size(uniform_weights(n, None), s)) for s in sizes_uniform]
-    for name, desc, w in build_patterns(n, seed):
+    patterns = extra_patterns(extra_path, n) if only_extra else build_patterns(n, seed) + extra_patterns(extra_path, n)
+    for name, desc, w in patterns:
         matrices += [(name, desc, s, scale_to_size(w, s)) for s in sizes_skewed]
     return matrices
 
@@ -442,6 +458,8 @@ def main():
     ap.add_argument("--time-budget-s", type=float, default=200.0,
                     help="stop starting new matrices after this long (partial results are kept)")
     ap.add_argument("--port", type=int, default=29533)
+    ap.add_argument("--extra-patterns", help="JSON {source, patterns: {name: NxN weights}} measured at the skewed sizes too")
+    ap.add_argument("--only-extra", action="store_true", help="skewed matrices: only --extra-patterns")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
 
@@ -488,7 +506,7 @@ def main():
     print(f"setup + copies: {time.time() - t0:.1f} s", flush=True)
     write_json_atomically(os.path.join(args.out, "meta.json"), meta)   # survives a killed run
 
-    matrices = build_matrices(n, args.seed, sizes_u, sizes_s)
+    matrices = build_matrices(n, args.seed, sizes_u, sizes_s, args.extra_patterns, args.only_extra)
     partial_path = os.path.join(args.out, "records.partial.json")
     mp.spawn(worker, args=(n, args, matrices, partial_path, use_cuda), nprocs=n, join=True)
 
