@@ -5,9 +5,11 @@ the largest gate difference. If the first trace has router_probs (`moesim captur
 each differing row's top-k margin there (k-th minus (k+1)-th probability) is reported: a flip at a
 near-tie is rounding, a flip at a clear margin is a bug.
 
-    /usr/bin/python3 analysis/capture_hf_check/compare.py MOESIM.h5 OTHER.h5 [--max-mismatch-rate R] [--json]
+    /usr/bin/python3 analysis/capture_hf_check/compare.py MOESIM.h5 OTHER.h5 [--max-mismatch-rate R]
+        [--max-gate-diff G] [--json]
 
-Exit 1 when the mismatch rate of expert sets exceeds R (default 0), 2 on unreadable input.
+Exit 1 when the mismatch rate of expert sets exceeds R (default 0) or, over rows with the same
+experts, a gate weight differs by more than G (default: no limit); 2 on unreadable input.
 """
 import argparse
 import json
@@ -52,6 +54,7 @@ def main():
     p.add_argument("first")
     p.add_argument("second")
     p.add_argument("--max-mismatch-rate", type=float, default=0.0)
+    p.add_argument("--max-gate-diff", type=float, default=float("inf"))
     p.add_argument("--json", action="store_true")
     a = p.parse_args()
     try:
@@ -67,7 +70,8 @@ def main():
             print(f"layer {x['layer']}: {x['set_mismatches']} of {r['tokens']} rows choose other experts, "
                   f"{x['order_only_mismatches']} same experts in another order, max gate diff {x['max_gate_diff_same_sets']:.3g}{extra}")
         print(f"expert-set mismatch rate {r['set_mismatch_rate']:.6f}")
-    return 0 if r["set_mismatch_rate"] <= a.max_mismatch_rate else 1
+    gate_diff = max(x["max_gate_diff_same_sets"] for x in r["layers"])
+    return 0 if r["set_mismatch_rate"] <= a.max_mismatch_rate and gate_diff <= a.max_gate_diff else 1
 
 
 if __name__ == "__main__":
