@@ -2,10 +2,7 @@
 
 #include <torch/version.h>
 
-#include <cstdlib>
 #include <limits>
-#include <optional>
-#include <string>
 #include <vector>
 
 namespace moesim::model::layers {
@@ -112,47 +109,7 @@ Routing sigmoid_group_limited(const at::Tensor& logits, const at::Tensor& bias, 
   return {ids.gather(1, order), gates.gather(1, order), scores, logits};
 }
 
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 9)
-namespace {
-// The expert step as grouped GEMMs (at::_grouped_mm: CUDA, bfloat16, Hopper), with no host sync:
-// pairs sorted by expert, empty slots (−1) sorted last and past the final offset, so that no
-// group computes them; their rows are zeroed before the scatter. Empty optional when the kernel
-// refuses the shapes or device (then moe_experts's per-expert loop runs; the refusal is remembered).
-// MOESIM_GROUPED_MM=0 turns it off (for A/B timing).
-std::optional<at::Tensor> grouped_experts(const at::Tensor& x, const Routing& routing, const ExpertWeights& w) {
-  static bool usable = [] {
-    const char* env = std::getenv("MOESIM_GROUPED_MM");
-    return env == nullptr || std::string(env) != "0";
-  }();
-  if (!usable || !x.is_cuda() || x.scalar_type() != at::kBFloat16 || w.gate.scalar_type() != at::kBFloat16) return {};
-  int64_t T = x.size(0), k = routing.expert_ids.size(1), E = w.gate.size(0);
-  try {
-    at::Tensor flat_ids = routing.expert_ids.reshape({T * k});                              // (T·k)
-    at::Tensor key = at::where(flat_ids.lt(0), at::full({}, E, flat_ids.options()), flat_ids);  // empty slot → E
-    at::Tensor order = key.argsort();                                                         // (T·k) by expert
-    at::Tensor sorted_key = key.index_select(0, order);                                       // (T·k)
-    at::Tensor offsets = key.bincount({}, E + 1).narrow(0, 0, E).cumsum(0, at::kInt);         // (E) group ends
-    at::Tensor token_of_pair = order.div(k, "floor");                                         // (T·k)
-    at::Tensor xs = x.index_select(0, token_of_pair);                                         // (T·k, H)
-    at::Tensor gate = at::_grouped_mm(xs, w.gate.transpose(1, 2), offsets);                  // (T·k, I)
-    at::Tensor up = at::_grouped_mm(xs, w.up.transpose(1, 2), offsets);                      // (T·k, I)
-    at::Tensor ys = at::_grouped_mm(at::silu(gate) * up, w.down.transpose(1, 2), offsets);   // (T·k, H)
-    at::Tensor weight = routing.gates.reshape({T * k}).index_select(0, order).to(x.scalar_type());  // (T·k)
-    weight = weight.masked_fill(sorted_key.eq(E), 0);                                         // empty slots add 0
-    ys = at::where(sorted_key.eq(E).unsqueeze(1), at::zeros({}, ys.options()), ys);         // uncomputed rows
-    return at::zeros_like(x).index_add_(0, token_of_pair, ys * weight.unsqueeze(1));           // (T, H)
-  } catch (const c10::Error&) {
-    usable = false;
-    return {};
-  }
-}
-}  // namespace
-#endif
-
 at::Tensor moe_experts(const at::Tensor& x, const Routing& routing, const ExpertWeights& w) {
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 9)
-  if (std::optional<at::Tensor> out = grouped_experts(x, routing, w)) return *out;
-#endif
   int64_t T = x.size(0), k = routing.expert_ids.size(1), E = w.gate.size(0);
   at::Tensor flat_ids = routing.expert_ids.reshape({T * k});                    // (T·k) expert of each pair
   at::Tensor order = flat_ids.argsort();                                        // (T·k) pairs grouped by expert

@@ -6,9 +6,7 @@
 #   2. capture throughput on one GPU, random Mixtral-shaped model (hidden 2048, 8 layers, 8 experts,
 #      top-2, bf16): moesim-gpu bench-capture vs transformers (tests/bench/capture_vs_transformers.py)
 #   3. the same model split over cuda:0,cuda:1 vs on cuda:0 alone: logits and expert ids
-# CARRY as for train_default_model.sh (scripts/gpu/pack_carry.sh). PARTS (default "1 2 3") picks parts.
-# moesim runs twice where it matters: grouped GEMM experts (default on CUDA bf16) and
-# MOESIM_GROUPED_MM=0 (the per-expert loop).
+# CARRY as for train_default_model.sh (scripts/gpu/pack_carry.sh).
 #   scripts/gpu/capture_checks.sh CARRY OUT
 set -uo pipefail
 C=$(realpath "$1") OUT=$2
@@ -25,8 +23,6 @@ echo "build: $(( $(date +%s) - t0 )) s"
 M=$B/moesim-gpu
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
 
-PARTS=${PARTS:-1 2 3}
-if [[ " $PARTS " == *" 1 "* ]]; then
 echo "== 1. capture_hf.py: default model + fixtures, cpu float32 and cuda bfloat16"
 mkdir -p /tmp/hfcap
 t0=$(date +%s)
@@ -53,7 +49,6 @@ for name, (path, ids_name, batch, seq) in models.items():
 EOF
 tar czf "$OUT/hf_captures.tar.gz" -C /tmp hfcap
 echo "capture_hf: $(( $(date +%s) - t0 )) s"
-fi
 
 echo "== 2. capture throughput, one GPU"
 t0=$(date +%s)
@@ -63,14 +58,11 @@ for shape in "8 2048" "32 512"; do
   set -- $shape
   "$M" bench-capture --model /tmp/mix2048 --device cuda:0 --dtype bfloat16 --batch "$1" --seq "$2" --tokens 65536 \
     --json > "/tmp/bench_moesim_$1x$2.json" && cat "/tmp/bench_moesim_$1x$2.json"
-  MOESIM_GROUPED_MM=0 "$M" bench-capture --model /tmp/mix2048 --device cuda:0 --dtype bfloat16 --batch "$1" --seq "$2" \
-    --tokens 65536 --json > "/tmp/bench_moesimloop_$1x$2.json" && cat "/tmp/bench_moesimloop_$1x$2.json"
   for attn in sdpa eager; do
     python3 "$S/tests/bench/capture_vs_transformers.py" bench /tmp/mix2048 --batch "$1" --seq "$2" --tokens 65536 \
       --attn $attn --json "/tmp/bench_hf_${attn}_$1x$2.json"
   done
 done
-if [[ " $PARTS " == *" 3 "* ]]; then
 echo "== 3. two GPUs: layers split over cuda:0,cuda:1 vs cuda:0"
 nvidia-smi -L
 "$M" bench-capture --model /tmp/mix2048 --device cuda:0,cuda:1 --dtype bfloat16 --batch 8 --seq 2048 --tokens 65536 \
@@ -83,9 +75,6 @@ for dtype in float32 bfloat16; do
       --out "/tmp/fwd_${dtype}_${dev//[:,]/_}.safetensors" --json | tr -d '\n'; echo
   done
 done
-MOESIM_GROUPED_MM=0 "$M" forward --model /tmp/mix2048 --ids "$IDS1" --ids "$IDS2" --device cuda:0 --dtype bfloat16 \
-  --out /tmp/fwd_loop_bfloat16_cuda_0.safetensors --json | tr -d '\n'; echo
-fi
 python3 - <<'EOF' | tee /tmp/split_compare.txt
 import json
 from safetensors.torch import load_file
@@ -99,14 +88,6 @@ for dtype in ("float32", "bfloat16"):
     res[dtype] = {"max_abs_logit_diff": d, "expert_rows_equal": same, "expert_rows": rows, "moe_layers": len(layers),
                   "max_abs_gate_diff": max((a[k.replace("expert_ids", "gates")] - b[k.replace("expert_ids", "gates")]).abs().max().item() for k in layers)}
     print(f"{dtype}: 2 GPUs vs 1: max |logits diff| {d:.3g}, expert rows equal {same}/{rows}")
-a, b = load_file("/tmp/fwd_loop_bfloat16_cuda_0.safetensors"), load_file("/tmp/fwd_bfloat16_cuda_0.safetensors")
-layers = sorted(k for k in a if k.startswith("expert_ids."))
-same = sum(int((a[k] == b[k]).all(dim=1).sum()) for k in layers)
-rows = sum(a[k].shape[0] for k in layers)
-d = (a["logits"] - b["logits"]).abs().max().item()
-res["grouped_vs_loop_bfloat16"] = {"max_abs_logit_diff": d, "expert_rows_equal": same, "expert_rows": rows,
-                                   "max_abs_logit": a["logits"].abs().max().item()}
-print(f"bfloat16 grouped GEMM vs per-expert loop: max |logits diff| {d:.3g} (max |logit| {a['logits'].abs().max().item():.3g}), expert rows equal {same}/{rows}")
 json.dump(res, open("/tmp/split_compare.json", "w"), indent=1)
 EOF
 python3 - <<'EOF'
@@ -116,12 +97,11 @@ for f in sorted(glob.glob("/tmp/bench_*.json")) + ["/tmp/split_compare.json"]:
     out[f.split("/")[-1][:-5]] = json.load(open(f))
 json.dump(out, open("/tmp/gpu_results.json", "w"), indent=1)
 for shape in ("8x2048", "32x512"):
-    for variant in ("moesim", "moesimloop"):
-        m = out.get(f"bench_{variant}_{shape}", {}).get("median_tokens_per_s")
-        for attn in ("sdpa", "eager"):
-            h = out.get(f"bench_hf_{attn}_{shape}", {}).get("median_tokens_per_s")
-            if m and h:
-                print(f"{shape}: {variant} {m:.0f} tokens/s, transformers ({attn}) {h:.0f} tokens/s, ratio {m / h:.2f}x")
+    m = out.get(f"bench_moesim_{shape}", {}).get("median_tokens_per_s")
+    for attn in ("sdpa", "eager"):
+        h = out.get(f"bench_hf_{attn}_{shape}", {}).get("median_tokens_per_s")
+        if m and h:
+            print(f"{shape}: moesim {m:.0f} tokens/s, transformers ({attn}) {h:.0f} tokens/s, ratio {m / h:.2f}x")
 EOF
 cp /tmp/gpu_results.json "$OUT/"
 echo "total done"
