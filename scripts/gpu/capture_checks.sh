@@ -6,7 +6,8 @@
 #   2. capture throughput on one GPU, random Mixtral-shaped model (hidden 2048, 8 layers, 8 experts,
 #      top-2, bf16): moesim-gpu bench-capture vs transformers (tests/bench/capture_vs_transformers.py)
 #   3. the same model split over cuda:0,cuda:1 vs on cuda:0 alone: logits and expert ids
-# CARRY as for train_default_model.sh (scripts/gpu/pack_carry.sh).
+# Run from the checkout's root (model/default is read from there). CARRY as for
+# train_default_model.sh (scripts/gpu/pack_carry.sh).
 #   scripts/gpu/capture_checks.sh CARRY OUT
 set -uo pipefail
 C=$(realpath "$1") OUT=$2
@@ -31,7 +32,7 @@ import sys, os
 S, out = sys.argv[1], sys.argv[2]
 sys.path.insert(0, os.path.join(S, "analysis"))
 import capture_hf as h
-models = {"default": (os.path.join(S, "model/default"), "default_valid_4096.ids", 4, 256)}
+models = {"default": (os.path.abspath("model/default"), "default_valid_4096.ids", 4, 256)}  # the checkout's
 for arch in ["mixtral", "qwen3_moe", "olmoe", "qwen2_moe", "deepseek_v3", "deepseek_v3_plain"]:
     models[arch] = (os.path.join(S, "tests/fixtures", arch), "fixture_300.ids", 2, 64)
 for name, (path, ids_name, batch, seq) in models.items():

@@ -11,7 +11,9 @@ mkdir -p "$C/debs" "$C/ids"
 rm -rf "$C/src" && mkdir -p "$C/src/traces/src" "$C/src/model" "$C/src/scripts"
 cd "$root"
 cp -r common "$C/src/" && cp -r traces/include "$C/src/traces/" && cp traces/src/balance_metrics.cpp "$C/src/traces/src/"
-cp -r model/include model/src model/default "$C/src/model/" && cp -r scripts/gpu "$C/src/scripts/" && cp -r analysis "$C/src/"
+# model/default without its weights: they travel with the checkout itself (the carry's limit is shared).
+cp -r model/include model/src "$C/src/model/" && cp -r scripts/gpu "$C/src/scripts/" && cp -r analysis "$C/src/"
+mkdir -p "$C/src/model/default" && cp model/default/config.json model/default/tokenizer.model "$C/src/model/default/"
 mkdir -p "$C/src/tests" && cp -r tests/bench tests/fixtures "$C/src/tests/"  # for scripts/gpu/capture_checks.sh
 cp model/default/tokenizer.model "$C/tokenizer.model"
 # Header-only dependencies as Debian 12 packages (libfmt9 too: fmt's CMake package checks its .so exists).
