@@ -23,6 +23,7 @@ const char* to_string(Phase p);
 
 struct ReplayOptions {
   std::string algorithm = "direct";
+  std::string engine = "simgrid";  // "simgrid" (reference) or "fluid" (our max-min solver over SimGrid's routes, for scale)
   A2AOptions a2a;
   double flops_per_token = 0;  // expert FLOPs per (token, expert) pair; 0 = no compute between dispatch and combine
   double gpu_flops = 0;        // achieved FLOP/s of one GPU
@@ -58,6 +59,7 @@ struct A2ARow {
 struct ReplayResult {
   std::string platform;
   std::string algorithm;
+  std::string engine;
   int gpus = 0;
   std::vector<GpuRow> gpu_rows;
   std::vector<A2ARow> a2a_rows;
