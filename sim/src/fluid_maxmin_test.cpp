@@ -173,5 +173,4 @@ TEST_CASE("fluid solver: the 4-GPU switch case where SimGrid's lazy update overf
       {route(3, 0), 1430078, 0}, {route(3, 2), 1464555, 0}};
   auto finish = fluid.run(flows);
   CHECK(finish[4] == doctest::Approx(L + 3 * 376089 / B).epsilon(1e-12));
-  CHECK(finish[1] == doctest::Approx(L + 3 * 1961890 / B).epsilon(1e-12));  // 0->2: B/3 throughout (up0)
 }
