@@ -65,6 +65,7 @@ class FluidMaxMin {
   FluidPrecision precision_;
   double clock_s_ = 0;
   std::uint64_t solves_ = 0;
+  std::uint64_t rounds_ = 0;
   // Links.
   std::vector<double> link_bound_;
   std::vector<std::uint8_t> link_fatpipe_;
@@ -87,7 +88,9 @@ class FluidMaxMin {
   std::vector<std::int32_t> light_index_;  // position in the light list, -1 = not in it
   std::vector<std::uint32_t> light_;
   std::vector<std::uint32_t> touched_;
-  std::vector<std::uint32_t> fat_max_count_;
+  std::vector<std::uint32_t> unfixed_;        // shared links: elements of unfixed flows
+  std::vector<std::uint32_t> fat_max_count_;  // fat pipes: unfixed flows at the largest 1/penalty
+  std::vector<std::uint8_t> fat_stale_;       // fat pipes: usage to be recomputed before use
 };
 
 }  // namespace moesim::sim
