@@ -100,6 +100,14 @@ std::uint32_t FlowNetwork::fluid_route(int src, int dst) {
   return id;
 }
 
+double FlowNetwork::route_latency_s(int src, int dst) {
+  if (engine_ == NetworkEngine::kFluid) return fluid_->route_latency_s(fluid_route(src, dst));
+  std::vector<sg4::Link*> links;
+  double latency = 0;
+  platform_.gpus[src]->route_to(platform_.gpus[dst], links, &latency);
+  return latency;
+}
+
 std::vector<double> FlowNetwork::run_fluid(std::span<const Flow> flows, double issue_tolerance_s) {
   std::vector<FluidMaxMin::Flow> fluid_flows(flows.size());
   for (std::size_t i = 0; i < flows.size(); ++i) {

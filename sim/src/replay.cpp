@@ -78,13 +78,13 @@ std::vector<double> ReplayEngine::simulate(const TrafficMatrix& m, const std::ve
 // One-way latency of the route src -> dst as SimGrid sees it (links' latencies × the latency factor),
 // looked up once per GPU pair and remembered.
 double ReplayEngine::route_latency_s(int src, int dst) {
-  if (latency_s_.empty()) latency_s_.assign(static_cast<std::size_t>(gpus_) * gpus_, -1.0f);
+  if (latency_s_.empty()) {
+    latency_s_.assign(static_cast<std::size_t>(gpus_) * gpus_, -1.0f);
+    latency_factor_ = simgrid::config::get_value<double>("network/latency-factor");
+  }
   float& cached = latency_s_[static_cast<std::size_t>(src) * gpus_ + dst];
   if (cached < 0) {
-    std::vector<simgrid::s4u::Link*> links;
-    double latency = 0;
-    net_.platform().gpus[src]->route_to(net_.platform().gpus[dst], links, &latency);
-    cached = static_cast<float>(latency * simgrid::config::get_value<double>("network/latency-factor"));
+    cached = static_cast<float>(net_.route_latency_s(src, dst) * latency_factor_);
   }
   return cached;
 }

@@ -62,6 +62,10 @@ class FlowNetwork {
 
   std::uint64_t flows_simulated() const { return flows_simulated_; }
 
+  // One-way latency of SimGrid's route src -> dst (links' latencies, no factor: CM02's is 1). With the
+  // fluid engine the route is registered for the flows too, so each GPU pair is looked up once.
+  double route_latency_s(int src, int dst);
+
  private:
   double clock_s() const;  // the engine's clock (SimGrid's, or the fluid engine's own)
   std::vector<double> run_fluid(std::span<const Flow> flows, double issue_tolerance_s);

@@ -23,13 +23,13 @@ const char* to_string(Phase p);
 
 struct ReplayOptions {
   std::string algorithm = "direct";
-  std::string engine = "simgrid";  // "simgrid" (reference) or "fluid" (our max-min solver over SimGrid's routes, for scale)
   A2AOptions a2a;
   double flops_per_token = 0;  // expert FLOPs per (token, expert) pair; 0 = no compute between dispatch and combine
   double gpu_flops = 0;        // achieved FLOP/s of one GPU
   bool balanced_reference = true;
   bool reuse_identical = true;  // an all-to-all identical to one already simulated reuses its result
   bool progress = false;
+  std::string engine = "simgrid";  // "simgrid" (reference) or "fluid" (our max-min solver over SimGrid's routes, for scale)
 };
 
 // Per (step, layer, phase, GPU). Times are relative to the layer's start.
@@ -132,6 +132,7 @@ class ReplayEngine {
   };
   std::vector<std::pair<std::uint64_t, CacheEntry>> cache_;
   std::vector<float> latency_s_;  // (gpus, gpus), -1 = not looked up yet
+  double latency_factor_ = 1;
 };
 
 // Serialisation across the simulation process boundary.
