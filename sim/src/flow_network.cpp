@@ -47,15 +47,18 @@ void FlowNetwork::set_engine(NetworkEngine engine) {
   namespace cfg = simgrid::config;
   auto model = cfg::get_value<std::string>("network/model");
   auto solver = cfg::get_value<std::string>("network/solver");
-  bool plain = model == "CM02" && solver == "maxmin" && !cfg::get_value<bool>("network/crosstraffic") &&
-               cfg::get_value<double>("network/TCP-gamma") == 0 && cfg::get_value<double>("network/weight-S") == 0 &&
-               cfg::get_value<double>("network/latency-factor") == 1 &&
-               cfg::get_value<double>("network/bandwidth-factor") == 1;
+  bool cross = cfg::get_value<bool>("network/crosstraffic");
+  double gamma = cfg::get_value<double>("network/TCP-gamma"), weight_s = cfg::get_value<double>("network/weight-S");
+  double lat_factor = cfg::get_value<double>("network/latency-factor");
+  double bw_factor = cfg::get_value<double>("network/bandwidth-factor");
+  bool plain = model == "CM02" && solver == "maxmin" && !cross && gamma == 0 && weight_s == 0 && lat_factor == 1 &&
+               bw_factor == 1;
   if (!plain)
     throw InputError(fmt::format("--engine fluid reproduces SimGrid's CM02 max-min model without TCP factors only "
-                                 "(network/model:CM02, solver maxmin, crosstraffic 0, TCP-gamma 0, weight-S 0, "
-                                 "factors 1); this run has network/model:{}, network/solver:{}",
-                                 model, solver));
+                                 "(network/model:CM02 solver:maxmin crosstraffic:0 TCP-gamma:0 weight-S:0 factors 1); "
+                                 "this run has network/model:{} solver:{} crosstraffic:{} TCP-gamma:{} weight-S:{} "
+                                 "latency-factor:{} bandwidth-factor:{}",
+                                 model, solver, cross ? 1 : 0, gamma, weight_s, lat_factor, bw_factor));
   FluidPrecision precision;
   precision.maxmin = cfg::get_value<double>("maxmin/precision");
   precision.timing = cfg::get_value<double>("surf/precision");
