@@ -9,8 +9,6 @@
 #include <cmath>
 #include <limits>
 #include <numeric>
-#include <cstdio>
-#include <cstdlib>
 #include <stdexcept>
 
 namespace moesim::sim {
@@ -133,7 +131,6 @@ void FluidMaxMin::solve(std::span<const std::uint32_t> active) {
 
   std::vector<std::uint32_t> saturated, vars;
   while (!light_.empty()) {
-    ++rounds_;
     double min_usage = -1;
     while (true) {
       min_usage = -1;
@@ -167,11 +164,6 @@ void FluidMaxMin::solve(std::span<const std::uint32_t> active) {
         flow_fixed_in_[f] = epoch + 0x80000000u;  // collected this round
         vars.push_back(f);
       }
-    if (std::getenv("MOESIM_FLUID_DEBUG2")) {
-      std::uint64_t scanned = 0;
-      for (std::uint32_t l : saturated) scanned += link_flows_first_[l + 1] - link_flows_first_[l];
-      std::fprintf(stderr, "  round: light %zu saturated %zu (first %u fat %d) vars %zu scanned %llu min %.17g\n", light_.size(), saturated.size(), saturated[0], (int)link_fatpipe_[saturated[0]], vars.size(), (unsigned long long)scanned, min_usage);
-    }
     // A flow whose bound (its route's narrowest link) is below the level is set to its bound first
     // (lmm's min_bound); by construction the bound never binds by more than rounding.
     double min_bound = -1;
@@ -298,12 +290,7 @@ std::vector<double> FluidMaxMin::run(std::span<const Flow> flows, double issue_t
       active.clear();
       for (std::uint32_t f : in_flight)
         if (flow_active_[f] == kActive) active.push_back(f);
-      {
-        auto r0 = rounds_;
-        solve(active);
-        if (std::getenv("MOESIM_FLUID_DEBUG"))
-          std::fprintf(stderr, "t=%.17g solve %llu: %zu active, %llu rounds\n", t, (unsigned long long)solves_, active.size(), (unsigned long long)(rounds_ - r0));
-      }
+      solve(active);
       dirty = false;
     }
     // Next event, as CM02's full update: the nearest completion at current rates, the nearest end of
@@ -381,8 +368,6 @@ std::vector<double> FluidMaxMin::run(std::span<const Flow> flows, double issue_t
     issue();
   }
   clock_s_ = t;
-  if (std::getenv("MOESIM_FLUID_DEBUG"))
-    std::fprintf(stderr, "fluid: %zu flows, %llu solves, %llu rounds, %zu links\n", n, (unsigned long long)solves_, (unsigned long long)rounds_, link_bound_.size());
   return finish;
 }
 

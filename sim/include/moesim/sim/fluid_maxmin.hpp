@@ -65,7 +65,6 @@ class FluidMaxMin {
   FluidPrecision precision_;
   double clock_s_ = 0;
   std::uint64_t solves_ = 0;
-  std::uint64_t rounds_ = 0;
   // Links.
   std::vector<double> link_bound_;
   std::vector<std::uint8_t> link_fatpipe_;
