@@ -10,7 +10,7 @@
 // solver over SimGrid's routes, --engine fluid). On a non-blocking switch: direct, direct-ptask,
 // pairwise; on the fat-tree preset of that size: hierarchical, direct, direct-ptask.
 // MOESIM_BENCH_ONLY=<algorithm> or <algorithm>/<engine> runs those cases only; MOESIM_BENCH_SKEW=1
-// makes every 16th GPU a hot destination (8x the bytes).
+// makes every 16th GPU a hot destination (8x the bytes); MOESIM_BENCH_OVERHEAD_US=X adds X us per message.
 #include <sys/resource.h>
 
 #include <chrono>
@@ -56,6 +56,8 @@ void run_case(const std::string& platform_text, int n, const std::string& algori
   options.algorithm = algorithm;
   options.engine = engine == "fluid" ? "fluid" : "simgrid";
   options.balanced_reference = false;  // uniform: the balanced run is the run itself
+  // MOESIM_BENCH_OVERHEAD_US=1: a per-message software overhead (each GPU's k-th message starts k us later).
+  if (const char* us = std::getenv("MOESIM_BENCH_OVERHEAD_US")) options.a2a.per_message_overhead_s = std::atof(us) * 1e-6;
   // Parallel tasks need SimGrid's L07 host model ("simgrid-l07" runs per-flow direct under it, the
   // per-flow reference for direct-ptask); "simgrid-full" is SimGrid's full max-min update.
   if (engine == "simgrid-l07") ::setenv("MOESIM_SIMGRID_CFG", "host/model:ptask_L07", 1);
