@@ -31,6 +31,7 @@ nlohmann::json config_json(const ReplayArgs& a) {
           {"platform", a.platform},
           {"gpus", a.gpus},
           {"algorithm", a.options.algorithm},
+          {"engine", a.options.engine},
           {"placement", a.placement},
           {"redundant_experts", a.redundant},
           {"spread", a.spread},
@@ -119,7 +120,7 @@ void register_commands(cli::Commands& commands, CLI::App& app) {
       app, "replay", "Replay a routing trace or a traffic matrix as dispatch/combine all-to-alls on a platform",
       "moesim replay --trace t.h5 --platform rail-optimized-64 --algorithm hierarchical --placement eplb "
       "--redundant-experts 64 --out results/\n  moesim replay --matrix m.csv --matrix-unit tokens --dispatch-bytes 7168 "
-      "--platform switch:8",
+      "--platform switch:8\n  moesim replay --matrix m1024.csv --platform switch:1024 --engine fluid",
       [args] { return run_replay(*args); });
   auto* trace = cmd->add_option("--trace", args->trace, "Routing trace (format v1, .h5)");
   auto* matrix = cmd->add_option("--matrix", args->matrix, "Traffic matrix (.csv or .json): rows = source GPU, columns = destination");
@@ -131,6 +132,11 @@ void register_commands(cli::Commands& commands, CLI::App& app) {
   cmd->add_option("--gpus", args->gpus, "Expert-parallel degree (default: every GPU of the platform; a matrix: its size)")
       ->check(CLI::PositiveNumber);
   cmd->add_option("--algorithm", args->options.algorithm, algorithm_help())->capture_default_str();
+  cmd->add_option("--engine", args->options.engine,
+                  "Network engine: simgrid (one SimGrid comm per flow, the reference) or fluid (the same CM02 max-min "
+                  "sharing over SimGrid's routes, solved in arrays: 1000s of GPUs)")
+      ->check(CLI::IsMember({"simgrid", "fluid"}))
+      ->capture_default_str();
   cmd->add_option("--placement", args->placement, "contiguous, strided, eplb, or a placement file (.json/.csv)")
       ->capture_default_str();
   cmd->add_option("--redundant-experts", args->redundant, "EPLB: extra expert replicas in total (E + R divisible by GPUs)")

@@ -4,7 +4,10 @@
 #include <simgrid/s4u/Comm.hpp>
 #include <simgrid/s4u/Engine.hpp>
 #include <simgrid/s4u/Exec.hpp>
+#include <simgrid/s4u/Host.hpp>
+#include <simgrid/s4u/Link.hpp>
 #include <xbt/config.hpp>
+#include <fmt/format.h>
 
 #include <algorithm>
 #include <cmath>
@@ -12,17 +15,115 @@
 #include <numeric>
 #include <stdexcept>
 #include <string>
+#include <unordered_map>
+
+#include "moesim/common/error.hpp"
+#include "moesim/sim/fluid_maxmin.hpp"
 
 namespace moesim::sim {
 namespace sg4 = simgrid::s4u;
+
+NetworkEngine parse_network_engine(const std::string& name) {
+  if (name == "simgrid") return NetworkEngine::kSimgrid;
+  if (name == "fluid") return NetworkEngine::kFluid;
+  throw InputError(fmt::format("unknown network engine '{}' (known: simgrid, fluid)", name));
+}
+
+const char* to_string(NetworkEngine e) { return e == NetworkEngine::kFluid ? "fluid" : "simgrid"; }
 
 FlowNetwork::FlowNetwork(topologies::SimgridPlatform platform) : platform_(std::move(platform)) {
   begin_phase();
 }
 
-void FlowNetwork::begin_phase() { origin_s_ = sg4::Engine::get_clock(); }
+FlowNetwork::~FlowNetwork() = default;
 
-double FlowNetwork::now_s() const { return sg4::Engine::get_clock() - origin_s_; }
+static constexpr std::uint32_t kNoRoute = std::numeric_limits<std::uint32_t>::max();
+
+void FlowNetwork::set_engine(NetworkEngine engine) {
+  engine_ = engine;
+  if (engine != NetworkEngine::kFluid || fluid_) return;
+  // The fluid engine reproduces CM02 with the TCP corrections off (builtin_platforms.cpp's
+  // configure_flow_model); any other SimGrid network setting would make it silently wrong.
+  namespace cfg = simgrid::config;
+  auto model = cfg::get_value<std::string>("network/model");
+  auto solver = cfg::get_value<std::string>("network/solver");
+  bool cross = cfg::get_value<bool>("network/crosstraffic");
+  double gamma = cfg::get_value<double>("network/TCP-gamma"), weight_s = cfg::get_value<double>("network/weight-S");
+  double lat_factor = cfg::get_value<double>("network/latency-factor");
+  double bw_factor = cfg::get_value<double>("network/bandwidth-factor");
+  bool plain = model == "CM02" && solver == "maxmin" && !cross && gamma == 0 && weight_s == 0 && lat_factor == 1 &&
+               bw_factor == 1;
+  if (!plain)
+    throw InputError(fmt::format("--engine fluid reproduces SimGrid's CM02 max-min model without TCP factors only "
+                                 "(network/model:CM02 solver:maxmin crosstraffic:0 TCP-gamma:0 weight-S:0 factors 1); "
+                                 "this run has network/model:{} solver:{} crosstraffic:{} TCP-gamma:{} weight-S:{} "
+                                 "latency-factor:{} bandwidth-factor:{}",
+                                 model, solver, cross ? 1 : 0, gamma, weight_s, lat_factor, bw_factor));
+  FluidPrecision precision;
+  precision.maxmin = cfg::get_value<double>("maxmin/precision");
+  precision.timing = cfg::get_value<double>("surf/precision");
+  fluid_ = std::make_unique<FluidMaxMin>(precision);
+  fluid_->set_clock_s(sg4::Engine::get_clock());
+  const std::size_t n = platform_.gpus.size();
+  fluid_route_of_pair_.assign(n * n, kNoRoute);
+}
+
+double FlowNetwork::clock_s() const {
+  return engine_ == NetworkEngine::kFluid ? fluid_->clock_s() : sg4::Engine::get_clock();
+}
+
+void FlowNetwork::begin_phase() { origin_s_ = clock_s(); }
+
+double FlowNetwork::now_s() const { return clock_s() - origin_s_; }
+
+// The links of SimGrid's route src -> dst become fluid links (once each, by identity) and the route
+// a fluid route with SimGrid's latency for it.
+std::uint32_t FlowNetwork::fluid_route(int src, int dst) {
+  std::uint32_t& id = fluid_route_of_pair_[static_cast<std::size_t>(src) * platform_.gpus.size() + dst];
+  if (id != kNoRoute) return id;
+  static thread_local std::vector<sg4::Link*> links;  // scratch buffers, reused across look-ups
+  static thread_local std::vector<std::uint32_t> ids;
+  links.clear();
+  ids.clear();
+  double latency = 0;
+  platform_.gpus[src]->route_to(platform_.gpus[dst], links, &latency);
+  for (const sg4::Link* l : links) {
+    auto it = fluid_link_of_.find(l);
+    if (it == fluid_link_of_.end()) {
+      auto policy = l->get_sharing_policy();
+      if (policy != sg4::Link::SharingPolicy::SHARED && policy != sg4::Link::SharingPolicy::FATPIPE)
+        throw InputError(fmt::format("--engine fluid: link '{}' is neither shared nor a fat pipe (WIFI or "
+                                     "non-linear sharing); use --engine simgrid",
+                                     l->get_name()));
+      it = fluid_link_of_.emplace(l, fluid_->add_link(l->get_bandwidth(), policy == sg4::Link::SharingPolicy::FATPIPE)).first;
+    }
+    ids.push_back(it->second);
+  }
+  id = fluid_->add_route(ids, latency);
+  return id;
+}
+
+double FlowNetwork::route_latency_s(int src, int dst) {
+  if (engine_ == NetworkEngine::kFluid) return fluid_->route_latency_s(fluid_route(src, dst));
+  std::vector<sg4::Link*> links;
+  double latency = 0;
+  platform_.gpus[src]->route_to(platform_.gpus[dst], links, &latency);
+  return latency;
+}
+
+std::vector<double> FlowNetwork::run_fluid(std::span<const Flow> flows, double issue_tolerance_s) {
+  std::vector<FluidMaxMin::Flow> fluid_flows(flows.size());
+  for (std::size_t i = 0; i < flows.size(); ++i) {
+    const Flow& f = flows[i];
+    // As the SimGrid path: whole bytes, at least one.
+    auto bytes = static_cast<double>(std::max<std::uint64_t>(static_cast<std::uint64_t>(std::llround(f.bytes)), 1));
+    fluid_flows[i] = {fluid_route(f.src, f.dst), bytes, origin_s_ + f.start_s};
+  }
+  auto finish = fluid_->run(fluid_flows, issue_tolerance_s);
+  flows_simulated_ += flows.size();
+  for (double& t : finish) t -= origin_s_;
+  return finish;
+}
 
 // One issuing actor per source GPU when GPUs send many messages at once (direct all-to-alls).
 // SimGrid 3.32 keeps every activity an actor starts in that actor's std::list and unlinks it with
@@ -32,6 +133,14 @@ double FlowNetwork::now_s() const { return sg4::Engine::get_clock() - origin_s_;
 static constexpr std::size_t kMessagesPerGpuForActors = 8;
 
 std::vector<double> FlowNetwork::run(std::span<const Flow> flows) {
+  if (engine_ == NetworkEngine::kFluid) {
+    // Issue semantics follow the SimGrid path that would have run: actors wake within SimGrid's
+    // timing precision of their start, maestro's run_until stops exactly at it.
+    std::vector<std::uint32_t> per_source(platform_.gpus.size(), 0);
+    std::uint32_t most = 0;
+    for (const Flow& f : flows) most = std::max(most, ++per_source.at(f.src));
+    return run_fluid(flows, most >= kMessagesPerGpuForActors ? simgrid::config::get_value<double>("surf/precision") : 0.0);
+  }
   std::vector<std::size_t> order(flows.size());
   std::iota(order.begin(), order.end(), 0);
   std::stable_sort(order.begin(), order.end(),
@@ -97,6 +206,8 @@ std::vector<double> FlowNetwork::run(std::span<const Flow> flows) {
 static constexpr std::size_t kDestinationsPerTask = std::numeric_limits<std::size_t>::max();
 
 std::vector<double> FlowNetwork::run_per_source_tasks(std::span<const Flow> flows) {
+  if (engine_ == NetworkEngine::kFluid)
+    throw InputError("direct-ptask is a SimGrid parallel-task algorithm: use --engine simgrid");
   if (simgrid::config::get_value<std::string>("host/model") != "ptask_L07")
     throw std::runtime_error("per-source parallel tasks need SimGrid's host/model:ptask_L07");
   // L07 stores a dense hosts x hosts bytes matrix per task: a GPU's destinations are cut into

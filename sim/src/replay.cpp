@@ -37,6 +37,8 @@ ReplayEngine::ReplayEngine(FlowNetwork& net, int gpus, ReplayOptions options)
   result_.platform = net.platform().name;
   result_.algorithm = algorithm_.name;
   result_.gpus = gpus;
+  net_.set_engine(parse_network_engine(options_.engine));
+  result_.engine = to_string(net_.engine());
 }
 
 std::vector<double> ReplayEngine::simulate(const TrafficMatrix& m, const std::vector<double>& ready_s) {
@@ -76,13 +78,13 @@ std::vector<double> ReplayEngine::simulate(const TrafficMatrix& m, const std::ve
 // One-way latency of the route src -> dst as SimGrid sees it (links' latencies × the latency factor),
 // looked up once per GPU pair and remembered.
 double ReplayEngine::route_latency_s(int src, int dst) {
-  if (latency_s_.empty()) latency_s_.assign(static_cast<std::size_t>(gpus_) * gpus_, -1.0f);
+  if (latency_s_.empty()) {
+    latency_s_.assign(static_cast<std::size_t>(gpus_) * gpus_, -1.0f);
+    latency_factor_ = simgrid::config::get_value<double>("network/latency-factor");
+  }
   float& cached = latency_s_[static_cast<std::size_t>(src) * gpus_ + dst];
   if (cached < 0) {
-    std::vector<simgrid::s4u::Link*> links;
-    double latency = 0;
-    net_.platform().gpus[src]->route_to(net_.platform().gpus[dst], links, &latency);
-    cached = static_cast<float>(latency * simgrid::config::get_value<double>("network/latency-factor"));
+    cached = static_cast<float>(net_.route_latency_s(src, dst) * latency_factor_);
   }
   return cached;
 }
@@ -222,6 +224,7 @@ std::string serialize(const ReplayResult& r) {
   Writer w;
   w.str(r.platform);
   w.str(r.algorithm);
+  w.str(r.engine);
   w.pod(r.gpus);
   w.vec(r.gpu_rows);
   w.vec(r.a2a_rows);
@@ -237,6 +240,7 @@ ReplayResult deserialize_result(const std::string& bytes) {
   ReplayResult r;
   r.platform = rd.str();
   r.algorithm = rd.str();
+  r.engine = rd.str();
   r.gpus = rd.pod<int>();
   r.gpu_rows = rd.vec<GpuRow>();
   r.a2a_rows = rd.vec<A2ARow>();
@@ -259,6 +263,7 @@ ReplayResult replay_matrix(const TrafficMatrix& dispatch, double combine_scale, 
                                  "and one column per GPU",
                                  dispatch.gpus, ep_gpus));
   find_algorithm(options.algorithm);  // fail before forking
+  parse_network_engine(options.engine);
   return run_simulation(platform, ep_gpus, [&](FlowNetwork& net) {
     ReplayEngine engine(net, ep_gpus, options);
     LayerWork w;

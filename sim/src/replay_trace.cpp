@@ -55,6 +55,7 @@ std::vector<int> source_gpus(const traces::TraceReader& reader, std::uint64_t st
 ReplayResult replay_trace(const std::filesystem::path& trace, const PlatformSource& platform,
                           const TraceReplayOptions& topt, const ReplayOptions& options) {
   find_algorithm(options.algorithm);  // fail before forking
+  parse_network_engine(options.engine);
   {
     traces::TraceReader probe(trace);  // a bad file is reported before any simulation starts
     const auto& h = probe.header();

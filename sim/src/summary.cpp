@@ -85,6 +85,7 @@ nlohmann::json to_json(const ReplaySummary& s, const ReplayResult& r) {
   nlohmann::json j;
   j["platform"] = r.platform;
   j["algorithm"] = r.algorithm;
+  j["engine"] = r.engine;
   j["gpus"] = r.gpus;
   j["all_to_alls"] = r.a2a_rows.size();
   j["total_all_to_all_s"] = s.total_a2a_s;
@@ -122,8 +123,8 @@ static std::string us(double s) { return fmt::format("{:.2f}", s * 1e6); }
 
 std::string human_report(const ReplaySummary& s, const ReplayResult& r) {
   std::string out;
-  out += fmt::format("platform {} | {} GPUs | algorithm {} | {} all-to-alls\n\n", r.platform, r.gpus, r.algorithm,
-                     r.a2a_rows.size());
+  out += fmt::format("platform {} | {} GPUs | algorithm {} | engine {} | {} all-to-alls\n\n", r.platform, r.gpus,
+                     r.algorithm, r.engine, r.a2a_rows.size());
   out += fmt::format("{:<9} {:>6} {:>10} {:>10} {:>10} {:>10} {:>12} {:>10} {:>9} {:>10}\n", "phase", "count",
                      "P50 us", "P90 us", "P99 us", "max us", "balanced us", "bound us", "slowdown", "efficiency");
   for (const auto& p : s.phases) {

@@ -4,11 +4,13 @@
 // a 4096-GPU one in <= 60 s. Each case runs in its own process, killed after a time cap.
 //
 // Run: build-rel/tests/bench/replay_bench [cap_s=60] [N ...]   (cap: CPU seconds per case)
-// Cases: on a non-blocking switch direct, direct-l07 (per-flow direct in SimGrid's L07 model, the
-// reference for direct-ptask), direct-ptask (one parallel task per source GPU) and pairwise; on the
-// fat-tree preset of that size hierarchical, direct, direct-l07, direct-ptask.
-// MOESIM_BENCH_ONLY=<algorithm> runs one algorithm's cases; MOESIM_BENCH_SKEW=1 makes every 16th GPU
-// a hot destination (8x the bytes).
+// Cases, each with an engine: "simgrid" (one SimGrid comm per flow, CM02, SimGrid's default lazy
+// update), "simgrid-full" (the same with network/optim:Full, the max-min reference), "simgrid-l07"
+// (per-flow direct in SimGrid's L07 model, the reference for direct-ptask) and "fluid" (our max-min
+// solver over SimGrid's routes, --engine fluid). On a non-blocking switch: direct, direct-ptask,
+// pairwise; on the fat-tree preset of that size: hierarchical, direct, direct-ptask.
+// MOESIM_BENCH_ONLY=<algorithm> or <algorithm>/<engine> runs those cases only; MOESIM_BENCH_SKEW=1
+// makes every 16th GPU a hot destination (8x the bytes); MOESIM_BENCH_OVERHEAD_US=X adds X us per message.
 #include <sys/resource.h>
 
 #include <chrono>
@@ -41,21 +43,25 @@ std::string fat_tree_preset(int n) {
 // MOESIM_BENCH_SKEW=1: every 16th GPU is a hot destination receiving 8x the bytes.
 bool skewed() { return std::getenv("MOESIM_BENCH_SKEW") != nullptr; }
 
-void run_case(const std::string& platform_text, int n, const std::string& algorithm, int cap_s) {
-  // MOESIM_BENCH_ONLY=direct (say) runs the cases of that algorithm only.
-  if (const char* only = std::getenv("MOESIM_BENCH_ONLY"); only && algorithm != only) return;
+void run_case(const std::string& platform_text, int n, const std::string& algorithm, const std::string& engine,
+              int cap_s) {
+  // MOESIM_BENCH_ONLY=direct (say) runs the cases of that algorithm only, direct/fluid one case.
+  if (const char* only = std::getenv("MOESIM_BENCH_ONLY"); only && algorithm != only && algorithm + "/" + engine != only)
+    return;
   auto m = TrafficMatrix::zeros(n);
   for (int s = 0; s < n; ++s)
     for (int d = 0; d < n; ++d)
       if (s != d) m.at(s, d) = kBytesPerPair * (skewed() && d % 16 == 0 ? 8 : 1);
   ReplayOptions options;
   options.algorithm = algorithm;
+  options.engine = engine == "fluid" ? "fluid" : "simgrid";
   options.balanced_reference = false;  // uniform: the balanced run is the run itself
-  // Parallel tasks need SimGrid's L07 host model; "direct-l07" is per-flow direct under that model,
-  // the per-flow reference for direct-ptask.
-  bool l07 = algorithm == "direct-ptask" || algorithm == "direct-l07";
-  if (l07) ::setenv("MOESIM_SIMGRID_CFG", "host/model:ptask_L07", 1);
-  if (algorithm == "direct-l07") options.algorithm = "direct";
+  // MOESIM_BENCH_OVERHEAD_US=1: a per-message software overhead (each GPU's k-th message starts k us later).
+  if (const char* us = std::getenv("MOESIM_BENCH_OVERHEAD_US")) options.a2a.per_message_overhead_s = std::atof(us) * 1e-6;
+  // Parallel tasks need SimGrid's L07 host model ("simgrid-l07" runs per-flow direct under it, the
+  // per-flow reference for direct-ptask); "simgrid-full" is SimGrid's full max-min update.
+  if (engine == "simgrid-l07") ::setenv("MOESIM_SIMGRID_CFG", "host/model:ptask_L07", 1);
+  if (engine == "simgrid-full") ::setenv("MOESIM_SIMGRID_CFG", "network/optim:Full", 1);
   auto t0 = std::chrono::steady_clock::now();
   try {
     auto r = run_simulation(parse_platform_source(platform_text), n, [&](FlowNetwork& net) {
@@ -73,15 +79,15 @@ void run_case(const std::string& platform_text, int n, const std::string& algori
       return std::move(engine.result());
     });
     const auto& a = r.a2a_rows.at(0);
-    std::printf("%5d  %-22s %-13s %10llu %9.2f %9.2f %9.0f %12.3f %12.3f %7.3f\n", n, platform_text.c_str(),
-                algorithm.c_str(), static_cast<unsigned long long>(r.flows_simulated), r.sim_wall_s, r.sim_cpu_s,
-                r.sim_peak_rss_bytes / 1048576.0, a.time_s * 1e3, a.bound_s * 1e3, a.time_s / a.bound_s);
+    std::printf("%5d  %-20s %-13s %-12s %10llu %9.2f %9.2f %9.0f %14.6f %12.6f %7.3f\n", n, platform_text.c_str(),
+                algorithm.c_str(), engine.c_str(), static_cast<unsigned long long>(r.flows_simulated), r.sim_wall_s,
+                r.sim_cpu_s, r.sim_peak_rss_bytes / 1048576.0, a.time_s * 1e3, a.bound_s * 1e3, a.time_s / a.bound_s);
   } catch (const std::exception& e) {  // killed by the cap, out of memory, or a platform error
     double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    std::printf("%5d  %-22s %-13s %10s %9.1f %9s %9s  not finished: %s\n", n, platform_text.c_str(), algorithm.c_str(),
-                "-", wall, "-", "-", e.what());
+    std::printf("%5d  %-20s %-13s %-12s %10s %9.1f %9s %9s  not finished: %s\n", n, platform_text.c_str(),
+                algorithm.c_str(), engine.c_str(), "-", wall, "-", "-", e.what());
   }
-  if (l07) ::unsetenv("MOESIM_SIMGRID_CFG");
+  ::unsetenv("MOESIM_SIMGRID_CFG");
   std::fflush(stdout);
 }
 
@@ -94,18 +100,23 @@ int main(int argc, char** argv) {
   if (sizes.empty()) sizes = {64, 256, 1024, 4096};
   std::printf("one all-to-all, %.0f MB per GPU pair; wall and RSS of the simulation process (platform build included)\n",
               kBytesPerPair / 1e6);
-  std::printf("%5s  %-22s %-13s %10s %9s %9s %9s %12s %12s %7s\n", "N", "platform", "algorithm", "flows", "wall s",
-              "CPU s", "RSS MB", "simulated ms", "bound ms", "ratio");
+  std::printf("%5s  %-20s %-13s %-12s %10s %9s %9s %9s %14s %12s %7s\n", "N", "platform", "algorithm", "engine",
+              "flows", "wall s", "CPU s", "RSS MB", "simulated ms", "bound ms", "ratio");
   for (int n : sizes) {
-    run_case("switch:" + std::to_string(n), n, "direct", cap_s);
-    run_case("switch:" + std::to_string(n), n, "direct-l07", cap_s);
-    run_case("switch:" + std::to_string(n), n, "direct-ptask", cap_s);
-    run_case("switch:" + std::to_string(n), n, "pairwise", cap_s);
+    std::string sw = "switch:" + std::to_string(n);
+    run_case(sw, n, "direct", "fluid", cap_s);
+    run_case(sw, n, "direct", "simgrid", cap_s);
+    run_case(sw, n, "direct", "simgrid-full", cap_s);
+    run_case(sw, n, "direct-ptask", "simgrid-l07", cap_s);
+    run_case(sw, n, "pairwise", "fluid", cap_s);
+    run_case(sw, n, "pairwise", "simgrid", cap_s);
     std::string preset = fat_tree_preset(n);
     if (preset.empty()) continue;
-    run_case(preset, n, "hierarchical", cap_s);
-    run_case(preset, n, "direct", cap_s);
-    run_case(preset, n, "direct-l07", cap_s);
-    run_case(preset, n, "direct-ptask", cap_s);
+    run_case(preset, n, "direct", "fluid", cap_s);
+    run_case(preset, n, "direct", "simgrid", cap_s);
+    run_case(preset, n, "direct", "simgrid-full", cap_s);
+    run_case(preset, n, "direct-ptask", "simgrid-l07", cap_s);
+    run_case(preset, n, "hierarchical", "fluid", cap_s);
+    run_case(preset, n, "hierarchical", "simgrid", cap_s);
   }
 }

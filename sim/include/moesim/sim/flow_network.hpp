@@ -5,8 +5,18 @@
 //
 // Time is measured from a phase origin set by begin_phase(): an algorithm with several rounds calls
 // run() once per round with start times after the previous round's end.
+//
+// Two engines compute the flows' finish times: SimGrid itself (the default and the reference, one
+// SimGrid comm per flow) or the fluid engine (fluid_maxmin.hpp: the same CM02 max-min sharing over
+// the same SimGrid routes, solved by our own code with one array slot per flow; for scale).
+#include <cstdint>
+#include <memory>
 #include <span>
+#include <string>
+#include <unordered_map>
 #include <vector>
+
+#include <simgrid/forward.h>
 
 #include "moesim/topologies/simgrid_platform.hpp"
 
@@ -19,10 +29,23 @@ struct Flow {
   double start_s = 0;  // relative to the phase origin, >= now_s()
 };
 
+enum class NetworkEngine { kSimgrid, kFluid };
+// "simgrid" or "fluid"; throws InputError naming the known engines.
+NetworkEngine parse_network_engine(const std::string& name);
+const char* to_string(NetworkEngine e);
+
+class FluidMaxMin;
+
 class FlowNetwork {
  public:
   // `platform` must already be built into the (single, process-wide) SimGrid engine.
   explicit FlowNetwork(topologies::SimgridPlatform platform);
+  ~FlowNetwork();
+
+  // Before the first run(). The fluid engine checks that SimGrid is configured as CM02 without TCP
+  // factors (what it reproduces) and throws otherwise.
+  void set_engine(NetworkEngine engine);
+  NetworkEngine engine() const { return engine_; }
 
   const topologies::SimgridPlatform& platform() const { return platform_; }
   int gpus() const { return static_cast<int>(platform_.gpus.size()); }
@@ -39,10 +62,22 @@ class FlowNetwork {
 
   std::uint64_t flows_simulated() const { return flows_simulated_; }
 
+  // One-way latency of SimGrid's route src -> dst (links' latencies, no factor: CM02's is 1). With the
+  // fluid engine the route is registered for the flows too, so each GPU pair is looked up once.
+  double route_latency_s(int src, int dst);
+
  private:
+  double clock_s() const;  // the engine's clock (SimGrid's, or the fluid engine's own)
+  std::vector<double> run_fluid(std::span<const Flow> flows, double issue_tolerance_s);
+  std::uint32_t fluid_route(int src, int dst);  // SimGrid's route src -> dst, registered once
+
   topologies::SimgridPlatform platform_;
+  NetworkEngine engine_ = NetworkEngine::kSimgrid;
   double origin_s_ = 0;
   std::uint64_t flows_simulated_ = 0;
+  std::unique_ptr<FluidMaxMin> fluid_;
+  std::vector<std::uint32_t> fluid_route_of_pair_;  // (gpus, gpus); kNoRoute until looked up
+  std::unordered_map<const simgrid::s4u::Link*, std::uint32_t> fluid_link_of_;
 };
 
 }  // namespace moesim::sim

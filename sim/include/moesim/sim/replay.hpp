@@ -29,6 +29,7 @@ struct ReplayOptions {
   bool balanced_reference = true;
   bool reuse_identical = true;  // an all-to-all identical to one already simulated reuses its result
   bool progress = false;
+  std::string engine = "simgrid";  // "simgrid" (reference) or "fluid" (our max-min solver over SimGrid's routes, for scale)
 };
 
 // Per (step, layer, phase, GPU). Times are relative to the layer's start.
@@ -58,6 +59,7 @@ struct A2ARow {
 struct ReplayResult {
   std::string platform;
   std::string algorithm;
+  std::string engine;
   int gpus = 0;
   std::vector<GpuRow> gpu_rows;
   std::vector<A2ARow> a2a_rows;
@@ -130,6 +132,7 @@ class ReplayEngine {
   };
   std::vector<std::pair<std::uint64_t, CacheEntry>> cache_;
   std::vector<float> latency_s_;  // (gpus, gpus), -1 = not looked up yet
+  double latency_factor_ = 1;
 };
 
 // Serialisation across the simulation process boundary.
