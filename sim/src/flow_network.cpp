@@ -117,7 +117,8 @@ std::vector<double> FlowNetwork::run_fluid(std::span<const Flow> flows, double i
     const Flow& f = flows[i];
     // As the SimGrid path: whole bytes, at least one.
     auto bytes = static_cast<double>(std::max<std::uint64_t>(static_cast<std::uint64_t>(std::llround(f.bytes)), 1));
-    fluid_flows[i] = {fluid_route(f.src, f.dst), bytes, origin_s_ + f.start_s};
+    double factor = platform_.bandwidth_factor_of_bytes ? platform_.bandwidth_factor_of_bytes(bytes) : 1.0;
+    fluid_flows[i] = {fluid_route(f.src, f.dst), bytes, origin_s_ + f.start_s, factor};
   }
   auto finish = fluid_->run(fluid_flows, issue_tolerance_s);
   flows_simulated_ += flows.size();

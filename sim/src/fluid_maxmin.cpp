@@ -231,12 +231,13 @@ std::vector<double> FluidMaxMin::run(std::span<const Flow> flows, double issue_t
   for (std::size_t i = 0; i < n; ++i) {
     if (flows[i].route >= route_latency_.size()) throw std::invalid_argument("fluid engine: flow names an unknown route");
     flow_route_[i] = flows[i].route;
+    if (!(flows[i].bandwidth_factor > 0)) throw std::invalid_argument("fluid engine: a bandwidth factor must be > 0");
     // CM02: a flow with latency is created with penalty 0 and given penalty = its latency once the
     // latency is paid; one without latency gets penalty 1 at once.
     double lat = route_latency_[flows[i].route];
     flow_penalty_[i] = lat > 0 ? lat : 1.0;
     flow_inv_penalty_[i] = 1.0 / flow_penalty_[i];
-    flow_remains_[i] = flows[i].bytes;
+    flow_remains_[i] = flows[i].bytes / flows[i].bandwidth_factor;  // factor x share bytes per second
     flow_latency_left_[i] = lat;
   }
   // Links' flows (CSR), rebuilt without the finished flows when they are the majority.

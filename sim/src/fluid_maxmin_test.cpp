@@ -174,3 +174,28 @@ TEST_CASE("fluid solver: the 4-GPU switch case where SimGrid's lazy update overf
   auto finish = fluid.run(flows);
   CHECK(finish[4] == doctest::Approx(L + 3 * 376089 / B).epsilon(1e-12));
 }
+
+TEST_CASE("fluid engine = SimGrid on a calibrated platform: size-dependent bandwidth factors scale progress, not shares") {
+  // SimGrid 3.32 with a bandwidth-factor callback: a flow takes its max-min share of the links but
+  // moves factor x share bytes per second. Hand case on the 4-GPU calibration (NVLink port
+  // 387.8694 GB/s, route latency 1 us, factor 0.662688 at 1 MiB): 0->1 and 2->3 and 2->1, 1 MiB
+  // each, share half a port each -> 1 us + 2^20 / (0.662688 x 387.8694e9 / 2) = 9.15897 us.
+  auto m = TrafficMatrix::zeros(4);
+  m.at(0, 1) = m.at(2, 3) = m.at(2, 1) = 1048576;
+  std::vector<double> ready(4, 0.0);
+  auto p = platform(std::string(MOESIM_SOURCE_DIR) + "/analysis/validation/h100x4/calibrated.yaml");
+  auto fluid = finish_times(p, 4, m, "direct", NetworkEngine::kFluid, {}, ready);
+  CHECK(fluid[0] == doctest::Approx(1e-6 + 1048576 / (0.662688 * 387.8694e9 / 2)).epsilon(1e-9));
+  ::setenv("MOESIM_SIMGRID_CFG", "network/optim:Full", 1);
+  auto reference = finish_times(p, 4, m, "direct", NetworkEngine::kSimgrid, {}, ready);
+  ::unsetenv("MOESIM_SIMGRID_CFG");
+  CHECK(max_relative_diff(fluid, reference) <= 1e-9);
+  // Skewed MoE-like sizes over the whole factor table (16 KiB .. 64 MiB).
+  auto skewed = skewed_matrix(4, 77u, 1.0);
+  for (int s = 0; s < 4; ++s)
+    for (int d = 0; d < 4; ++d) skewed.at(s, d) *= (s + 2 * d) % 5 == 0 ? 30.0 : 0.05;
+  ::setenv("MOESIM_SIMGRID_CFG", "network/optim:Full", 1);
+  reference = finish_times(p, 4, skewed, "direct", NetworkEngine::kSimgrid, {}, ready);
+  ::unsetenv("MOESIM_SIMGRID_CFG");
+  CHECK(max_relative_diff(finish_times(p, 4, skewed, "direct", NetworkEngine::kFluid, {}, ready), reference) <= 1e-9);
+}

@@ -55,9 +55,10 @@ void configure_network_model_once(double bandwidth_factor, double latency_factor
   sg4::Engine::set_config(fmt::format("network/latency-factor:{}", latency_factor));
 }
 
-// calibration.bandwidth_factors: SimGrid asks for each communication's factor by its size. CM02 then
-// shares every link max-min fairly in capacity used and the flow moves at factor x its share: an
-// inefficient small message takes a link's share like any other but moves fewer bytes with it.
+// calibration.bandwidth_factors: SimGrid asks for each communication's factor by its size. CM02
+// multiplies the flow's bound by it (factor x the narrowest link of its route,
+// NetworkCm02Model::comm_action_set_bounds); the links are then shared max-min as usual, so a
+// capped small message leaves the rest of the link to the others.
 void install_size_dependent_factor(const CalibrationSpec& calibration, sg4::NetZone* zone) {
   if (calibration.bandwidth_factors.empty()) return;
   zone->get_network_model()->set_bw_factor_cb(
@@ -273,6 +274,10 @@ SimgridPlatform build_simgrid_platform(const PlatformSpec& spec, sg4::Engine& en
     root->seal();
   }
   fill_figures(spec, f, out);
+  if (!spec.calibration.bandwidth_factors.empty())
+    out.bandwidth_factor_of_bytes = [calibration = spec.calibration](double bytes) {
+      return calibration.bandwidth_factor_for(bytes);
+    };
   out.bisection_Bps = report.bisection_Bps;
   return out;
 }

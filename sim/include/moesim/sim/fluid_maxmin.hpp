@@ -48,6 +48,10 @@ class FluidMaxMin {
     std::uint32_t route = 0;
     double bytes = 0;    // > 0
     double start_s = 0;  // absolute, >= clock_s()
+    // The size-dependent bandwidth factor SimGrid 3.32 gives this flow (a network model callback,
+    // calibration.bandwidth_factors): measured on 3.32, the flow takes its max-min share of the
+    // links like any other but moves factor x share bytes per second (sim/README.md).
+    double bandwidth_factor = 1.0;  // > 0
   };
   // Simulates the flows from clock_s() until the last one ends; returns each flow's absolute
   // finish time. The clock then stands at the last event, as SimGrid's does after Engine::run().

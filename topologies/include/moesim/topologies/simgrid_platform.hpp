@@ -3,6 +3,7 @@
 // a SimGrid platform built in the engine, with GPU index → host and the per-GPU figures the
 // replay engine needs for its bandwidth lower bound.
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,9 @@ struct SimgridPlatform {
   std::vector<double> intra_node_egress_Bps;  // added: per GPU, its NVLinks / mesh links summed
   int node_count = 1;                     // added: number of nodes (max(node_of_gpu)+1)
   double bisection_Bps = 0;               // added: first half of GPUs -> second half, max-flow (YAML only)
+  // calibration.bandwidth_factors: the factor SimGrid's callback gives a message of this many bytes
+  // (empty when the platform has none), for engines that solve the network outside SimGrid.
+  std::function<double(double bytes)> bandwidth_factor_of_bytes;
 };
 
 // Loads a platform file (our YAML, or SimGrid XML by extension .xml) and builds it into `engine`.
