@@ -57,6 +57,11 @@ TEST_CASE("json_integer: whole numbers in range pass, everything else names file
   CHECK(integer_of("7.0") == "7");  // what Python writes for float(7): still a whole number
   CHECK(integer_of("1000") == "1000");
   CHECK(integer_of("1001") == "c.json: field 'k' = 1001 is outside 0..1000");
+  // nlohmann stores 0 and every positive integer as unsigned: the lower bound applies to them too.
+  CHECK_THROWS_WITH_AS(moesim::json_integer(nlohmann::json::parse("0"), "c.json", "field 'k'", 1, 8),
+                       "c.json: field 'k' = 0 is outside 1..8", moesim::InputError);
+  CHECK_THROWS_WITH_AS(moesim::json_integer(nlohmann::json::parse("3"), "c.json", "field 'k'", -8, -1),
+                       "c.json: field 'k' = 3 is outside -8..-1", moesim::InputError);
   CHECK(integer_of("-1") == "c.json: field 'k' = -1 is outside 0..1000");
   CHECK(integer_of("3.5") == "c.json: field 'k' = 3.5 is not a whole number");
   CHECK(integer_of("1e30") == "c.json: field 'k' = 1e+30 is outside 0..1000");

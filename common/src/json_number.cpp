@@ -13,10 +13,13 @@ std::int64_t json_integer(const nlohmann::json& value, const std::filesystem::pa
   auto out_of_range = [&] {
     return InputError(located(file, fmt::format("{} = {} is outside {}..{}", what, value.dump(), min, max)));
   };
-  if (value.is_number_unsigned()) {
-    // Checked as unsigned: above 2^63 it has no int64 value to compare.
-    if (value.get<std::uint64_t>() > static_cast<std::uint64_t>(max)) throw out_of_range();
-    return static_cast<std::int64_t>(value.get<std::uint64_t>());
+  if (value.is_number_unsigned()) {  // nlohmann stores every non-negative integer this way, 0 included
+    // Compared as unsigned first: above 2^63 it has no int64 value to compare.
+    const std::uint64_t u = value.get<std::uint64_t>();
+    if (max < 0 || u > static_cast<std::uint64_t>(max)) throw out_of_range();
+    const auto v = static_cast<std::int64_t>(u);
+    if (v < min) throw out_of_range();
+    return v;
   }
   if (value.is_number_integer()) {
     std::int64_t v = value.get<std::int64_t>();

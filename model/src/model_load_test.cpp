@@ -168,6 +168,7 @@ TEST_CASE("loading: bad configs, devices and dtypes are refused naming the field
   config_says("\"num_hidden_layers\": 3", "\"num_hidden_layers\": 3.5", "field 'num_hidden_layers' = 3.5 is not a whole number");
   config_says("\"num_hidden_layers\": 3", "\"num_hidden_layers\": 1e30", "field 'num_hidden_layers' = 1e+30 is outside 1..4096");
   config_says("\"num_hidden_layers\": 3", "\"num_hidden_layers\": -1", "field 'num_hidden_layers' = -1 is outside 1..4096");
+  config_says("\"num_hidden_layers\": 3", "\"num_hidden_layers\": 0", "field 'num_hidden_layers' = 0 is outside 1..4096");
   config_says("\"intermediate_size\": 48", "\"intermediate_size\": -1", "field 'intermediate_size' = -1 is outside 0..16777216");
   config_says("\"decoder_sparse_step\": 1", "\"decoder_sparse_step\": 4294967297",
               "field 'decoder_sparse_step' = 4294967297 is outside -2147483648..2147483647");
