@@ -14,6 +14,9 @@ PACKAGES=(
 
 # Optional: only the Slurm integration test uses them (it skips without them); installed when root.
 OPTIONAL_PACKAGES=(slurm-wlm munge)
+# scripts/ci-extra.sh (MOESIM_CI_EXTRA=1): clang 14 with libFuzzer and the sanitizer runtimes, and
+# gdb, with which run_fuzzers.sh tells a hang inside libhdf5 from one in moesim.
+[ "${MOESIM_CI_EXTRA:-0}" = 1 ] && PACKAGES+=(clang-14 libclang-rt-14-dev gdb)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -5,6 +5,7 @@
 
 #include "moesim/common/atomic_file.hpp"
 #include "moesim/common/error.hpp"
+#include "moesim/common/json_number.hpp"
 
 namespace fs = std::filesystem;
 
@@ -31,4 +32,48 @@ TEST_CASE("an uncommitted AtomicOutput leaves neither the final file nor its tem
   in >> text;
   CHECK(text == "whole");
   fs::remove_all(dir);
+}
+
+namespace {
+// Message of json_integer on `text` (a JSON value) for an int field in 0..1000, or its value.
+std::string integer_of(const std::string& text) {
+  try {
+    return std::to_string(moesim::json_integer(nlohmann::json::parse(text), "c.json", "field 'k'", 0, 1000));
+  } catch (const moesim::InputError& e) {
+    return e.what();
+  }
+}
+std::string int32_of(const std::string& text) {
+  try {
+    return std::to_string(moesim::json_integer<std::int32_t>(nlohmann::json::parse(text), "c.json", "field 'k'"));
+  } catch (const moesim::InputError& e) {
+    return e.what();
+  }
+}
+}  // namespace
+
+TEST_CASE("json_integer: whole numbers in range pass, everything else names file and field") {
+  CHECK(integer_of("7") == "7");
+  CHECK(integer_of("7.0") == "7");  // what Python writes for float(7): still a whole number
+  CHECK(integer_of("1000") == "1000");
+  CHECK(integer_of("1001") == "c.json: field 'k' = 1001 is outside 0..1000");
+  // nlohmann stores 0 and every positive integer as unsigned: the lower bound applies to them too.
+  CHECK_THROWS_WITH_AS(moesim::json_integer(nlohmann::json::parse("0"), "c.json", "field 'k'", 1, 8),
+                       "c.json: field 'k' = 0 is outside 1..8", moesim::InputError);
+  CHECK_THROWS_WITH_AS(moesim::json_integer(nlohmann::json::parse("3"), "c.json", "field 'k'", -8, -1),
+                       "c.json: field 'k' = 3 is outside -8..-1", moesim::InputError);
+  CHECK(integer_of("-1") == "c.json: field 'k' = -1 is outside 0..1000");
+  CHECK(integer_of("3.5") == "c.json: field 'k' = 3.5 is not a whole number");
+  CHECK(integer_of("1e30") == "c.json: field 'k' = 1e+30 is outside 0..1000");
+  CHECK(integer_of("-1e30") == "c.json: field 'k' = -1e+30 is outside 0..1000");
+  CHECK(integer_of("1099511627776") == "c.json: field 'k' = 1099511627776 is outside 0..1000");  // 2^40
+  CHECK(integer_of("18446744073709551615") == "c.json: field 'k' = 18446744073709551615 is outside 0..1000");
+  CHECK(integer_of("\"8\"") == "c.json: field 'k' must be a whole number, got \"8\"");
+  CHECK(integer_of("true") == "c.json: field 'k' must be a whole number, got true");
+  CHECK(integer_of("null") == "c.json: field 'k' must be a whole number, got null");
+  // The type's own range: 2^31 does not fit an int32 (get<int32_t> would wrap it to -2^31).
+  CHECK(int32_of("2147483647") == "2147483647");
+  CHECK(int32_of("2147483648") == "c.json: field 'k' = 2147483648 is outside -2147483648..2147483647");
+  CHECK(int32_of("9.3e18") == "c.json: field 'k' = 9.3e+18 is outside -2147483648..2147483647");
+  CHECK(int32_of("-2147483648") == "-2147483648");
 }

@@ -108,6 +108,8 @@ ModelConfig load_config(const std::filesystem::path& model_dir) {
     j = json::parse(in);
   } catch (const json::parse_error& e) {
     throw InputError(located(path, fmt::format("not valid JSON (byte {}): {}", e.byte, e.what())));
+  } catch (const json::exception& e) {  // a number too large for a double (1e400): out_of_range
+    throw InputError(located(path, fmt::format("not valid JSON: {}", e.what())));
   }
   if (!j.is_object()) throw InputError(located(path, "is not a JSON object"));
   ConfigFields f(j, path);

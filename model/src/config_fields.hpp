@@ -8,8 +8,11 @@
 #include <initializer_list>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <type_traits>
+#include <vector>
 
 #include "moesim/common/error.hpp"
+#include "moesim/common/json_number.hpp"
 #include "moesim/model/config.hpp"
 
 namespace moesim::model {
@@ -34,9 +37,15 @@ class ConfigFields {
   // A size: 1 ≤ value ≤ limit. config.json is untrusted: an absurd size must fail here, not as an
   // allocation of terabytes later.
   int positive(const char* key, std::int64_t limit = kMaxSize) const {
-    std::int64_t v = need<std::int64_t>(key);
-    if (v <= 0 || v > limit) fail(fmt::format("field '{}' = {} is outside 1..{}", key, v, limit));
-    return static_cast<int>(v);
+    if (!j_.contains(key) || j_[key].is_null()) fail(fmt::format("missing field '{}'", key));
+    if (!j_[key].is_number()) wrong_type(key);
+    return static_cast<int>(json_integer(j_[key], file_, fmt::format("field '{}'", key), 1, limit));
+  }
+  // An optional count or size: 0 ≤ value ≤ limit, `fallback` when absent.
+  int non_negative(const char* key, int fallback, std::int64_t limit = kMaxSize) const {
+    if (!j_.contains(key) || j_[key].is_null()) return fallback;
+    if (!j_[key].is_number()) wrong_type(key);
+    return static_cast<int>(json_integer(j_[key], file_, fmt::format("field '{}'", key), 0, limit));
   }
   static constexpr std::int64_t kMaxSize = 1 << 24;    // vocabulary, widths
   static constexpr std::int64_t kMaxLayers = 1 << 12;  // decoder layers, heads
@@ -44,13 +53,32 @@ class ConfigFields {
   [[noreturn]] void fail(const std::string& message) const { throw InputError(located(file_, message)); }
 
  private:
+  // Integers go through json_integer: nlohmann's get<int>() would cast 1e30 (undefined), wrap 2^40
+  // and truncate 3.5 without a word.
   template <class T>
   T as(const char* key) const {
-    try {
-      return j_[key].get<T>();
-    } catch (const json::exception&) {
-      fail(fmt::format("field '{}' has the wrong type: {}", key, j_[key].dump()));
+    const json& v = j_[key];
+    if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+      if (!v.is_number()) wrong_type(key);
+      return json_integer<T>(v, file_, fmt::format("field '{}'", key));
+    } else if constexpr (std::is_same_v<T, std::vector<int>>) {
+      if (!v.is_array()) wrong_type(key);
+      std::vector<int> out;
+      for (std::size_t i = 0; i < v.size(); ++i) {
+        if (!v[i].is_number()) wrong_type(key);
+        out.push_back(json_integer<int>(v[i], file_, fmt::format("field '{}'[{}]", key, i)));
+      }
+      return out;
+    } else {
+      try {
+        return v.get<T>();
+      } catch (const json::exception&) {
+        wrong_type(key);
+      }
     }
+  }
+  [[noreturn]] void wrong_type(const char* key) const {
+    fail(fmt::format("field '{}' has the wrong type: {}", key, j_[key].dump()));
   }
   const json& j_;
   std::filesystem::path file_;

@@ -117,6 +117,8 @@ static json parse_record(const fs::path& file, std::string_view line, int line_n
     // e.byte is 1-based within the line: the column.
     throw InputError(located(file, line_number, static_cast<int>(std::max<std::size_t>(1, e.byte)),
                              fmt::format("malformed JSON: {}", e.what())));
+  } catch (const json::exception& e) {  // a number beyond a double (1e400): out_of_range, no position
+    throw InputError(located(file, line_number, 1, fmt::format("malformed JSON: {}", e.what())));
   }
 }
 

@@ -156,6 +156,12 @@ TEST_CASE("A malformed JSON line is an InputError naming file, line and column")
   std::ofstream(file) << R"({"context": "a b"})" << "\n";
   CHECK_THROWS_WITH_AS(load_lambada_file(file), doctest::Contains(":1:1: missing string field \"continuation\""),
                        InputError);
+  // A number beyond a double anywhere in a record: nlohmann throws out_of_range, not parse_error.
+  std::ofstream(file) << R"({"context": "a b", "continuation": "c", "n": 1e400})" << "\n";
+  CHECK_THROWS_WITH_AS(load_lambada_file(file),
+                       doctest::Contains((file.string() + ":1:1: malformed JSON: [json.exception.out_of_range.406] "
+                                                         "number overflow parsing '1e400'").c_str()),
+                       InputError);
   fs::path gz = dir.path / "broken.json.gz";
   gzip_file(kData / "c4" / "c4_validation_2k.jsonl", gz);
   fs::resize_file(gz, fs::file_size(gz) / 2);  // truncated download

@@ -157,6 +157,24 @@ TEST_CASE("loading: bad configs, devices and dtypes are refused naming the field
         std::string::npos);
   CHECK(config_error("\"vocab_size\": 96", "\"vocab_size\": \"many\"").find("field 'vocab_size' has the wrong type") !=
         std::string::npos);
+  // Untrusted numbers in integer fields: never cast (1e30 is UB), wrapped (2^40) or truncated (3.5).
+  auto config_says = [&](const std::string& from, const std::string& to, const std::string& message) {
+    std::string e = config_error(from, to);
+    INFO(e);
+    CHECK(e.find("config.json: " + message) != std::string::npos);
+  };
+  config_says("\"head_dim\": 8", "\"head_dim\": 1e30", "field 'head_dim' = 1e+30 is outside -2147483648..2147483647");
+  config_says("\"head_dim\": 8", "\"head_dim\": 1099511627784", "field 'head_dim' = 1099511627784 is outside");
+  config_says("\"num_hidden_layers\": 3", "\"num_hidden_layers\": 3.5", "field 'num_hidden_layers' = 3.5 is not a whole number");
+  config_says("\"num_hidden_layers\": 3", "\"num_hidden_layers\": 1e30", "field 'num_hidden_layers' = 1e+30 is outside 1..4096");
+  config_says("\"num_hidden_layers\": 3", "\"num_hidden_layers\": -1", "field 'num_hidden_layers' = -1 is outside 1..4096");
+  config_says("\"num_hidden_layers\": 3", "\"num_hidden_layers\": 0", "field 'num_hidden_layers' = 0 is outside 1..4096");
+  config_says("\"intermediate_size\": 48", "\"intermediate_size\": -1", "field 'intermediate_size' = -1 is outside 0..16777216");
+  config_says("\"decoder_sparse_step\": 1", "\"decoder_sparse_step\": 4294967297",
+              "field 'decoder_sparse_step' = 4294967297 is outside -2147483648..2147483647");
+  config_says("\"num_key_value_heads\": 2", "\"num_key_value_heads\": -1", "num_key_value_heads = -1 must divide");
+  config_says("[\n    1\n  ]", "[1e30]", "field 'mlp_only_layers'[0] = 1e+30 is outside -2147483648..2147483647");
+  config_says("\"vocab_size\": 96", "\"vocab_size\": 1e400", "not valid JSON: [json.exception.out_of_range.406] number overflow");
   CHECK(load_error(fixture("mixtral"), {"gpu", "float32"}).find("--device gpu") != std::string::npos);
   CHECK(load_error(fixture("mixtral"), {"cpu", "int8"}).find("--dtype int8") != std::string::npos);
   CHECK(load_error(fixture("mixtral"), {"cpu", "float16"}).find("float16 needs a CUDA device") != std::string::npos);

@@ -7,7 +7,7 @@ namespace moesim::model {
 
 void parse_qwen3_moe_config(const ConfigFields& f, ModelConfig& c) {
   parse_common(f, c, 1e-6, 10000.0);
-  c.intermediate_size = f.get<int>("intermediate_size", 0);
+  c.intermediate_size = f.non_negative("intermediate_size", 0);
   c.moe_intermediate_size = f.positive("moe_intermediate_size");
   parse_topk(f, c, {"num_experts", "num_local_experts"});
   c.norm_topk_prob = f.get<bool>("norm_topk_prob", true);

@@ -199,6 +199,8 @@ Checkpoint::Checkpoint(const std::filesystem::path& dir) : dir_(dir) {
       index = json::parse(in);
     } catch (const json::parse_error& e) {
       bad(index_path, fmt::format("not valid JSON (byte {}): {}", e.byte, e.what()));
+    } catch (const json::exception& e) {  // a number beyond a double (1e400 as total_size): out_of_range
+      bad(index_path, fmt::format("not valid JSON: {}", e.what()));
     }
     if (!index.is_object() || !index.contains("weight_map") || !index["weight_map"].is_object())
       bad(index_path, "has no \"weight_map\" object");

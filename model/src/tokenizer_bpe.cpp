@@ -18,6 +18,7 @@
 
 #include "moesim/common/cli.hpp"
 #include "moesim/common/error.hpp"
+#include "moesim/common/json_number.hpp"
 #include "tokenizer_added_tokens.hpp"
 #include "tokenizer_pretokenize.hpp"
 #include "tokenizer_utf8.hpp"
@@ -340,8 +341,11 @@ class BpeTokenizer final : public Tokenizer {
       if (bos_ || eos_) return;
     }
     if (json cfg = read_optional_json(dir / "config.json"); cfg.is_object()) {
-      if (cfg.value("bos_token_id", json()).is_number_integer()) bos_ = cfg["bos_token_id"].get<std::int32_t>();
-      if (cfg.value("eos_token_id", json()).is_number_integer()) eos_ = cfg["eos_token_id"].get<std::int32_t>();
+      // json_integer: get<int32_t>() would wrap 2^32 + 1 to token 1.
+      for (auto [key, id] : {std::pair{"bos_token_id", &bos_}, std::pair{"eos_token_id", &eos_}})
+        if (cfg.value(key, json()).is_number_integer())
+          *id = static_cast<std::int32_t>(
+              json_integer(cfg[key], dir / "config.json", fmt::format("field '{}'", key), 0, kMaxTokenId - 1));
       if (bos_ || eos_) return;
     }
     for (const char* name : {"<|begin_of_text|>", "<｜begin▁of▁sentence｜>", "<s>"}) {

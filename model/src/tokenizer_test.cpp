@@ -173,6 +173,15 @@ TEST_CASE("A model directory loads tokenizer.json in preference to tokenizer.mod
   CHECK_THROWS_AS(load_tokenizer(mixtral.path / "tokenizer.json"), UnsupportedTokenizerJson);
   TempDir empty("empty_dir");
   CHECK_THROWS_AS(load_tokenizer(empty.path), InputError);
+  // BOS/EOS ids from config.json when tokenizer_config.json names none; 2^32 + 1 is not wrapped to id 1.
+  TempDir ids("ids_dir");
+  fs::copy_file(kOlmoeJson, ids.path / "tokenizer.json");
+  write(ids.path / "config.json", R"({"bos_token_id": 1, "eos_token_id": 50279})");
+  CHECK(load_tokenizer(ids.path)->bos_id() == 1);
+  write(ids.path / "config.json", R"({"bos_token_id": 4294967297, "eos_token_id": 50279})");
+  CHECK_THROWS_WITH_AS(load_tokenizer(ids.path),
+                       ((ids.path / "config.json").string() + ": field 'bos_token_id' = 4294967297 is outside 0..4194303").c_str(),
+                       InputError);
 }
 
 TEST_CASE("Decoding reverses encoding (NFC-normalised text for the BPE)") {

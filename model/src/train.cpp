@@ -16,6 +16,7 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <numeric>
 #include <random>
@@ -25,6 +26,7 @@
 #include "balance_losses.hpp"
 #include "moesim/common/atomic_file.hpp"
 #include "moesim/common/error.hpp"
+#include "moesim/common/json_number.hpp"
 #include "moesim/common/progress.hpp"
 #include "moesim/traces/balance_metrics.hpp"
 #include "perplexity.hpp"
@@ -320,8 +322,10 @@ TrainSummary train_model(const TrainOptions& o) {
     state = json::parse(state_in, nullptr, false);
     if (state.is_discarded() || !state.contains("step"))
       throw InputError(located(weights_dir / "trainer_state.json", "not a moesim trainer state"));
-    pos.step = state["step"].get<std::int64_t>();
-    pos.samples = state["samples"].get<std::int64_t>();
+    const fs::path state_file = weights_dir / "trainer_state.json";
+    pos.step = json_integer(state["step"], state_file, "field 'step'", 0, std::numeric_limits<std::int64_t>::max());
+    pos.samples = json_integer(state["samples"], state_file, "field 'samples'", 0, std::numeric_limits<std::int64_t>::max());
+    if (!state["seed"].is_number_unsigned()) throw InputError(located(state_file, "field 'seed' is not a seed"));
     if (state["seed"].get<std::uint64_t>() != o.seed)
       throw InputError(fmt::format("--resume: checkpoint was trained with --seed {}, not {}", state["seed"].get<std::uint64_t>(), o.seed));
     truncate_history(history_file, pos.step);

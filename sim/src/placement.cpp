@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "moesim/common/error.hpp"
+#include "moesim/common/json_number.hpp"
 
 namespace moesim::sim {
 
@@ -46,15 +47,18 @@ Placement strided_placement(int num_experts, int num_gpus) {
   return p;
 }
 
+static InputError gpu_out_of_range(const std::filesystem::path& file, int expert, std::int64_t gpu, int num_gpus) {
+  return InputError(located(file, fmt::format("expert {} is placed on GPU {}, but there are only {} GPUs (0..{})", expert,
+                                              gpu, num_gpus, num_gpus - 1)));
+}
+
 static void normalise_and_check(Placement& p, const std::filesystem::path& file) {
   for (int e = 0; e < p.num_experts; ++e) {
     auto& reps = p.replicas[e];
     if (reps.empty()) throw InputError(located(file, fmt::format("expert {} has no GPU", e)));
     double sum = 0;
     for (const Replica& r : reps) {
-      if (r.gpu < 0 || r.gpu >= p.num_gpus)
-        throw InputError(located(file, fmt::format("expert {} is placed on GPU {}, but there are only {} GPUs (0..{})", e,
-                                                   r.gpu, p.num_gpus, p.num_gpus - 1)));
+      if (r.gpu < 0 || r.gpu >= p.num_gpus) throw gpu_out_of_range(file, e, r.gpu, p.num_gpus);
       if (!(r.share > 0)) throw InputError(located(file, fmt::format("expert {}: replica share must be > 0", e)));
       sum += r.share;
     }
@@ -72,7 +76,7 @@ Placement load_placement(const std::filesystem::path& file, int num_experts, int
     nlohmann::json j;
     try {
       j = nlohmann::json::parse(in);
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {  // syntax, or a number beyond a double (out_of_range)
       throw InputError(located(file, fmt::format("invalid JSON: {}", e.what())));
     }
     if (!j.is_object() || !j.contains("experts") || !j["experts"].is_array())
@@ -82,10 +86,16 @@ Placement load_placement(const std::filesystem::path& file, int num_experts, int
       throw InputError(located(file, fmt::format("lists {} experts, the model has {}", ex.size(), num_experts)));
     for (int e = 0; e < num_experts; ++e) {
       const auto& reps = ex[e].is_array() ? ex[e] : nlohmann::json::array({ex[e]});
+      // json_integer, not get<int>(): a GPU index of 2^32 would wrap to GPU 0 and look valid.
+      auto gpu = [&](const nlohmann::json& v) {
+        std::int64_t g = json_integer<std::int64_t>(v, file, fmt::format("expert {}: GPU", e));
+        if (g < 0 || g >= num_gpus) throw gpu_out_of_range(file, e, g, num_gpus);
+        return static_cast<int>(g);
+      };
       for (const auto& r : reps) {
-        if (r.is_number_integer()) p.replicas[e].push_back({r.get<int>(), 1.0});
+        if (r.is_number_integer()) p.replicas[e].push_back({gpu(r), 1.0});
         else if (r.is_array() && r.size() == 2 && r[0].is_number_integer() && r[1].is_number())
-          p.replicas[e].push_back({r[0].get<int>(), r[1].get<double>()});
+          p.replicas[e].push_back({gpu(r[0]), r[1].get<double>()});
         else throw InputError(located(file, fmt::format("expert {}: a replica is a GPU index or [gpu, share]", e)));
       }
     }
@@ -100,9 +110,18 @@ Placement load_placement(const std::filesystem::path& file, int num_experts, int
       long expert = -1, gpu = -1;
       double share = 1.0;
       if (!(ls >> expert >> gpu)) throw InputError(located(file, line_no, 1, "expected \"expert,gpu[,share]\""));
-      if (!(ls >> share)) share = 1.0;
+      std::string share_text;
+      if (ls >> share_text) {
+        std::istringstream ss(share_text);
+        if (!(ss >> share) || !ss.eof())
+          throw InputError(located(file, line_no, 1, fmt::format("share '{}' is not a number", share_text)));
+      }
       if (expert < 0 || expert >= num_experts)
         throw InputError(located(file, line_no, 1, fmt::format("expert {} out of range 0..{}", expert, num_experts - 1)));
+      if (gpu < 0 || gpu >= num_gpus)  // checked before the cast to int, which would wrap 2^32 to 0
+        throw InputError(located(file, line_no, 1,
+                                 fmt::format("expert {} is placed on GPU {}, but there are only {} GPUs (0..{})", expert,
+                                             gpu, num_gpus, num_gpus - 1)));
       p.replicas[expert].push_back({static_cast<int>(gpu), share});
     }
   }

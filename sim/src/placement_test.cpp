@@ -53,3 +53,34 @@ TEST_CASE("placement file: JSON replicas, and GPUs beyond the platform are error
                        moesim::InputError);
   std::filesystem::remove(good);
 }
+
+TEST_CASE("placement file: GPU indices that do not fit an int are errors, never wrapped to a valid GPU") {
+  auto file = std::filesystem::temp_directory_path() / ("moesim_place_big_" + std::to_string(::getpid()) + ".json");
+  auto error_of = [&](const std::string& text) {
+    std::ofstream(file) << text;
+    try {
+      load_placement(file, 2, 2);
+    } catch (const moesim::InputError& e) {
+      std::string m = e.what();
+      return m.substr(m.find(": ") + 2);  // without the path
+    }
+    return std::string("no error");
+  };
+  // 2^32 and 2^32 + 1 wrap to GPUs 0 and 1 through get<int>(): both would have loaded.
+  CHECK(error_of(R"({"experts": [[4294967296], [1]]})") ==
+        "expert 0 is placed on GPU 4294967296, but there are only 2 GPUs (0..1)");
+  CHECK(error_of(R"({"experts": [[0], [[4294967297, 1.0]]]})") ==
+        "expert 1 is placed on GPU 4294967297, but there are only 2 GPUs (0..1)");
+  CHECK(error_of(R"({"experts": [[0], [18446744073709551615]]})") ==
+        "expert 1: GPU = 18446744073709551615 is outside -9223372036854775808..9223372036854775807");
+  CHECK(error_of(R"({"experts": [[-1], [1]]})") == "expert 0 is placed on GPU -1, but there are only 2 GPUs (0..1)");
+  CHECK(error_of(R"({"experts": [[0.0], [1]]})") == "expert 0: a replica is a GPU index or [gpu, share]");
+  CHECK(error_of(R"({"experts": [[1e30], [1]]})") == "expert 0: a replica is a GPU index or [gpu, share]");
+  CHECK(error_of(R"({"experts": [[0], [1e400]]})").starts_with("invalid JSON: [json.exception.out_of_range.406]"));
+  std::filesystem::remove(file);
+  // The CSV form: the same check before the cast, and a share that is not a number is not 1.0.
+  file.replace_extension(".csv");
+  CHECK(error_of("0,4294967296\n1,1\n") == "expert 0 is placed on GPU 4294967296, but there are only 2 GPUs (0..1)");
+  CHECK(error_of("0,0,abc\n1,1\n") == "share 'abc' is not a number");
+  std::filesystem::remove(file);
+}

@@ -213,7 +213,8 @@ struct Reader {
     auto n = pod<std::uint64_t>();
     need(n * sizeof(T));
     std::vector<T> v(n);
-    std::memcpy(v.data(), in.data() + pos, n * sizeof(T));
+    // An empty vector's data() may be null, and memcpy(nullptr, ..., 0) is undefined (UBSan).
+    if (n > 0) std::memcpy(v.data(), in.data() + pos, n * sizeof(T));
     pos += n * sizeof(T);
     return v;
   }

@@ -13,6 +13,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <deque>
+#include <map>
 #include <set>
 
 #include "moesim/common/error.hpp"
@@ -213,6 +214,30 @@ double oversubscription_ratio(const Layer& v) {
   return ratio;
 }
 
+// yaml-cpp keeps both entries of a key written twice and lookups return the first, so a repeated
+// `gpus:` would silently lose a value: every mapping of every file is checked here instead. Aliases
+// can make the node graph cyclic or exponentially shared (`a: &a [*a]`), so each container is walked
+// once, identified by where it starts in the file (an alias resolves to the same node and mark).
+void check_duplicate_keys(const fs::path& file, const YAML::Node& node, std::set<int>& walked) {
+  if (!node.IsMap() && !node.IsSequence()) return;
+  if (!walked.insert(node.Mark().pos).second) return;
+  if (node.IsSequence()) {
+    for (const YAML::Node& item : node) check_duplicate_keys(file, item, walked);
+    return;
+  }
+  std::map<std::string, int> first_line;  // scalar key -> line of its first occurrence
+  for (const auto& entry : node) {
+    const YAML::Node& key = entry.first;
+    if (key.IsScalar()) {
+      auto [it, inserted] = first_line.emplace(key.Scalar(), key.Mark().line + 1);
+      if (!inserted)
+        fail_at(file, key, fmt::format("duplicate key '{}' (first at line {})", key.Scalar(), it->second));
+    }
+    check_duplicate_keys(file, key, walked);
+    check_duplicate_keys(file, entry.second, walked);
+  }
+}
+
 YAML::Node parse_yaml_file(const fs::path& file) {
   std::error_code ec;
   if (!fs::exists(file, ec)) throw InputError(located(file, "no such file"));
@@ -220,6 +245,8 @@ YAML::Node parse_yaml_file(const fs::path& file) {
   try {
     YAML::Node root = YAML::LoadFile(file.string());
     if (!root.IsMap()) throw InputError(located(file, "a platform file must be a mapping of keys (see platforms/README.md)"));
+    std::set<int> walked;
+    check_duplicate_keys(file, root, walked);
     return root;
   } catch (const YAML::ParserException& e) {
     throw InputError(located(file, e.mark.line + 1, e.mark.column + 1, one_line(e.msg)));

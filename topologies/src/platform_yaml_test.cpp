@@ -143,3 +143,21 @@ TEST_CASE("extends: a preset with one number changed; errors point into the file
   CHECK(error_of("extends: fat-tree-256\nnode:\n  nic: {bandwdth: 200Gbps}\n", "typo.yaml") ==
         "F:3:9: unknown key 'bandwdth' in 'node.nic' (did you mean 'bandwidth'?)");
 }
+
+TEST_CASE("a key written twice is an error at the second, naming the first line") {
+  // yaml-cpp keeps both entries and lookups see the first: without the check, `gpus: 4` is ignored.
+  CHECK(error_of("node:\n  gpus: 8\n  gpus: 4\n") == "F:3:3: duplicate key 'gpus' (first at line 2)");
+  CHECK(error_of(kNode4 + "node: {gpus: 2}\n") == "F:7:1: duplicate key 'node' (first at line 1)");
+  // Inside a flow map inside a list (link overrides), and quoted vs plain spelling of one key.
+  CHECK(error_of("link_overrides:\n  - {link: a, bandwidth: 1GBps, 'bandwidth': 2GBps}\n") ==
+        "F:2:33: duplicate key 'bandwidth' (first at line 2)");
+  // An alias cycle is walked once, not forever.
+  CHECK(error_of("a: &a [*a]\n") == "F:1:1: unknown key 'a' (expected one of: name, description, extends, nodes, "
+                                    "node, scale_out, calibration, link_overrides)");
+}
+
+TEST_CASE("a key written twice in an extended file points into that file") {
+  auto base = temp_file("base_dup.yaml", kNode4 + "nodes: 1\nnodes: 2\n");
+  CHECK(error_of("extends: " + base.string() + "\nnodes: 1\n", "child_dup.yaml") ==
+        base.string() + ":8:1: duplicate key 'nodes' (first at line 7)");
+}
