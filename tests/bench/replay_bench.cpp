@@ -4,8 +4,9 @@
 // a 4096-GPU one in <= 60 s. Each case runs in its own process, killed after a time cap.
 //
 // Run: build-rel/tests/bench/replay_bench [cap_s=60] [N ...]   (cap: CPU seconds per case)
-// Cases, each with an engine: "simgrid" (one SimGrid comm per flow, CM02, SimGrid's default lazy
-// update), "simgrid-full" (the same with network/optim:Full, the max-min reference), "simgrid-l07"
+// Cases, each with an engine: "simgrid-lazy" (one SimGrid comm per flow, CM02, SimGrid's own default
+// lazy update), "simgrid-full" (the same with network/optim:Full, the max-min reference and moesim's
+// default since 2026-11-26), "simgrid-l07"
 // (per-flow direct in SimGrid's L07 model, the reference for direct-ptask) and "fluid" (our max-min
 // solver over SimGrid's routes, --engine fluid). On a non-blocking switch: direct, direct-ptask,
 // pairwise; on the fat-tree preset of that size: hierarchical, direct, direct-ptask.
@@ -62,6 +63,7 @@ void run_case(const std::string& platform_text, int n, const std::string& algori
   // per-flow reference for direct-ptask); "simgrid-full" is SimGrid's full max-min update.
   if (engine == "simgrid-l07") ::setenv("MOESIM_SIMGRID_CFG", "host/model:ptask_L07", 1);
   if (engine == "simgrid-full") ::setenv("MOESIM_SIMGRID_CFG", "network/optim:Full", 1);
+  if (engine == "simgrid-lazy") ::setenv("MOESIM_SIMGRID_CFG", "network/optim:Lazy", 1);
   auto t0 = std::chrono::steady_clock::now();
   try {
     auto r = run_simulation(parse_platform_source(platform_text), n, [&](FlowNetwork& net) {
@@ -105,18 +107,18 @@ int main(int argc, char** argv) {
   for (int n : sizes) {
     std::string sw = "switch:" + std::to_string(n);
     run_case(sw, n, "direct", "fluid", cap_s);
-    run_case(sw, n, "direct", "simgrid", cap_s);
+    run_case(sw, n, "direct", "simgrid-lazy", cap_s);
     run_case(sw, n, "direct", "simgrid-full", cap_s);
     run_case(sw, n, "direct-ptask", "simgrid-l07", cap_s);
     run_case(sw, n, "pairwise", "fluid", cap_s);
-    run_case(sw, n, "pairwise", "simgrid", cap_s);
+    run_case(sw, n, "pairwise", "simgrid-lazy", cap_s);
     std::string preset = fat_tree_preset(n);
     if (preset.empty()) continue;
     run_case(preset, n, "direct", "fluid", cap_s);
-    run_case(preset, n, "direct", "simgrid", cap_s);
+    run_case(preset, n, "direct", "simgrid-lazy", cap_s);
     run_case(preset, n, "direct", "simgrid-full", cap_s);
     run_case(preset, n, "direct-ptask", "simgrid-l07", cap_s);
     run_case(preset, n, "hierarchical", "fluid", cap_s);
-    run_case(preset, n, "hierarchical", "simgrid", cap_s);
+    run_case(preset, n, "hierarchical", "simgrid-lazy", cap_s);
   }
 }
