@@ -229,6 +229,54 @@ def fig_sweep_curves(rows, x, y, by=None, title=None, ylabel=None, logx=None, no
     return fig
 
 
+def fig_assign_tradeoff(doc, title=None):
+    """What each assignment strategy costs and buys: perplexity change (x, %) against the replayed
+    all-to-all P99 (y, us), one labelled point per strategy; `moesim assign-eval` JSON."""
+    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    rows = doc["strategies"]
+    base = rows[0]
+    for r in rows:
+        x, y = r["ppl_change_pct"], r["a2a_p99_s"] * 1e6
+        drops = r.get("dropped_pairs_pct", 0) > 0
+        ax.scatter([x], [y], marker="v" if drops else "o", color=STRAGGLER_COLOR if r is base else GPU_COLOR, zorder=3)
+        ax.annotate(r["strategy"], (x, y), textcoords="offset points", xytext=(4, 3), fontsize=7)
+    ax.axhline(base["a2a_p99_s"] * 1e6, color=BOUND_COLOR, lw=0.8, ls="--")
+    ax.set_xlabel(f"perplexity change vs {base['strategy']} (%)")
+    ax.set_ylabel("all-to-all P99 (us)")
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    model = os.path.basename(str(doc.get("model", "")).rstrip("/")) or doc.get("architecture", "")
+    ax.set_title(title or f"assignment strategies: perplexity cost vs all-to-all P99 ({model}, {doc.get('platform', '')})",
+                 fontsize=9)
+    ax.text(0.99, 0.02, "v = drops pairs (kept mask)", transform=ax.transAxes, ha="right", fontsize=7, color="#555")
+    fig.tight_layout()
+    return fig
+
+
+def fig_finetune_tradeoff(rows, title=None):
+    """Balance-loss fine-tuning: mean Gini change (x, %) against perplexity change vs the control
+    (y, %), one point per run, one marker per loss. rows: dicts with loss, lam, gini_change_pct,
+    ppl_vs_control_pct."""
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    markers = "os^vD<>p*h"
+    losses = sorted({r["loss"] for r in rows})
+    for i, loss in enumerate(losses):
+        pts = [r for r in rows if r["loss"] == loss]
+        ax.scatter([r["gini_change_pct"] for r in pts], [r["ppl_vs_control_pct"] for r in pts],
+                   marker=markers[i % len(markers)], label=loss, zorder=3)
+        for r in [r for r in pts if abs(r["gini_change_pct"]) > 4]:  # the cluster at the origin stays unlabelled
+            ax.annotate(f"{r['lam']:g}", (r["gini_change_pct"], r["ppl_vs_control_pct"]), textcoords="offset points",
+                        xytext=(3, 3), fontsize=7)
+    ax.axhline(0, color=BOUND_COLOR, lw=0.8)
+    ax.set_xlabel("mean Gini change after fine-tuning (%)")
+    ax.set_ylabel("validation perplexity change vs control (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, title="loss (label: weight)", title_fontsize=8)
+    ax.set_title(title or "balance-loss fine-tuning: balance gained vs perplexity paid", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
 def fig_sweep_bars(rows, x, y, by=None, title=None, ylabel=None):
     """Bars of y per value of the categorical parameter x, one bar colour per value of `by` (a column
     or list of columns, e.g. the placement strategy); mean over every other parameter, whiskers

@@ -107,12 +107,15 @@ std::vector<std::int32_t> dataset_token_ids(const std::string& dataset, const st
   return ids;
 }
 
-void trace_row(std::span<const std::int32_t> ids, std::span<const float> gates, std::span<const float> probs, int k,
-               std::int32_t* ids_out, float* gates_out) {
+void trace_row(std::span<const std::int32_t> ids, std::span<const float> gates, std::span<const float> probs, int slots,
+               std::int32_t* ids_out, float* gates_out, std::uint8_t* kept_out) {
   int n = 0;
-  for (std::size_t j = 0; j < ids.size() && n < k; ++j)  // ids come sorted by gate, empty slots last
-    if (ids[j] >= 0) ids_out[n] = ids[j], gates_out[n++] = gates[j];
-  while (n < k) {  // the router's best expert not yet in the row
+  for (std::size_t j = 0; j < ids.size(); ++j) {  // ids come sorted by gate, empty slots last
+    if (ids[j] < 0) continue;
+    if (n == slots) throw std::logic_error(fmt::format("trace_row: a token has more than {} experts", slots));
+    ids_out[n] = ids[j], gates_out[n] = gates[j], kept_out[n++] = 1;
+  }
+  while (n < slots) {  // the router's best expert not yet in the row
     std::int32_t best = -1;
     for (std::size_t e = 0; e < probs.size(); ++e) {
       bool used = false;
@@ -120,8 +123,13 @@ void trace_row(std::span<const std::int32_t> ids, std::span<const float> gates, 
       if (!used && (best < 0 || probs[e] > probs[best])) best = static_cast<std::int32_t>(e);
     }
     ids_out[n] = best;
-    gates_out[n++] = 0.0f;
+    gates_out[n] = 0.0f;
+    kept_out[n++] = 0;
   }
+}
+
+int trace_slots(const std::string& strategy_name, int top_k, int num_experts) {
+  return strategy_name == "expert_choice" ? num_experts : top_k;
 }
 
 CaptureSummary capture_trace(const MoeModel& model, const CaptureOptions& o, Progress* progress) {
@@ -138,7 +146,14 @@ CaptureSummary capture_trace(const MoeModel& model, const CaptureOptions& o, Pro
   header.model_layers = c.moe_layer_indices();
   header.num_layers = static_cast<int>(header.model_layers.size());
   header.num_experts = c.num_experts;
-  header.top_k = c.top_k;
+  // A strategy other than the model's own may drop pairs (capacity, expert choice, balanced past
+  // its capacity) or give a token more than k experts: its trace has a kept mask (format 1.1), and
+  // as many slots per token as the strategy may fill.
+  const bool rerouted = model.routing_strategy().name != "topk";
+  const int slots = rerouted ? trace_slots(model.routing_strategy().name, c.top_k, c.num_experts) : c.top_k;
+  header.top_k = slots;
+  header.router_top_k = c.top_k;
+  header.has_kept_mask = rerouted;
   header.hidden_size = c.hidden_size;
   header.dataset = o.dataset;
   header.tokenizer = o.tokenizer;
@@ -168,28 +183,30 @@ CaptureSummary capture_trace(const MoeModel& model, const CaptureOptions& o, Pro
       ++summary.sequences;
     }
     StepRouting routing;
-    const bool rerouted = model.routing_strategy().name != "topk";
     routing.probs = o.router_probs || rerouted;  // filling empty slots needs the router's preferences
     ForwardResult result = model.forward(sequences, &routing, o.want_logits);
     if (o.on_step) o.on_step(sequences, result, routing.layers);
     std::vector<std::vector<std::int32_t>> row_ids(routing.layers.size());
     std::vector<std::vector<float>> row_gates(routing.layers.size());
+    std::vector<std::vector<std::uint8_t>> row_kept(routing.layers.size());
     std::vector<traces::LayerRouting> layers;
     for (std::size_t l = 0; l < routing.layers.size(); ++l) {
       const RoutingRecord& r = routing.layers[l];
       std::span<const std::int32_t> ids = r.expert_ids;
       std::span<const float> gates = r.gates;
-      if (rerouted) {  // format v1: exactly k distinct experts per token
-        row_ids[l].resize(r.tokens * c.top_k);
-        row_gates[l].resize(r.tokens * c.top_k);
+      if (rerouted) {  // exactly `slots` distinct experts per token, and which of them were kept
+        row_ids[l].resize(r.tokens * slots);
+        row_gates[l].resize(r.tokens * slots);
+        row_kept[l].resize(r.tokens * slots);
         for (std::int64_t t = 0; t < r.tokens; ++t)
           trace_row(ids.subspan(t * r.top_k, r.top_k), gates.subspan(t * r.top_k, r.top_k),
-                    std::span<const float>(r.router_probs).subspan(t * r.num_experts, r.num_experts), c.top_k,
-                    row_ids[l].data() + t * c.top_k, row_gates[l].data() + t * c.top_k);
+                    std::span<const float>(r.router_probs).subspan(t * r.num_experts, r.num_experts), slots,
+                    row_ids[l].data() + t * slots, row_gates[l].data() + t * slots, row_kept[l].data() + t * slots);
         ids = row_ids[l];
         gates = row_gates[l];
       }
-      layers.push_back({ids, gates, o.router_probs ? std::span<const float>(r.router_probs) : std::span<const float>()});
+      layers.push_back({ids, gates, o.router_probs ? std::span<const float>(r.router_probs) : std::span<const float>(),
+                        row_kept[l]});
     }
     writer.append_step({sequence_id, position, token_id}, layers);
     summary.tokens += end - begin;
