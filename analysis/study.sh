@@ -148,7 +148,7 @@ import csv; print(' '.join(sorted({r['platform'] for r in csv.DictReader(open('$
   for placement in contiguous eplb; do
     "$py" "$here/plot.py" sweep "$out/a2a-oversubscription.csv" --where "placement=$placement" --x s \
       --y replay.phases.all.time_s.p99 --by $oversub \
-      --title "fat-tree-16gpu, $placement placement: all-to-all P99 vs zipf s, one line per leaf oversubscription" \
+      --title "fat-tree-16gpu, $placement: P99 vs zipf s per leaf oversubscription" \
       --out "$out/figures/a2a-p99-vs-zipf-s-oversubscription-$placement.png" > /dev/null
   done
   # The most skewed load on the fat-tree in full detail: per-GPU bars and the latency CDF.
