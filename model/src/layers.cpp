@@ -1,5 +1,7 @@
 #include "layers.hpp"
 
+#include <torch/version.h>
+
 #include <limits>
 #include <vector>
 
@@ -66,6 +68,12 @@ at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
     keys = k.repeat_interleave(h / g, 1);    // (B, h, S, d)
     values = v.repeat_interleave(h / g, 1);  // (B, h, S, dv)
   }
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1)
+  if (q.is_cuda())  // fused kernel (memory-efficient attention takes the additive mask); same math
+    return at::scaled_dot_product_attention(q, keys, values, bias, 0.0, false, scale)
+        .transpose(1, 2)
+        .reshape({B, S, -1});  // (B, S, h·dv)
+#endif
   at::Tensor scores = at::matmul(q, keys.transpose(2, 3)) * scale + bias;       // (B, h, S, S)
   at::Tensor probs = at::softmax(scores, -1, at::kFloat).to(q.scalar_type());   // (B, h, S, S)
   at::Tensor out = at::matmul(probs, values);                                   // (B, h, S, dv)
@@ -105,17 +113,16 @@ at::Tensor moe_experts(const at::Tensor& x, const Routing& routing, const Expert
   int64_t T = x.size(0), k = routing.expert_ids.size(1), E = w.gate.size(0);
   at::Tensor flat_ids = routing.expert_ids.reshape({T * k});                    // (T·k) expert of each pair
   at::Tensor order = flat_ids.argsort();                                        // (T·k) pairs grouped by expert
-  at::Tensor counted = flat_ids;                                                 // (P) experts of the computed pairs
-  if (flat_ids.lt(0).any().item<bool>()) {  // empty slots (−1, strategies that drop) sort first: skip them
-    const int64_t kept = flat_ids.ge(0).sum().item<int64_t>();
-    order = order.narrow(0, T * k - kept, kept);                                // (P)
-    counted = flat_ids.index_select(0, order);
-  }
-  at::Tensor token_of_pair = order.div(k, "floor");                             // (T·k) token of each sorted pair
-  at::Tensor gate_of_pair = routing.gates.reshape({T * k}).index_select(0, order).to(x.scalar_type());  // (T·k)
-  at::Tensor counts = counted.bincount({}, E).to(at::kCPU);  // (E) pairs per expert
+  // Pairs per expert, with the empty slots (−1, strategies that drop) counted in bin 0: the one
+  // device → host copy of the layer (the block sizes below need it).
+  at::Tensor slots = (flat_ids + 1).bincount({}, E + 1).to(at::kCPU);          // (E+1)
+  const int64_t dropped = slots.data_ptr<int64_t>()[0];
+  if (dropped > 0) order = order.narrow(0, dropped, T * k - dropped);           // (P) empty slots sort first
+  at::Tensor token_of_pair = order.div(k, "floor");                             // (P) token of each sorted pair
+  at::Tensor gate_of_pair = routing.gates.reshape({T * k}).index_select(0, order).to(x.scalar_type());  // (P)
+  at::Tensor counts = slots.narrow(0, 1, E);                                    // (E) pairs per expert
   at::Tensor xs = x.index_select(0, token_of_pair);                             // (P, H) tokens in expert order, P ≤ T·k
-  at::Tensor ys = at::empty_like(xs);                                           // (T·k, H)
+  at::Tensor ys = at::empty_like(xs);                                           // (P, H)
   const int64_t* n = counts.data_ptr<int64_t>();
   for (int64_t e = 0, begin = 0; e < E; begin += n[e], ++e) {  // one matmul block per expert
     if (n[e] == 0) continue;

@@ -3,13 +3,17 @@
 // of model/ that includes <torch/torch.h> (for torch::optim).
 #include "train.hpp"
 
+#include <dirent.h>
 #include <fmt/format.h>
+#include <ftw.h>
 #include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 #include <torch/version.h>
 
 #include <chrono>
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -160,6 +164,27 @@ at::Tensor bytes_of(const std::string& hex) {
   return t;
 }
 
+// Directory removal and listing through POSIX rather than std::filesystem::remove_all and
+// directory_iterator: the LibTorch of PyTorch ≥ 2.5 wheels exports its own statically linked copy of
+// libstdc++'s filesystem iterators (pytorch/pytorch#133437), which then serve this program's calls
+// with another GCC's object layout. On LibTorch 2.11 remove_all of a non-empty checkpoint
+// directory crashed (SIGSEGV) at the first checkpoint that replaced an older one.
+void remove_tree(const fs::path& dir) {
+  auto remove_entry = [](const char* path, const struct stat*, int, struct FTW*) { return ::remove(path); };
+  if (::nftw(dir.c_str(), remove_entry, 16, FTW_DEPTH | FTW_PHYS) != 0 && errno != ENOENT)
+    throw std::runtime_error(located(dir, fmt::format("cannot remove: {}", std::strerror(errno))));
+}
+
+std::vector<std::string> directory_entries(const fs::path& dir) {
+  std::vector<std::string> names;
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) throw std::runtime_error(located(dir, fmt::format("cannot list: {}", std::strerror(errno))));
+  while (const dirent* e = ::readdir(d))
+    if (std::string n = e->d_name; n != "." && n != "..") names.push_back(n);
+  ::closedir(d);
+  return names;
+}
+
 // Files of a model directory other than weights that a saved model carries along.
 void copy_model_files(const TrainOptions& o, const fs::path& dir) {
   fs::copy_file(o.init_dir / "config.json", dir / "config.json", fs::copy_options::overwrite_existing);
@@ -171,7 +196,7 @@ void copy_model_files(const TrainOptions& o, const fs::path& dir) {
 
 // A directory written under DIR.tmp and renamed into place: readers see all of it or none.
 void commit_directory(const fs::path& tmp, const fs::path& final_dir) {
-  fs::remove_all(final_dir);
+  remove_tree(final_dir);
   fs::rename(tmp, final_dir);
 }
 
@@ -230,7 +255,7 @@ void write_checkpoint(const TrainOptions& o, const LoadedNetwork& net, torch::op
                       const Position& pos) {
   const std::string name = fmt::format("checkpoint-{:08d}", pos.step);
   const fs::path tmp = o.out_dir / (name + ".tmp"), final_dir = o.out_dir / name;
-  fs::remove_all(tmp);
+  remove_tree(tmp);
   fs::create_directories(tmp);
   save_weights(tmp / "model.safetensors", net.weights, at::kFloat);
   copy_model_files(o, tmp);
@@ -244,11 +269,9 @@ void write_checkpoint(const TrainOptions& o, const LoadedNetwork& net, torch::op
   commit_directory(tmp, final_dir);
   write_file_atomically(o.out_dir / "latest", name + "\n");
   std::vector<fs::path> older;  // keep only the newest checkpoint
-  for (const auto& entry : fs::directory_iterator(o.out_dir)) {
-    const std::string n = entry.path().filename().string();
-    if (n.rfind("checkpoint-", 0) == 0 && n != name && !n.ends_with(".tmp")) older.push_back(entry.path());
-  }
-  for (const fs::path& p : older) fs::remove_all(p);
+  for (const std::string& n : directory_entries(o.out_dir))
+    if (n.rfind("checkpoint-", 0) == 0 && n != name && !n.ends_with(".tmp")) older.push_back(o.out_dir / n);
+  for (const fs::path& p : older) remove_tree(p);
 }
 
 // History lines of steps after `step` belong to a run that is being replaced by --resume.
@@ -412,7 +435,7 @@ TrainSummary train_model(const TrainOptions& o) {
   summary.tokens_per_s = summary.train_s > 0 ? static_cast<double>((pos.step - summary.first_step) * tokens_per_step) / summary.train_s : 0;
   if (pos.step == o.steps) {
     const fs::path tmp = o.out_dir / "model.tmp";
-    fs::remove_all(tmp);
+    remove_tree(tmp);
     fs::create_directories(tmp);
     save_weights(tmp / "model.safetensors", net.weights, dtype_from_name(o.save_dtype));
     copy_model_files(o, tmp);

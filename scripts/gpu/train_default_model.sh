@@ -29,9 +29,12 @@ STEPS=${STEPS:-1200}
 t0=$(date +%s)
 CMD="moesim train --config ${CFG#$C/src/} --tokenizer model/default/tokenizer.model --train-data wikitext2:train --valid-data wikitext2:valid --out runs/default --steps $STEPS --warmup 100 --lr 1.5e-3 --min-lr-ratio 0.1 --weight-decay 0.1 --clip 1 --batch 32 --seq 512 --eval-every 200 --checkpoint-every 200 --save-dtype bfloat16 --seed 0 --device cuda"
 echo "$CMD" > "$OUT/recipe.txt"
-# A crash (seen 2026-11-26 with LibTorch 2.11: SIGSEGV within ~200 steps after a checkpoint, every time;
-# cause not established; torch::save(optimizer), the suspect, has since been replaced by
-# optimizer.safetensors) is resumed from the last checkpoint, at most 3 times.
+# A crash here (seen 2026-11-26 with LibTorch 2.11: SIGSEGV at the first checkpoint that replaced an
+# older one) came from std::filesystem::remove_all resolving to the copy of libstdc++'s filesystem
+# code that PyTorch's libtorch_cpu.so exports (pytorch/pytorch#133437); train.cpp now removes
+# directories through POSIX nftw. The exported symbols, for the record:
+echo "libtorch_cpu.so exports $(nm -D "$(dirname "$TORCH_CMAKE")/../lib/libtorch_cpu.so" 2>/dev/null | grep -c ' T _ZN.*St10filesystem') std::filesystem functions"
+# Should a run still die, it is resumed from the last checkpoint, at most 3 times.
 RESUME=""
 for attempt in 1 2 3 4; do
   $M train --config "$CFG" --tokenizer "$C/tokenizer.model" $DATA --out /tmp/default --steps "$STEPS" --warmup 100 \

@@ -56,6 +56,26 @@ struct CaptureSummary {
   double tokens_per_s() const { return seconds > 0 ? tokens / seconds : 0; }
 };
 
+// One step of a capture as trace rows: tokens sequence by sequence, per MoE layer (T, slots) expert
+// ids (largest gate first, distinct) and gates, (T, E) router probabilities if asked, and under a
+// strategy (T, slots) kept flags (format 1.1; slots = trace_slots(), k unless expert choice).
+struct CapturedLayer {
+  std::span<const std::int32_t> expert_ids;
+  std::span<const float> gates, router_probs;
+  std::span<const std::uint8_t> kept;  // empty for the model's own routing (every pair kept)
+};
+struct CapturedStep {
+  std::span<const std::int32_t> sequence_id, position, token_id;
+  std::vector<CapturedLayer> layers;
+};
+using StepSink = std::function<void(const CapturedStep&)>;
+
+// The capture loop (capture_steps.cpp, no trace file): every step's rows go to `sink`.
+CaptureSummary capture_steps(const MoeModel& model, const CaptureOptions& options, const StepSink& sink,
+                             Progress* progress = nullptr);
+// Throws InputError for a non-positive batch or seq_len, or no tokens.
+void check_capture_options(const CaptureOptions& options);
+
 // Throws InputError for bad options or input; the trace appears under `out` only when complete.
 CaptureSummary capture_trace(const MoeModel& model, const CaptureOptions& options, Progress* progress = nullptr);
 
