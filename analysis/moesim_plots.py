@@ -242,19 +242,27 @@ def fig_assign_tradeoff(doc, title=None):
     base = rows[0]
     xs = [r["ppl_change_pct"] for r in rows]
     ys = [r["a2a_p99_s"] * 1e6 for r in rows]
-    xspan, yspan = (max(xs) - min(xs)) or 1.0, max(ys) or 1.0
+    # Costs from +0.1 % to +2000 %: a symmetric log axis keeps the gentle strategies apart.
+    wide = max(abs(x) for x in xs) > 200
+    tx = (lambda v: math.copysign(math.log10(1 + abs(v)), v)) if wide else (lambda v: v)
+    xspan, yspan = (max(map(tx, xs)) - min(map(tx, xs))) or 1.0, max(ys) or 1.0
     placed = []  # label anchors in axis fractions: nudge a label down until it clears the others
     for r, x, y in zip(rows, xs, ys):
         drops = r.get("dropped_pairs_pct", 0) > 0
         ax.scatter([x], [y], marker="v" if drops else "o", color=STRAGGLER_COLOR if r is base else GPU_COLOR, zorder=3)
         label = re.sub(r"(seed|sample)=0,?|eps=[0-9.e-]+,?", "", r["strategy"]).rstrip(":,")
-        fx, fy, dy = (x - min(xs)) / xspan, y / yspan, 3
-        while any(abs(fx - px) < 0.2 and abs(fy + dy / 300 - py) < 0.035 for px, py in placed):
-            dy -= 9
+        fx, fy, dy = (tx(x) - min(map(tx, xs))) / xspan, y / yspan, 3
+        for step in range(1, 12):  # try 3, -6, 12, -15, ... points: nearest free slot above or below
+            if not any(abs(fx - px) < 0.2 and abs(fy + dy / 300 - py) < 0.035 for px, py in placed):
+                break
+            dy = 3 + (9 * ((step + 1) // 2)) * (1 if step % 2 == 0 else -1)
         placed.append((fx, fy + dy / 300))
         ax.annotate(label, (x, y), textcoords="offset points", xytext=(6, dy), fontsize=7, va="center",
                     arrowprops=dict(arrowstyle="-", lw=0.4, color="#888") if dy != 3 else None)
     ax.axhline(base["a2a_p99_s"] * 1e6, color=BOUND_COLOR, lw=0.8, ls="--")
+    if wide:
+        ax.set_xscale("symlog", linthresh=1.0)
+        ax.set_xlim(min(-0.5, 1.5 * min(xs)), 4 * max(xs))  # room on the right for the labels
     ax.set_xlabel(f"perplexity change vs {base['strategy']} (%)")
     ax.set_ylabel("all-to-all P99 (us)")
     ax.set_ylim(bottom=0)

@@ -89,6 +89,7 @@ if [ "${ASSIGN:-run}" = run ] && has assign-eval && [ -f "$model/config.json" ];
   assign_dir=$out/assign
   note "(2) assignment strategies: analysis/assign_study.sh rerun -> assign/<model>/assign_eval.{txt,csv,json}, figures/assign-tradeoff-*.png"
 else
+  rm -rf "$out/assign"  # tables of an earlier run would not be these
   note "(2) assignment strategies: the committed tables of analysis/assign_study/ (ASSIGN=committed, or no \`moesim assign-eval\` / model) -> figures/assign-tradeoff-*.png"
 fi
 for m in default qwen3_moe deepseek_v3; do
