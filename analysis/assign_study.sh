@@ -6,8 +6,9 @@
 #      (tests/fixtures/{qwen3_moe,deepseek_v3}: the real architectures, tiny and randomly initialised,
 #      vocabulary 96) over WikiText-2 test as characters (printable ASCII c → c − 32, anything else →
 #      95; assign_study_ids.py).
-# Writes analysis/assign_study/<model>/assign_eval.{txt,csv,json}; traces go to $WORK.
-# Usage: analysis/assign_study.sh [BUILD_DIR]   (MODEL=dir to use another default model)
+# Writes analysis/assign_study/<model>/assign_eval.{txt,csv,json} (or $OUT/<model>/...); traces go to $WORK.
+# Usage: analysis/assign_study.sh [BUILD_DIR]   (MODEL=dir to use another default model,
+#        OUT=dir to write the tables elsewhere than the committed analysis/assign_study/)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
@@ -15,7 +16,7 @@ build=${1:-$root/build}
 moesim=$build/cli/moesim
 model=${MODEL:-$root/model/default}
 work=${WORK:-$(mktemp -d)}
-out=$here/assign_study
+out=${OUT:-$here/assign_study}
 mkdir -p "$out/default"
 
 "$moesim" assign-eval --model "$model" --dataset wikitext2:test --tokens 32768 --seq 256 --batch 16 \

@@ -38,6 +38,23 @@ def mean(values):
     return sum(values) / len(values)
 
 
+def summary_rows(root):
+    """One dict per run (loss, lam, gini_change_pct, ppl_vs_control_pct): what the figure plots."""
+    runs_ = []
+    for name, history in runs(root):
+        loss, _, weight = name.partition("_")
+        before, after = evals(history)
+        runs_.append((loss, float(weight or 0), before, after))
+    control = next((a for loss, _, _, a in runs_ if loss == "none"), None)
+    out = []
+    for loss, lam, b, a in runs_:
+        ref = control or b
+        out.append({"loss": loss, "lam": lam,
+                    "gini_change_pct": 100 * (mean(a["gini"]) - mean(b["gini"])) / mean(b["gini"]),
+                    "ppl_vs_control_pct": 100 * (a["ppl"] - ref["ppl"]) / ref["ppl"]})
+    return out
+
+
 def main(root):
     rows = []
     for name, history in runs(root):
@@ -64,4 +81,4 @@ def main(root):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "analysis/finetune_study_runs")
+    main(sys.argv[1] if len(sys.argv) > 1 else str(pathlib.Path(__file__).parent / "finetune_study_runs"))

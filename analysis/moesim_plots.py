@@ -18,6 +18,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.colors import LogNorm  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 STRAGGLER_COLOR = "#d62728"
 GPU_COLOR = "#4c72b0"
@@ -36,7 +37,8 @@ def fig_expert_load_heatmap(stats, title=None):
     lo, hi = (min(positive), max(positive)) if positive else (0.5, 2.0)
     span = max(hi, 1.0 / lo, 2.0)
     masked = [[x if x > 0 else float("nan") for x in r] for r in rows]
-    fig, ax = plt.subplots(figsize=(min(14, 3 + 0.12 * n_exp), 1.2 + 0.35 * len(rows)))
+    # A floor on the size: a 2-layer, 8-expert model still needs room for the title and colour bar.
+    fig, ax = plt.subplots(figsize=(max(6.5, min(14, 3 + 0.12 * n_exp)), max(2.8, 1.2 + 0.35 * len(rows))))
     im = ax.imshow(masked, aspect="auto", cmap="RdBu_r", norm=LogNorm(vmin=1 / span, vmax=span),
                    interpolation="nearest")
     ax.set_xlabel("expert")
@@ -45,11 +47,13 @@ def fig_expert_load_heatmap(stats, title=None):
     ax.set_yticklabels([str(l["layer"]) for l in layers])
     cbar = fig.colorbar(im, ax=ax)
     ticks = [2.0 ** e for e in range(-12, 13) if 1 / span <= 2.0 ** e <= span]
+    ticks = ticks[len(ticks) // 2 % max(1, (len(ticks) + 6) // 7)::max(1, (len(ticks) + 6) // 7)]  # ≤ 7 labels, 1 kept
     cbar.set_ticks(ticks)
     cbar.set_ticklabels([f"{t:g}" if t >= 1 else f"1/{1 / t:g}" for t in ticks])
     cbar.minorticks_off()
     cbar.set_label("tokens / mean tokens per expert")
-    ax.set_title(title or "Expert load per layer (red: hot, blue: cold, white: balanced; blank: no tokens)")
+    ax.set_title(title or "Expert load per layer (red: hot, blue: cold, white: balanced; blank: no tokens)",
+                 fontsize=9 if n_exp < 48 else 11)
     fig.tight_layout()
     return fig
 
@@ -63,6 +67,7 @@ def fig_balance_per_layer(stats, title=None):
         ax.plot(x, [l["all"][key] for l in layers], "o-", color=GPU_COLOR, label="all top-k choices")
         ax.plot(x, [l["top1"][key] for l in layers], "s--", color="#dd8452", label="top-1 choice only")
         ax.set_xlabel("MoE layer")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(label)
         ax.set_ylim(bottom=0)
         ax.grid(alpha=0.3)
@@ -225,6 +230,71 @@ def fig_sweep_curves(rows, x, y, by=None, title=None, ylabel=None, logx=None, no
     if by:
         ax.legend(fontsize=8)
     ax.set_title(title or f"{ylabel} vs {x}{note}")
+    fig.tight_layout()
+    return fig
+
+
+def fig_assign_tradeoff(doc, title=None):
+    """What each assignment strategy costs and buys: perplexity change (x, %) against the replayed
+    all-to-all P99 (y, us), one labelled point per strategy; `moesim assign-eval` JSON."""
+    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    rows = doc["strategies"]
+    base = rows[0]
+    xs = [r["ppl_change_pct"] for r in rows]
+    ys = [r["a2a_p99_s"] * 1e6 for r in rows]
+    # Costs from +0.1 % to +2000 %: a symmetric log axis keeps the gentle strategies apart.
+    wide = max(abs(x) for x in xs) > 200
+    tx = (lambda v: math.copysign(math.log10(1 + abs(v)), v)) if wide else (lambda v: v)
+    xspan, yspan = (max(map(tx, xs)) - min(map(tx, xs))) or 1.0, max(ys) or 1.0
+    placed = []  # label anchors in axis fractions: nudge a label down until it clears the others
+    for r, x, y in zip(rows, xs, ys):
+        drops = r.get("dropped_pairs_pct", 0) > 0
+        ax.scatter([x], [y], marker="v" if drops else "o", color=STRAGGLER_COLOR if r is base else GPU_COLOR, zorder=3)
+        label = re.sub(r"(seed|sample)=0,?|eps=[0-9.e-]+,?", "", r["strategy"]).rstrip(":,")
+        fx, fy, dy = (tx(x) - min(map(tx, xs))) / xspan, y / yspan, 3
+        for step in range(1, 12):  # try 3, -6, 12, -15, ... points: nearest free slot above or below
+            if not any(abs(fx - px) < 0.2 and abs(fy + dy / 300 - py) < 0.035 for px, py in placed):
+                break
+            dy = 3 + (9 * ((step + 1) // 2)) * (1 if step % 2 == 0 else -1)
+        placed.append((fx, fy + dy / 300))
+        ax.annotate(label, (x, y), textcoords="offset points", xytext=(6, dy), fontsize=7, va="center",
+                    arrowprops=dict(arrowstyle="-", lw=0.4, color="#888") if dy != 3 else None)
+    ax.axhline(base["a2a_p99_s"] * 1e6, color=BOUND_COLOR, lw=0.8, ls="--")
+    if wide:
+        ax.set_xscale("symlog", linthresh=1.0)
+        ax.set_xlim(min(-0.5, 1.5 * min(xs)), 4 * max(xs))  # room on the right for the labels
+    ax.set_xlabel(f"perplexity change vs {base['strategy']} (%)")
+    ax.set_ylabel("all-to-all P99 (us)")
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    model = os.path.basename(str(doc.get("model", "")).rstrip("/")) or doc.get("architecture", "")
+    ax.set_title(title or f"assignment strategies: perplexity cost vs all-to-all P99 ({model}, {doc.get('platform', '')})",
+                 fontsize=9)
+    ax.text(0.99, 0.02, "v = drops pairs (kept mask)", transform=ax.transAxes, ha="right", fontsize=7, color="#555")
+    fig.tight_layout()
+    return fig
+
+
+def fig_finetune_tradeoff(rows, title=None):
+    """Balance-loss fine-tuning: mean Gini change (x, %) against perplexity change vs the control
+    (y, %), one point per run, one marker per loss. rows: dicts with loss, lam, gini_change_pct,
+    ppl_vs_control_pct."""
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    markers = "os^vD<>p*h"
+    losses = sorted({r["loss"] for r in rows})
+    for i, loss in enumerate(losses):
+        pts = [r for r in rows if r["loss"] == loss]
+        ax.scatter([r["gini_change_pct"] for r in pts], [r["ppl_vs_control_pct"] for r in pts],
+                   marker=markers[i % len(markers)], label=loss, zorder=3)
+        for r in [r for r in pts if abs(r["gini_change_pct"]) > 4]:  # the cluster at the origin stays unlabelled
+            ax.annotate(f"{r['lam']:g}", (r["gini_change_pct"], r["ppl_vs_control_pct"]), textcoords="offset points",
+                        xytext=(3, 3), fontsize=7)
+    ax.axhline(0, color=BOUND_COLOR, lw=0.8)
+    ax.set_xlabel("mean Gini change after fine-tuning (%)")
+    ax.set_ylabel("validation perplexity change vs control (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, title="loss (label: weight)", title_fontsize=8)
+    ax.set_title(title or "balance-loss fine-tuning: balance gained vs perplexity paid", fontsize=10)
     fig.tight_layout()
     return fig
 

@@ -9,6 +9,8 @@
   /usr/bin/python3 analysis/plot.py cdf rp --out cdf.png
   /usr/bin/python3 analysis/plot.py sweep runs/x/results.csv --x s --y replay.phases.all.time_s.p99 \\
       --by placement --where platform=dgx-h100-8gpu --out curve.png
+  /usr/bin/python3 analysis/plot.py assign study/assign_eval.json --out tradeoff.png   (moesim assign-eval)
+  /usr/bin/python3 analysis/plot.py finetune analysis/finetune_study_runs --out finetune.png
 
 Exit 0 ok, 2 bad input (with a one-line message naming the file).
 """
@@ -43,7 +45,7 @@ def load_stats(path):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("kind", choices=["heatmap", "balance", "gpu-bars", "cdf", "sweep"])
+    ap.add_argument("kind", choices=["heatmap", "balance", "gpu-bars", "cdf", "sweep", "assign", "finetune"])
     ap.add_argument("input")
     ap.add_argument("--out", required=True, help="PNG file to write")
     ap.add_argument("--x", help="sweep: the swept parameter (x axis)")
@@ -64,6 +66,17 @@ def main():
         fig = mp.fig_gpu_latency_bars(load_replay(a.input))
     elif a.kind == "cdf":
         fig = mp.fig_latency_cdf(load_replay(a.input))
+    elif a.kind == "assign":
+        d = mp.load_json(a.input)
+        if not isinstance(d, dict) or not d.get("strategies"):
+            fail(f"{a.input}: not `moesim assign-eval` JSON (no strategies)")
+        fig = mp.fig_assign_tradeoff(d, title=a.title)
+    elif a.kind == "finetune":
+        import finetune_study as fs
+        rows = fs.summary_rows(a.input)
+        if not rows:
+            fail(f"{a.input}: no fine-tuning runs (NAME/history.jsonl or NAME.history.jsonl)")
+        fig = mp.fig_finetune_tradeoff(rows, title=a.title)
     else:
         path = os.path.join(a.input, "results.csv") if os.path.isdir(a.input) else a.input
         rows = mp.read_results_csv(path)

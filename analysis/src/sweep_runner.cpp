@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <thread>
@@ -58,6 +59,37 @@ json value_json(const ParamValue& v) {
   return x;
 }
 
+bool is_list_index(const std::string& key) {
+  return !key.empty() && key.size() < 6 && std::all_of(key.begin(), key.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+// A key path through a list element (platform.scale_out.tiers.0.oversubscription): lists replace,
+// not merge, through `extends:`, so the derived file needs the whole list, copied from the base
+// file named by the parameter. That file must write the list itself (no search up its extends).
+YAML::Node base_list(const Scenario& s, const std::string& file_param, const fs::path& sweep_dir, const FileOverride& o,
+                     std::size_t depth) {
+  const auto p = std::find_if(s.params.begin(), s.params.end(), [&](const Param& x) { return x.name == file_param; });
+  fs::path base = p == s.params.end() ? fs::path() : fs::path(p->value.text);
+  if (!base.empty() && !base.is_absolute()) base = sweep_dir / base;
+  std::string list_path;
+  for (std::size_t i = 0; i <= depth; ++i) list_path += (i ? "." : "") + o.key_path[i];
+  std::error_code ec;
+  if (base.empty() || !fs::exists(base, ec))
+    throw InputError(fmt::format("{}: '{}' overrides an element of the list '{}', so '{}' must name a YAML file "
+                                 "that writes the list", o.param, o.param, list_path, file_param));
+  YAML::Node node = YAML::LoadFile(base.string());
+  for (std::size_t i = 0; i <= depth && node; ++i) node = node.IsMap() ? node[o.key_path[i]] : YAML::Node();
+  const std::size_t index = std::stoul(o.key_path[depth + 1]);
+  if (!node || !node.IsSequence())
+    throw InputError(located(base, fmt::format("sweep parameter '{}' overrides an element of the list '{}', which this "
+                                               "file must write itself (lists replace, not merge, through extends:)",
+                                               o.param, list_path)));
+  if (index >= node.size())
+    throw InputError(located(base, fmt::format("sweep parameter '{}': '{}' has {} elements, no element {}", o.param,
+                                               list_path, node.size(), index)));
+  return YAML::Clone(node);
+}
+
 // `extends:` the base file (absolute, so that the derived copy works from any folder) + the overrides.
 void write_derived_yaml(const Scenario& s, const std::string& file_param, const fs::path& sweep_dir,
                         const fs::path& out) {
@@ -75,7 +107,12 @@ void write_derived_yaml(const Scenario& s, const std::string& file_param, const 
     if (o.file_param != file_param) continue;
     const auto it = std::find_if(s.params.begin(), s.params.end(), [&](const Param& p) { return p.name == o.param; });
     std::vector<YAML::Node> chain{doc};  // yaml-cpp nodes are handles: walk down, then assign the leaf
-    for (std::size_t i = 0; i + 1 < o.key_path.size(); ++i) chain.push_back(chain.back()[o.key_path[i]]);
+    for (std::size_t i = 0; i + 1 < o.key_path.size(); ++i) {
+      if (!chain.back().IsSequence() && is_list_index(o.key_path[i + 1]) && !chain.back()[o.key_path[i]].IsSequence())
+        chain.back()[o.key_path[i]] = base_list(s, file_param, sweep_dir, o, i);
+      YAML::Node parent = chain.back();
+      chain.push_back(parent.IsSequence() ? parent[std::stoul(o.key_path[i])] : parent[o.key_path[i]]);
+    }
     chain.back()[o.key_path.back()] = it->value.text;
   }
   YAML::Emitter emitter;

@@ -188,6 +188,56 @@ TEST_CASE("a platform key as an axis: each scenario's derived platform extends t
   }
 }
 
+TEST_CASE("a key inside a list as an axis: fat-tree leaf oversubscription (the base file writes the list)") {
+  fs::path dir = fresh_dir("oversub");
+  // Two nodes of 8 NICs on radix-16 leaves: one node per leaf, 8 ports down and 8 / 4 / 2 up.
+  std::ofstream(dir / "ft.yaml") << R"(
+extends: fat-tree-256
+nodes: 2
+scale_out:
+  switch_radix: 16
+  tiers:
+    - {link_latency: 15ns, switch_latency: 130ns, oversubscription: 1:1}
+    - {link_latency: 50ns, switch_latency: 130ns}
+)";
+  std::ofstream(dir / "s.yaml") << R"(
+parameters: {platform: ft.yaml}
+axes: {platform.scale_out.tiers.0.oversubscription: [1, 2, 4]}
+steps:
+  inspect: moesim topo inspect {platform} --json
+)";
+  SweepSpec spec = load_sweep_file(dir / "s.yaml");
+  auto grid = expand_grid(spec);
+  REQUIRE(grid.size() == 3);
+  write_sweep_index(spec, grid, dir / "out");
+  RunSummary r = run_scenarios(spec, grid, options_for(dir / "out"));
+  REQUIRE(r.ok == 3);
+  ResultsTable table = collect_table(dir / "out");
+  // Fewer uplinks per leaf: the bisection shrinks by the ratio, the network's oversubscription grows by it.
+  const double base = table.rows[0]["inspect.oversubscription"].get<double>();
+  CHECK(base == doctest::Approx(1.0));
+  CHECK(table.rows[1]["inspect.oversubscription"].get<double>() == doctest::Approx(2 * base));
+  CHECK(table.rows[2]["inspect.oversubscription"].get<double>() == doctest::Approx(4 * base));
+  // The second tier comes through unchanged: the list was copied whole.
+  YAML::Node derived = YAML::LoadFile((scenario_dir(dir / "out", grid[1]) / "platform.yaml").string());
+  CHECK(derived["scale_out"]["tiers"][1]["link_latency"].as<std::string>() == "50ns");
+  CHECK(derived["scale_out"]["tiers"][0]["oversubscription"].as<std::string>() == "2");
+
+  // A base that does not write the list itself (a preset) is refused with the reason.
+  std::ofstream(dir / "bad.yaml") << R"(
+parameters: {platform: fat-tree-256}
+axes: {platform.scale_out.tiers.0.oversubscription: [2]}
+steps:
+  inspect: moesim topo inspect {platform} --json
+)";
+  SweepSpec bad = load_sweep_file(dir / "bad.yaml");
+  auto bad_grid = expand_grid(bad);
+  RunSummary b = run_scenarios(bad, bad_grid, options_for(dir / "bad_out"));
+  CHECK(b.failed == 1);
+  json failed = read_json(result_path(dir / "bad_out", bad_grid[0].id));
+  CHECK(failed["error"].get<std::string>().find("overrides an element of the list 'scale_out.tiers'") != std::string::npos);
+}
+
 TEST_CASE("--timeout-s kills a scenario that runs too long and records it; the others finish") {
   fs::path dir = fresh_dir("timeout");
   // 2^22 tokens x 16 layers takes seconds; 64 tokens takes milliseconds.

@@ -66,7 +66,14 @@ CaptureSummary capture_trace(const MoeModel& model, const CaptureOptions& o, Pro
   header.model_layers = c.moe_layer_indices();
   header.num_layers = static_cast<int>(header.model_layers.size());
   header.num_experts = c.num_experts;
-  header.top_k = c.top_k;
+  // A strategy other than the model's own may drop pairs (capacity, expert choice, balanced past
+  // its capacity) or give a token more than k experts: its trace has a kept mask (format 1.1), and
+  // as many slots per token as the strategy may fill.
+  const bool rerouted = model.routing_strategy().name != "topk";
+  const int slots = rerouted ? trace_slots(model.routing_strategy().name, c.top_k, c.num_experts) : c.top_k;
+  header.top_k = slots;
+  header.router_top_k = c.top_k;
+  header.has_kept_mask = rerouted;
   header.hidden_size = c.hidden_size;
   header.dataset = o.dataset;
   header.tokenizer = o.tokenizer;
@@ -78,7 +85,7 @@ CaptureSummary capture_trace(const MoeModel& model, const CaptureOptions& o, Pro
   traces::TraceWriter writer(o.out, header);
   CaptureSummary summary = capture_steps(model, o, [&](const CapturedStep& step) {
     std::vector<traces::LayerRouting> layers;
-    for (const CapturedLayer& l : step.layers) layers.push_back({l.expert_ids, l.gates, l.router_probs});
+    for (const CapturedLayer& l : step.layers) layers.push_back({l.expert_ids, l.gates, l.router_probs, l.kept});
     writer.append_step({step.sequence_id, step.position, step.token_id}, layers);
   }, progress);
   const auto start = std::chrono::steady_clock::now();

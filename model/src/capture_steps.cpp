@@ -1,6 +1,6 @@
 // The capture loop without the trace file: token ids → sequences → steps of `batch` sequences → one
-// forward pass per step, each step's routing handed to a sink as trace format v1 rows (exactly k
-// distinct experts per token). capture.cpp's sink writes the HDF5 trace; moesim-gpu's
+// forward pass per step, each step's routing handed to a sink as trace rows (format 1.1: exactly
+// `slots` distinct experts per token, and under a strategy the kept mask of the pairs it kept). capture.cpp's sink writes the HDF5 trace; moesim-gpu's
 // bench-capture (scripts/gpu/) times the same loop with a sink that only counts.
 #include <fmt/format.h>
 
@@ -67,12 +67,15 @@ std::vector<std::int32_t> read_token_ids(const std::filesystem::path& file) {
   return ids;
 }
 
-void trace_row(std::span<const std::int32_t> ids, std::span<const float> gates, std::span<const float> probs, int k,
-               std::int32_t* ids_out, float* gates_out) {
+void trace_row(std::span<const std::int32_t> ids, std::span<const float> gates, std::span<const float> probs, int slots,
+               std::int32_t* ids_out, float* gates_out, std::uint8_t* kept_out) {
   int n = 0;
-  for (std::size_t j = 0; j < ids.size() && n < k; ++j)  // ids come sorted by gate, empty slots last
-    if (ids[j] >= 0) ids_out[n] = ids[j], gates_out[n++] = gates[j];
-  while (n < k) {  // the router's best expert not yet in the row
+  for (std::size_t j = 0; j < ids.size(); ++j) {  // ids come sorted by gate, empty slots last
+    if (ids[j] < 0) continue;
+    if (n == slots) throw std::logic_error(fmt::format("trace_row: a token has more than {} experts", slots));
+    ids_out[n] = ids[j], gates_out[n] = gates[j], kept_out[n++] = 1;
+  }
+  while (n < slots) {  // the router's best expert not yet in the row
     std::int32_t best = -1;
     for (std::size_t e = 0; e < probs.size(); ++e) {
       bool used = false;
@@ -80,8 +83,13 @@ void trace_row(std::span<const std::int32_t> ids, std::span<const float> gates, 
       if (!used && (best < 0 || probs[e] > probs[best])) best = static_cast<std::int32_t>(e);
     }
     ids_out[n] = best;
-    gates_out[n++] = 0.0f;
+    gates_out[n] = 0.0f;
+    kept_out[n++] = 0;
   }
+}
+
+int trace_slots(const std::string& strategy_name, int top_k, int num_experts) {
+  return strategy_name == "expert_choice" ? num_experts : top_k;
 }
 
 void check_capture_options(const CaptureOptions& o) {
@@ -96,6 +104,8 @@ CaptureSummary capture_steps(const MoeModel& model, const CaptureOptions& o, con
   std::uint64_t total = o.token_ids.size();
   if (o.max_tokens > 0) total = std::min<std::uint64_t>(total, o.max_tokens);
 
+  const bool rerouted = model.routing_strategy().name != "topk";
+  const int slots = rerouted ? trace_slots(model.routing_strategy().name, c.top_k, c.num_experts) : c.top_k;
   CaptureSummary summary;
   summary.moe_layers = static_cast<int>(c.moe_layer_indices().size());
   const auto start = std::chrono::steady_clock::now();
@@ -115,28 +125,30 @@ CaptureSummary capture_steps(const MoeModel& model, const CaptureOptions& o, con
       ++summary.sequences;
     }
     StepRouting routing;
-    const bool rerouted = model.routing_strategy().name != "topk";
     routing.probs = o.router_probs || rerouted;  // filling empty slots needs the router's preferences
     ForwardResult result = model.forward(sequences, &routing, o.want_logits);
     if (o.on_step) o.on_step(sequences, result, routing.layers);
     std::vector<std::vector<std::int32_t>> row_ids(routing.layers.size());
     std::vector<std::vector<float>> row_gates(routing.layers.size());
+    std::vector<std::vector<std::uint8_t>> row_kept(routing.layers.size());
     CapturedStep step{sequence_id, position, token_id, {}};
     for (std::size_t l = 0; l < routing.layers.size(); ++l) {
       const RoutingRecord& r = routing.layers[l];
       std::span<const std::int32_t> ids = r.expert_ids;
       std::span<const float> gates = r.gates;
-      if (rerouted) {  // format v1: exactly k distinct experts per token
-        row_ids[l].resize(r.tokens * c.top_k);
-        row_gates[l].resize(r.tokens * c.top_k);
+      if (rerouted) {  // exactly `slots` distinct experts per token, and which of them were kept
+        row_ids[l].resize(r.tokens * slots);
+        row_gates[l].resize(r.tokens * slots);
+        row_kept[l].resize(r.tokens * slots);
         for (std::int64_t t = 0; t < r.tokens; ++t)
           trace_row(ids.subspan(t * r.top_k, r.top_k), gates.subspan(t * r.top_k, r.top_k),
-                    std::span<const float>(r.router_probs).subspan(t * r.num_experts, r.num_experts), c.top_k,
-                    row_ids[l].data() + t * c.top_k, row_gates[l].data() + t * c.top_k);
+                    std::span<const float>(r.router_probs).subspan(t * r.num_experts, r.num_experts), slots,
+                    row_ids[l].data() + t * slots, row_gates[l].data() + t * slots, row_kept[l].data() + t * slots);
         ids = row_ids[l];
         gates = row_gates[l];
       }
-      step.layers.push_back({ids, gates, o.router_probs ? std::span<const float>(r.router_probs) : std::span<const float>()});
+      step.layers.push_back({ids, gates, o.router_probs ? std::span<const float>(r.router_probs) : std::span<const float>(),
+                             row_kept[l]});
     }
     sink(step);
     summary.tokens += end - begin;

@@ -209,7 +209,7 @@ TEST_CASE("capture: the trace's expert ids equal transformers' for the same inpu
     REQUIRE(ids_view);
     std::vector<std::int64_t> ref_ids(ids_view->bytes.size() / 8);
     std::memcpy(ref_ids.data(), ids_view->bytes.data(), ids_view->bytes.size());
-    auto block = trace.read_layer(layer, 0, 20, {true, true});
+    auto block = trace.read_layer(layer, 0, 20, {.gates = true, .router_probs = true});
     const int k = block.top_k;
     std::uint64_t t = 0;
     for (std::size_t p = 0; p < mask.size(); ++p) {

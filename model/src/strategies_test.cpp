@@ -13,6 +13,7 @@
 #include <set>
 
 #include "moesim/common/error.hpp"
+#include "moesim/model/capture.hpp"
 #include "moesim/model/model.hpp"
 #include "moesim/model/strategy.hpp"
 
@@ -284,4 +285,37 @@ TEST_CASE("a model under a strategy: topk changes nothing, round_robin routes by
   }
   CHECK(m->routing_strategy_stats().at(0).expert_load == std::vector<std::uint64_t>(8, 2));
   CHECK_THROWS_AS(m->set_routing_strategy(parse_strategy("filtered:allow=8")), moesim::InputError);
+}
+
+// capture.cpp: how a strategy's row becomes a trace row with a kept mask (format 1.1), by hand.
+TEST_CASE("trace_row: kept experts first, dropped slots filled with the router's next choice and marked") {
+  const std::vector<float> probs = {0.05f, 0.40f, 0.10f, 0.30f, 0.15f};  // router preference: 1, 3, 4, 2, 0
+  std::int32_t ids[3];
+  float gates[3];
+  std::uint8_t kept[3];
+  SUBCASE("capacity dropped slot 1 of top-2: expert 1 kept, slot filled with expert 3, kept 0") {
+    const std::vector<std::int32_t> in = {1, -1};
+    const std::vector<float> g = {1.0f, 0.0f};
+    trace_row(in, g, probs, 2, ids, gates, kept);
+    CHECK(std::vector<std::int32_t>(ids, ids + 2) == std::vector<std::int32_t>{1, 3});
+    CHECK(std::vector<float>(gates, gates + 2) == std::vector<float>{1.0f, 0.0f});
+    CHECK(std::vector<std::uint8_t>(kept, kept + 2) == std::vector<std::uint8_t>{1, 0});
+  }
+  SUBCASE("a token no expert took: every slot filled, none kept") {
+    const std::vector<std::int32_t> in = {-1, -1};
+    const std::vector<float> g = {0.0f, 0.0f};
+    trace_row(in, g, probs, 2, ids, gates, kept);
+    CHECK(std::vector<std::int32_t>(ids, ids + 2) == std::vector<std::int32_t>{1, 3});
+    CHECK(std::vector<std::uint8_t>(kept, kept + 2) == std::vector<std::uint8_t>{0, 0});
+  }
+  SUBCASE("expert choice gave a token 3 experts: 3 slots keep all three") {
+    const std::vector<std::int32_t> in = {4, 0, 2};
+    const std::vector<float> g = {0.5f, 0.3f, 0.2f};
+    trace_row(in, g, probs, 3, ids, gates, kept);
+    CHECK(std::vector<std::int32_t>(ids, ids + 3) == std::vector<std::int32_t>{4, 0, 2});
+    CHECK(std::vector<std::uint8_t>(kept, kept + 3) == std::vector<std::uint8_t>{1, 1, 1});
+    CHECK_THROWS_AS(trace_row(in, g, probs, 2, ids, gates, kept), std::logic_error);  // never truncated silently
+  }
+  CHECK(trace_slots("expert_choice", 2, 8) == 8);
+  CHECK(trace_slots("capacity", 2, 8) == 2);
 }

@@ -39,16 +39,17 @@ std::vector<int> spread_by_sequence(std::span<const std::int32_t> sequence_id, i
 
 LayerTraffic build_layer_traffic(std::span<const std::int32_t> expert_ids, int top_k,
                                  std::span<const int> source_gpu, const Placement& placement, bool dedup,
-                                 const std::string& what) {
+                                 const std::string& what, std::span<const std::uint8_t> kept) {
   const int gpus = placement.num_gpus;
   LayerTraffic lt;
   lt.token_copies = TrafficMatrix::zeros(gpus);
   lt.replica_tokens.resize(placement.num_experts);
   for (int e = 0; e < placement.num_experts; ++e) lt.replica_tokens[e].assign(placement.replicas[e].size(), 0.0);
   lt.tokens = top_k > 0 ? expert_ids.size() / top_k : 0;
-  lt.assignments = expert_ids.size();
   if (source_gpu.size() != lt.tokens)
     throw std::logic_error("build_layer_traffic: one source GPU per token expected");
+  if (!kept.empty() && kept.size() != expert_ids.size())
+    throw std::logic_error("build_layer_traffic: one kept flag per (token, expert) slot expected");
 
   // Smooth weighted round robin per expert: deterministic, and replica r gets share_r of the tokens.
   std::vector<std::vector<double>> credit(placement.num_experts);
@@ -66,26 +67,29 @@ LayerTraffic build_layer_traffic(std::span<const std::int32_t> expert_ids, int t
     return best;
   };
 
-  std::vector<int> dest(top_k);
+  std::vector<int> dest;
+  dest.reserve(top_k);
   for (std::uint64_t t = 0; t < lt.tokens; ++t) {
     const int src = source_gpu[t];
+    dest.clear();
     for (int j = 0; j < top_k; ++j) {
-      std::int32_t e = expert_ids[t * top_k + j];
+      const std::size_t i = t * top_k + j;
+      std::int32_t e = expert_ids[i];
       if (e < 0 || e >= placement.num_experts)
         throw InputError(fmt::format("{}: token {} is routed to expert {}, but the placement has experts 0..{} "
                                      "(does the trace match the model and --experts?)",
                                      what, t, e, placement.num_experts - 1));
+      if (!kept.empty() && !kept[i]) continue;  // dropped: only the residual carries the token
       std::size_t r = pick_replica(e);
       lt.replica_tokens[e][r] += 1.0;
-      dest[j] = placement.replicas[e][r].gpu;
+      dest.push_back(placement.replicas[e][r].gpu);
     }
+    lt.assignments += dest.size();
     if (dedup) {
       std::sort(dest.begin(), dest.end());
-      auto last = std::unique(dest.begin(), dest.end());
-      for (auto it = dest.begin(); it != last; ++it) lt.token_copies.at(src, *it) += 1.0;
-    } else {
-      for (int d : dest) lt.token_copies.at(src, d) += 1.0;
+      dest.erase(std::unique(dest.begin(), dest.end()), dest.end());
     }
+    for (int d : dest) lt.token_copies.at(src, d) += 1.0;
   }
   return lt;
 }

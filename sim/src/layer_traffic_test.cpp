@@ -34,6 +34,32 @@ TEST_CASE("layer traffic: conservation of token copies with and without dedup") 
   CHECK(dedup.tokens_on_gpu(p) == std::vector<double>{3, 5});  // compute is not deduplicated
 }
 
+TEST_CASE("layer traffic: dropped pairs (kept mask) are neither sent nor computed") {
+  // The routing of the conservation case above, with 4 of its 8 pairs dropped by the strategy.
+  auto p = contiguous_placement(4, 2);
+  std::vector<std::int32_t> ids = {0, 1, 2, 3, 0, 2, 3, 2};
+  std::vector<std::uint8_t> kept = {1, 0,   // token 0: expert 1 dropped -> one local copy
+                                    0, 0,   // token 1: nothing at all (residual only)
+                                    0, 1,   // token 2: expert 0 dropped -> one local copy
+                                    1, 1};  // token 3: both local
+  std::vector<int> src = {0, 0, 1, 1};
+  auto plain = build_layer_traffic(ids, 2, src, p, false, "test", kept);
+  CHECK(plain.assignments == 4);
+  CHECK(plain.tokens == 4);
+  CHECK(plain.token_copies.total_bytes() == 4);  // kept pairs
+  CHECK(plain.token_copies.at(0, 0) == 1);
+  CHECK(plain.token_copies.at(0, 1) == 0);
+  CHECK(plain.token_copies.at(1, 0) == 0);
+  CHECK(plain.token_copies.at(1, 1) == 3);
+  CHECK(plain.tokens_on_gpu(p) == std::vector<double>{1, 3});
+  auto dedup = build_layer_traffic(ids, 2, src, p, true, "test", kept);
+  CHECK(dedup.token_copies.total_bytes() == 4 - 1);  // token 3's two local pairs share one copy
+  CHECK(dedup.assignments == 4);
+  // An all-ones mask is the same as none.
+  std::vector<std::uint8_t> ones(8, 1);
+  CHECK(build_layer_traffic(ids, 2, src, p, false, "test", ones).token_copies.at(0, 1) == 2);
+}
+
 TEST_CASE("layer traffic: replicas share an expert's tokens by their shares") {
   Placement p{"file", 1, 3, {{{1, 0.5}, {2, 0.25}, {0, 0.25}}}};
   std::vector<std::int32_t> ids(400, 0);

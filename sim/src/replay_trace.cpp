@@ -15,14 +15,14 @@ namespace moesim::sim {
 
 namespace {
 
-// Tokens routed to each expert over the whole layer: what EPLB balances.
+// Tokens routed to each expert over the whole layer, dropped pairs left out: what EPLB balances.
 std::vector<double> expert_loads(const traces::TraceReader& reader, int layer, int experts) {
   std::vector<double> loads(experts, 0.0);
   constexpr std::uint64_t kSliceTokens = 1 << 16;
   reader.for_each_id_slice(layer, kSliceTokens, [&](const traces::IdSlice& slice) {
     slice.visit([&](const auto* ids, std::size_t n) {
       for (std::size_t i = 0; i < n; ++i)
-        if (static_cast<int>(ids[i]) < experts) loads[ids[i]] += 1.0;
+        if (static_cast<int>(ids[i]) < experts && (!slice.kept || slice.kept[i])) loads[ids[i]] += 1.0;
     });
   });
   return loads;
@@ -91,10 +91,11 @@ ReplayResult replay_trace(const std::filesystem::path& trace, const PlatformSour
       auto src = source_gpus(reader, step, gpus, topt.spread);
       if (src.empty()) continue;
       for (int layer : layers) {
-        auto block = reader.read_step(layer, step, traces::ReadWhat{false, false});
+        // The kept mask (format 1.1) leaves out pairs the routing strategy dropped.
+        auto block = reader.read_step(layer, step, traces::ReadWhat{.gates = false, .router_probs = false, .kept = true});
         const Placement& p = placement[layer];
         auto lt = build_layer_traffic(block.expert_ids, block.top_k, src, p, topt.dedup,
-                                      fmt::format("{}: step {} layer {}", trace.string(), step, layer));
+                                      fmt::format("{}: step {} layer {}", trace.string(), step, layer), block.kept);
         LayerWork w;
         w.step = static_cast<int>(step);
         w.layer = layer;

@@ -9,6 +9,9 @@
 #include "moesim/sim/replay.hpp"
 #include "moesim/traces/synth.hpp"
 #include "moesim/traces/trace_reader.hpp"
+#include "moesim/traces/trace_writer.hpp"
+
+#include <random>
 
 using namespace moesim::sim;
 namespace fs = std::filesystem;
@@ -139,4 +142,96 @@ TEST_CASE("trace replay: bad inputs are one-line input errors") {
                        moesim::InputError);
   fs::remove(t.placement_file);
   fs::remove(trace);
+}
+
+namespace {
+// One layer, 2 experts (expert g on GPU g), top-2, one step of 4 tokens: tokens 0 and 1 start on
+// GPU 0, tokens 2 and 3 on GPU 1 (even spread). Every token lists both experts; `kept` says which
+// pairs the strategy kept (empty: no mask in the file).
+fs::path two_gpu_trace(const std::string& name, const std::vector<std::uint8_t>& kept) {
+  fs::path p = fs::temp_directory_path() / ("moesim_replay_" + std::to_string(::getpid()) + "_" + name + ".h5");
+  moesim::traces::TraceHeader h;
+  h.model = "hand";
+  h.architecture = "synthetic";
+  h.num_layers = 1;
+  h.num_experts = 2;
+  h.top_k = 2;
+  h.hidden_size = kHidden;
+  h.has_kept_mask = !kept.empty();
+  moesim::traces::TraceWriter w(p, h);
+  std::vector<std::int32_t> seq = {0, 0, 1, 1}, pos = {0, 1, 0, 1};
+  std::vector<std::int32_t> ids = {0, 1, 0, 1, 1, 0, 1, 0};
+  std::vector<float> gates(8, 0.5f);
+  std::vector<moesim::traces::LayerRouting> r = {{ids, gates, {}, kept}};
+  w.append_step({seq, pos, {}}, r);
+  w.close();
+  return p;
+}
+}  // namespace
+
+TEST_CASE("trace replay skips dropped pairs: closed-form time of a tiny trace") {
+  // 1 MB per token copy out, 2 MB back, on a 10 GB/s switch with 2 us latency. Without a mask each
+  // GPU sends its 2 tokens to the other GPU: 2 MB each way, dispatch 2e6/1e10 + 2e-6 s.
+  TraceReplayOptions t;
+  t.dispatch_bytes_per_token = 1e6;
+  t.combine_bytes_per_token = 2e6;
+  t.dedup = false;
+  const auto platform = parse_platform_source("switch:2:10e9:2e-6");
+  auto all = two_gpu_trace("all_kept", {});
+  auto r = replay_trace(all, platform, t, ReplayOptions{});
+  REQUIRE(r.a2a_rows.size() == 2);
+  CHECK(r.a2a_rows[0].time_s == doctest::Approx(2e6 / 10e9 + 2e-6).epsilon(1e-9));
+  CHECK(r.assignments == 8);
+  // Drop every remote pair but token 3's to expert 0: GPU 0 sends nothing, GPU 1 sends one copy.
+  auto masked = two_gpu_trace("masked", {1, 0, 1, 0, 1, 0, 1, 1});
+  auto m = replay_trace(masked, platform, t, ReplayOptions{});
+  REQUIRE(m.a2a_rows.size() == 2);
+  CHECK(m.assignments == 5);
+  CHECK(m.tokens == 4);
+  CHECK(m.dispatch_bytes_total == doctest::Approx(5 * 1e6));     // kept pairs × bytes per token
+  CHECK(m.a2a_rows[0].network_bytes == doctest::Approx(1e6));     // the one remote kept pair
+  CHECK(m.a2a_rows[0].time_s == doctest::Approx(1e6 / 10e9 + 2e-6).epsilon(1e-9));
+  CHECK(m.a2a_rows[1].time_s == doctest::Approx(2e6 / 10e9 + 2e-6).epsilon(1e-9));  // combine: 2 MB back
+  fs::remove(all);
+  fs::remove(masked);
+}
+
+TEST_CASE("trace replay with a kept mask conserves bytes: kept pairs × bytes per token, minus dedup") {
+  // 512 tokens of top-2 over 8 experts on 4 GPUs, a seeded random third of the pairs dropped.
+  fs::path p = fs::temp_directory_path() / ("moesim_replay_" + std::to_string(::getpid()) + "_conserve_kept.h5");
+  moesim::traces::TraceHeader h;
+  h.num_layers = 1, h.num_experts = 8, h.top_k = 2, h.hidden_size = kHidden, h.has_kept_mask = true;
+  const int T = 512;
+  std::mt19937 rng(3);
+  std::vector<std::int32_t> seq(T), pos(T), ids(2 * T);
+  std::vector<std::uint8_t> kept(2 * T);
+  std::uint64_t kept_pairs = 0;
+  for (int t = 0; t < T; ++t) {
+    seq[t] = t / 128, pos[t] = t % 128;
+    ids[2 * t] = static_cast<std::int32_t>(rng() % 8);
+    ids[2 * t + 1] = (ids[2 * t] + 1 + static_cast<std::int32_t>(rng() % 7)) % 8;
+    for (int j = 0; j < 2; ++j) {
+      kept[2 * t + j] = rng() % 3 != 0 ? 1 : 0;
+      kept_pairs += kept[2 * t + j];
+    }
+  }
+  std::vector<float> gates(2 * T, 0.5f);
+  {
+    moesim::traces::TraceWriter w(p, h);
+    std::vector<moesim::traces::LayerRouting> r = {{ids, gates, {}, kept}};
+    w.append_step({seq, pos, {}}, r);
+    w.close();
+  }
+  TraceReplayOptions t;
+  t.dedup = false;
+  auto r = replay_trace(p, switch4(), t, ReplayOptions{});
+  CHECK(r.assignments == kept_pairs);
+  CHECK(r.dispatch_bytes_total == doctest::Approx(static_cast<double>(kept_pairs) * kHidden));
+  t.dedup = true;
+  auto d = replay_trace(p, switch4(), t, ReplayOptions{});
+  // Deduplication removes exactly the kept pairs of one token whose two experts share a GPU.
+  std::uint64_t shared = 0;
+  for (int i = 0; i < T; ++i) shared += kept[2 * i] && kept[2 * i + 1] && ids[2 * i] / 2 == ids[2 * i + 1] / 2;
+  CHECK(d.dispatch_bytes_total == doctest::Approx(static_cast<double>(kept_pairs - shared) * kHidden));
+  fs::remove(p);
 }

@@ -78,6 +78,9 @@ void print_stats_table(const TraceStats& stats, const TraceHeader& h, const std:
     row(std::to_string(l.layer), std::to_string(l.model_layer), l.all, l.top1,
         fmt::format("{}..{}", l.all.min_load, l.all.max_load));
   row("mean", "", stats.mean_all, stats.mean_top1, "");
+  if (h.has_kept_mask)
+    fmt::print("dropped pairs: {} of {} ({:.2f} %; tokens x router k {}); loads above count the {} kept pairs only\n",
+               stats.dropped_pairs, stats.router_pairs, 100.0 * stats.drop_rate(), h.natural_top_k(), stats.kept_pairs);
 }
 
 }  // namespace

@@ -203,7 +203,7 @@ void write_synthetic_trace(const std::filesystem::path& path, const SynthOptions
         for (int j = 0; j < k; ++j) g[j] = static_cast<float>(p[row[j]] / sum);
         std::sort(g, g + k, std::greater<float>());
       }
-      routing[l] = LayerRouting{ids[l], gates[l], {}};
+      routing[l] = LayerRouting{ids[l], gates[l], {}, {}};
     }
     writer.append_step(StepTokens{seq, pos, {}}, routing);
     token += n;

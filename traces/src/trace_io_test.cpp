@@ -44,13 +44,13 @@ fs::path write_small_trace(const std::string& name) {
   std::vector<std::int32_t> ids0 = {0, 1, 2, 3, 3, 0}, ids1 = {1, 0, 1, 2, 1, 3};
   std::vector<float> g = {0.6f, 0.4f, 0.7f, 0.3f, 0.5f, 0.5f};
   std::vector<float> probs(3 * 4, 0.25f);
-  std::vector<LayerRouting> r = {{ids0, g, probs}, {ids1, g, probs}};
+  std::vector<LayerRouting> r = {{ids0, g, probs, {}}, {ids1, g, probs, {}}};
   w.append_step({seq, pos, tok}, r);
   std::vector<std::int32_t> seq2 = {1, 1}, pos2 = {1, 2}, tok2 = {14, 15};
   std::vector<std::int32_t> ids2 = {2, 0, 2, 1}, ids3 = {3, 2, 0, 1};
   std::vector<float> g2 = {0.9f, 0.1f, 0.8f, 0.2f};
   std::vector<float> probs2(2 * 4, 0.25f);
-  std::vector<LayerRouting> r2 = {{ids2, g2, probs2}, {ids3, g2, probs2}};
+  std::vector<LayerRouting> r2 = {{ids2, g2, probs2, {}}, {ids3, g2, probs2, {}}};
   w.append_step({seq2, pos2, tok2}, r2);
   CHECK_FALSE(fs::exists(p));  // not visible under its name until closed
   w.close();
@@ -88,7 +88,7 @@ TEST_CASE("writer refuses an expert id outside the declared experts") {
   TraceWriter w(temp_file("bad_id.h5"), small_header());
   std::vector<std::int32_t> seq = {0}, pos = {0}, tok = {1}, ids = {0, 4};
   std::vector<float> g = {0.5f, 0.5f}, probs(4, 0.25f);
-  std::vector<LayerRouting> r = {{ids, g, probs}, {ids, g, probs}};
+  std::vector<LayerRouting> r = {{ids, g, probs, {}}, {ids, g, probs, {}}};
   CHECK_THROWS_WITH_AS(w.append_step({seq, pos, tok}, r), doctest::Contains("expert id 4 outside 0..3"),
                        std::invalid_argument);
 }

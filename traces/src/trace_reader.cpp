@@ -20,7 +20,7 @@ struct TraceReader::Impl {
   TraceHeader header;
   std::vector<std::uint64_t> offsets;
   int id_width = 1;
-  std::vector<H5::DataSet> expert_ids, gates, probs;
+  std::vector<H5::DataSet> expert_ids, gates, probs, kept;
   H5::DataSet sequence_id, position, token_id;
 
   [[noreturn]] void fail(const std::string& what) const { throw InputError(located(path, what)); }
@@ -123,6 +123,14 @@ struct TraceReader::Impl {
     header.num_steps = static_cast<std::uint64_t>(steps);
     header.has_token_ids = int_attr("has_token_ids") != 0;
     header.has_router_probs = int_attr("has_router_probs") != 0;
+    // Added in 1.1: a file without them is 1.0, whose every slot is a kept pair.
+    header.version_minor = file.attrExists("version_minor") ? static_cast<int>(int_attr("version_minor")) : 0;
+    header.has_kept_mask = file.attrExists("has_kept_mask") && int_attr("has_kept_mask") != 0;
+    if (file.attrExists("router_top_k")) {
+      std::int64_t rk = int_attr("router_top_k");
+      if (rk < 1 || rk > header.top_k) fail(fmt::format("router_top_k {} must be in 1..top_k ({})", rk, header.top_k));
+      header.router_top_k = static_cast<int>(rk);
+    }
   }
 
   void read_offsets() {
@@ -167,11 +175,38 @@ struct TraceReader::Impl {
         probs.push_back(dataset(probs_name));
         expect_shape(probs.back(), probs_name, T, static_cast<hsize_t>(header.num_experts));
       }
+      open_kept_mask(l, T, k);
       H5::Group g = file.openGroup(schema::layer_group(l));
       std::int64_t model_layer = l;
       if (g.attrExists("model_layer")) g.openAttribute("model_layer").read(H5::PredType::NATIVE_INT64, &model_layer);
       header.model_layers.push_back(static_cast<int>(model_layer));
     }
+  }
+
+  // The mask and the header must agree: a mask the header does not announce would be ignored by
+  // nothing here, but a missing one would make dropped pairs count as sent.
+  void open_kept_mask(int l, hsize_t T, hsize_t k) {
+    const std::string name = schema::layer_dataset(l, schema::kKept);
+    if (!header.has_kept_mask) {
+      if (file.nameExists(name)) fail(fmt::format("dataset '{}' exists but attribute 'has_kept_mask' is not 1", name));
+      return;
+    }
+    H5::DataSet ds = dataset(name);
+    expect_shape(ds, name, T, k);
+    if (ds.getTypeClass() != H5T_INTEGER || ds.getIntType().getSize() != 1)
+      fail(fmt::format("dataset '{}' must be uint8 (1 = pair kept, 0 = dropped; see FORMAT.md)", name));
+    if (T > 0 && !fully_stored(ds)) fail(fmt::format("dataset '{}' was never completely written (an interrupted writer?)", name));
+    kept.push_back(ds);
+  }
+
+  // Reads one layer's mask of tokens [begin, end) and checks it holds only 0 and 1.
+  void read_kept(int layer, std::uint64_t begin, std::uint64_t end, std::vector<std::uint8_t>& out) const {
+    const hsize_t k = static_cast<hsize_t>(header.top_k);
+    out.resize((end - begin) * k);
+    read_rows(kept[layer], H5::PredType::NATIVE_UINT8, begin, end, k, out.data(), "kept mask");
+    for (std::size_t i = 0; i < out.size(); ++i)
+      if (out[i] > 1)
+        fail(fmt::format("layer {} token {} has kept value {} (must be 0 or 1)", layer, begin + i / k, out[i]));
   }
 
   // Reads rows [begin, end) of a 1-D or 2-D dataset into `out` as `mem_type`.
@@ -248,6 +283,7 @@ LayerBlock TraceReader::read_layer(int layer, std::uint64_t begin, std::uint64_t
     impl_->read_rows(impl_->probs[layer], H5::PredType::NATIVE_FLOAT, begin, end, E, b.router_probs.data(),
                      "router probabilities");
   }
+  if (what.kept && h.has_kept_mask) impl_->read_kept(layer, begin, end, b.kept);
   // Ids are validated here, once, so that every consumer can index by them without checks:
   // in range, and distinct within a token (top-k picks k different experts).
   for (auto e : b.expert_ids)
@@ -291,12 +327,13 @@ void TraceReader::for_each_id_slice(int layer, std::uint64_t slice_tokens,
   const auto& h = impl_->header;
   const hsize_t k = static_cast<hsize_t>(h.top_k);
   slice_tokens = std::max<std::uint64_t>(1, slice_tokens);
-  std::vector<std::uint8_t> buffer(std::min<std::uint64_t>(slice_tokens, h.num_tokens) * k * impl_->id_width);
+  std::vector<std::uint8_t> buffer(std::min<std::uint64_t>(slice_tokens, h.num_tokens) * k * impl_->id_width), kept;
   for (std::uint64_t begin = 0; begin < h.num_tokens; begin += slice_tokens) {
     std::uint64_t end = std::min(h.num_tokens, begin + slice_tokens);
     impl_->read_rows(impl_->expert_ids[layer], schema::id_mem_type(impl_->id_width), begin, end, k, buffer.data(),
                      "expert ids");
-    IdSlice s{buffer.data(), impl_->id_width, begin, end - begin, h.top_k};
+    if (h.has_kept_mask) impl_->read_kept(layer, begin, end, kept);
+    IdSlice s{buffer.data(), impl_->id_width, begin, end - begin, h.top_k, h.has_kept_mask ? kept.data() : nullptr};
     fn(s);
   }
 }

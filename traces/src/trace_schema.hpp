@@ -18,6 +18,7 @@ inline constexpr const char* kLayersGroup = "layers";
 inline constexpr const char* kExpertIds = "expert_ids";
 inline constexpr const char* kGateWeights = "gate_weights";
 inline constexpr const char* kRouterProbs = "router_probs";
+inline constexpr const char* kKept = "kept";  // since 1.1, optional: uint8 (T, k), 1 = pair kept
 
 inline std::string layer_group(int layer) { return std::string(kLayersGroup) + "/" + std::to_string(layer); }
 inline std::string layer_dataset(int layer, const char* name) { return layer_group(layer) + "/" + name; }

@@ -14,11 +14,30 @@ constexpr std::uint64_t kSliceTokens = 1u << 20;
 
 // Counts ids into `all` (every column) and `top1` (column 0). Bins cover the whole stored integer
 // range, so an id beyond num_experts lands in a bin that is checked afterwards instead of writing
-// out of bounds.
+// out of bounds. With a kept mask (0/1, checked by the reader) only kept pairs count.
 template <class Id>
-void count_ids(const Id* ids, std::size_t n, int top_k, std::vector<std::uint64_t>& all, std::vector<std::uint64_t>& top1) {
-  for (std::size_t i = 0; i < n; ++i) ++all[ids[i]];
-  for (std::size_t i = 0; i < n; i += static_cast<std::size_t>(top_k)) ++top1[ids[i]];
+void count_ids(const Id* ids, const std::uint8_t* kept, std::size_t n, int top_k, std::vector<std::uint64_t>& all,
+               std::vector<std::uint64_t>& top1) {
+  const std::size_t k = static_cast<std::size_t>(top_k);
+  if (!kept) {
+    for (std::size_t i = 0; i < n; ++i) ++all[ids[i]];
+    for (std::size_t i = 0; i < n; i += k) ++top1[ids[i]];
+    return;
+  }
+  for (std::size_t i = 0; i < n; ++i) all[ids[i]] += kept[i];
+  for (std::size_t i = 0; i < n; i += k) top1[ids[i]] += kept[i];
+}
+
+// Kept pairs of a slice, and the pairs dropped per token against the router's k.
+void count_kept(const std::uint8_t* kept, std::size_t n, int top_k, int router_k, std::uint64_t& kept_pairs,
+                std::uint64_t& dropped_pairs) {
+  const std::size_t k = static_cast<std::size_t>(top_k);
+  for (std::size_t row = 0; row < n; row += k) {
+    int in_row = 0;
+    for (std::size_t j = 0; j < k; ++j) in_row += kept[row + j];
+    kept_pairs += static_cast<std::uint64_t>(in_row);
+    if (in_row < router_k) dropped_pairs += static_cast<std::uint64_t>(router_k - in_row);
+  }
 }
 
 LayerStats layer_stats(const TraceReader& reader, int layer, Progress* progress) {
@@ -38,7 +57,10 @@ LayerStats layer_stats(const TraceReader& reader, int layer, Progress* progress)
             throw InputError(located(reader.path(), fmt::format("layer {} holds expert id {} but the trace declares {} experts",
                                                                 layer, ids[i], h.num_experts)));
       }
-      count_ids(ids, n, slice.top_k, all, top1);
+      count_ids(ids, slice.kept, n, slice.top_k, all, top1);
+      if (slice.kept) count_kept(slice.kept, n, slice.top_k, h.natural_top_k(), s.kept_pairs, s.dropped_pairs);
+      else s.kept_pairs += n;
+      s.router_pairs += slice.tokens * static_cast<std::uint64_t>(h.natural_top_k());
     });
     if (progress) progress->advance(slice.tokens);
   });
@@ -88,6 +110,9 @@ TraceStats compute_stats(const TraceReader& reader, const std::vector<int>& laye
     stats.layers.push_back(layer_stats(reader, l, progress));
     accumulate_mean(stats.mean_all, stats.layers.back().all, w);
     accumulate_mean(stats.mean_top1, stats.layers.back().top1, w);
+    stats.kept_pairs += stats.layers.back().kept_pairs;
+    stats.router_pairs += stats.layers.back().router_pairs;
+    stats.dropped_pairs += stats.layers.back().dropped_pairs;
   }
   return stats;
 }
@@ -112,6 +137,10 @@ nlohmann::json to_json(const TraceStats& stats, const TraceHeader& h) {
     layers.push_back({{"layer", l.layer},
                       {"model_layer", l.model_layer},
                       {"tokens", l.tokens},
+                      {"kept_pairs", l.kept_pairs},
+                      {"router_pairs", l.router_pairs},
+                      {"dropped_pairs", l.dropped_pairs},
+                      {"drop_rate", l.drop_rate()},
                       {"loads", l.loads},
                       {"top1_loads", l.top1_loads},
                       {"all", to_json(l.all)},
@@ -124,6 +153,9 @@ nlohmann::json to_json(const TraceStats& stats, const TraceHeader& h) {
           {"num_steps", h.num_steps},
           {"num_experts", h.num_experts},
           {"top_k", h.top_k},
+          {"router_top_k", h.natural_top_k()},
+          {"has_kept_mask", h.has_kept_mask},
+          {"drop_rate", stats.drop_rate()},
           {"layers", layers},
           {"mean_over_layers", {{"all", to_json(stats.mean_all)}, {"top1", to_json(stats.mean_top1)}}}};
 }

@@ -60,7 +60,7 @@ void append_rows(H5::DataSet& ds, const H5::PredType& mem_type, const void* data
 }
 
 struct LayerSets {
-  H5::DataSet expert_ids, gates, probs;
+  H5::DataSet expert_ids, gates, probs, kept;
 };
 
 }  // namespace
@@ -75,13 +75,15 @@ struct TraceWriter::Impl {
   int id_width = 1;
   hsize_t tokens = 0;
   std::vector<std::uint64_t> step_offsets{0};
-  std::vector<std::uint8_t> id_buffer;
+  std::vector<std::uint8_t> id_buffer, all_kept;
   bool closed = false;
 
   Impl(const std::filesystem::path& path, TraceHeader h, WriterOptions o)
       : header(std::move(h)), options(o), output(path) {
     if (header.num_layers <= 0 || header.num_experts <= 0 || header.top_k <= 0 || header.top_k > header.num_experts)
       throw std::invalid_argument("trace header: need num_layers > 0 and 0 < top_k <= num_experts");
+    if (header.router_top_k < 0 || header.router_top_k > header.top_k)
+      throw std::invalid_argument("trace header: need 0 <= router_top_k <= top_k");
     if (header.model_layers.empty())
       for (int l = 0; l < header.num_layers; ++l) header.model_layers.push_back(l);
     if (static_cast<int>(header.model_layers.size()) != header.num_layers)
@@ -116,8 +118,21 @@ struct TraceWriter::Impl {
         s.probs = create_appendable(file, schema::layer_dataset(l, schema::kRouterProbs), H5::PredType::IEEE_F32LE,
                                     static_cast<hsize_t>(header.num_experts), probs_chunk, z);
       }
+      if (header.has_kept_mask)  // 0/1 bytes: deflate makes them nearly free
+        s.kept = create_appendable(file, schema::layer_dataset(l, schema::kKept), H5::PredType::STD_U8LE, k, chunk, z);
       layers.push_back(std::move(s));
     }
+  }
+
+  // A mask holds only 0 and 1, so that a reader can count kept pairs by adding the bytes.
+  const std::uint8_t* kept_rows(std::span<const std::uint8_t> kept, std::size_t pairs) {
+    if (kept.empty()) {
+      all_kept.assign(pairs, 1);
+      return all_kept.data();
+    }
+    for (auto v : kept)
+      if (v > 1) throw std::invalid_argument("trace writer: kept mask values must be 0 or 1");
+    return kept.data();
   }
 
   // Ids arrive as int32 and are stored in the smallest unsigned width; out-of-range ids are a bug
@@ -147,6 +162,9 @@ struct TraceWriter::Impl {
       if (r.expert_ids.size() != n * k || r.gates.size() != n * k ||
           (header.has_router_probs && r.router_probs.size() != n * static_cast<std::size_t>(header.num_experts)))
         throw std::invalid_argument("trace writer: layer routing shape does not match the step's tokens");
+      if (!r.kept.empty() && (!header.has_kept_mask || r.kept.size() != n * k))
+        throw std::invalid_argument(header.has_kept_mask ? "trace writer: kept mask shape does not match the step's tokens"
+                                                         : "trace writer: a kept mask needs header.has_kept_mask");
     }
     const hsize_t start = tokens;
     hsize_t len = start;
@@ -163,6 +181,10 @@ struct TraceWriter::Impl {
       append_rows(layers[l].expert_ids, schema::id_mem_type(id_width), narrow_ids(r.expert_ids), n, k, len);
       len = start;
       append_rows(layers[l].gates, H5::PredType::NATIVE_FLOAT, r.gates.data(), n, k, len);
+      if (header.has_kept_mask) {
+        len = start;
+        append_rows(layers[l].kept, H5::PredType::NATIVE_UINT8, kept_rows(r.kept, n * k), n, k, len);
+      }
       if (header.has_router_probs) {
         len = start;
         append_rows(layers[l].probs, H5::PredType::NATIVE_FLOAT, r.router_probs.data(), n,
@@ -179,11 +201,13 @@ struct TraceWriter::Impl {
     H5::Group root = file.openGroup("/");
     write_string_attr(root, "format", kFormatName);
     write_int_attr(root, "version", kFormatVersion);
+    write_int_attr(root, "version_minor", kFormatMinorVersion);
     write_string_attr(root, "model", header.model);
     write_string_attr(root, "architecture", header.architecture);
     write_int_attr(root, "num_layers", header.num_layers);
     write_int_attr(root, "num_experts", header.num_experts);
     write_int_attr(root, "top_k", header.top_k);
+    write_int_attr(root, "router_top_k", header.natural_top_k());
     write_int_attr(root, "hidden_size", header.hidden_size);
     write_string_attr(root, "dataset", header.dataset);
     write_string_attr(root, "tokenizer", header.tokenizer);
@@ -194,6 +218,7 @@ struct TraceWriter::Impl {
     write_int_attr(root, "num_steps", static_cast<std::int64_t>(header.num_steps));
     write_int_attr(root, "has_token_ids", header.has_token_ids);
     write_int_attr(root, "has_router_probs", header.has_router_probs);
+    write_int_attr(root, "has_kept_mask", header.has_kept_mask);
     hsize_t n = step_offsets.size();
     H5::DataSpace space(1, &n);
     H5::DataSet offsets = file.createDataSet(schema::kStepOffsets, H5::PredType::STD_U64LE, space);

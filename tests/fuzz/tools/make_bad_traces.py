@@ -42,3 +42,17 @@ def nodata(f):
             del f['layers/%d/%s'%(l,n)]; f.create_dataset('layers/%d/%s'%(l,n), shape=(T,2), dtype=dt, chunks=(65536,2))
 variant('unwritten_1e9_tokens.h5', nodata)
 with h5py.File('not_a_trace.h5','w') as f: f['x']=np.arange(10)
+# Format 1.1: the kept mask (layers/<l>/kept, uint8 (T, k), announced by has_kept_mask = 1).
+def kept_mask(f, value=None, shape=None, announce=True):
+    f.attrs['version_minor'] = np.int64(1)
+    f.attrs['has_kept_mask'] = np.int64(1 if announce else 0)
+    rng = np.random.default_rng(0)
+    for l in range(int(f.attrs['num_layers'])):
+        T, k = f['layers/%d/expert_ids' % l].shape
+        m = (rng.random(shape or (T, k)) < 0.7).astype('uint8')
+        if value is not None: m[3, 1] = value
+        f.create_dataset('layers/%d/kept' % l, data=m, chunks=True, compression='gzip')
+variant('kept_mask.h5', kept_mask)
+variant('kept_value_7.h5', lambda f: kept_mask(f, value=7))
+variant('kept_shape_3cols.h5', lambda f: kept_mask(f, shape=(f.attrs['num_tokens'], 3)))
+variant('kept_unannounced.h5', lambda f: kept_mask(f, announce=False))

@@ -35,12 +35,19 @@ struct CaptureOptions {
                      const std::vector<RoutingRecord>& routing)> on_step;
 };
 
-// A routing row as trace format v1 holds it: exactly k distinct experts. A strategy's row may have
-// empty slots (−1) or more than k experts (expert_choice): the k largest gates are kept, and empty
-// slots are filled, gate 0, with the experts the router scores highest (router_probs) — the router's
-// own choice that the strategy dropped. ids/gates/probs are one token's; writes k ids and gates.
-void trace_row(std::span<const std::int32_t> ids, std::span<const float> gates, std::span<const float> probs, int k,
-               std::int32_t* ids_out, float* gates_out);
+// A routing row as the trace holds it: exactly `slots` distinct experts and a kept flag for each
+// (format 1.1's kept mask). A strategy's row may have empty slots (−1, a dropped pair: the token
+// skips that expert, the residual carries it): the kept experts come first, in gate order, then the
+// empty slots are filled, gate 0 and kept 0, with the experts the router scores highest
+// (router_probs) that are not in the row yet. ids/gates/probs are one token's; writes `slots` ids,
+// gates and flags. A row with more kept experts than slots is a bug of the caller (std::logic_error):
+// the trace would lose pairs that were computed.
+void trace_row(std::span<const std::int32_t> ids, std::span<const float> gates, std::span<const float> probs, int slots,
+               std::int32_t* ids_out, float* gates_out, std::uint8_t* kept_out);
+
+// Slots per token in the trace of a strategy: k, or E for strategies that can give a token more
+// than k experts (expert_choice), so that no pair is lost; the kept mask marks the used ones.
+int trace_slots(const std::string& strategy_name, int top_k, int num_experts);
 
 struct CaptureSummary {
   std::uint64_t tokens = 0, steps = 0, sequences = 0;
@@ -49,11 +56,13 @@ struct CaptureSummary {
   double tokens_per_s() const { return seconds > 0 ? tokens / seconds : 0; }
 };
 
-// One step of a capture as trace format v1 rows: tokens sequence by sequence, per MoE layer (T, k)
-// expert ids (largest gate first, k distinct) and gates, and (T, E) router probabilities if asked.
+// One step of a capture as trace rows: tokens sequence by sequence, per MoE layer (T, slots) expert
+// ids (largest gate first, distinct) and gates, (T, E) router probabilities if asked, and under a
+// strategy (T, slots) kept flags (format 1.1; slots = trace_slots(), k unless expert choice).
 struct CapturedLayer {
   std::span<const std::int32_t> expert_ids;
   std::span<const float> gates, router_probs;
+  std::span<const std::uint8_t> kept;  // empty for the model's own routing (every pair kept)
 };
 struct CapturedStep {
   std::span<const std::int32_t> sequence_id, position, token_id;

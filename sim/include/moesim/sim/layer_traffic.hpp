@@ -18,7 +18,7 @@ struct LayerTraffic {
   // Tokens processed by each replica: replica_tokens[expert][replica index in the placement].
   std::vector<std::vector<double>> replica_tokens;
   std::uint64_t tokens = 0;       // tokens routed
-  std::uint64_t assignments = 0;  // tokens × k (every (token, expert) pair)
+  std::uint64_t assignments = 0;  // (token, expert) pairs kept: tokens × k when nothing was dropped
 
   std::vector<double> tokens_on_gpu(const Placement& p) const;  // expert-token pairs each GPU computes
 };
@@ -31,10 +31,12 @@ enum class TokenSpread {
 
 // expert_ids: (tokens, top_k) row-major. source_gpu: per token. dedup: a token going to several
 // experts on one GPU is sent there once (DeepEP); otherwise once per expert.
+// kept: (tokens, top_k) 1 = pair kept, 0 = dropped by the routing strategy (trace format 1.1), or
+// empty = every pair kept. A dropped pair is neither sent nor computed.
 // Throws InputError naming `what` (e.g. the trace file and layer) for an expert id outside the placement.
 LayerTraffic build_layer_traffic(std::span<const std::int32_t> expert_ids, int top_k,
                                  std::span<const int> source_gpu, const Placement& placement, bool dedup,
-                                 const std::string& what);
+                                 const std::string& what, std::span<const std::uint8_t> kept = {});
 
 // Source GPU of each of `tokens` tokens under kEven.
 std::vector<int> spread_evenly(std::uint64_t tokens, int gpus);

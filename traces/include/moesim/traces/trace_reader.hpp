@@ -20,7 +20,11 @@ struct LayerBlock {
   std::vector<std::int32_t> expert_ids;  // (tokens, top_k)
   std::vector<float> gates;              // (tokens, top_k); empty if not requested
   std::vector<float> router_probs;       // (tokens, num_experts); empty if not requested or absent
+  // (tokens, top_k) 1 = pair kept, 0 = dropped; empty if the trace has no mask (every pair kept)
+  // or it was not requested.
+  std::vector<std::uint8_t> kept;
   std::uint64_t tokens() const { return top_k ? expert_ids.size() / top_k : 0; }
+  bool is_kept(std::size_t i) const { return kept.empty() || kept[i] != 0; }
 };
 
 struct TokenBlock {
@@ -35,6 +39,7 @@ struct IdSlice {
   std::uint64_t begin = 0;
   std::uint64_t tokens = 0;
   int top_k = 0;
+  const std::uint8_t* kept = nullptr;  // (tokens, top_k) 1 = pair kept; null = every pair kept
   // Calls f(span of the right unsigned type); lets hot loops be instantiated per width.
   template <class F>
   void visit(F&& f) const {
@@ -48,6 +53,7 @@ struct IdSlice {
 struct ReadWhat {
   bool gates = true;
   bool router_probs = false;
+  bool kept = true;  // the kept mask, where the trace has one
 };
 
 class TraceReader {
@@ -66,7 +72,8 @@ class TraceReader {
   TokenBlock read_tokens(std::uint64_t begin, std::uint64_t end) const;
 
   // Calls fn on consecutive slices of one layer's expert ids in their stored integer width, without
-  // conversion (the fast path for statistics). Bounded memory: one slice at a time.
+  // conversion (the fast path for statistics), with the slice's kept mask where the trace has one.
+  // Bounded memory: one slice at a time.
   void for_each_id_slice(int layer, std::uint64_t slice_tokens, const std::function<void(const IdSlice&)>& fn) const;
   // Stored width of expert ids in bytes (1, 2 or 4).
   int id_width_bytes() const;

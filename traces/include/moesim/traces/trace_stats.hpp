@@ -16,8 +16,15 @@ struct LayerStats {
   int layer = 0;        // index in the file
   int model_layer = 0;  // index in the model
   std::uint64_t tokens = 0;
+  // Loads count kept pairs only: a pair the strategy dropped was neither computed nor sent.
   std::vector<std::uint64_t> loads;       // all k choices, per expert
-  std::vector<std::uint64_t> top1_loads;  // column 0 only
+  std::vector<std::uint64_t> top1_loads;  // column 0 only (where kept)
+  std::uint64_t kept_pairs = 0;     // tokens × k without a kept mask
+  std::uint64_t router_pairs = 0;   // tokens × the router's k: the pairs the model's own routing has
+  // Σ over tokens of max(0, router k − pairs kept): what the strategy took away. A token that expert
+  // choice gave more than k experts does not offset another's loss.
+  std::uint64_t dropped_pairs = 0;
+  double drop_rate() const { return router_pairs ? static_cast<double>(dropped_pairs) / static_cast<double>(router_pairs) : 0.0; }
   BalanceMetrics all, top1;
 };
 
@@ -25,6 +32,8 @@ struct TraceStats {
   std::vector<LayerStats> layers;
   // Each metric averaged over the selected layers, except `total`, which is summed over them.
   BalanceMetrics mean_all, mean_top1;
+  std::uint64_t kept_pairs = 0, router_pairs = 0, dropped_pairs = 0;  // summed over the selected layers
+  double drop_rate() const { return router_pairs ? static_cast<double>(dropped_pairs) / static_cast<double>(router_pairs) : 0.0; }
 };
 
 // layers empty = every layer. Streams the file; memory is one slice of ids.

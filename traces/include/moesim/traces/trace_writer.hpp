@@ -27,6 +27,9 @@ struct LayerRouting {
   std::span<const std::int32_t> expert_ids;  // (tokens, top_k), column 0 = highest gate
   std::span<const float> gates;              // (tokens, top_k)
   std::span<const float> router_probs;       // (tokens, num_experts) or empty
+  // (tokens, top_k) 1 = the pair was computed and sent, 0 = dropped (the token skipped that expert).
+  // Only with header.has_kept_mask; empty there means every pair of the step was kept.
+  std::span<const std::uint8_t> kept;
 };
 
 class TraceWriter {
