@@ -5,6 +5,7 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <map>
 
@@ -13,21 +14,58 @@
 namespace moesim::model {
 namespace {
 
-// RoPE base and type: transformers 5 writes rope_parameters {rope_theta, rope_type}; older configs
-// have rope_theta at the top level and an optional rope_scaling dict.
+// RoPE base and scaling: transformers 5 writes rope_parameters {rope_theta, rope_type, ...}; older
+// configs have rope_theta at the top level and an optional rope_scaling dict {type, factor, ...}.
+// Defaults are those of transformers' modeling_rope_utils.py, so a config reads the same here as there.
 void parse_rope(const ConfigFields& f, ModelConfig& c, double default_theta) {
   c.rope_theta = f.get<double>("rope_theta", default_theta);
   std::string type = "default";
+  const json* params = nullptr;
   for (const char* key : {"rope_parameters", "rope_scaling"}) {
     const json& j = f.raw();
     if (!j.contains(key) || !j[key].is_object()) continue;
     const json& r = j[key];
     if (r.contains("rope_theta") && r["rope_theta"].is_number()) c.rope_theta = r["rope_theta"].get<double>();
-    for (const char* t : {"rope_type", "type"})
-      if (r.contains(t) && r[t].is_string()) type = r[t].get<std::string>();
+    std::string t = "default";
+    for (const char* name : {"type", "rope_type"})  // rope_type wins, as in transformers
+      if (r.contains(name) && r[name].is_string()) t = r[name].get<std::string>();
+    if (t != "default" || !params) type = t, params = &r;
   }
-  if (type != "default")
-    f.fail(fmt::format("RoPE type '{}' is not supported yet (only 'default'); the parity tests cover no scaling", type));
+  RopeScaling& s = c.rope_scaling;
+  if (type == "default") return;
+  static const std::map<std::string, RopeType> kTypes = {
+      {"linear", RopeType::kLinear}, {"yarn", RopeType::kYarn}, {"llama3", RopeType::kLlama3}};
+  auto known = kTypes.find(type);
+  if (known == kTypes.end())
+    f.fail(fmt::format("RoPE type '{}' is not supported (supported: default, linear, yarn, llama3; 'dynamic' "
+                       "and 'longrope' depend on the sequence length and are not implemented)", type));
+  s.type = known->second;
+  const ConfigFields r = f.nested(*params);
+  // Python's `x or default`: absent, null and 0 all take the default.
+  auto number_or = [&](const char* key, double fallback) {
+    double v = r.get<double>(key, 0.0);
+    return v != 0.0 ? v : fallback;
+  };
+  s.factor = r.need<double>("factor");
+  if (!(s.factor > 0)) f.fail(fmt::format("RoPE 'factor' = {} must be positive", s.factor));
+  s.mscale_all_dim = r.get<double>("mscale_all_dim", 0.0);  // DeepSeek-V3 reads it for any scaled type
+  if (s.type == RopeType::kLinear) return;
+  s.original_max_position_embeddings =
+      params->contains("original_max_position_embeddings") ? r.positive("original_max_position_embeddings")
+                                                           : f.positive("original_max_position_embeddings");
+  if (s.type == RopeType::kYarn) {
+    s.beta_fast = number_or("beta_fast", 32.0);
+    s.beta_slow = number_or("beta_slow", 1.0);
+    s.mscale = r.get<double>("mscale", 0.0);
+    s.attention_factor = r.get<double>("attention_factor", 0.0);
+    s.truncate = r.get<bool>("truncate", true);
+  } else {  // llama3
+    s.low_freq_factor = r.need<double>("low_freq_factor");
+    s.high_freq_factor = r.need<double>("high_freq_factor");
+    if (!(s.high_freq_factor > s.low_freq_factor) || !(s.low_freq_factor > 0))
+      f.fail(fmt::format("llama3 RoPE needs 0 < low_freq_factor < high_freq_factor (got {} and {})",
+                         s.low_freq_factor, s.high_freq_factor));
+  }
 }
 
 using Parser = void (*)(const ConfigFields&, ModelConfig&);
@@ -41,6 +79,10 @@ const std::map<std::string, Parser>& parsers() {
 }
 
 }  // namespace
+
+double yarn_mscale(double factor, double mscale) {
+  return factor <= 1.0 ? 1.0 : 0.1 * mscale * std::log(factor) + 1.0;
+}
 
 void parse_common(const ConfigFields& f, ModelConfig& c, double default_eps, double default_theta) {
   c.vocab_size = f.positive("vocab_size");

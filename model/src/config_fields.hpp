@@ -50,6 +50,8 @@ class ConfigFields {
   static constexpr std::int64_t kMaxSize = 1 << 24;    // vocabulary, widths
   static constexpr std::int64_t kMaxLayers = 1 << 12;  // decoder layers, heads
   const json& raw() const { return j_; }
+  // The same checks on a nested object (e.g. rope_parameters), errors still naming this file.
+  ConfigFields nested(const json& j) const { return ConfigFields(j, file_); }
   [[noreturn]] void fail(const std::string& message) const { throw InputError(located(file_, message)); }
 
  private:

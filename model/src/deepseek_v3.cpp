@@ -48,7 +48,7 @@ class DeepseekV3 final : public Network {
                      bool want_logits) const override {
     at::Tensor x = at::embedding(embed_, ids);                                    // (B, S, H)
     at::Tensor positions = layers::positions_from_mask(valid);                    // (B, S)
-    layers::RopeTables rope = layers::rope_tables(positions, c_.qk_rope_head_dim, c_.rope_theta, x.scalar_type());
+    layers::RopeTables rope = layers::rope_tables(positions, c_.qk_rope_head_dim, c_.rope_theta, c_.rope_scaling, x.scalar_type());
     at::Tensor bias = layers::attention_bias(valid, x.scalar_type());            // (B, 1, S, S)
     int moe_index = 0;
     for (int l = 0; l < c_.num_layers; ++l) {
@@ -94,8 +94,20 @@ class DeepseekV3 final : public Network {
     k_rot = layers::apply_rope(k_rot, rope).expand({B, h, S, rot});               // (B, h, S, rot)
     at::Tensor query = at::cat({q_pass, q_rot}, -1);                              // (B, h, S, nope+rot)
     at::Tensor key = at::cat({k_pass, k_rot}, -1);                                // (B, h, S, nope+rot)
-    at::Tensor out = layers::attention(query, key, value, bias, 1.0 / std::sqrt(static_cast<double>(nope + rot)));  // (B, S, h·dv)
+    at::Tensor out = layers::attention(query, key, value, bias, softmax_scale());  // (B, S, h·dv)
     return layers::linear(out, w.o, w.o_bias);                                    // (B, S, H)
+  }
+
+  // 1/sqrt(qk head dim), and with scaled RoPE and mscale_all_dim set, × yarn_mscale(factor, mscale_all_dim)²
+  // (DeepseekV3Attention.scaling): YaRN's temperature applied to the whole q·k, not only its rope part.
+  double softmax_scale() const {
+    double scale = 1.0 / std::sqrt(static_cast<double>(c_.qk_nope_head_dim + c_.qk_rope_head_dim));
+    const RopeScaling& s = c_.rope_scaling;
+    if (s.type != RopeType::kDefault && s.mscale_all_dim != 0) {
+      const double m = yarn_mscale(s.factor, s.mscale_all_dim);
+      scale *= m * m;
+    }
+    return scale;
   }
 
   at::Tensor moe(const at::Tensor& x, const LayerWeights& w, int moe_index, int layer,

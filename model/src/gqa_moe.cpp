@@ -50,7 +50,7 @@ class GqaMoe final : public Network {
                      bool want_logits) const override {
     at::Tensor x = at::embedding(embed_, ids);                                   // (B, S, H)
     at::Tensor positions = layers::positions_from_mask(valid);                   // (B, S)
-    layers::RopeTables rope = layers::rope_tables(positions, c_.head_dim, c_.rope_theta, x.scalar_type());
+    layers::RopeTables rope = layers::rope_tables(positions, c_.head_dim, c_.rope_theta, c_.rope_scaling, x.scalar_type());
     at::Tensor bias = layers::attention_bias(valid, x.scalar_type());           // (B, 1, S, S)
     int moe_index = 0;
     for (int l = 0; l < c_.num_layers; ++l) {

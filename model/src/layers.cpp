@@ -2,7 +2,9 @@
 
 #include <torch/version.h>
 
+#include <cmath>
 #include <limits>
+#include <numbers>
 #include <vector>
 
 namespace moesim::model::layers {
@@ -17,13 +19,76 @@ at::Tensor linear(const at::Tensor& x, const at::Tensor& weight, const at::Tenso
   return bias.defined() ? at::linear(x, weight, bias) : at::linear(x, weight);
 }
 
-RopeTables rope_tables(const at::Tensor& positions, int rot_dim, double theta, at::ScalarType dtype) {
+namespace {
+
+// YaRN's correction range: the (fractional) dimension at which a frequency turns num_rotations times
+// over the original context, for the fastest (beta_fast) and slowest (beta_slow) bound.
+double yarn_correction_dim(double num_rotations, int rot_dim, double theta, int original_context) {
+  return rot_dim * std::log(original_context / (num_rotations * 2 * std::numbers::pi)) / (2 * std::log(theta));
+}
+
+// Blend weight of the unscaled (extrapolated) frequency, per frequency index: 1 below `low`, 0 above
+// `high`, linear in between. transformers' 1 - linear_ramp_factor(low, high, rot_dim / 2).
+at::Tensor yarn_extrapolation_weight(const RopeScaling& s, int rot_dim, double theta) {
+  double low = yarn_correction_dim(s.beta_fast, rot_dim, theta, s.original_max_position_embeddings);
+  double high = yarn_correction_dim(s.beta_slow, rot_dim, theta, s.original_max_position_embeddings);
+  if (s.truncate) low = std::floor(low), high = std::ceil(high);
+  low = std::max(low, 0.0);
+  high = std::min(high, static_cast<double>(rot_dim - 1));
+  if (low == high) high += 0.001;  // transformers' guard against a zero-width ramp
+  at::Tensor index = at::arange(rot_dim / 2, at::TensorOptions().dtype(at::kFloat));
+  return 1 - ((index - low) / (high - low)).clamp(0, 1);
+}
+
+// Llama 3.1: wavelengths longer than original_context / low_freq_factor are divided by factor, those
+// shorter than original_context / high_freq_factor kept, the ones between blended smoothly.
+at::Tensor llama3_inv_freq(const at::Tensor& inv_freq, const RopeScaling& s) {
+  const double context = s.original_max_position_embeddings;
+  const double low_wavelen = context / s.low_freq_factor, high_wavelen = context / s.high_freq_factor;
+  at::Tensor wavelen = 2 * std::numbers::pi / inv_freq;
+  at::Tensor scaled = at::where(wavelen > low_wavelen, inv_freq / s.factor, inv_freq);
+  at::Tensor smooth = (context / wavelen - s.low_freq_factor) / (s.high_freq_factor - s.low_freq_factor);
+  at::Tensor smoothed = (1 - smooth) * scaled / s.factor + smooth * scaled;
+  at::Tensor medium = (wavelen >= high_wavelen).logical_and(wavelen <= low_wavelen);
+  return at::where(medium, smoothed, scaled);
+}
+
+}  // namespace
+
+RopeFrequencies rope_frequencies(int rot_dim, double theta, const RopeScaling& s) {
   // inv_freq[i] = 1 / theta^(2i / rot_dim), in float32 exactly as transformers computes it.
-  at::Tensor exponents = at::arange(0, rot_dim, 2, positions.options().dtype(at::kLong)).to(at::kFloat) / rot_dim;
-  at::Tensor inv_freq = 1.0 / at::pow(theta, exponents);                      // (rot_dim/2)
+  at::Tensor exponents = at::arange(0, rot_dim, 2, at::TensorOptions().dtype(at::kLong)).to(at::kFloat) / rot_dim;
+  at::Tensor pos_freqs = at::pow(theta, exponents);                            // (rot_dim/2)
+  at::Tensor inv_freq = 1.0 / pos_freqs;
+  switch (s.type) {
+    case RopeType::kDefault:
+      return {inv_freq, 1.0};
+    case RopeType::kLinear:
+      return {inv_freq / s.factor, 1.0};
+    case RopeType::kLlama3:
+      return {llama3_inv_freq(inv_freq, s), 1.0};
+    case RopeType::kYarn: {
+      at::Tensor interpolated = 1.0 / (s.factor * pos_freqs);
+      at::Tensor w = yarn_extrapolation_weight(s, rot_dim, theta);
+      double attention_factor = s.attention_factor;
+      if (attention_factor <= 0)
+        attention_factor = s.mscale != 0 && s.mscale_all_dim != 0
+                               ? yarn_mscale(s.factor, s.mscale) / yarn_mscale(s.factor, s.mscale_all_dim)
+                               : yarn_mscale(s.factor, 1.0);
+      return {interpolated * (1 - w) + inv_freq * w, attention_factor};
+    }
+  }
+  return {inv_freq, 1.0};
+}
+
+RopeTables rope_tables(const at::Tensor& positions, int rot_dim, double theta, const RopeScaling& scaling,
+                       at::ScalarType dtype) {
+  RopeFrequencies f = rope_frequencies(rot_dim, theta, scaling);
+  at::Tensor inv_freq = f.inv_freq.to(positions.device());
   at::Tensor freqs = positions.to(at::kFloat).unsqueeze(-1) * inv_freq;        // (B, S, rot_dim/2)
   at::Tensor emb = at::cat({freqs, freqs}, -1);                                // (B, S, rot_dim)
-  return {emb.cos().to(dtype), emb.sin().to(dtype)};
+  if (f.attention_factor == 1.0) return {emb.cos().to(dtype), emb.sin().to(dtype)};
+  return {(emb.cos() * f.attention_factor).to(dtype), (emb.sin() * f.attention_factor).to(dtype)};
 }
 
 static at::Tensor rotate_half(const at::Tensor& x) {

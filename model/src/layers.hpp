@@ -10,6 +10,8 @@
 
 #include <optional>
 
+#include "moesim/model/config.hpp"
+
 namespace moesim::model::layers {
 
 // y = w ⊙ x / sqrt(mean(x²) + eps), computed in float32 and cast back like transformers' RMSNorm.
@@ -22,7 +24,15 @@ at::Tensor linear(const at::Tensor& x, const at::Tensor& weight, const at::Tenso
 struct RopeTables {
   at::Tensor cos, sin;
 };
-RopeTables rope_tables(const at::Tensor& positions, int rot_dim, double theta, at::ScalarType dtype);
+RopeTables rope_tables(const at::Tensor& positions, int rot_dim, double theta, const RopeScaling& scaling,
+                       at::ScalarType dtype);
+// The inverse frequencies (rot_dim/2, float32) and the factor on cos/sin of a RoPE type, computed as
+// transformers' ROPE_INIT_FUNCTIONS do (float32 tensors, scalars in double).
+struct RopeFrequencies {
+  at::Tensor inv_freq;
+  double attention_factor = 1.0;
+};
+RopeFrequencies rope_frequencies(int rot_dim, double theta, const RopeScaling& scaling);
 // x (B, heads, S, rot_dim) rotated in the "halves" layout (rotate_half).
 at::Tensor apply_rope(const at::Tensor& x, const RopeTables& rope);
 // DeepSeek's interleaved layout (pairs (x0,x1),(x2,x3),...) reordered to halves before apply_rope.

@@ -5,7 +5,9 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <numbers>
 
 using namespace moesim::model;
 
@@ -89,4 +91,105 @@ TEST_CASE("Placement::contiguous: 8 layers over 3 devices in consecutive blocks 
   std::vector<int> index;
   for (const auto& d : p.layer) index.push_back(d.index());
   CHECK(index == std::vector<int>{0, 0, 0, 1, 1, 1, 2, 2});
+}
+
+namespace {
+std::vector<double> doubles(const at::Tensor& t) {
+  at::Tensor c = t.to(at::kDouble).contiguous();
+  return {c.data_ptr<double>(), c.data_ptr<double>() + c.numel()};
+}
+// The scaled-RoPE fixtures' setting (tests/fixtures/make_parity_fixtures.py YARN): rot_dim 8,
+// theta 100, factor 4, original context 16, beta_fast 4, beta_slow 0.25.
+RopeScaling fixture_yarn() {
+  RopeScaling s;
+  s.type = RopeType::kYarn;
+  s.factor = 4;
+  s.original_max_position_embeddings = 16;
+  s.beta_fast = 4;
+  s.beta_slow = 0.25;
+  return s;
+}
+}  // namespace
+
+TEST_CASE("rope_frequencies: YaRN blend on a hand-worked case, against transformers 5.17") {
+  // Unscaled inv_freq = 100^(-i/4), i = 0..3: 1, 10^-0.5, 0.1, 10^-1.5.
+  // Correction dims d(r) = 8 ln(16 / (2π r)) / (2 ln 100): d(4) = -0.392 → floor → 0 (clamped),
+  // d(0.25) = 2.016 → ceil → 3. Ramp i/3, so the unscaled weight is 1, 2/3, 1/3, 0 and
+  // inv_freq = unscaled · (w + (1 - w)/4) = unscaled · (1, 3/4, 1/2, 1/4).
+  RopeScaling s = fixture_yarn();
+  s.mscale = 1.0;
+  s.mscale_all_dim = 0.5;
+  layers::RopeFrequencies f = layers::rope_frequencies(8, 100.0, s);
+  const std::vector<double> hand = {1.0, 0.75 / std::sqrt(10.0), 0.05, 0.25 * std::pow(10.0, -1.5)};
+  // transformers' DeepseekV3RotaryEmbedding.inv_freq for the deepseek_v3_yarn fixture (dump_rope_reference.py).
+  const std::vector<double> hf = {1.0, 0.23717081546783447, 0.04999999701976776, 0.007905694656074047};
+  auto got = doubles(f.inv_freq);
+  REQUIRE(got.size() == 4);
+  for (int i = 0; i < 4; ++i) {
+    CHECK(got[i] == doctest::Approx(hand[i]).epsilon(1e-6));
+    CHECK(got[i] == doctest::Approx(hf[i]).epsilon(1e-6));
+  }
+  // attention factor (0.1·1·ln 4 + 1) / (0.1·0.5·ln 4 + 1) = 1.138629 / 1.069315 = 1.064822
+  CHECK(f.attention_factor == doctest::Approx((0.1 * std::log(4.0) + 1) / (0.05 * std::log(4.0) + 1)));
+  CHECK(f.attention_factor == doctest::Approx(1.0648216253695715).epsilon(1e-12));
+  // DeepSeek-V3's softmax scale: 16^-0.5 · (0.05 ln 4 + 1)² = 0.285858 (transformers: 0.28585849156279275)
+  CHECK(0.25 * std::pow(yarn_mscale(4.0, 0.5), 2) == doctest::Approx(0.28585849156279275).epsilon(1e-12));
+}
+
+TEST_CASE("rope_frequencies: YaRN untruncated ramp and default attention factor") {
+  // truncate = false: ramp from 0 to d(0.25) = 8 ln(32/π) / (2 ln 100) = 2.016000 (unrounded), so the
+  // unscaled weight is 1 - i/2.016 clamped: 1, 0.50397, 0.00794, 0 and the multiplier 0.25 + 0.75 w.
+  RopeScaling s = fixture_yarn();
+  s.truncate = false;
+  layers::RopeFrequencies f = layers::rope_frequencies(8, 100.0, s);
+  const double high = 8 * std::log(16 / (0.25 * 2 * std::numbers::pi)) / (2 * std::log(100.0));
+  CHECK(high == doctest::Approx(2.016000).epsilon(1e-6));
+  // transformers' Qwen3MoeRotaryEmbedding.inv_freq for the qwen3_moe_yarn fixture.
+  const std::vector<double> hf = {1.0, 0.19858352839946747, 0.025595249608159065, 0.007905694656074047};
+  auto got = doubles(f.inv_freq);
+  for (int i = 0; i < 4; ++i) {
+    double w = std::clamp(1 - i / high, 0.0, 1.0);
+    CHECK(got[i] == doctest::Approx(std::pow(100.0, -i / 4.0) * (0.25 + 0.75 * w)).epsilon(1e-6));
+    CHECK(got[i] == doctest::Approx(hf[i]).epsilon(1e-6));
+  }
+  // Neither mscale given: 0.1 ln 4 + 1 = 1.138629 (transformers: 1.138629436111989).
+  CHECK(f.attention_factor == doctest::Approx(1.138629436111989).epsilon(1e-12));
+}
+
+TEST_CASE("rope_frequencies: llama3 and linear scaling") {
+  // Llama 3 with context 16, low/high freq factors 1/4: wavelengths 2π·100^(i/4) = 6.28, 19.9, 62.8, 199.
+  // Above 16 they are divided by 4; 6.28 lies in [4, 16]: smooth = (16/6.28 - 1)/3 = 0.51549,
+  // inv = (1 - smooth)/4 + smooth = 0.63662 (= 2/π exactly: 0.25 + 0.75·(16/(2π) - 1)/3 = 4/(2π)).
+  RopeScaling s;
+  s.type = RopeType::kLlama3;
+  s.factor = 4;
+  s.original_max_position_embeddings = 16;
+  s.low_freq_factor = 1;
+  s.high_freq_factor = 4;
+  layers::RopeFrequencies f = layers::rope_frequencies(8, 100.0, s);
+  // transformers' MixtralRotaryEmbedding.inv_freq for the mixtral_llama3 fixture.
+  const std::vector<double> hf = {0.6366197466850281, 0.07905694097280502, 0.02500000037252903, 0.007905694656074047};
+  auto got = doubles(f.inv_freq);
+  CHECK(got[0] == doctest::Approx(2 / std::numbers::pi).epsilon(1e-6));
+  for (int i = 0; i < 4; ++i) CHECK(got[i] == doctest::Approx(hf[i]).epsilon(1e-6));
+  CHECK(f.attention_factor == 1.0);
+
+  RopeScaling linear;
+  linear.type = RopeType::kLinear;
+  linear.factor = 2;
+  auto lin = doubles(layers::rope_frequencies(4, 10000.0, linear).inv_freq);  // 1/2, 0.01/2
+  CHECK(lin[0] == doctest::Approx(0.5));
+  CHECK(lin[1] == doctest::Approx(0.005));
+}
+
+TEST_CASE("rope_tables: the YaRN attention factor multiplies cos and sin") {
+  RopeScaling s = fixture_yarn();  // attention factor 0.1 ln 4 + 1
+  at::Tensor positions = at::arange(3, at::TensorOptions().dtype(at::kLong)).unsqueeze(0);  // (1, 3)
+  layers::RopeTables t = layers::rope_tables(positions, 8, 100.0, s, at::kFloat);
+  const double a = 0.1 * std::log(4.0) + 1;
+  // position 2, frequency 0 (unscaled, inv_freq 1): cos 2 and sin 2, in both halves.
+  CHECK(t.cos[0][2][0].item<double>() == doctest::Approx(a * std::cos(2.0)).epsilon(1e-6));
+  CHECK(t.sin[0][2][4].item<double>() == doctest::Approx(a * std::sin(2.0)).epsilon(1e-6));
+  // position 2, frequency 3 (interpolated, 10^-1.5 / 4)
+  CHECK(t.cos[0][2][3].item<double>() == doctest::Approx(a * std::cos(2 * std::pow(10.0, -1.5) / 4)).epsilon(1e-6));
 }

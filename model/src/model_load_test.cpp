@@ -153,8 +153,16 @@ TEST_CASE("loading: bad configs, devices and dtypes are refused naming the field
   CHECK(config_error("\"hidden_size\": 32,", "").find("config.json: missing field 'hidden_size'") != std::string::npos);
   CHECK(config_error("\"num_experts_per_tok\": 2", "\"num_experts_per_tok\": 9")
             .find("num_experts_per_tok = 9 exceeds num_local_experts = 8") != std::string::npos);
-  CHECK(config_error("\"rope_type\": \"default\"", "\"rope_type\": \"yarn\"").find("RoPE type 'yarn' is not supported") !=
+  // Scaled RoPE: types moesim does not implement are refused by name, a known one without its fields too.
+  CHECK(config_error("\"rope_type\": \"default\"", "\"rope_type\": \"longrope\"")
+            .find("config.json: RoPE type 'longrope' is not supported (supported: default, linear, yarn, llama3") !=
         std::string::npos);
+  CHECK(config_error("\"rope_type\": \"default\"", "\"rope_type\": \"dynamic\"").find("RoPE type 'dynamic' is not supported") !=
+        std::string::npos);
+  CHECK(config_error("\"rope_type\": \"default\"", "\"rope_type\": \"yarn\"").find("config.json: missing field 'factor'") !=
+        std::string::npos);
+  CHECK(config_error("\"rope_type\": \"default\"", "\"rope_type\": \"yarn\", \"factor\": 4")
+            .find("config.json: missing field 'original_max_position_embeddings'") != std::string::npos);
   CHECK(config_error("\"vocab_size\": 96", "\"vocab_size\": \"many\"").find("field 'vocab_size' has the wrong type") !=
         std::string::npos);
   // Untrusted numbers in integer fields: never cast (1e30 is UB), wrapped (2^40) or truncated (3.5).
@@ -265,4 +273,37 @@ TEST_CASE("capture --dataset: a real tokenizer and text file give a trace of exa
   CHECK(tokens.sequence_id[8] == 1);
   CHECK(dataset_token_ids("text:" + text.string(), MOESIM_SHARED_DATA, *tokenizer, 5).size() == 5);
   CHECK_THROWS_AS(dataset_token_ids("imagenet", MOESIM_SHARED_DATA, *tokenizer, 5), moesim::InputError);
+}
+
+TEST_CASE("loading: a hub-style rope_scaling {type: yarn} reads the same as transformers 5's rope_parameters") {
+  // DeepSeek-V3's config.json on the hub: rope_theta at the top level, rope_scaling with 'type'.
+  fs::path dir = scratch("rope_scaling");
+  std::ifstream in(fixture("deepseek_v3_yarn") / "config.json");
+  std::string text((std::istreambuf_iterator<char>(in)), {});
+  const std::string from = text.substr(text.find("\"rope_parameters\""));
+  const std::string params = from.substr(0, from.find('}') + 1);
+  text.replace(text.find(params), params.size(),
+               "\"rope_theta\": 100.0, \"rope_scaling\": {\"type\": \"yarn\", \"factor\": 4, \"beta_fast\": 4, "
+               "\"beta_slow\": 0.25, \"mscale\": 1.0, \"mscale_all_dim\": 0.5, \"original_max_position_embeddings\": 16}");
+  std::ofstream(dir / "config.json") << text;
+  fs::copy_file(fixture("deepseek_v3_yarn") / "model.safetensors", dir / "model.safetensors");
+
+  ModelConfig c = load_config(dir);
+  CHECK(c.rope_theta == 100.0);
+  CHECK(c.rope_scaling.type == RopeType::kYarn);
+  CHECK(c.rope_scaling.factor == 4.0);
+  CHECK(c.rope_scaling.original_max_position_embeddings == 16);
+  CHECK(c.rope_scaling.beta_fast == 4.0);
+  CHECK(c.rope_scaling.beta_slow == 0.25);
+  CHECK(c.rope_scaling.mscale_all_dim == 0.5);
+  CHECK(c.rope_scaling.truncate);
+  auto hub = MoeModel::load(dir)->forward(kSequences);
+  auto v5 = MoeModel::load(fixture("deepseek_v3_yarn"))->forward(kSequences);
+  CHECK(hub.logits == v5.logits);
+  // The same weights without scaling give other logits: the scaling is really applied.
+  auto plain_text = text;
+  plain_text.replace(plain_text.find("\"type\": \"yarn\""), 14, "\"type\": \"default\"");
+  std::ofstream(dir / "config.json") << plain_text;
+  auto plain = MoeModel::load(dir)->forward(kSequences);
+  CHECK(plain.logits != v5.logits);
 }

@@ -119,3 +119,10 @@ TEST_CASE("parity: deepseek_v3 (MLA with q low-rank, interleaved RoPE, grouped s
 TEST_CASE("parity: deepseek_v3_plain (MLA with q_proj, 2 shared experts, no renormalisation)") {
   expect_parity("deepseek_v3_plain");
 }
+TEST_CASE("parity: deepseek_v3_yarn (YaRN RoPE with mscale / mscale_all_dim, softmax scale x mscale^2)") {
+  expect_parity("deepseek_v3_yarn");
+}
+TEST_CASE("parity: qwen3_moe_yarn (YaRN RoPE, default attention factor, untruncated ramp)") {
+  expect_parity("qwen3_moe_yarn");
+}
+TEST_CASE("parity: mixtral_llama3 (Llama 3.1 RoPE scaling)") { expect_parity("mixtral_llama3"); }

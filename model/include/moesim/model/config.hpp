@@ -21,6 +21,32 @@ enum class Router {
   kSigmoidGroupLimited, // DeepSeek-V3: sigmoid, +bias for selection only, best groups first, scaled
 };
 
+// How RoPE frequencies are stretched beyond the pre-training context (config.json rope_parameters
+// or rope_scaling), with the meanings and defaults of transformers' modeling_rope_utils.py.
+enum class RopeType {
+  kDefault,  // inv_freq[i] = theta^(-2i/d)
+  kLinear,   // inv_freq / factor
+  kYarn,     // blend of inv_freq and inv_freq / factor over a ramp of dimensions; cos/sin × attention_factor
+  kLlama3,   // Llama 3.1: long wavelengths / factor, short ones kept, smooth in between
+};
+
+struct RopeScaling {
+  RopeType type = RopeType::kDefault;
+  double factor = 1.0;
+  int original_max_position_embeddings = 0;
+  double beta_fast = 32.0;          // YaRN: rotations at which the ramp starts (extrapolation side)
+  double beta_slow = 1.0;           // YaRN: rotations at which it ends (interpolation side)
+  double mscale = 0.0;              // YaRN (DeepSeek): attention_factor = mscale_of(mscale) / mscale_of(mscale_all_dim)
+  double mscale_all_dim = 0.0;      //   and DeepSeek-V3's softmax scale × mscale_of(mscale_all_dim)^2
+  double attention_factor = 0.0;    // YaRN: > 0 when config.json sets it explicitly
+  bool truncate = true;             // YaRN: round the correction range outwards to whole dimensions
+  double low_freq_factor = 1.0;     // Llama 3
+  double high_freq_factor = 4.0;    // Llama 3
+};
+
+// YaRN's magnitude correction 0.1·mscale·ln(factor) + 1 (1 when factor ≤ 1): yarn_get_mscale.
+double yarn_mscale(double factor, double mscale);
+
 struct ModelConfig {
   std::string model_type;  // config.json model_type: mixtral, qwen3_moe, olmoe, qwen2_moe, deepseek_v3
   int vocab_size = 0;
@@ -31,6 +57,7 @@ struct ModelConfig {
   int head_dim = 0;            // per head for q, k, v (GQA families)
   double rms_norm_eps = 1e-6;
   double rope_theta = 10000.0;
+  RopeScaling rope_scaling;
   bool tie_word_embeddings = false;
 
   // Feed-forward
