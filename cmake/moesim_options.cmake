@@ -19,6 +19,7 @@ function(moesim_add_tests name)
   cmake_parse_arguments(T "" "" "SOURCES;LIBS" ${ARGN})
   add_executable(${name} ${PROJECT_SOURCE_DIR}/tests/doctest_main.cpp ${T_SOURCES})
   target_link_libraries(${name} PRIVATE ${T_LIBS} doctest::doctest moesim_options moesim_warnings)
+  target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR}/tests/support)  # moesim/testing/
   target_compile_definitions(${name} PRIVATE
     MOESIM_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
     MOESIM_SHARED_DATA="${MOESIM_SHARED_DATA}")

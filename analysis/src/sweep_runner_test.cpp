@@ -14,19 +14,13 @@
 #include "moesim/analysis/sweep_runner.hpp"
 #include "moesim/analysis/sweep_spec.hpp"
 #include "moesim/common/error.hpp"
+#include "moesim/testing/scratch.hpp"
 
 using namespace moesim::analysis;
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
 namespace {
-
-fs::path fresh_dir(const std::string& name) {
-  fs::path dir = fs::temp_directory_path() / ("moesim_sweep_runner_test_" + name);
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
 
 json read_json(const fs::path& p) {
   std::ifstream f(p);
@@ -45,7 +39,7 @@ RunOptions options_for(const fs::path& out) {
 }  // namespace
 
 TEST_CASE("a sweep runs every scenario in worker processes, records failures and resumes") {
-  fs::path dir = fresh_dir("run");
+  fs::path dir = moesim::testing::scratch_subdir("run");
   std::ofstream(dir / "base.yaml") << "nic: {bandwidth: 25Gbps, latency: 1us}\n";
   std::ofstream(dir / "s.yaml") << R"(
 name: closed-forms
@@ -147,7 +141,7 @@ steps:
 }
 
 TEST_CASE("a step whose stdout is not JSON fails the scenario with a hint") {
-  fs::path dir = fresh_dir("nojson");
+  fs::path dir = moesim::testing::scratch_subdir("nojson");
   std::ofstream(dir / "s.yaml") << R"(
 steps:
   synth: moesim trace synth --layers 1 --experts 4 --top-k 1 --tokens 10 --out {dir}/t.h5 --quiet
@@ -167,12 +161,12 @@ TEST_CASE("flattening keeps nested scalars and leaves arrays out") {
 }
 
 TEST_CASE("collect names the folder when it is not a sweep") {
-  fs::path dir = fresh_dir("collect");
+  fs::path dir = moesim::testing::scratch_subdir("collect");
   CHECK_THROWS_WITH_AS(collect_table(dir), doctest::Contains("sweep.json: no such file"), moesim::InputError);
 }
 
 TEST_CASE("a platform key as an axis: each scenario's derived platform extends the base with the override") {
-  fs::path out = fresh_dir("platform") / "out";
+  fs::path out = moesim::testing::scratch_subdir("platform") / "out";
   SweepSpec spec = load_sweep_file(fs::path(MOESIM_SOURCE_DIR) / "analysis/examples/nic-bandwidth.sweep.yaml");
   auto grid = expand_grid(spec);
   REQUIRE(grid.size() == 3);
@@ -189,7 +183,7 @@ TEST_CASE("a platform key as an axis: each scenario's derived platform extends t
 }
 
 TEST_CASE("a key inside a list as an axis: fat-tree leaf oversubscription (the base file writes the list)") {
-  fs::path dir = fresh_dir("oversub");
+  fs::path dir = moesim::testing::scratch_subdir("oversub");
   // Two nodes of 8 NICs on radix-16 leaves: one node per leaf, 8 ports down and 8 / 4 / 2 up.
   std::ofstream(dir / "ft.yaml") << R"(
 extends: fat-tree-256
@@ -239,7 +233,7 @@ steps:
 }
 
 TEST_CASE("--timeout-s kills a scenario that runs too long and records it; the others finish") {
-  fs::path dir = fresh_dir("timeout");
+  fs::path dir = moesim::testing::scratch_subdir("timeout");
   // 2^22 tokens x 16 layers takes seconds; 64 tokens takes milliseconds.
   std::ofstream(dir / "s.yaml") << R"(
 axes: {tokens: [64, 4194304]}

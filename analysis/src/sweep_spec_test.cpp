@@ -7,18 +7,13 @@
 
 #include "moesim/analysis/sweep_spec.hpp"
 #include "moesim/common/error.hpp"
+#include "moesim/testing/scratch.hpp"
 
 using namespace moesim::analysis;
 namespace fs = std::filesystem;
 
 namespace {
-fs::path write_sweep(const std::string& name, const std::string& text) {
-  fs::path dir = fs::temp_directory_path() / "moesim_sweep_spec_test";
-  fs::create_directories(dir);
-  fs::path file = dir / name;
-  std::ofstream(file) << text;
-  return file;
-}
+fs::path write_sweep(const std::string& name, const std::string& text) { return moesim::testing::scratch_file(name, text); }
 
 std::string error_of(const std::string& text) {
   try {

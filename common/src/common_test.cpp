@@ -6,6 +6,7 @@
 #include "moesim/common/atomic_file.hpp"
 #include "moesim/common/error.hpp"
 #include "moesim/common/json_number.hpp"
+#include "moesim/testing/scratch.hpp"
 
 namespace fs = std::filesystem;
 
@@ -15,8 +16,7 @@ TEST_CASE("located() formats file:line:col and leaves out unknown positions") {
 }
 
 TEST_CASE("an uncommitted AtomicOutput leaves neither the final file nor its temporary") {
-  fs::path dir = fs::temp_directory_path() / "moesim_atomic_test";
-  fs::remove_all(dir);
+  fs::path dir = moesim::testing::scratch_subdir("atomic");
   fs::path final_path = dir / "out.txt";
   fs::path temp;
   {

@@ -1,7 +1,6 @@
 // Loaders on the real files in ../shared/data, against the counts documented in its SOURCES.md
 // (and values computed there independently with Python).
 #include <doctest/doctest.h>
-#include <unistd.h>
 #include <zlib.h>
 
 #include <algorithm>
@@ -10,6 +9,7 @@
 
 #include "moesim/common/error.hpp"
 #include "moesim/model/datasets.hpp"
+#include "moesim/testing/scratch.hpp"
 
 namespace fs = std::filesystem;
 using moesim::InputError;
@@ -18,15 +18,6 @@ using namespace moesim::model;
 namespace {
 
 const fs::path kData = MOESIM_SHARED_DATA;
-
-struct TempDir {
-  fs::path path;
-  explicit TempDir(const std::string& name) : path(fs::temp_directory_path() / fmt::format("moesim_{}_{}", name, ::getpid())) {
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
 
 std::size_t count_lines(const std::string& text) { return static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n')); }
 
@@ -109,22 +100,22 @@ TEST_CASE("C4 sample: 2000 documents with the documented first record and charac
 }
 
 TEST_CASE("C4 .json.gz shards (gzip, as allenai/c4 ships them) read like the plain file, in name order") {
-  TempDir dir("c4_shards");
-  fs::create_directories(dir.path / "c4");
+  const fs::path dir = moesim::testing::scratch_subdir("c4_shards");
+  fs::create_directories(dir / "c4");
   // The first 100 documents of the sample, as a plain file and as gzip shards.
-  fs::path jsonl = dir.path / "first100.jsonl";
+  fs::path jsonl = dir / "first100.jsonl";
   {
     std::ifstream in(kData / "c4" / "c4_validation_2k.jsonl");
     std::ofstream out(jsonl);
     std::string line;
     for (int i = 0; i < 100 && std::getline(in, line); ++i) out << line << '\n';
   }
-  gzip_file(jsonl, dir.path / "c4" / "c4-validation.00001-of-00002.json.gz");
-  gzip_file(jsonl, dir.path / "c4" / "c4-validation.00000-of-00002.json.gz");
-  gzip_file(jsonl, dir.path / "c4" / "c4-validation.00000-of-00002.json.gz", "ab");  // a second gzip member
+  gzip_file(jsonl, dir / "c4" / "c4-validation.00001-of-00002.json.gz");
+  gzip_file(jsonl, dir / "c4" / "c4-validation.00000-of-00002.json.gz");
+  gzip_file(jsonl, dir / "c4" / "c4-validation.00000-of-00002.json.gz", "ab");  // a second gzip member
   auto plain = load_c4_file(jsonl);
   REQUIRE(plain.size() == 100);
-  auto docs = load_c4(dir.path);
+  auto docs = load_c4(dir);
   REQUIRE(docs.size() == 300);
   CHECK(docs[0].text == plain[0].text);
   CHECK(docs[0].url == "https://www.opentable.com/boneyard-bistro?Ref=8101");
@@ -149,8 +140,8 @@ TEST_CASE("LAMBADA: 5153 passages, context and target word as documented; both f
 }
 
 TEST_CASE("A malformed JSON line is an InputError naming file, line and column") {
-  TempDir dir("bad_jsonl");
-  fs::path file = dir.path / "lambada.jsonl";
+  const fs::path dir = moesim::testing::scratch_subdir("bad_jsonl");
+  fs::path file = dir / "lambada.jsonl";
   std::ofstream(file) << R"({"context": "a b", "continuation": "c"})" << "\n" << R"({"context": "x", oops})" << "\n";
   CHECK_THROWS_WITH_AS(load_lambada_file(file), doctest::Contains((file.string() + ":2:").c_str()), InputError);
   std::ofstream(file) << R"({"context": "a b"})" << "\n";
@@ -162,7 +153,7 @@ TEST_CASE("A malformed JSON line is an InputError naming file, line and column")
                        doctest::Contains((file.string() + ":1:1: malformed JSON: [json.exception.out_of_range.406] "
                                                          "number overflow parsing '1e400'").c_str()),
                        InputError);
-  fs::path gz = dir.path / "broken.json.gz";
+  fs::path gz = dir / "broken.json.gz";
   gzip_file(kData / "c4" / "c4_validation_2k.jsonl", gz);
   fs::resize_file(gz, fs::file_size(gz) / 2);  // truncated download
   CHECK_THROWS_AS(load_c4_file(gz), InputError);

@@ -46,26 +46,23 @@ class DeepseekV3 final : public Network {
 
   at::Tensor forward(const at::Tensor& ids, const at::Tensor& valid, const RoutingCallback& on_routing,
                      bool want_logits) const override {
-    at::Tensor x = at::embedding(embed_, ids);                                    // (B, S, H)
-    at::Tensor positions = layers::positions_from_mask(valid);                    // (B, S)
-    layers::RopeTables rope = layers::rope_tables(positions, c_.qk_rope_head_dim, c_.rope_theta, c_.rope_scaling, x.scalar_type());
-    at::Tensor bias = layers::attention_bias(valid, x.scalar_type());            // (B, 1, S, S)
+    LayerInputs in;
+    in.x = at::embedding(ends_.embed, ids);                                      // (B, S, H)
+    at::Tensor positions = layers::positions_from_mask(valid);                   // (B, S)
+    in.rope = layers::rope_tables(positions, c_.qk_rope_head_dim, c_.rope_theta, c_.rope_scaling, in.x.scalar_type());
+    in.bias = layers::attention_bias(valid, in.x.scalar_type());                 // (B, 1, S, S)
     int moe_index = 0;
     for (int l = 0; l < c_.num_layers; ++l) {
       const LayerWeights& w = layers_[l];
-      if (x.device() != placement_.layer[l]) {  // next block of layers on the next device
-        const at::Device d = placement_.layer[l];
-        x = x.to(d);
-        rope = {rope.cos.to(d), rope.sin.to(d)};
-        bias = bias.to(d);
-      }
-      x = x + attention(layers::rms_norm(x, w.input_norm, c_.rms_norm_eps), w.attention, rope, bias);
+      if (in.x.device() != placement_.layer[l]) in.move_to(placement_.layer[l]);  // next block's device
+      at::Tensor& x = in.x;                                                      // (B, S, H)
+      x = x + attention(layers::rms_norm(x, w.input_norm, c_.rms_norm_eps), w.attention, in.rope, in.bias);
       at::Tensor h = layers::rms_norm(x, w.post_attention_norm, c_.rms_norm_eps);  // (B, S, H)
       x = x + (w.is_moe ? moe(h, w, moe_index++, l, on_routing) : layers::swiglu(h, w.dense));
     }
     if (!want_logits) return {};
-    x = layers::rms_norm(x, final_norm_, c_.rms_norm_eps);                       // (B, S, H)
-    return layers::linear(x, lm_head_).to(at::kFloat);                            // (B, S, V)
+    at::Tensor x = layers::rms_norm(in.x, ends_.final_norm, c_.rms_norm_eps);   // (B, S, H)
+    return layers::linear(x, ends_.lm_head).to(at::kFloat);                     // (B, S, V)
   }
 
  private:
@@ -127,16 +124,7 @@ class DeepseekV3 final : public Network {
   void load(WeightLoader& w) {
     const int H = c_.hidden_size, h = c_.num_heads;
     const int qk = c_.qk_nope_head_dim + c_.qk_rope_head_dim;
-    w.set_device(placement_.layer.front());
-    embed_ = w.get("model.embed_tokens.weight", {c_.vocab_size, H});
-    w.set_device(placement_.layer.back());
-    final_norm_ = w.get("model.norm.weight", {H});
-    if (c_.tie_word_embeddings) {
-      lm_head_ = embed_.defined() ? embed_.to(placement_.layer.back()) : embed_;
-      w.ignore("lm_head.weight");
-    } else {
-      lm_head_ = w.get("lm_head.weight", {c_.vocab_size, H});
-    }
+    ends_ = EmbeddingAndHead::load(w, c_, placement_);
     for (int l = 0; l < c_.num_layers; ++l) {
       w.set_device(placement_.layer[l]);
       const std::string p = fmt::format("model.layers.{}.", l);
@@ -177,7 +165,7 @@ class DeepseekV3 final : public Network {
 
   ModelConfig c_;
   Placement placement_;
-  at::Tensor embed_, final_norm_, lm_head_;
+  EmbeddingAndHead ends_;
   std::vector<LayerWeights> layers_;
 };
 

@@ -48,26 +48,23 @@ class GqaMoe final : public Network {
 
   at::Tensor forward(const at::Tensor& ids, const at::Tensor& valid, const RoutingCallback& on_routing,
                      bool want_logits) const override {
-    at::Tensor x = at::embedding(embed_, ids);                                   // (B, S, H)
+    LayerInputs in;
+    in.x = at::embedding(ends_.embed, ids);                                      // (B, S, H)
     at::Tensor positions = layers::positions_from_mask(valid);                   // (B, S)
-    layers::RopeTables rope = layers::rope_tables(positions, c_.head_dim, c_.rope_theta, c_.rope_scaling, x.scalar_type());
-    at::Tensor bias = layers::attention_bias(valid, x.scalar_type());           // (B, 1, S, S)
+    in.rope = layers::rope_tables(positions, c_.head_dim, c_.rope_theta, c_.rope_scaling, in.x.scalar_type());
+    in.bias = layers::attention_bias(valid, in.x.scalar_type());                 // (B, 1, S, S)
     int moe_index = 0;
     for (int l = 0; l < c_.num_layers; ++l) {
       const LayerWeights& w = layers_[l];
-      if (x.device() != placement_.layer[l]) {  // next block of layers on the next device
-        const at::Device d = placement_.layer[l];
-        x = x.to(d);
-        rope = {rope.cos.to(d), rope.sin.to(d)};
-        bias = bias.to(d);
-      }
-      x = x + attention(layers::rms_norm(x, w.input_norm, c_.rms_norm_eps), w.attention, rope, bias);
+      if (in.x.device() != placement_.layer[l]) in.move_to(placement_.layer[l]);  // next block's device
+      at::Tensor& x = in.x;                                                      // (B, S, H)
+      x = x + attention(layers::rms_norm(x, w.input_norm, c_.rms_norm_eps), w.attention, in.rope, in.bias);
       at::Tensor h = layers::rms_norm(x, w.post_attention_norm, c_.rms_norm_eps);  // (B, S, H)
       x = x + (w.is_moe ? moe(h, w.moe, moe_index++, l, on_routing) : layers::swiglu(h, w.dense));
     }
     if (!want_logits) return {};
-    x = layers::rms_norm(x, final_norm_, c_.rms_norm_eps);                      // (B, S, H)
-    return layers::linear(x, lm_head_).to(at::kFloat);                           // (B, S, V)
+    at::Tensor x = layers::rms_norm(in.x, ends_.final_norm, c_.rms_norm_eps);   // (B, S, H)
+    return layers::linear(x, ends_.lm_head).to(at::kFloat);                     // (B, S, V)
   }
 
   std::vector<std::pair<std::string, at::Tensor>> named_weights() const override {
@@ -75,9 +72,9 @@ class GqaMoe final : public Network {
     auto add = [&](const std::string& name, const at::Tensor& t) {
       if (t.defined()) out.emplace_back(name, t);
     };
-    add("model.embed_tokens.weight", embed_);
-    add("model.norm.weight", final_norm_);
-    if (!c_.tie_word_embeddings) add("lm_head.weight", lm_head_);
+    add("model.embed_tokens.weight", ends_.embed);
+    add("model.norm.weight", ends_.final_norm);
+    if (!c_.tie_word_embeddings) add("lm_head.weight", ends_.lm_head);
     for (int l = 0; l < c_.num_layers; ++l) {
       const LayerWeights& w = layers_[l];
       const std::string p = fmt::format("model.layers.{}.", l);
@@ -150,16 +147,7 @@ class GqaMoe final : public Network {
 
   void load(WeightLoader& w) {
     const int H = c_.hidden_size, h = c_.num_heads, g = c_.num_kv_heads, d = c_.head_dim;
-    w.set_device(placement_.layer.front());
-    embed_ = w.get("model.embed_tokens.weight", {c_.vocab_size, H});
-    w.set_device(placement_.layer.back());
-    final_norm_ = w.get("model.norm.weight", {H});
-    if (c_.tie_word_embeddings) {
-      lm_head_ = embed_.defined() ? embed_.to(placement_.layer.back()) : embed_;
-      w.ignore("lm_head.weight");
-    } else {
-      lm_head_ = w.get("lm_head.weight", {c_.vocab_size, H});
-    }
+    ends_ = EmbeddingAndHead::load(w, c_, placement_);
     for (int l = 0; l < c_.num_layers; ++l) {
       w.set_device(placement_.layer[l]);
       const std::string p = fmt::format("model.layers.{}.", l);
@@ -206,7 +194,7 @@ class GqaMoe final : public Network {
 
   ModelConfig c_;
   Placement placement_;
-  at::Tensor embed_, final_norm_, lm_head_;  // (V, H), (H), (V, H)
+  EmbeddingAndHead ends_;
   std::vector<LayerWeights> layers_;
 };
 

@@ -64,6 +64,27 @@ Placement Placement::contiguous(const std::vector<at::Device>& devices, int num_
   return p;
 }
 
+EmbeddingAndHead EmbeddingAndHead::load(WeightLoader& w, const ModelConfig& c, const Placement& placement) {
+  EmbeddingAndHead out;
+  w.set_device(placement.layer.front());
+  out.embed = w.get("model.embed_tokens.weight", {c.vocab_size, c.hidden_size});
+  w.set_device(placement.layer.back());
+  out.final_norm = w.get("model.norm.weight", {c.hidden_size});
+  if (c.tie_word_embeddings) {
+    out.lm_head = out.embed.defined() ? out.embed.to(placement.layer.back()) : out.embed;
+    w.ignore("lm_head.weight");
+  } else {
+    out.lm_head = w.get("lm_head.weight", {c.vocab_size, c.hidden_size});
+  }
+  return out;
+}
+
+void LayerInputs::move_to(at::Device device) {
+  x = x.to(device);
+  rope = {rope.cos.to(device), rope.sin.to(device)};
+  bias = bias.to(device);
+}
+
 struct MoeModel::Impl {
   LoadOptions options;
   ModelConfig config;

@@ -1,7 +1,6 @@
 // Loading checkpoints: sharded = single file, bf16 close to float32, bad checkpoints and configs
 // refused with one line that lists what is wrong, and capture's trace equal to the parity reference.
 #include <doctest/doctest.h>
-#include <unistd.h>
 
 #include <cmath>
 #include <cstring>
@@ -18,6 +17,7 @@
 #include "moesim/model/safetensors.hpp"
 #include "moesim/model/tokenizer.hpp"
 #include "moesim/traces/trace_reader.hpp"
+#include "moesim/testing/scratch.hpp"
 
 namespace fs = std::filesystem;
 using namespace moesim::model;
@@ -26,24 +26,7 @@ namespace {
 
 fs::path fixture(const std::string& arch) { return fs::path(MOESIM_SOURCE_DIR) / "tests" / "fixtures" / arch; }
 
-// This process's scratch root, removed when the test program exits.
-const fs::path& scratch_root() {
-  static const struct Root {
-    fs::path path = fs::temp_directory_path() / ("moesim_model_test_" + std::to_string(::getpid()));
-    ~Root() {
-      std::error_code ec;
-      fs::remove_all(path, ec);
-    }
-  } root;
-  return root.path;
-}
-
-fs::path scratch(const std::string& name) {
-  fs::path dir = scratch_root() / name;
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
+fs::path scratch(const std::string& name) { return moesim::testing::scratch_subdir(name); }
 
 // A copy of a fixture's config with its weights rewritten by `edit` (which may drop, add or
 // reshape tensors), optionally split over shards through an index file.

@@ -25,6 +25,24 @@ struct Placement {
   static Placement contiguous(const std::vector<at::Device>& devices, int num_layers);
 };
 
+// The two ends every architecture shares: the token embedding, loaded onto the first layer's
+// device, and the final norm + LM head onto the last (a tied head is the embedding, copied there).
+struct EmbeddingAndHead {
+  at::Tensor embed;       // (V, H)
+  at::Tensor final_norm;  // (H)
+  at::Tensor lm_head;     // (V, H)
+  static EmbeddingAndHead load(WeightLoader& w, const ModelConfig& c, const Placement& placement);
+};
+
+// What each decoder layer reads besides its weights: the residual stream and the per-batch RoPE
+// tables and attention bias. They cross to the next device together, at a block boundary.
+struct LayerInputs {
+  at::Tensor x;             // (B, S, H)
+  layers::RopeTables rope;  // (B, S, rot)
+  at::Tensor bias;          // (B, 1, S, S)
+  void move_to(at::Device device);
+};
+
 // Called once per MoE layer and forward pass with the routing of all B·S positions (padding too).
 using RoutingCallback = std::function<void(int moe_index, int model_layer, const layers::Routing& routing)>;
 

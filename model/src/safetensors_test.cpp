@@ -3,7 +3,6 @@
 #include "moesim/model/safetensors.hpp"
 
 #include <doctest/doctest.h>
-#include <unistd.h>
 
 #include <cstring>
 #include <filesystem>
@@ -11,29 +10,19 @@
 #include <string>
 
 #include "moesim/common/error.hpp"
+#include "moesim/testing/scratch.hpp"
 
 namespace fs = std::filesystem;
 using namespace moesim::model;
 
 namespace {
 
-// This process's scratch directory, removed when the test program exits.
-fs::path temp_dir() {
-  static const struct Root {
-    fs::path path = fs::temp_directory_path() / ("moesim_st_test_" + std::to_string(::getpid()));
-    ~Root() {
-      std::error_code ec;
-      fs::remove_all(path, ec);
-    }
-  } root;
-  fs::create_directories(root.path);
-  return root.path;
-}
+using moesim::testing::scratch_dir;
 
 // A file exactly as the bytes say: 8-byte little-endian header length, header text, data bytes.
 fs::path write_raw(const std::string& name, const std::string& header, std::size_t data_bytes,
                    std::uint64_t claimed_header_bytes = 0) {
-  fs::path path = temp_dir() / name;
+  fs::path path = scratch_dir() / name;
   std::ofstream f(path, std::ios::binary);
   std::uint64_t n = claimed_header_bytes ? claimed_header_bytes : header.size();
   for (int i = 0; i < 8; ++i) f.put(static_cast<char>((n >> (8 * i)) & 0xff));
@@ -62,7 +51,7 @@ TEST_CASE("safetensors: written tensors read back with their dtype, shape and by
   std::vector<float> a = {1.5f, -2.0f, 3.25f, 0.0f, 7.0f, -8.5f};
   std::vector<std::uint16_t> b = {0x3f80, 0xc000};  // bf16 1.0, -2.0
   std::vector<std::int64_t> c = {42};
-  fs::path path = temp_dir() / "roundtrip.safetensors";
+  fs::path path = scratch_dir() / "roundtrip.safetensors";
   write_safetensors(path, {{"w.a", DType::kF32, {2, 3}, bytes_of(a)},
                            {"w.b", DType::kBF16, {2}, bytes_of(b)},
                            {"c", DType::kI64, {1}, bytes_of(c)}});
@@ -95,7 +84,7 @@ TEST_CASE("safetensors: written tensors read back with their dtype, shape and by
 
 TEST_CASE("safetensors: hostile headers are refused with one line naming the file") {
   SUBCASE("too short for the length field") {
-    fs::path p = temp_dir() / "short.safetensors";
+    fs::path p = scratch_dir() / "short.safetensors";
     std::ofstream(p) << "abc";
     CHECK(error_of(p).find("too short") != std::string::npos);
   }
@@ -144,7 +133,7 @@ TEST_CASE("safetensors: hostile headers are refused with one line naming the fil
 }
 
 TEST_CASE("safetensors: sharded checkpoints resolve names through the index, and a bad index is refused") {
-  fs::path dir = temp_dir() / "sharded";
+  fs::path dir = scratch_dir() / "sharded";
   fs::create_directories(dir);
   std::vector<float> a = {1, 2}, b = {3, 4, 5};
   write_safetensors(dir / "model-00001-of-00002.safetensors", {{"a", DType::kF32, {2}, bytes_of(a)}});

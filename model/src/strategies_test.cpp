@@ -16,6 +16,7 @@
 #include "moesim/model/capture.hpp"
 #include "moesim/model/model.hpp"
 #include "moesim/model/strategy.hpp"
+#include "moesim/testing/scratch.hpp"
 
 using namespace moesim::model;
 using namespace moesim::model::strategies;
@@ -83,7 +84,7 @@ TEST_CASE("strategy specs: defaults spelled out, bad names and parameters refuse
   CHECK(message("filtered:allow=3-1").find("allow must be expert ids or ranges") != std::string::npos);
   CHECK(message("balanced:capacity") == "--strategy balanced:capacity: 'capacity' is not key=value");
 
-  const auto file = std::filesystem::temp_directory_path() / "moesim_strategies_test.txt";
+  const auto file = moesim::testing::scratch_path("strategies.txt");
   std::ofstream(file) << "# sweep\ntopk\n  capacity:factor=-1\n";
   try {
     read_strategy_file(file);

@@ -16,6 +16,7 @@
 #include "moesim/model/tokenizer_spm.hpp"
 #include "tokenizer_added_tokens.hpp"  // internal: added-token matching
 #include "tokenizer_pretokenize.hpp"   // internal: the Split pre-tokenizer
+#include "moesim/testing/scratch.hpp"
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
@@ -36,16 +37,6 @@ const json& reference() {
   }();
   return ref;
 }
-
-// A fresh temporary directory per call, removed by the caller's scope.
-struct TempDir {
-  fs::path path;
-  explicit TempDir(const std::string& name) : path(fs::temp_directory_path() / fmt::format("moesim_{}_{}", name, ::getpid())) {
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
 
 void write(const fs::path& file, const std::string& text) {
   std::ofstream out(file, std::ios::binary);
@@ -130,9 +121,9 @@ TEST_CASE("Byte-level BPE encodes the whole WikiText-2 test split exactly as tok
 }
 
 TEST_CASE("A Llama-3 style Split regex pre-tokenizer (run by PCRE2) gives tokenizers' ids") {
-  TempDir dir("llama3_split");
-  write(dir.path / "tokenizer.json", llama3_style_json());
-  auto tok = load_tokenizer(dir.path);
+  const fs::path dir = moesim::testing::scratch_subdir("llama3_split");
+  write(dir / "tokenizer.json", llama3_style_json());
+  auto tok = load_tokenizer(dir);
   const json& ref = reference().at("tokenizers").at("hf_llama3_split");
   check_cases(*tok, ref);
   check_whole_wikitext_test(*tok, ref);
@@ -154,33 +145,33 @@ TEST_CASE("Vocabulary sizes and BOS/EOS ids are those of the reference files") {
 }
 
 TEST_CASE("A model directory loads tokenizer.json in preference to tokenizer.model, and BOS/EOS from its config") {
-  TempDir dir("model_dir");
-  fs::copy_file(kLlama2Model, dir.path / "tokenizer.model");
-  CHECK(load_tokenizer(dir.path)->kind() == "sentencepiece");
-  fs::copy_file(kOlmoeJson, dir.path / "tokenizer.json");
-  write(dir.path / "tokenizer_config.json", R"({"bos_token": "<|padding|>", "eos_token": {"content": "<|endoftext|>"}})");
-  auto tok = load_tokenizer(dir.path);
+  const fs::path dir = moesim::testing::scratch_subdir("model_dir");
+  fs::copy_file(kLlama2Model, dir / "tokenizer.model");
+  CHECK(load_tokenizer(dir)->kind() == "sentencepiece");
+  fs::copy_file(kOlmoeJson, dir / "tokenizer.json");
+  write(dir / "tokenizer_config.json", R"({"bos_token": "<|padding|>", "eos_token": {"content": "<|endoftext|>"}})");
+  auto tok = load_tokenizer(dir);
   CHECK(tok->kind() == "bpe");
   CHECK(tok->bos_id() == 1);
   CHECK(tok->eos_id() == 50279);
   // A SentencePiece-style tokenizer.json (Metaspace, as Mixtral ships) is not run: tokenizer.model is.
-  TempDir mixtral("mixtral_dir");
-  fs::copy_file(kLlama2Model, mixtral.path / "tokenizer.model");
-  write(mixtral.path / "tokenizer.json",
+  const fs::path mixtral = moesim::testing::scratch_subdir("mixtral_dir");
+  fs::copy_file(kLlama2Model, mixtral / "tokenizer.model");
+  write(mixtral / "tokenizer.json",
         R"({"model": {"type": "BPE", "byte_fallback": true, "vocab": {}, "merges": []},
             "pre_tokenizer": {"type": "Metaspace"}})");
-  CHECK(load_tokenizer(mixtral.path)->kind() == "sentencepiece");
-  CHECK_THROWS_AS(load_tokenizer(mixtral.path / "tokenizer.json"), UnsupportedTokenizerJson);
-  TempDir empty("empty_dir");
-  CHECK_THROWS_AS(load_tokenizer(empty.path), InputError);
+  CHECK(load_tokenizer(mixtral)->kind() == "sentencepiece");
+  CHECK_THROWS_AS(load_tokenizer(mixtral / "tokenizer.json"), UnsupportedTokenizerJson);
+  const fs::path empty = moesim::testing::scratch_subdir("empty_dir");
+  CHECK_THROWS_AS(load_tokenizer(empty), InputError);
   // BOS/EOS ids from config.json when tokenizer_config.json names none; 2^32 + 1 is not wrapped to id 1.
-  TempDir ids("ids_dir");
-  fs::copy_file(kOlmoeJson, ids.path / "tokenizer.json");
-  write(ids.path / "config.json", R"({"bos_token_id": 1, "eos_token_id": 50279})");
-  CHECK(load_tokenizer(ids.path)->bos_id() == 1);
-  write(ids.path / "config.json", R"({"bos_token_id": 4294967297, "eos_token_id": 50279})");
-  CHECK_THROWS_WITH_AS(load_tokenizer(ids.path),
-                       ((ids.path / "config.json").string() + ": field 'bos_token_id' = 4294967297 is outside 0..4194303").c_str(),
+  const fs::path ids = moesim::testing::scratch_subdir("ids_dir");
+  fs::copy_file(kOlmoeJson, ids / "tokenizer.json");
+  write(ids / "config.json", R"({"bos_token_id": 1, "eos_token_id": 50279})");
+  CHECK(load_tokenizer(ids)->bos_id() == 1);
+  write(ids / "config.json", R"({"bos_token_id": 4294967297, "eos_token_id": 50279})");
+  CHECK_THROWS_WITH_AS(load_tokenizer(ids),
+                       ((ids / "config.json").string() + ": field 'bos_token_id' = 4294967297 is outside 0..4194303").c_str(),
                        InputError);
 }
 
@@ -208,8 +199,8 @@ TEST_CASE("Invalid UTF-8 input is an InputError, not a silent wrong encoding") {
 }
 
 TEST_CASE("A malformed or unsupported tokenizer.json is one InputError line naming the file") {
-  TempDir dir("bad_json");
-  fs::path bad = dir.path / "tokenizer.json";
+  const fs::path dir = moesim::testing::scratch_subdir("bad_json");
+  fs::path bad = dir / "tokenizer.json";
   write(bad, "{\"model\": {\"type\": \"BPE\",\n  \"vocab\": {\"a\": 0,, \"b\": 1}}}");
   try {
     load_tokenizer(bad);
@@ -224,17 +215,17 @@ TEST_CASE("A malformed or unsupported tokenizer.json is one InputError line nami
   write(bad, R"({"model": {"type": "BPE", "vocab": "oops", "merges": []}})");
   CHECK_THROWS_WITH_AS(load_tokenizer(bad), doctest::Contains("tokenizer.json: unexpected tokenizer.json structure"),
                        InputError);
-  fs::path not_spm = dir.path / "tokenizer.model";
+  fs::path not_spm = dir / "tokenizer.model";
   write(not_spm, "not a protobuf");
   CHECK_THROWS_WITH_AS(load_tokenizer(not_spm), doctest::Contains("not a SentencePiece model"), InputError);
-  CHECK_THROWS_AS(load_tokenizer(dir.path / "missing.json"), InputError);
+  CHECK_THROWS_AS(load_tokenizer(dir / "missing.json"), InputError);
 }
 
 TEST_CASE("Training a SentencePiece model on WikiText-2 train gives the requested vocabulary") {
-  TempDir dir("spm_train");
+  const fs::path dir = moesim::testing::scratch_subdir("spm_train");
   SentencePieceTrainOptions options;
   options.inputs = {wikitext2_file(kData, "train", "raw")};
-  options.model_file = dir.path / "wiki.model";
+  options.model_file = dir / "wiki.model";
   options.vocab_size = 1000;
   options.input_sentence_size = 4000;  // a sample keeps the test fast; the CLI trains on every line
   train_sentencepiece(options);
@@ -248,11 +239,11 @@ TEST_CASE("Training a SentencePiece model on WikiText-2 train gives the requeste
   CHECK(tok->decode(ids) == "= Valkyria Chronicles III =");  // sentencepiece drops edge spaces
   CHECK(tok->decode(tok->encode("Ж€")) == "Ж€");              // byte fallback for unseen characters
   // Deterministic: a second run gives the same bytes (no temporary paths or timestamps inside).
-  options.model_file = dir.path / "again" / "wiki.model";
+  options.model_file = dir / "again" / "wiki.model";
   fs::create_directories(options.model_file.parent_path());
   train_sentencepiece(options);
-  CHECK(moesim::model::read_text_file(options.model_file) == moesim::model::read_text_file(dir.path / "wiki.model"));
-  CHECK(std::distance(fs::directory_iterator(dir.path), fs::directory_iterator()) == 2);  // wiki.model, again/
+  CHECK(moesim::model::read_text_file(options.model_file) == moesim::model::read_text_file(dir / "wiki.model"));
+  CHECK(std::distance(fs::directory_iterator(dir), fs::directory_iterator()) == 2);  // wiki.model, again/
   options.vocab_size = 2;
   CHECK_THROWS_AS(train_sentencepiece(options), InputError);
 }

@@ -10,18 +10,12 @@
 #include "moesim/model/model.hpp"
 #include "moesim/model/safetensors.hpp"
 #include "train.hpp"
+#include "moesim/testing/scratch.hpp"
 
 using namespace moesim::model;
 namespace fs = std::filesystem;
 
 namespace {
-
-fs::path fresh_dir(const std::string& name) {
-  fs::path dir = fs::temp_directory_path() / ("moesim_train_test_" + name);
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
 
 fs::path tiny_config(const fs::path& dir) {
   nlohmann::json c = {{"model_type", "mixtral"}, {"vocab_size", 32}, {"hidden_size", 16}, {"intermediate_size", 24},
@@ -72,7 +66,7 @@ std::vector<float> all_weights(const fs::path& model_dir) {
 }  // namespace
 
 TEST_CASE("train: loss falls, history has Gini per layer, the model loads like any checkpoint") {
-  fs::path dir = fresh_dir("basic");
+  fs::path dir = moesim::testing::scratch_subdir("basic");
   write_initial_model(tiny_config(dir), dir / "init", 7, 0.02);
   TrainOptions o = tiny_run(dir / "run", dir / "init");
   o.steps = 30;
@@ -102,7 +96,7 @@ TEST_CASE("train: loss falls, history has Gini per layer, the model loads like a
 }
 
 TEST_CASE("train --resume: interrupted + resumed gives the same final weights as uninterrupted") {
-  fs::path dir = fresh_dir("resume");
+  fs::path dir = moesim::testing::scratch_subdir("resume");
   write_initial_model(tiny_config(dir), dir / "init", 7, 0.02);
   train_model(tiny_run(dir / "whole", dir / "init"));
 
@@ -126,7 +120,7 @@ TEST_CASE("train --resume: interrupted + resumed gives the same final weights as
 }
 
 TEST_CASE("train: bad input is named") {
-  fs::path dir = fresh_dir("bad");
+  fs::path dir = moesim::testing::scratch_subdir("bad");
   write_initial_model(tiny_config(dir), dir / "init", 7, 0.02);
   TrainOptions o = tiny_run(dir / "run", dir / "init");
   o.train_tokens[5] = 99;

@@ -4,9 +4,9 @@
 
 #include <filesystem>
 #include <fstream>
-#include <unistd.h>
 
 #include "moesim/common/error.hpp"
+#include "moesim/testing/scratch.hpp"
 
 using namespace moesim::sim;
 
@@ -39,8 +39,7 @@ TEST_CASE("EPLB replicates the heaviest expert and packs replicas by load") {
 }
 
 TEST_CASE("placement file: JSON replicas, and GPUs beyond the platform are errors") {
-  auto dir = std::filesystem::temp_directory_path();
-  auto good = dir / ("moesim_place_" + std::to_string(::getpid()) + ".json");
+  auto good = moesim::testing::scratch_path("placement.json");
   std::ofstream(good) << R"({"experts": [[0], [1, 0], [[1, 3], [0, 1]], 1]})";
   auto p = load_placement(good, 4, 2);
   CHECK(p.replicas[1].size() == 2);
@@ -55,7 +54,7 @@ TEST_CASE("placement file: JSON replicas, and GPUs beyond the platform are error
 }
 
 TEST_CASE("placement file: GPU indices that do not fit an int are errors, never wrapped to a valid GPU") {
-  auto file = std::filesystem::temp_directory_path() / ("moesim_place_big_" + std::to_string(::getpid()) + ".json");
+  auto file = moesim::testing::scratch_path("placement_big.json");
   auto error_of = [&](const std::string& text) {
     std::ofstream(file) << text;
     try {

@@ -1,6 +1,5 @@
 // Trace replay end to end on synthetic traces (real HDF5 files, real SimGrid runs).
 #include <doctest/doctest.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -10,6 +9,7 @@
 #include "moesim/traces/synth.hpp"
 #include "moesim/traces/trace_reader.hpp"
 #include "moesim/traces/trace_writer.hpp"
+#include "moesim/testing/scratch.hpp"
 
 #include <random>
 
@@ -20,7 +20,7 @@ namespace {
 constexpr int kHidden = 64;
 
 fs::path synth_trace(const std::string& name, moesim::traces::SynthOptions o) {
-  fs::path p = fs::temp_directory_path() / ("moesim_replay_" + std::to_string(::getpid()) + "_" + name + ".h5");
+  fs::path p = moesim::testing::scratch_path(name + ".h5");
   moesim::traces::write_synthetic_trace(p, o, "replay_trace_test");
   return p;
 }
@@ -131,7 +131,7 @@ TEST_CASE("trace replay: bad inputs are one-line input errors") {
                        doctest::Contains("layer 5 does not exist (the trace has MoE layers 0..1)"), moesim::InputError);
   t.layers = {};
   t.placement = PlacementKind::kFile;
-  t.placement_file = fs::temp_directory_path() / ("moesim_place_" + std::to_string(::getpid()) + ".json");
+  t.placement_file = moesim::testing::scratch_path("placement.json");
   std::ofstream(t.placement_file) << R"({"experts": [[0], [1], [2], [3]]})";
   CHECK_THROWS_WITH_AS(replay_trace(trace, switch4(), t, ReplayOptions{}), doctest::Contains("lists 4 experts, the model has 8"),
                        moesim::InputError);
@@ -149,7 +149,7 @@ namespace {
 // GPU 0, tokens 2 and 3 on GPU 1 (even spread). Every token lists both experts; `kept` says which
 // pairs the strategy kept (empty: no mask in the file).
 fs::path two_gpu_trace(const std::string& name, const std::vector<std::uint8_t>& kept) {
-  fs::path p = fs::temp_directory_path() / ("moesim_replay_" + std::to_string(::getpid()) + "_" + name + ".h5");
+  fs::path p = moesim::testing::scratch_path(name + ".h5");
   moesim::traces::TraceHeader h;
   h.model = "hand";
   h.architecture = "synthetic";
@@ -198,7 +198,7 @@ TEST_CASE("trace replay skips dropped pairs: closed-form time of a tiny trace") 
 
 TEST_CASE("trace replay with a kept mask conserves bytes: kept pairs × bytes per token, minus dedup") {
   // 512 tokens of top-2 over 8 experts on 4 GPUs, a seeded random third of the pairs dropped.
-  fs::path p = fs::temp_directory_path() / ("moesim_replay_" + std::to_string(::getpid()) + "_conserve_kept.h5");
+  fs::path p = moesim::testing::scratch_path("conserve_kept.h5");
   moesim::traces::TraceHeader h;
   h.num_layers = 1, h.num_experts = 8, h.top_k = 2, h.hidden_size = kHidden, h.has_kept_mask = true;
   const int T = 512;

@@ -4,21 +4,15 @@
 
 #include <filesystem>
 #include <fstream>
-#include <unistd.h>
 
 #include "moesim/common/error.hpp"
+#include "moesim/testing/scratch.hpp"
 
 using namespace moesim::sim;
 namespace fs = std::filesystem;
 
-static fs::path write_temp(const std::string& name, const std::string& content) {
-  fs::path p = fs::temp_directory_path() / ("moesim_sim_test_" + std::to_string(::getpid()) + "_" + name);
-  std::ofstream(p) << content;
-  return p;
-}
-
 TEST_CASE("traffic matrix: CSV in tokens becomes bytes, sums exclude the diagonal") {
-  auto p = write_temp("m.csv", "# src\\dst\n0,2,1\n3,5,0\n1,1,0\n");
+  auto p = moesim::testing::scratch_file("m.csv", "# src\\dst\n0,2,1\n3,5,0\n1,1,0\n");
   auto m = load_traffic_matrix(p, MatrixUnit::kTokens, 10.0);
   CHECK(m.gpus == 3);
   CHECK(m.at(0, 1) == 20.0);
@@ -32,7 +26,7 @@ TEST_CASE("traffic matrix: CSV in tokens becomes bytes, sums exclude the diagona
 }
 
 TEST_CASE("traffic matrix: JSON with its own unit") {
-  auto p = write_temp("m.json", R"({"unit": "tokens", "matrix": [[0, 4], [2, 0]]})");
+  auto p = moesim::testing::scratch_file("m.json", R"({"unit": "tokens", "matrix": [[0, 4], [2, 0]]})");
   auto m = load_traffic_matrix(p, MatrixUnit::kBytes, 3.0);
   CHECK(m.at(0, 1) == 12.0);
   CHECK(m.at(1, 0) == 6.0);
@@ -40,16 +34,16 @@ TEST_CASE("traffic matrix: JSON with its own unit") {
 }
 
 TEST_CASE("traffic matrix: wrong shapes and bad cells are input errors naming file, line and column") {
-  auto ragged = write_temp("ragged.csv", "0,1\n1,0,3\n");
+  auto ragged = moesim::testing::scratch_file("ragged.csv", "0,1\n1,0,3\n");
   CHECK_THROWS_WITH_AS(load_traffic_matrix(ragged, MatrixUnit::kBytes, 1), doctest::Contains(":2:1: row has 3 columns"),
                        moesim::InputError);
-  auto rect = write_temp("rect.csv", "0,1,2\n1,0,3\n");
+  auto rect = moesim::testing::scratch_file("rect.csv", "0,1,2\n1,0,3\n");
   CHECK_THROWS_WITH_AS(load_traffic_matrix(rect, MatrixUnit::kBytes, 1), doctest::Contains("must be square"),
                        moesim::InputError);
-  auto bad = write_temp("bad.csv", "0,1\n1,x\n");
+  auto bad = moesim::testing::scratch_file("bad.csv", "0,1\n1,x\n");
   CHECK_THROWS_WITH_AS(load_traffic_matrix(bad, MatrixUnit::kBytes, 1), doctest::Contains(":2:3: 'x' is not a number"),
                        moesim::InputError);
-  auto neg = write_temp("neg.json", "[[0,-1],[1,0]]");
+  auto neg = moesim::testing::scratch_file("neg.json", "[[0,-1],[1,0]]");
   CHECK_THROWS_WITH_AS(load_traffic_matrix(neg, MatrixUnit::kBytes, 1), doctest::Contains("row 0 column 1"),
                        moesim::InputError);
   for (auto& p : {ragged, rect, bad, neg}) fs::remove(p);

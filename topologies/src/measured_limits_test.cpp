@@ -30,7 +30,7 @@ std::string switch_node(int gpus, const std::string& nvswitch_extra = "", const 
 }
 
 std::string error_of(const std::string& yaml) {
-  auto file = temp_file("limits-bad.yaml", yaml);
+  auto file = scratch_file("limits-bad.yaml", yaml);
   try {
     load_platform_spec(file);
   } catch (const moesim::InputError& e) {
@@ -43,7 +43,7 @@ std::string error_of(const std::string& yaml) {
 }  // namespace
 
 TEST_CASE("duplex cap: a GPU sending and receiving at once gets cap/2 each way") {
-  auto file = temp_file("duplex.yaml", switch_node(2, "", "  duplex_bandwidth: 100GBps\n"));
+  auto file = scratch_file("duplex.yaml", switch_node(2, "", "  duplex_bandwidth: 100GBps\n"));
   const double bytes = 64 * kMiB;
   // Alone, one direction runs at the full link (the cap is not below it).
   auto alone = simulate_flows(file, {{0, 1, bytes}});
@@ -58,7 +58,7 @@ TEST_CASE("duplex cap: a GPU sending and receiving at once gets cap/2 each way")
 TEST_CASE("duplex cap: an all-to-all of equal messages gets cap / (2 (N-1)) per flow") {
   // 4 GPUs, cap 120 GB/s: each GPU's duplex link carries 3 outgoing + 3 incoming flows -> 20 GB/s
   // each; its 100 GB/s egress link carries 3 x 20 = 60: not the limit.
-  auto file = temp_file("duplex4.yaml", switch_node(4, "", "  duplex_bandwidth: 120GBps\n"));
+  auto file = scratch_file("duplex4.yaml", switch_node(4, "", "  duplex_bandwidth: 120GBps\n"));
   const double bytes = 16 * kMiB;
   std::vector<Flow> flows;
   for (int s = 0; s < 4; ++s)
@@ -67,14 +67,14 @@ TEST_CASE("duplex cap: an all-to-all of equal messages gets cap / (2 (N-1)) per 
   for (double t : simulate_flows(file, flows)) CHECK(t == doctest::Approx(kLatencyS + bytes / 20e9).epsilon(1e-9));
   // The exported XML has the same duplex links: the same times.
   PlatformSpec spec = load_platform_spec(file);
-  auto xml = temp_file("duplex4.xml", to_simgrid_xml(spec, build_fabric(spec)));
+  auto xml = scratch_file("duplex4.xml", to_simgrid_xml(spec, build_fabric(spec)));
   for (double t : simulate_flows(xml, flows)) CHECK(t == doctest::Approx(kLatencyS + bytes / 20e9).epsilon(1e-9));
 }
 
 TEST_CASE("duplex cap: also on routes out of the node (NIC traffic)") {
   // two-dgx-single-switch with a 60 GB/s duplex cap: GPU 0 (node 0) and GPU 8 (node 1) exchange at
   // once over 50 GB/s NICs; each GPU's duplex link carries both flows -> 30 GB/s each way.
-  auto file = temp_file("duplex-nodes.yaml", fmt::format("extends: {}\nnode:\n  duplex_bandwidth: 60GBps\n",
+  auto file = scratch_file("duplex-nodes.yaml", fmt::format("extends: {}\nnode:\n  duplex_bandwidth: 60GBps\n",
                                                          preset("two-dgx-single-switch").string()));
   const double bytes = 32 * kMiB, lat = 2 * (600e-9 + 15e-9) + 130e-9;
   for (double t : simulate_flows(file, {{0, 8, bytes}, {8, 0, bytes}}))
@@ -82,7 +82,7 @@ TEST_CASE("duplex cap: also on routes out of the node (NIC traffic)") {
 }
 
 TEST_CASE("per-flow limit: one flow never beats flow_bandwidth, two flows still share the link") {
-  auto file = temp_file("flowcap.yaml", switch_node(3, "    flow_bandwidth: 30GBps\n"));
+  auto file = scratch_file("flowcap.yaml", switch_node(3, "    flow_bandwidth: 30GBps\n"));
   const double bytes = 32 * kMiB;
   auto alone = simulate_flows(file, {{0, 1, bytes}});
   CHECK(alone[0] == doctest::Approx(kLatencyS + bytes / 30e9).epsilon(1e-9));
@@ -91,13 +91,13 @@ TEST_CASE("per-flow limit: one flow never beats flow_bandwidth, two flows still 
   for (double t : two) CHECK(t == doctest::Approx(kLatencyS + bytes / 30e9).epsilon(1e-9));
   // A cap above the fair share changes nothing: 4 flows out of GPU 0 would need 3 GPUs more; use
   // 2 flows with a 60 GB/s cap: fair share 50 < 60.
-  auto loose = temp_file("flowcap60.yaml", switch_node(3, "    flow_bandwidth: 60GBps\n"));
+  auto loose = scratch_file("flowcap60.yaml", switch_node(3, "    flow_bandwidth: 60GBps\n"));
   for (double t : simulate_flows(loose, {{0, 1, bytes}, {0, 2, bytes}}))
     CHECK(t == doctest::Approx(kLatencyS + bytes / 50e9).epsilon(1e-9));
 }
 
 TEST_CASE("bandwidth factor by message size: interpolated in log(size), held beyond the ends") {
-  auto file = temp_file("factors.yaml", switch_node(3, "", "",
+  auto file = scratch_file("factors.yaml", switch_node(3, "", "",
                                                     "calibration:\n  bandwidth_factors:\n"
                                                     "    - {message_size: 1MiB, factor: 0.5}\n"
                                                     "    - {message_size: 4MiB, factor: 1}\n"));
@@ -121,14 +121,14 @@ TEST_CASE("bandwidth factor by message size: interpolated in log(size), held bey
 
 TEST_CASE("a flow's factor applies to the per-flow limit too") {
   // flow_bandwidth 30 GB/s, factor 0.5 for every size: a lone flow moves at 15 GB/s.
-  auto file = temp_file("flowcap-factor.yaml", switch_node(2, "    flow_bandwidth: 30GBps\n", "",
+  auto file = scratch_file("flowcap-factor.yaml", switch_node(2, "    flow_bandwidth: 30GBps\n", "",
                                                            "calibration:\n  bandwidth_factors:\n"
                                                            "    - {message_size: 1MiB, factor: 0.5}\n"));
   CHECK(simulate_flows(file, {{0, 1, 4 * kMiB}})[0] == doctest::Approx(kLatencyS + 4 * kMiB / 15e9).epsilon(1e-9));
 }
 
 TEST_CASE("bandwidth factor by message size multiplies the scalar bandwidth_factor") {
-  auto file = temp_file("factors2.yaml", switch_node(2, "", "",
+  auto file = scratch_file("factors2.yaml", switch_node(2, "", "",
                                                      "calibration:\n  bandwidth_factor: 0.8\n  bandwidth_factors:\n"
                                                      "    - {message_size: 1MiB, factor: 0.5}\n"));
   CHECK(simulate_flows(file, {{0, 1, 4 * kMiB}})[0] == doctest::Approx(kLatencyS + 4 * kMiB / 40e9).epsilon(1e-9));
@@ -153,7 +153,7 @@ TEST_CASE("measured limits: bad values are one-line errors at the value") {
 }
 
 TEST_CASE("a size-dependent factor cannot be exported as SimGrid XML (3.32 has no such setting)") {
-  auto file = temp_file("factors-xml.yaml", switch_node(2, "", "",
+  auto file = scratch_file("factors-xml.yaml", switch_node(2, "", "",
                                                         "calibration:\n  bandwidth_factors:\n"
                                                         "    - {message_size: 1MiB, factor: 0.5}\n"));
   PlatformSpec spec = load_platform_spec(file);

@@ -15,7 +15,7 @@ namespace {
 
 // Error message of loading + checking `yaml`, with the temp path replaced by "F".
 std::string error_of(const std::string& yaml, const std::string& name = "bad.yaml") {
-  auto file = temp_file(name, yaml);
+  auto file = scratch_file(name, yaml);
   try {
     PlatformSpec spec = load_platform_spec(file);
     check_topology(spec, build_fabric(spec), {false});
@@ -38,7 +38,7 @@ const std::string kNode4 =
 }  // namespace
 
 TEST_CASE("a valid file resolves units to SI") {
-  auto file = temp_file("ok.yaml", kNode4);
+  auto file = scratch_file("ok.yaml", kNode4);
   PlatformSpec spec = load_platform_spec(file);
   CHECK(spec.name == "ok");
   CHECK(spec.gpu_count() == 4);
@@ -129,7 +129,7 @@ TEST_CASE("YAML syntax errors and bad extends are located too") {
 }
 
 TEST_CASE("extends: a preset with one number changed; errors point into the file that has them") {
-  auto file = temp_file("half.yaml",
+  auto file = scratch_file("half.yaml",
                         "extends: fat-tree-256\n"
                         "nodes: 16\n"
                         "node:\n"
@@ -157,7 +157,7 @@ TEST_CASE("a key written twice is an error at the second, naming the first line"
 }
 
 TEST_CASE("a key written twice in an extended file points into that file") {
-  auto base = temp_file("base_dup.yaml", kNode4 + "nodes: 1\nnodes: 2\n");
+  auto base = scratch_file("base_dup.yaml", kNode4 + "nodes: 1\nnodes: 2\n");
   CHECK(error_of("extends: " + base.string() + "\nnodes: 1\n", "child_dup.yaml") ==
         base.string() + ":8:1: duplicate key 'nodes' (first at line 7)");
 }

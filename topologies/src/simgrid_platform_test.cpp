@@ -15,7 +15,7 @@ constexpr double kMiB = 1024.0 * 1024.0;
 }
 
 TEST_CASE("two GPUs on one link: time = latency + bytes / bandwidth") {
-  auto file = temp_file("two-gpus.yaml", R"(
+  auto file = scratch_file("two-gpus.yaml", R"(
 node:
   gpus: 2
   mesh: {links_per_pair: 2, link_bandwidth: 25GBps, latency: 3us}
@@ -73,7 +73,7 @@ constexpr double kCrossLeafLatency_s = 2 * 510e-9 + 2 * 100e-9 + 2 * 20e-9 + 200
 }  // namespace
 
 TEST_CASE("a shared uplink halves each flow's bandwidth") {
-  auto file = temp_file("two-leaves.yaml", kTwoLeaves);
+  auto file = scratch_file("two-leaves.yaml", kTwoLeaves);
   const double bytes = 50 * kMiB, nic_Bps = 50e9;
   auto alone = simulate_flows(file, {{0, 2, bytes}});
   CHECK(alone[0] == doctest::Approx(kCrossLeafLatency_s + bytes / nic_Bps).epsilon(1e-9));
@@ -88,7 +88,7 @@ TEST_CASE("a shared uplink halves each flow's bandwidth") {
 
 TEST_CASE("link overrides: a degraded NIC slows its flows, a failed NVLink detours through the NICs") {
   const double bytes = 40 * kMiB;
-  auto degraded = temp_file("degraded.yaml",
+  auto degraded = scratch_file("degraded.yaml",
                             "extends: two-dgx-single-switch\n"
                             "link_overrides:\n"
                             "  - {link: node1/nic0, bandwidth: 200Gbps}\n");
@@ -96,14 +96,14 @@ TEST_CASE("link overrides: a degraded NIC slows its flows, a failed NVLink detou
   const double lat = 2 * (600e-9 + 15e-9) + 130e-9;
   CHECK(t[0] == doctest::Approx(lat + bytes / 25e9).epsilon(1e-9));  // into the degraded NIC
   CHECK(t[1] == doctest::Approx(lat + bytes / 50e9).epsilon(1e-9));  // untouched rail
-  auto failed = temp_file("failed.yaml",
+  auto failed = scratch_file("failed.yaml",
                           "extends: two-dgx-single-switch\n"
                           "link_overrides:\n"
                           "  - {link: node0/gpu0/nvlink, failed: true}\n");
   auto detour = simulate_flows(failed, {{0, 1, bytes}});
   CHECK(detour[0] == doctest::Approx(lat + bytes / 50e9).epsilon(1e-9));  // NIC, switch, NIC
   // A failed mesh link: through the third GPU, paying two link latencies.
-  auto mesh = temp_file("mesh3.yaml",
+  auto mesh = scratch_file("mesh3.yaml",
                         "node:\n  gpus: 3\n  mesh: {links_per_pair: 1, link_bandwidth: 20GBps, latency: 2us}\n"
                         "link_overrides: [{link: node0/gpu0-gpu1, failed: true}]\n");
   auto via2 = simulate_flows(mesh, {{0, 1, bytes}});
@@ -111,7 +111,7 @@ TEST_CASE("link overrides: a degraded NIC slows its flows, a failed NVLink detou
 }
 
 TEST_CASE("calibration factors reach SimGrid's CM02 model") {
-  auto file = temp_file("calibrated.yaml",
+  auto file = scratch_file("calibrated.yaml",
                         "node:\n  gpus: 2\n  mesh: {links_per_pair: 1, link_bandwidth: 10GBps, latency: 5us}\n"
                         "calibration: {bandwidth_factor: 0.8, latency_factor: 2}\n");
   const double bytes = 8 * kMiB;
@@ -123,9 +123,9 @@ TEST_CASE("SimGrid XML export loads back and simulates the same times") {
   for (const char* name : {"two-leaves", "fat-tree-256"}) {
     CAPTURE(name);
     std::filesystem::path yaml =
-        std::string(name) == "two-leaves" ? temp_file("two-leaves.yaml", kTwoLeaves) : preset(name);
+        std::string(name) == "two-leaves" ? scratch_file("two-leaves.yaml", kTwoLeaves) : preset(name);
     PlatformSpec spec = load_platform_spec(yaml);
-    auto xml = temp_file(std::string(name) + ".xml", to_simgrid_xml(spec, build_fabric(spec)));
+    auto xml = scratch_file(std::string(name) + ".xml", to_simgrid_xml(spec, build_fabric(spec)));
     const int last = spec.gpu_count() - 1;
     std::vector<Flow> flows{{0, last, 30 * kMiB}, {1, last, 10 * kMiB}, {0, 1, 20 * kMiB}, {last, 0, 5 * kMiB}};
     auto from_yaml = simulate_flows(yaml, flows);
@@ -136,7 +136,7 @@ TEST_CASE("SimGrid XML export loads back and simulates the same times") {
 }
 
 TEST_CASE("a hand-written SimGrid XML file: GPUs in natural name order, nodes = zones") {
-  auto xml = temp_file("hand.xml", R"(<?xml version='1.0'?>
+  auto xml = scratch_file("hand.xml", R"(<?xml version='1.0'?>
 <!DOCTYPE platform SYSTEM "https://simgrid.org/simgrid.dtd">
 <platform version="4.1">
   <zone id="world" routing="Full">
@@ -207,7 +207,7 @@ TEST_CASE("rail-optimized: eight GPUs of a node send to eight nodes at once, eac
 
 TEST_CASE("a NIC shared by two GPUs behind PCIe: the NIC is split, the PCIe link caps a lone GPU") {
   // 2 nodes x 2 GPUs, one 400 Gb/s NIC per node, PCIe 32 GB/s per GPU, one switch.
-  auto file = temp_file("shared-nic.yaml",
+  auto file = scratch_file("shared-nic.yaml",
                         "nodes: 2\n"
                         "node:\n"
                         "  gpus: 2\n"

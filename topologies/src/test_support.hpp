@@ -1,5 +1,5 @@
 #pragma once
-// Test helpers: temporary platform files, and SimGrid runs in a forked child (SimGrid allows one
+// Test helpers: platform files in scratch space, and SimGrid runs in a forked child (SimGrid allows one
 // engine per process, and a test must not leave global state behind for the next one).
 #include <doctest/doctest.h>
 #include <simgrid/s4u.hpp>
@@ -15,29 +15,12 @@
 #include <string>
 #include <vector>
 
+#include "moesim/testing/scratch.hpp"
 #include "moesim/topologies/simgrid_platform.hpp"
 
 namespace moesim::topologies::testing {
 
-// One directory per test process, removed when the process exits normally (forked children
-// leave through _exit and never run this destructor).
-struct TempDir {
-  std::filesystem::path path =
-      std::filesystem::temp_directory_path() / ("moesim-topo-test-" + std::to_string(::getpid()));
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-};
-
-inline std::filesystem::path temp_file(const std::string& name, const std::string& content) {
-  static TempDir temp;
-  const auto& dir = temp.path;
-  std::filesystem::create_directories(dir);
-  auto path = dir / name;
-  std::ofstream(path) << content;
-  return path;
-}
+using moesim::testing::scratch_file;
 
 inline std::filesystem::path preset(const std::string& name) {
   return std::filesystem::path(MOESIM_SOURCE_DIR) / "platforms" / (name + ".yaml");

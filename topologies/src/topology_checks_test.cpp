@@ -24,7 +24,7 @@ PlatformSpec k_ary(int k, int tiers, int nodes, const std::string& leaf_ratio = 
       "    - {}, oversubscription: {}}}\n",
       nodes, k, tier, leaf_ratio);
   for (int t = 1; t < tiers; ++t) yaml += "    - " + tier + "}\n";
-  return load_platform_spec(temp_file(fmt::format("k{}-t{}-n{}.yaml", k, tiers, nodes), yaml));
+  return load_platform_spec(scratch_file(fmt::format("k{}-t{}-n{}.yaml", k, tiers, nodes), yaml));
 }
 
 }  // namespace

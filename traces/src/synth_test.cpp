@@ -4,11 +4,11 @@
 #include <filesystem>
 #include <numeric>
 #include <set>
-#include <unistd.h>
 
 #include "moesim/traces/synth.hpp"
 #include "moesim/traces/trace_reader.hpp"
 #include "moesim/traces/trace_stats.hpp"
+#include "moesim/testing/scratch.hpp"
 
 namespace fs = std::filesystem;
 using namespace moesim::traces;
@@ -38,8 +38,7 @@ TEST_CASE("hot experts get their share; the rest is spread evenly") {
 }
 
 TEST_CASE("synthetic traces: distinct experts per token, reproducible, loads follow the model") {
-  fs::path dir = fs::temp_directory_path() / ("moesim_synth_test_" + std::to_string(::getpid()));
-  fs::create_directories(dir);
+  const fs::path& dir = moesim::testing::scratch_dir();
   SynthOptions o;
   o.layers = 2;
   o.experts = 8;

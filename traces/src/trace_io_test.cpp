@@ -3,23 +3,16 @@
 
 #include <filesystem>
 #include <fstream>
-#include <unistd.h>
 
 #include "moesim/common/error.hpp"
 #include "moesim/traces/trace_reader.hpp"
 #include "moesim/traces/trace_writer.hpp"
+#include "moesim/testing/scratch.hpp"
 
 namespace fs = std::filesystem;
 using namespace moesim::traces;
 
 namespace {
-
-fs::path temp_file(const std::string& name) {
-  // One directory per process: ctest runs test cases in parallel processes.
-  fs::path dir = fs::temp_directory_path() / ("moesim_trace_io_test_" + std::to_string(::getpid()));
-  fs::create_directories(dir);
-  return dir / name;
-}
 
 TraceHeader small_header() {
   TraceHeader h;
@@ -37,7 +30,7 @@ TraceHeader small_header() {
 
 // Two steps (3 tokens, then 2), two layers, every value chosen by hand.
 fs::path write_small_trace(const std::string& name) {
-  fs::path p = temp_file(name);
+  fs::path p = moesim::testing::scratch_path(name);
   fs::remove(p);
   TraceWriter w(p, small_header(), WriterOptions{.chunk_tokens = 2});
   std::vector<std::int32_t> seq = {0, 0, 1}, pos = {0, 1, 0}, tok = {11, 12, 13};
@@ -85,7 +78,7 @@ TEST_CASE("a written trace reads back exactly: header, steps, ids, gates, tokens
 }
 
 TEST_CASE("writer refuses an expert id outside the declared experts") {
-  TraceWriter w(temp_file("bad_id.h5"), small_header());
+  TraceWriter w(moesim::testing::scratch_path("bad_id.h5"), small_header());
   std::vector<std::int32_t> seq = {0}, pos = {0}, tok = {1}, ids = {0, 4};
   std::vector<float> g = {0.5f, 0.5f}, probs(4, 0.25f);
   std::vector<LayerRouting> r = {{ids, g, probs, {}}, {ids, g, probs, {}}};
@@ -95,17 +88,17 @@ TEST_CASE("writer refuses an expert id outside the declared experts") {
 
 TEST_CASE("reader errors name the file and the problem") {
   SUBCASE("missing file") {
-    CHECK_THROWS_WITH_AS(TraceReader{temp_file("absent.h5")}, doctest::Contains("absent.h5: no such file"),
+    CHECK_THROWS_WITH_AS(TraceReader{moesim::testing::scratch_path("absent.h5")}, doctest::Contains("absent.h5: no such file"),
                          moesim::InputError);
   }
   SUBCASE("not HDF5") {
-    fs::path p = temp_file("text.h5");
+    fs::path p = moesim::testing::scratch_path("text.h5");
     std::ofstream(p) << "hello, not a trace";
     CHECK_THROWS_WITH_AS(TraceReader{p}, doctest::Contains("text.h5: not an HDF5 file"), moesim::InputError);
   }
   SUBCASE("truncated file") {
     fs::path good = write_small_trace("to_truncate.h5");
-    fs::path p = temp_file("truncated.h5");
+    fs::path p = moesim::testing::scratch_path("truncated.h5");
     fs::copy_file(good, p, fs::copy_options::overwrite_existing);
     fs::resize_file(p, fs::file_size(p) / 2);
     CHECK_THROWS_AS(TraceReader{p}, moesim::InputError);

@@ -4,23 +4,17 @@
 #include <H5Cpp.h>
 
 #include <filesystem>
-#include <unistd.h>
 
 #include "moesim/common/error.hpp"
 #include "moesim/traces/trace_reader.hpp"
 #include "moesim/traces/trace_stats.hpp"
 #include "moesim/traces/trace_writer.hpp"
+#include "moesim/testing/scratch.hpp"
 
 namespace fs = std::filesystem;
 using namespace moesim::traces;
 
 namespace {
-
-fs::path temp_file(const std::string& name) {
-  fs::path dir = fs::temp_directory_path() / ("moesim_trace_kept_test_" + std::to_string(::getpid()));
-  fs::create_directories(dir);
-  return dir / name;
-}
 
 // 5 tokens (steps of 3 and 2), 4 experts, top-2. Layer 0 drops 4 of its 10 pairs; layer 1's
 // routing comes without a mask (an empty span = every pair kept).
@@ -28,7 +22,7 @@ fs::path temp_file(const std::string& name) {
 //           kept {1,0 | 1,1 | 0,0 || 1,1 | 1,0}
 //   layer 1 ids  {1,0 | 1,2 | 1,3 || 3,2 | 0,1}
 fs::path write_masked_trace(const std::string& name, bool mask = true) {
-  fs::path p = temp_file(name);
+  fs::path p = moesim::testing::scratch_path(name);
   fs::remove(p);
   TraceHeader h;
   h.model = "hand";
@@ -108,7 +102,7 @@ TEST_CASE("kept mask: loads count kept pairs only, and the drop rate is reported
 
 TEST_CASE("kept mask with more slots than the router's k (expert choice): drops count against the router's k") {
   // 3 tokens, 4 experts, 3 slots, router k = 2. Kept per token: 3 (no drop, no credit), 1 (1 dropped), 0 (2).
-  fs::path p = temp_file("slots.h5");
+  fs::path p = moesim::testing::scratch_path("slots.h5");
   fs::remove(p);
   TraceHeader h;
   h.num_layers = 1, h.num_experts = 4, h.top_k = 3, h.router_top_k = 2, h.has_kept_mask = true;
@@ -163,18 +157,18 @@ TEST_CASE("kept mask: the writer refuses masks it cannot store faithfully") {
   std::vector<std::uint8_t> two = {1, 2}, short_mask = {1};
   SUBCASE("a value other than 0 or 1") {
     h.has_kept_mask = true;
-    TraceWriter w(temp_file("w_value.h5"), h);
+    TraceWriter w(moesim::testing::scratch_path("w_value.h5"), h);
     std::vector<LayerRouting> r = {{ids, g, {}, two}};
     CHECK_THROWS_WITH_AS(w.append_step({seq, pos, {}}, r), doctest::Contains("must be 0 or 1"), std::invalid_argument);
   }
   SUBCASE("a wrong shape") {
     h.has_kept_mask = true;
-    TraceWriter w(temp_file("w_shape.h5"), h);
+    TraceWriter w(moesim::testing::scratch_path("w_shape.h5"), h);
     std::vector<LayerRouting> r = {{ids, g, {}, short_mask}};
     CHECK_THROWS_WITH_AS(w.append_step({seq, pos, {}}, r), doctest::Contains("kept mask shape"), std::invalid_argument);
   }
   SUBCASE("a mask the header does not announce") {
-    TraceWriter w(temp_file("w_header.h5"), h);
+    TraceWriter w(moesim::testing::scratch_path("w_header.h5"), h);
     std::vector<std::uint8_t> ok = {1, 0};
     std::vector<LayerRouting> r = {{ids, g, {}, ok}};
     CHECK_THROWS_WITH_AS(w.append_step({seq, pos, {}}, r), doctest::Contains("needs header.has_kept_mask"),
@@ -235,7 +229,7 @@ TEST_CASE("kept mask: the reader refuses a bad or inconsistent mask, naming the 
   }
   SUBCASE("truncated file") {
     fs::path good = write_masked_trace("to_truncate.h5");
-    fs::path p = temp_file("truncated.h5");
+    fs::path p = moesim::testing::scratch_path("truncated.h5");
     fs::copy_file(good, p, fs::copy_options::overwrite_existing);
     fs::resize_file(p, fs::file_size(p) * 2 / 3);
     CHECK_THROWS_AS(
