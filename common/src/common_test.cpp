@@ -15,6 +15,14 @@ TEST_CASE("located() formats file:line:col and leaves out unknown positions") {
   CHECK(moesim::located("a.yaml", 0, 0, "bad") == "a.yaml: bad");
 }
 
+TEST_CASE("InputError keeps a hostile file's bytes on one printable line") {
+  // A link name from a fuzzed YAML file: a NUL, a newline and an escape byte inside the quoted value.
+  const std::string quoted = std::string("node1/\0\nic1 \x1b[2J\t\r\x7f", 19);
+  moesim::InputError e(moesim::located("p.yaml", 31, 11, "no link named '" + quoted + "'"));
+  CHECK(std::string(e.what()) == "p.yaml:31:11: no link named 'node1/\\x00\\nic1 \\x1b[2J\\t\\r\\x7f'");
+  CHECK(moesim::escape_control_bytes("caf\xc3\xa9 ok") == "caf\xc3\xa9 ok");  // UTF-8 passes through
+}
+
 TEST_CASE("an uncommitted AtomicOutput leaves neither the final file nor its temporary") {
   fs::path dir = moesim::testing::scratch_subdir("atomic");
   fs::path final_path = dir / "out.txt";

@@ -4,7 +4,9 @@
 
 // GCC 12 at -O2 reports a false -Wmaybe-uninitialized inside Boost.Graph's edge iterators
 // (boykov_kolmogorov_max_flow's constructor); it is Boost's code, not ours, so silence it here only.
+#if defined(__GNUC__) && !defined(__clang__)  // clang has no such warning
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 #include <boost/graph/adjacency_list.hpp>
 #include <boost/graph/breadth_first_search.hpp>

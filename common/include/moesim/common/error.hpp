@@ -11,10 +11,16 @@ enum ExitCode : int { kExitOk = 0, kExitFailure = 1, kExitBadInput = 2 };
 
 // A problem with what the user gave us. The message is one line and names the file
 // (and line:column where known), e.g. "cluster.yaml:12:5: unknown key 'bandwith' (did you mean 'bandwidth'?)".
+// Messages quote what the file said, and a hostile file may say anything: control bytes
+// (newline, NUL, escape sequences) are written as C escapes so the message stays one printable line.
 class InputError : public std::runtime_error {
  public:
-  using std::runtime_error::runtime_error;
+  explicit InputError(const std::string& message);
+  explicit InputError(const char* message) : InputError(std::string(message)) {}
 };
+
+// `text` with every ASCII control byte (0x00-0x1f, 0x7f) written as \n, \t, \r or \xNN.
+std::string escape_control_bytes(const std::string& text);
 
 // "file:line:col: message" with 1-based line/column; line <= 0 leaves the position out.
 std::string located(const std::filesystem::path& file, int line, int column, const std::string& message);
