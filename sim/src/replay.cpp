@@ -15,7 +15,7 @@
 
 #include "moesim/common/error.hpp"
 #include "moesim/common/progress.hpp"
-#include "moesim/sim/isolated.hpp"
+#include "moesim/common/isolated.hpp"
 #include "moesim/sim/simulation.hpp"
 
 namespace moesim::sim {

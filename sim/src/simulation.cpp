@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "moesim/common/error.hpp"
-#include "moesim/sim/isolated.hpp"
+#include "moesim/common/isolated.hpp"
 
 namespace moesim::sim {
 

@@ -1,6 +1,8 @@
 // This benchmark shows how fast traces are written and how fast `trace stats` streams them:
 // 32 layers x 1,048,576 tokens x top-2 (67 M expert ids), printing expert-ids/s and peak RSS.
 // Target (issue 2): stats >= 100 M expert-ids/s on one core, memory bounded by the chunk size.
+// Also the cost of opening with the crash-isolating check (a forked child reads the structure
+// first, issue 11) against an in-process open only, as a ratio.
 // Run: build/tests/bench/trace_bench [tokens] [dir]
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -66,6 +68,16 @@ int main(int argc, char** argv) {
   }
   int status = 0;
   waitpid(child, &status, 0);
+
+  constexpr int kOpens = 20;
+  double open_ms[2] = {0, 0};
+  for (int checked = 0; checked < 2; ++checked) {
+    auto t2 = std::chrono::steady_clock::now();
+    for (int i = 0; i < kOpens; ++i) TraceReader reader(file, {.check_in_child = checked == 1});
+    open_ms[checked] = seconds_since(t2) / kOpens * 1e3;
+  }
+  std::printf("open: %.2f ms in-process only, %.2f ms with the checking child (%.1fx)\n", open_ms[0], open_ms[1],
+              open_ms[1] / open_ms[0]);
   std::filesystem::remove(file);
   return 0;
 }

@@ -32,7 +32,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   static moesim::fuzz::ScratchFile scratch(".h5");
   const auto& path = scratch.write(data, size);
   try {
-    moesim::traces::TraceReader reader(path);
+    // In-process (no checking child): a crash inside the parser must reach libFuzzer.
+    moesim::traces::TraceReader reader(path, {.check_in_child = false});
     read_everything(reader);
   } catch (const moesim::InputError& e) {
     moesim::fuzz::expect_one_line_naming(e.what(), path);  // the expected outcome for a bad file

@@ -121,6 +121,29 @@ TEST_CASE("reader errors name the file and the problem") {
     CHECK_THROWS_WITH_AS(TraceReader{p}, doctest::Contains("missing dataset 'layers/1/gate_weights'"),
                          moesim::InputError);
   }
+  SUBCASE("more layers declared than stored: the missing group is named, not 'H5Lexists failed'") {
+    fs::path p = write_small_trace("three_layers.h5");
+    {
+      H5::H5File f(p.string(), H5F_ACC_RDWR);
+      std::int64_t n = 3;
+      f.openAttribute("num_layers").write(H5::PredType::NATIVE_INT64, &n);
+    }
+    CHECK_THROWS_WITH_AS(TraceReader{p}, doctest::Contains("three_layers.h5: missing dataset 'layers/2/expert_ids'"),
+                         moesim::InputError);
+  }
+  SUBCASE("gate weights never written: refused, not read back as zeros") {
+    fs::path p = write_small_trace("unwritten_gates.h5");
+    {
+      H5::H5File f(p.string(), H5F_ACC_RDWR);
+      f.unlink("layers/0/gate_weights");
+      H5::DSetCreatPropList props;
+      hsize_t chunk[2] = {2, 2}, dims[2] = {5, 2};
+      props.setChunk(2, chunk);
+      f.createDataSet("layers/0/gate_weights", H5::PredType::NATIVE_FLOAT, H5::DataSpace(2, dims), props);
+    }
+    CHECK_THROWS_WITH_AS(TraceReader{p}, doctest::Contains("dataset 'layers/0/gate_weights' was never completely written"),
+                         moesim::InputError);
+  }
   SUBCASE("expert ids never written (HDF5 would return fill values: every token on expert 0)") {
     fs::path p = write_small_trace("unwritten.h5");
     {

@@ -6,9 +6,11 @@
 #include <H5Cpp.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <fmt/format.h>
 
 #include "moesim/common/error.hpp"
+#include "moesim/common/isolated.hpp"
 #include "trace_schema.hpp"
 
 namespace moesim::traces {
@@ -24,6 +26,8 @@ struct TraceReader::Impl {
   H5::DataSet sequence_id, position, token_id;
 
   [[noreturn]] void fail(const std::string& what) const { throw InputError(located(path, what)); }
+  // Opens the file and reads and checks all of its structure (everything but the token data).
+  void open();
 
   H5::Attribute attr(const char* name) const {
     if (!file.attrExists(name)) fail(fmt::format("missing attribute '{}' (not a moesim trace v{}?)", name, kFormatVersion));
@@ -56,8 +60,15 @@ struct TraceReader::Impl {
     return v;
   }
 
+  // True when every link of "a/b/c" exists (H5Lexists fails, not false, below a missing group).
+  bool path_exists(const std::string& name) const {
+    for (std::size_t slash = name.find('/'); slash != std::string::npos; slash = name.find('/', slash + 1))
+      if (!file.nameExists(name.substr(0, slash))) return false;
+    return file.nameExists(name);
+  }
+
   H5::DataSet dataset(const std::string& name) const {
-    if (!file.nameExists(name)) fail(fmt::format("missing dataset '{}'", name));
+    if (!path_exists(name)) fail(fmt::format("missing dataset '{}'", name));
     return file.openDataSet(name);
   }
   // Checks a dataset's shape is exactly {rows} or {rows, cols}.
@@ -142,16 +153,26 @@ struct TraceReader::Impl {
       fail(fmt::format("'{}' must rise from 0 to num_tokens ({})", schema::kStepOffsets, header.num_tokens));
   }
 
+  // A dataset that was created but never (fully) written reads back as fill values (every token on
+  // expert 0, every gate 0): refuse it instead of returning a silently wrong trace. This also walks
+  // each dataset's whole chunk index, which the open in a checking child relies on (see open()).
+  void expect_stored(const H5::DataSet& ds, const std::string& name) const {
+    if (header.num_tokens > 0 && !fully_stored(ds))
+      fail(fmt::format("dataset '{}' was never completely written (an interrupted writer?)", name));
+  }
+
+  H5::DataSet token_dataset(const char* name) const {
+    H5::DataSet ds = dataset(name);
+    expect_shape(ds, name, header.num_tokens, 0);
+    expect_stored(ds, name);
+    return ds;
+  }
+
   void open_datasets() {
     const hsize_t T = header.num_tokens, k = static_cast<hsize_t>(header.top_k);
-    sequence_id = dataset(schema::kSequenceId);
-    expect_shape(sequence_id, schema::kSequenceId, T, 0);
-    position = dataset(schema::kPosition);
-    expect_shape(position, schema::kPosition, T, 0);
-    if (header.has_token_ids) {
-      token_id = dataset(schema::kTokenId);
-      expect_shape(token_id, schema::kTokenId, T, 0);
-    }
+    sequence_id = token_dataset(schema::kSequenceId);
+    position = token_dataset(schema::kPosition);
+    if (header.has_token_ids) token_id = token_dataset(schema::kTokenId);
     id_width = schema::id_width_bytes_for(header.num_experts);
     for (int l = 0; l < header.num_layers; ++l) {
       std::string ids_name = schema::layer_dataset(l, schema::kExpertIds);
@@ -162,18 +183,17 @@ struct TraceReader::Impl {
       if (ids.getIntType().getSize() != static_cast<std::size_t>(id_width) || ids.getIntType().getSign() != H5T_SGN_NONE)
         fail(fmt::format("dataset '{}' must be uint{} for {} experts (see FORMAT.md)", ids_name, 8 * id_width,
                          header.num_experts));
-      // A dataset that was created but never (fully) written reads back as fill values, i.e. every
-      // token on expert 0: refuse it instead of returning a silently wrong trace.
-      if (T > 0 && !fully_stored(ids))
-        fail(fmt::format("dataset '{}' was never completely written (an interrupted writer?)", ids_name));
+      expect_stored(ids, ids_name);
       expert_ids.push_back(ids);
       std::string gates_name = schema::layer_dataset(l, schema::kGateWeights);
       gates.push_back(dataset(gates_name));
       expect_shape(gates.back(), gates_name, T, k);
+      expect_stored(gates.back(), gates_name);
       if (header.has_router_probs) {
         std::string probs_name = schema::layer_dataset(l, schema::kRouterProbs);
         probs.push_back(dataset(probs_name));
         expect_shape(probs.back(), probs_name, T, static_cast<hsize_t>(header.num_experts));
+        expect_stored(probs.back(), probs_name);
       }
       open_kept_mask(l, T, k);
       H5::Group g = file.openGroup(schema::layer_group(l));
@@ -188,14 +208,14 @@ struct TraceReader::Impl {
   void open_kept_mask(int l, hsize_t T, hsize_t k) {
     const std::string name = schema::layer_dataset(l, schema::kKept);
     if (!header.has_kept_mask) {
-      if (file.nameExists(name)) fail(fmt::format("dataset '{}' exists but attribute 'has_kept_mask' is not 1", name));
+      if (path_exists(name)) fail(fmt::format("dataset '{}' exists but attribute 'has_kept_mask' is not 1", name));
       return;
     }
     H5::DataSet ds = dataset(name);
     expect_shape(ds, name, T, k);
     if (ds.getTypeClass() != H5T_INTEGER || ds.getIntType().getSize() != 1)
       fail(fmt::format("dataset '{}' must be uint8 (1 = pair kept, 0 = dropped; see FORMAT.md)", name));
-    if (T > 0 && !fully_stored(ds)) fail(fmt::format("dataset '{}' was never completely written (an interrupted writer?)", name));
+    expect_stored(ds, name);
     kept.push_back(ds);
   }
 
@@ -234,24 +254,68 @@ struct TraceReader::Impl {
   }
 };
 
-TraceReader::TraceReader(const fs::path& path) : impl_(std::make_unique<Impl>()) {
-  impl_->path = path;
+namespace {
+
+constexpr double kDefaultCheckTimeout_s = 120;  // a multi-GB trace's metadata reads in well under 1 s
+
+double check_timeout_s(const TraceOpenOptions& options) {
+  if (options.check_timeout_s > 0) return options.check_timeout_s;
+  if (const char* env = std::getenv("MOESIM_TRACE_CHECK_TIMEOUT_S")) {
+    char* end = nullptr;
+    const double v = std::strtod(env, &end);
+    if (end != env && *end == '\0' && v > 0) return v;
+  }
+  return kDefaultCheckTimeout_s;
+}
+
+}  // namespace
+
+void TraceReader::Impl::open() {
   H5::Exception::dontPrint();
-  std::error_code ec;
-  if (!fs::exists(path, ec)) throw InputError(located(path, "no such file"));
   try {
     if (!H5::H5File::isHdf5(path.string())) throw InputError(located(path, "not an HDF5 file (expected a moesim trace)"));
-    impl_->file = H5::H5File(path.string(), H5F_ACC_RDONLY);
+    file = H5::H5File(path.string(), H5F_ACC_RDONLY);
   } catch (const H5::Exception& e) {
     throw InputError(located(path, "cannot open as HDF5 (truncated or corrupt?): " + e.getDetailMsg()));
   }
   try {
-    impl_->read_header();
-    impl_->read_offsets();
-    impl_->open_datasets();
+    read_header();
+    read_offsets();
+    open_datasets();
   } catch (const H5::Exception& e) {
     throw InputError(located(path, "corrupt trace: " + e.getDetailMsg()));
   }
+}
+
+TraceReader::TraceReader(const fs::path& path, const TraceOpenOptions& options) : impl_(std::make_unique<Impl>()) {
+  impl_->path = path;
+  std::error_code ec;
+  if (!fs::exists(path, ec)) throw InputError(located(path, "no such file"));
+  if (options.check_in_child) {
+    // The same open, in a child: a bad file's InputError comes back as is; a crash or a hang in
+    // libhdf5 becomes one. Everything open() reads is metadata, so data reads later are safe.
+    const double timeout_s = check_timeout_s(options);
+    try {
+      run_isolated(
+          [&] {
+            Impl probe;
+            probe.path = path;
+            probe.open();
+            return std::string();
+          },
+          {.timeout_s = timeout_s});
+    } catch (const IsolatedProcessDied& e) {
+      throw InputError(located(
+          path, e.timed_out()
+                    ? fmt::format("corrupt HDF5 metadata: reading the file's structure did not finish in {} s "
+                                  "(libhdf5 loops on some damaged files; MOESIM_TRACE_CHECK_TIMEOUT_S sets the limit)",
+                                  timeout_s)
+                    : fmt::format("corrupt HDF5 metadata: libhdf5 crashed reading the file's structure in a checking "
+                                  "process ({}); the file is damaged",
+                                  e.what())));
+    }
+  }
+  impl_->open();
 }
 
 TraceReader::~TraceReader() = default;

@@ -1,5 +1,5 @@
 #pragma once
-// Runs a body against a freshly built platform in its own process (see isolated.hpp): creates the
+// Runs a body against a freshly built platform in its own process (see moesim/common/isolated.hpp): creates the
 // SimGrid engine, builds the platform, checks it has at least `ep_gpus` GPUs (the first ep_gpus are
 // used; 0 = all of them), and measures the simulation's wall time and peak memory.
 #include <functional>
