@@ -162,6 +162,13 @@ ModelConfig load_config(const std::filesystem::path& model_dir) {
     f.fail(fmt::format("model_type '{}' is not supported (supported: {})", c.model_type,
                        fmt::join(supported_model_types(), ", ")));
   it->second(f, c);
+  // RoPE rotates pairs of dimensions (i, i + d/2): an odd rotary width has no such split, and would
+  // only fail later, inside the forward pass, as a tensor shape error.
+  const bool mla = c.model_type == "deepseek_v3";
+  const int rotary = mla ? c.qk_rope_head_dim : c.head_dim;
+  if (rotary % 2 != 0)
+    f.fail(fmt::format("field '{}' = {} must be even (RoPE rotates pairs of dimensions)", mla ? "qk_rope_head_dim" : "head_dim",
+                       rotary));
   return c;
 }
 

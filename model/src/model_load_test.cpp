@@ -164,6 +164,8 @@ TEST_CASE("loading: bad configs, devices and dtypes are refused naming the field
   config_says("\"decoder_sparse_step\": 1", "\"decoder_sparse_step\": 4294967297",
               "field 'decoder_sparse_step' = 4294967297 is outside -2147483648..2147483647");
   config_says("\"num_key_value_heads\": 2", "\"num_key_value_heads\": -1", "num_key_value_heads = -1 must divide");
+  // Found by fuzzing (tests/fuzz/regressions/model_config/): an odd rotary width loaded, then failed in the forward pass.
+  config_says("\"head_dim\": 8", "\"head_dim\": 7", "field 'head_dim' = 7 must be even (RoPE rotates pairs of dimensions)");
   config_says("[\n    1\n  ]", "[1e30]", "field 'mlp_only_layers'[0] = 1e+30 is outside -2147483648..2147483647");
   config_says("\"vocab_size\": 96", "\"vocab_size\": 1e400", "not valid JSON: [json.exception.out_of_range.406] number overflow");
   CHECK(load_error(fixture("mixtral"), {"gpu", "float32"}).find("--device gpu") != std::string::npos);

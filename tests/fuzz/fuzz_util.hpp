@@ -37,6 +37,7 @@ class ScratchFile {
     std::fclose(f);
     return path_;
   }
+  const std::filesystem::path& path() const { return path_; }
 
  private:
   std::filesystem::path path_;
