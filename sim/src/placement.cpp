@@ -56,12 +56,16 @@ static void normalise_and_check(Placement& p, const std::filesystem::path& file)
   for (int e = 0; e < p.num_experts; ++e) {
     auto& reps = p.replicas[e];
     if (reps.empty()) throw InputError(located(file, fmt::format("expert {} has no GPU", e)));
-    double sum = 0;
+    double largest = 0;
     for (const Replica& r : reps) {
       if (r.gpu < 0 || r.gpu >= p.num_gpus) throw gpu_out_of_range(file, e, r.gpu, p.num_gpus);
-      if (!(r.share > 0)) throw InputError(located(file, fmt::format("expert {}: replica share must be > 0", e)));
-      sum += r.share;
+      if (!(r.share > 0) || !std::isfinite(r.share))
+        throw InputError(located(file, fmt::format("expert {}: replica share must be a finite number > 0", e)));
+      largest = std::max(largest, r.share);
     }
+    // Scaled by the largest first: shares of 1e308 would otherwise sum to +inf and all become 0.
+    double sum = 0;
+    for (Replica& r : reps) sum += (r.share /= largest);
     for (Replica& r : reps) r.share /= sum;
   }
 }

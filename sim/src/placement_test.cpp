@@ -83,3 +83,17 @@ TEST_CASE("placement file: GPU indices that do not fit an int are errors, never 
   CHECK(error_of("0,0,abc\n1,1\n") == "share 'abc' is not a number");
   std::filesystem::remove(file);
 }
+
+TEST_CASE("placement file: huge replica shares still split an expert's tokens exactly (found by fuzzing)") {
+  // Two shares of 1e308 summed to +inf, and 1e308 / inf = 0: the expert had two replicas serving
+  // nothing (tests/fuzz/regressions/placement/). Shares are scaled by the largest first.
+  auto file = moesim::testing::scratch_file("placement_huge.csv", "0,0,1.5e308\n0,1,1e308\n1,1\n");
+  auto p = load_placement(file, 2, 2);
+  REQUIRE(p.replicas[0].size() == 2);
+  CHECK(p.replicas[0][0].share == doctest::Approx(0.6));
+  CHECK(p.replicas[0][1].share == doctest::Approx(0.4));
+  auto json = moesim::testing::scratch_file("placement_inf.json", R"({"experts": [[[0, 1e308], [1, 1e308]], [1]]})");
+  CHECK(load_placement(json, 2, 2).replicas[0][1].share == doctest::Approx(0.5));
+  auto inf = moesim::testing::scratch_file("placement_inf.csv", "0,0,inf\n1,1\n");
+  CHECK_THROWS_AS(load_placement(inf, 2, 2), moesim::InputError);
+}
