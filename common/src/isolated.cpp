@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -117,12 +116,6 @@ std::string run_isolated(const std::function<std::string()>& fn, const IsolatedO
   if (data[0] == kInputError) throw InputError(payload);
   if (data[0] == kFailure) throw std::runtime_error(payload);
   return payload;
-}
-
-double children_peak_rss_bytes() {
-  rusage ru{};
-  ::getrusage(RUSAGE_CHILDREN, &ru);
-  return static_cast<double>(ru.ru_maxrss) * 1024.0;
 }
 
 }  // namespace moesim

@@ -34,17 +34,11 @@ struct Layer {
 };
 
 // Messages quote what the file says (keys, values, yaml-cpp's offending character), which may hold
-// a newline or control byte: errors stay on one line (found by fuzzing).
-std::string one_line(std::string message) {
-  for (char& c : message)
-    if (static_cast<unsigned char>(c) < 0x20) c = '?';
-  return message;
-}
-
+// a newline or control byte: InputError itself escapes those, so every message stays on one line.
 [[noreturn]] void fail_at(const fs::path& file, const YAML::Node& node, const std::string& message) {
   const YAML::Mark mark = node.Mark();
-  if (mark.is_null()) throw InputError(located(file, one_line(message)));
-  throw InputError(located(file, mark.line + 1, mark.column + 1, one_line(message)));
+  if (mark.is_null()) throw InputError(located(file, message));
+  throw InputError(located(file, mark.line + 1, mark.column + 1, message));
 }
 
 std::size_t edit_distance(const std::string& a, const std::string& b) {
@@ -249,7 +243,7 @@ YAML::Node parse_yaml_file(const fs::path& file) {
     check_duplicate_keys(file, root, walked);
     return root;
   } catch (const YAML::ParserException& e) {
-    throw InputError(located(file, e.mark.line + 1, e.mark.column + 1, one_line(e.msg)));
+    throw InputError(located(file, e.mark.line + 1, e.mark.column + 1, e.msg));
   } catch (const YAML::BadFile&) {
     throw InputError(located(file, "cannot read file"));
   }
@@ -456,7 +450,7 @@ PlatformSpec load_platform_spec(const fs::path& file) {
   } catch (const YAML::Exception& e) {
     // Any other yaml-cpp surprise (a list as a key, ...) is still bad input, not a crash.
     throw InputError(located(file, e.mark.is_null() ? 0 : e.mark.line + 1, e.mark.is_null() ? 0 : e.mark.column + 1,
-                             "unexpected YAML structure: " + one_line(e.msg)));
+                             "unexpected YAML structure: " + e.msg));
   }
 }
 

@@ -30,7 +30,4 @@ struct IsolatedOptions {
 // options.timeout_s, throws IsolatedProcessDied.
 std::string run_isolated(const std::function<std::string()>& fn, const IsolatedOptions& options = {});
 
-// Peak resident memory of finished children (bytes), for benchmarks.
-double children_peak_rss_bytes();
-
 }  // namespace moesim
