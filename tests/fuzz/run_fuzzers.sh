@@ -66,7 +66,12 @@ for t in "${targets[@]}"; do
   found="" known=0
   for a in "$artifacts"/*; do
     [ -e "$a" ] || continue
-    if grep -q 'ignore_crashes\|ignore_timeouts' "tests/fuzz/$t.options" 2>/dev/null && in_library "$t" "$a"; then
+    # A hang on a target told to ignore timeouts is known too: gdb's 30 s backtrace does not always
+    # show which library loops, and the reader contains hangs (time-limited checking child, ctest
+    # fuzz.trace_reader.hdf5_crash_inputs_are_clean_errors). Crashes are still classified by their stack.
+    if grep -q 'ignore_timeouts' "tests/fuzz/$t.options" 2>/dev/null && [[ $(basename "$a") == timeout-* ]]; then
+      known=$((known + 1))
+    elif grep -q 'ignore_crashes\|ignore_timeouts' "tests/fuzz/$t.options" 2>/dev/null && in_library "$t" "$a"; then
       known=$((known + 1))
     else
       found+="$(basename "$a") "
