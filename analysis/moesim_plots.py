@@ -88,16 +88,15 @@ def worst_a2a(replay):
 
 
 def fig_gpu_latency_bars(replay, a2a=None, title=None):
-    """Per-GPU time in one all-to-all (default: the slowest), measured like the all-to-all's own time
-    (finish - the first GPU's start), the straggler in red, the balanced reference and the bandwidth
-    bound as lines."""
+    """Per-GPU phase time in one all-to-all (default: the slowest): each GPU's finish - its own start
+    (sim/README.md, Definitions; the all-to-all's time is the tallest bar), the straggler in red, the
+    balanced reference and the bandwidth bound as lines."""
     a2a = a2a or worst_a2a(replay)
     key = (a2a["step"], a2a["layer"], a2a["phase"])
     rows = sorted((g for g in replay["gpu"] if (g["step"], g["layer"], g["phase"]) == key), key=lambda g: g["gpu"])
     us = 1e6
     gpus = [g["gpu"] for g in rows]
-    first_start = min((g["start_s"] for g in rows), default=0.0)
-    busy = [(g["finish_s"] - first_start) * us for g in rows]
+    busy = [(g["finish_s"] - g["start_s"]) * us for g in rows]
     straggler = a2a.get("straggler_gpu", -1)
     if straggler < 0 and rows:
         straggler = gpus[busy.index(max(busy))]
@@ -113,7 +112,7 @@ def fig_gpu_latency_bars(replay, a2a=None, title=None):
         ax.annotate("straggler", (straggler, busy[i]), xytext=(0, 4), textcoords="offset points", ha="center",
                     color=STRAGGLER_COLOR, fontsize=9)
     ax.set_xlabel("GPU")
-    ax.set_ylabel("finish - all-to-all start (us)")
+    ax.set_ylabel("phase time: finish - own start (us)")
     phase = {0: "dispatch", 1: "combine"}.get(a2a["phase"], a2a["phase"])
     ax.set_title(title or f"Slowest all-to-all: step {a2a['step']}, layer {a2a['layer']}, {phase} "
                           f"({a2a['time_s'] * us:.1f} us)")
@@ -401,7 +400,8 @@ def is_replay_summary(d):
 
 
 def fig_gpu_wait_bars(summary, title=None):
-    """Per-GPU mean and P99 all-to-all wait from a replay summary, the top straggler in red."""
+    """Per-GPU mean and P99 phase time (finish - own start, over its all-to-alls) from a replay summary,
+    the top straggler in red."""
     us = 1e6
     per = sorted(summary["per_gpu"], key=lambda g: g["gpu"])
     gpus = [g["gpu"] for g in per]
@@ -419,7 +419,7 @@ def fig_gpu_wait_bars(summary, title=None):
         ax.annotate(f"straggler ({summary['straggler'].get('count', '?')}x)", (straggler + width / 2, p["p99_s"] * us),
                     xytext=(0, 4), textcoords="offset points", ha="center", color=STRAGGLER_COLOR, fontsize=9)
     ax.set_xlabel("GPU")
-    ax.set_ylabel("all-to-all wait (us)")
+    ax.set_ylabel("phase time per GPU (us)")
     if len(gpus) <= 32:
         ax.set_xticks(gpus)
     ax.legend(fontsize=8, loc="lower right")

@@ -122,8 +122,8 @@ StrategyResult evaluate(model::MoeModel& m, const model::StrategySpec& spec, con
   sim::TraceReplayOptions to;
   to.ep_gpus = o.ep_gpus;
   sim::ReplayOptions ro;
-  ro.algorithm = o.algorithm;
-  sim::ReplayResult rr = sim::replay_trace(o.trace, sim::parse_platform_source(o.platform), to, ro);
+  ro.algorithm = &sim::find_algorithm(o.algorithm);
+  sim::ReplayResult rr = sim::replay_trace(o.trace, topologies::parse_platform_source(o.platform), to, ro);
   sim::ReplaySummary summary = sim::summarize(rr);
   for (const auto& p : summary.phases)
     if (p.phase == "all") res.a2a_p50_s = p.time_s.p50, res.a2a_p99_s = p.time_s.p99;
@@ -170,7 +170,7 @@ int run(const Args& a) {
   }
   if (specs.empty()) throw InputError("give at least one --strategy or a --strategies file");
   if (a.ids_file.empty() == a.dataset.empty()) throw InputError("give exactly one of --dataset and --ids-file");
-  sim::parse_platform_source(a.platform);  // a bad platform fails before the model loads
+  topologies::parse_platform_source(a.platform);  // a bad platform fails before the model loads
   EvalOptions o;
   o.platform = a.platform;
   o.algorithm = a.algorithm;

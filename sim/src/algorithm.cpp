@@ -23,15 +23,48 @@ const A2AAlgorithm& find_algorithm(const std::string& name) {
   throw InputError(fmt::format("unknown all-to-all algorithm '{}' (known: {})", name, known));
 }
 
-std::vector<double> gpu_finish_times(std::span<const Flow> flows, std::span<const double> flow_finish_s,
-                                     std::span<const double> ready_s, double launch_latency_s) {
-  std::vector<double> finish(ready_s.size());
-  for (std::size_t g = 0; g < ready_s.size(); ++g) finish[g] = ready_s[g] + launch_latency_s;
-  for (std::size_t i = 0; i < flows.size(); ++i) {
-    finish[flows[i].src] = std::max(finish[flows[i].src], flow_finish_s[i]);
-    finish[flows[i].dst] = std::max(finish[flows[i].dst], flow_finish_s[i]);
+std::vector<Flow> phase_flows(std::span<const Message> messages, std::span<const double> ready_s, double not_before_s,
+                              const A2AOptions& options) {
+  std::vector<int> issued(ready_s.size(), 0);
+  std::vector<Flow> flows;
+  flows.reserve(messages.size());
+  for (const Message& msg : messages) {
+    double start_s = std::max(not_before_s, ready_s[msg.src] + options.launch_latency_s);
+    int k = ++issued[msg.src];
+    flows.push_back({msg.src, msg.dst, msg.bytes, start_s + k * options.per_message_overhead_s});
   }
+  return flows;
+}
+
+std::vector<double> initial_finish_times(std::span<const double> ready_s, const A2AOptions& options) {
+  std::vector<double> finish(ready_s.begin(), ready_s.end());
+  for (double& f : finish) f += options.launch_latency_s;
   return finish;
+}
+
+double run_phase(std::span<const Message> messages, std::span<const double> ready_s, double not_before_s,
+                 FlowNetwork& net, const A2AOptions& options, std::vector<double>& finish_s) {
+  if (messages.empty()) return not_before_s;
+  auto flows = phase_flows(messages, ready_s, not_before_s, options);
+  auto end_s = net.run(flows);
+  double last_s = not_before_s;
+  for (std::size_t i = 0; i < flows.size(); ++i) {
+    finish_s[flows[i].src] = std::max(finish_s[flows[i].src], end_s[i]);
+    finish_s[flows[i].dst] = std::max(finish_s[flows[i].dst], end_s[i]);
+    last_s = std::max(last_s, end_s[i]);
+  }
+  return last_s;
+}
+
+std::vector<Message> neighbour_order_messages(const TrafficMatrix& m) {
+  const int n = m.gpus;
+  std::vector<Message> messages;
+  for (int s = 0; s < n; ++s)
+    for (int k = 1; k < n; ++k) {
+      int d = (s + k) % n;
+      if (m.at(s, d) > 0) messages.push_back({s, d, m.at(s, d)});
+    }
+  return messages;
 }
 
 }  // namespace moesim::sim

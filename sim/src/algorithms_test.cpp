@@ -11,6 +11,7 @@
 #include "moesim/sim/simulation.hpp"
 
 using namespace moesim::sim;
+using moesim::topologies::PlatformSource;
 
 namespace {
 constexpr double B = 10e9;    // bytes/s per port and direction
@@ -18,11 +19,7 @@ constexpr double L = 2e-6;    // one-way latency
 constexpr double MB = 1e6;
 
 PlatformSource switch_platform(int gpus) {
-  PlatformSource p;
-  p.text = "switch";
-  p.kind = PlatformSource::Kind::kSwitch;
-  p.switch_spec = {gpus, B, L};
-  return p;
+  return {"switch", moesim::topologies::switch_platform_spec(gpus, B, L)};
 }
 
 // Per-GPU finish times of one all-to-all, simulated in its own process.
@@ -99,10 +96,7 @@ TEST_CASE("pairwise exchange on a switch equals the sum of its rounds") {
 }
 
 TEST_CASE("hierarchical on 2 nodes × 2 GPUs: NVLink phase then rail phase") {
-  PlatformSource p;
-  p.text = "cluster";
-  p.kind = PlatformSource::Kind::kCluster;
-  p.cluster_spec = {2, 2, 100e9, 1e-6, 10e9, 3e-6};
+  PlatformSource p{"cluster", moesim::topologies::cluster_platform_spec(2, 2, 100e9, 1e-6, 10e9, 3e-6)};
   // Uniform m: GPU (A,i) sends to (A,j) its own m plus m for (B,j): 2m over NVLink. Then rail j of
   // node A carries to (B,j) the m of both GPUs of A: 2m over the NIC.
   auto f = finish_times(p, uniform(4, MB), "hierarchical");

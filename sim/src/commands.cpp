@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
 #include <iostream>
 #include <memory>
 
@@ -16,6 +17,8 @@ namespace {
 
 struct ReplayArgs {
   std::string trace, matrix, platform, placement = "contiguous", spread = "even", matrix_unit = "bytes", out;
+  std::string algorithm = "direct", engine = "simgrid";
+  CLI::Option* placement_option = nullptr;  // to tell a --placement given from its default
   int gpus = 0, redundant = 0;
   double dispatch_bytes = 0, combine_bytes = 0, launch_us = 0, overhead_us = 0, flops_per_token = 0, gpu_tflops = 0;
   std::vector<int> layers;
@@ -30,8 +33,8 @@ nlohmann::json config_json(const ReplayArgs& a) {
           {"matrix_unit", a.matrix_unit},
           {"platform", a.platform},
           {"gpus", a.gpus},
-          {"algorithm", a.options.algorithm},
-          {"engine", a.options.engine},
+          {"algorithm", a.algorithm},
+          {"engine", a.engine},
           {"placement", a.placement},
           {"redundant_experts", a.redundant},
           {"spread", a.spread},
@@ -55,21 +58,18 @@ ReplayResult run_matrix(const ReplayArgs& a, const PlatformSource& platform) {
   auto m = load_traffic_matrix(a.matrix, unit, a.dispatch_bytes);
   // Combine carries the same tokens back, at the combine width when one is given.
   double combine_scale = (a.combine_bytes > 0 && a.dispatch_bytes > 0) ? a.combine_bytes / a.dispatch_bytes : 1.0;
-  return replay_matrix(m, combine_scale, platform, a.gpus > 0 ? a.gpus : m.gpus, a.options);
+  ReplayResult r = replay_matrix(m, combine_scale, platform, a.gpus > 0 ? a.gpus : m.gpus, a.options);
+  r.settings.dispatch_bytes_per_token = a.dispatch_bytes;
+  r.settings.combine_bytes_per_token = a.dispatch_bytes * combine_scale;
+  return r;
 }
 
 ReplayResult run_trace(const ReplayArgs& a, const PlatformSource& platform) {
   cli::require_file(a.trace);
   TraceReplayOptions t;
   t.ep_gpus = a.gpus;
-  if (a.placement == "contiguous") t.placement = PlacementKind::kContiguous;
-  else if (a.placement == "strided") t.placement = PlacementKind::kStrided;
-  else if (a.placement == "eplb") t.placement = PlacementKind::kEplb;
-  else {
-    cli::require_file(a.placement);
-    t.placement = PlacementKind::kFile;
-    t.placement_file = a.placement;
-  }
+  t.placement = parse_placement(a.placement);
+  if (t.placement == PlacementKind::kFile) t.placement_file = a.placement;
   t.redundant_experts = a.redundant;
   t.spread = a.spread == "sequence" ? TokenSpread::kSequence : TokenSpread::kEven;
   t.dispatch_bytes_per_token = a.dispatch_bytes;
@@ -80,7 +80,12 @@ ReplayResult run_trace(const ReplayArgs& a, const PlatformSource& platform) {
   return replay_trace(a.trace, platform, t, a.options);
 }
 
-int run_replay(ReplayArgs& a) {
+int run_replay(ReplayArgs& a, bool placement_given) {
+  // Names become their parsed forms here, once: a typo fails before any file is read or process forked.
+  a.options.algorithm = &find_algorithm(a.algorithm);
+  a.options.engine = parse_network_engine(a.engine);
+  if (!a.matrix.empty() && placement_given)
+    throw InputError("--placement applies to a trace: a traffic matrix already says which GPU sends what to which");
   a.options.a2a.launch_latency_s = a.launch_us * 1e-6;
   a.options.a2a.per_message_overhead_s = a.overhead_us * 1e-6;
   a.options.gpu_flops = a.gpu_tflops * 1e12;
@@ -89,9 +94,8 @@ int run_replay(ReplayArgs& a) {
   a.options.progress = !a.quiet && !a.json;
   if (a.options.flops_per_token > 0 && a.options.gpu_flops <= 0)
     throw InputError("--flops-per-token needs --gpu-tflops (the GPU's achieved rate)");
-  PlatformSource platform = parse_platform_source(a.platform);
-  if (platform.kind == PlatformSource::Kind::kFile && platform.text.find('/') != std::string::npos)
-    cli::require_file(platform.text);
+  PlatformSource platform = topologies::parse_platform_source(a.platform);
+  if (!platform.spec && platform.text.find('/') != std::string::npos) cli::require_file(platform.text);
   ReplayResult r = a.matrix.empty() ? run_trace(a, platform) : run_matrix(a, platform);
   ReplaySummary s = summarize(r);
   if (!a.out.empty()) write_outputs(a.out, r, s, config_json(a));
@@ -112,6 +116,26 @@ std::string algorithm_help() {
   return h;
 }
 
+// CLI11's PositiveNumber and NonNegativeNumber let NaN through (every comparison with NaN is false)
+// and accept inf: either would print a time of nan or inf with exit 0.
+CLI::Validator finite_number(bool zero_allowed) {
+  return CLI::Validator(
+      [zero_allowed](std::string& text) -> std::string {
+        double v = 0;
+        try {
+          std::size_t used = 0;
+          v = std::stod(text, &used);
+          if (used != text.size()) return "'" + text + "' is not a number";
+        } catch (const std::exception&) {
+          return "'" + text + "' is not a number";
+        }
+        if (!std::isfinite(v)) return "must be a finite number, got '" + text + "'";
+        if (zero_allowed ? v < 0 : v <= 0) return std::string("must be ") + (zero_allowed ? ">= 0" : "> 0") + ", got " + text;
+        return "";
+      },
+      zero_allowed ? "FINITE >= 0" : "FINITE > 0");
+}
+
 }  // namespace
 
 void register_commands(cli::Commands& commands, CLI::App& app) {
@@ -121,7 +145,7 @@ void register_commands(cli::Commands& commands, CLI::App& app) {
       "moesim replay --trace t.h5 --platform rail-optimized-64 --algorithm hierarchical --placement eplb "
       "--redundant-experts 64 --out results/\n  moesim replay --matrix m.csv --matrix-unit tokens --dispatch-bytes 7168 "
       "--platform switch:8\n  moesim replay --matrix m1024.csv --platform switch:1024 --engine fluid",
-      [args] { return run_replay(*args); });
+      [args] { return run_replay(*args, args->placement_option && args->placement_option->count() > 0); });
   auto* trace = cmd->add_option("--trace", args->trace, "Routing trace (format v1, .h5)");
   auto* matrix = cmd->add_option("--matrix", args->matrix, "Traffic matrix (.csv or .json): rows = source GPU, columns = destination");
   trace->excludes(matrix);
@@ -130,34 +154,35 @@ void register_commands(cli::Commands& commands, CLI::App& app) {
                   "or cluster:NODES:GPUS_PER_NODE")
       ->required();
   cmd->add_option("--gpus", args->gpus, "Expert-parallel degree (default: every GPU of the platform; a matrix: its size)")
-      ->check(CLI::PositiveNumber);
-  cmd->add_option("--algorithm", args->options.algorithm, algorithm_help())->capture_default_str();
-  cmd->add_option("--engine", args->options.engine,
+      ->check(CLI::Range(1, static_cast<int>(topologies::kMaxPlatformGpus)));
+  cmd->add_option("--algorithm", args->algorithm, algorithm_help())->capture_default_str();
+  cmd->add_option("--engine", args->engine,
                   "Network engine: simgrid (one SimGrid comm per flow, the reference) or fluid (the same CM02 max-min "
                   "sharing over SimGrid's routes, solved in arrays: 1000s of GPUs)")
       ->check(CLI::IsMember({"simgrid", "fluid"}))
       ->capture_default_str();
-  cmd->add_option("--placement", args->placement, "contiguous, strided, eplb, or a placement file (.json/.csv)")
+  args->placement_option = cmd->add_option("--placement", args->placement,
+                                           "Trace input: contiguous, strided, eplb, or a placement file (.json/.csv)")
       ->capture_default_str();
   cmd->add_option("--redundant-experts", args->redundant, "EPLB: extra expert replicas in total (E + R divisible by GPUs)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(CLI::Range(0, 1'000'000));
   cmd->add_option("--spread", args->spread, "How a step's tokens start on GPUs: even (batch split) or sequence")
       ->check(CLI::IsMember({"even", "sequence"}))
       ->capture_default_str();
   cmd->add_option("--dispatch-bytes", args->dispatch_bytes, "Bytes per token dispatched (default hidden size × 1, FP8)")
-      ->check(CLI::PositiveNumber);
+      ->check(finite_number(false));
   cmd->add_option("--combine-bytes", args->combine_bytes, "Bytes per token combined (default hidden size × 2, BF16)")
-      ->check(CLI::PositiveNumber);
+      ->check(finite_number(false));
   cmd->add_flag("--no-dedup", args->no_dedup, "Send a token once per expert, even to experts on the same GPU (default: once per GPU, as DeepEP)");
   cmd->add_option("--matrix-unit", args->matrix_unit, "Unit of the matrix entries: bytes or tokens")
       ->check(CLI::IsMember({"bytes", "tokens"}))
       ->capture_default_str();
   cmd->add_option("--flops-per-token", args->options.flops_per_token,
                   "Expert FLOPs per (token, expert); enables compute between dispatch and combine")
-      ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--gpu-tflops", args->gpu_tflops, "Achieved TFLOP/s of one GPU for expert compute")->check(CLI::NonNegativeNumber);
-  cmd->add_option("--launch-us", args->launch_us, "Launch latency of each all-to-all, microseconds")->check(CLI::NonNegativeNumber);
-  cmd->add_option("--overhead-us", args->overhead_us, "Software overhead per message, microseconds")->check(CLI::NonNegativeNumber);
+      ->check(finite_number(true));
+  cmd->add_option("--gpu-tflops", args->gpu_tflops, "Achieved TFLOP/s of one GPU for expert compute")->check(finite_number(true));
+  cmd->add_option("--launch-us", args->launch_us, "Launch latency of each all-to-all, microseconds")->check(finite_number(true));
+  cmd->add_option("--overhead-us", args->overhead_us, "Software overhead per message, microseconds")->check(finite_number(true));
   cmd->add_option("--layers", args->layers, "MoE layers to replay (file indices; default all)")->delimiter(',');
   cmd->add_option("--steps", args->steps, "Replay at most this many steps (default all)");
   cmd->add_flag("--no-balanced", args->no_balanced, "Skip the balanced reference (halves the simulations)");

@@ -14,6 +14,7 @@
 #include "moesim/sim/simulation.hpp"
 
 using namespace moesim::sim;
+using moesim::topologies::PlatformSource;
 
 TEST_CASE("fluid solver: shares on a bottleneck go by 1 / route latency (CM02) and a finished flow frees its share") {
   // One link of capacity 3. A (latency 1 s, 9 bytes) alone from t=1 at rate 3; B (latency 2 s,
@@ -55,7 +56,7 @@ TEST_CASE("fluid solver: a route that repeats a link counts it twice") {
 
 namespace {
 
-PlatformSource platform(const std::string& text) { return parse_platform_source(text); }
+PlatformSource platform(const std::string& text) { return moesim::topologies::parse_platform_source(text); }
 
 // Per-GPU finish times of one all-to-all (or two, when `twice`: the second starts where the first
 // ended, checking that the engine's clock carries over), simulated in its own process.

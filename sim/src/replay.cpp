@@ -2,25 +2,14 @@
 
 #include <fmt/format.h>
 #include <xbt/config.hpp>
-#include <simgrid/s4u/Engine.hpp>
-#include <simgrid/s4u/Host.hpp>
-#include <sys/resource.h>
 
 #include <algorithm>
 #include <cmath>
-#include <chrono>
-#include <cstring>
 #include <numeric>
-#include <type_traits>
 
-#include "moesim/common/error.hpp"
-#include "moesim/common/progress.hpp"
-#include "moesim/common/isolated.hpp"
-#include "moesim/sim/simulation.hpp"
+#include "moesim/sim/flow_network.hpp"
 
 namespace moesim::sim {
-
-const char* to_string(Phase p) { return p == Phase::kDispatch ? "dispatch" : "combine"; }
 
 // Identical all-to-alls are common (balanced references of equal volume, repeated layers); a
 // bounded cache keyed by a hash of (matrix, ready times) and checked for equality answers them.
@@ -33,11 +22,12 @@ static std::uint64_t fnv1a(const void* data, std::size_t size, std::uint64_t h =
 }
 
 ReplayEngine::ReplayEngine(FlowNetwork& net, int gpus, ReplayOptions options)
-    : net_(net), gpus_(gpus), options_(std::move(options)), algorithm_(find_algorithm(options_.algorithm)) {
+    : net_(net), gpus_(gpus), options_(std::move(options)) {
   result_.platform = net.platform().name;
-  result_.algorithm = algorithm_.name;
+  result_.algorithm = options_.algorithm->name;
   result_.gpus = gpus;
-  net_.set_engine(parse_network_engine(options_.engine));
+  result_.settings.calibration = net.platform().calibration;
+  net_.set_engine(options_.engine);
   result_.engine = to_string(net_.engine());
 }
 
@@ -64,7 +54,7 @@ std::vector<double> ReplayEngine::simulate(const TrafficMatrix& m, const std::ve
   }
   net_.begin_phase();
   std::uint64_t before = net_.flows_simulated();
-  auto finish = algorithm_.run(m, relative, net_, options_.a2a);
+  auto finish = options_.algorithm->run(m, relative, net_, options_.a2a);
   result_.flows_simulated += net_.flows_simulated() - before;
   ++result_.a2a_simulated;
   if (options_.reuse_identical) {
@@ -89,33 +79,84 @@ double ReplayEngine::route_latency_s(int src, int dst) {
   return cached;
 }
 
-// max over GPUs of max(bytes out / egress, bytes in / ingress, inter-node bytes / NIC), plus the
-// shortest route latency among the GPU's peers and the launch latency: no schedule on this platform
-// can beat it (in SimGrid's flow model a flow pays its route latency, then shares bandwidth).
-double ReplayEngine::bound_s(const TrafficMatrix& m) {
+// Per GPU g, a time before which no schedule on this platform can have g done with the all-to-all m
+// when GPU o may start at ready_s[o] (a flow pays its route latency, then shares bandwidth):
+//   sending:   ready_g + launch + min latency to its destinations + max(out / egress, out across nodes / NIC)
+//   receiving: earliest ready among its sources + launch + min latency from them + max(in / ingress, in across nodes / NIC)
+// and at least ready_g + launch. A GPU may receive before its own start (its peers send when they
+// are ready), hence the sources' ready times on the receiving side.
+std::vector<double> ReplayEngine::done_lower_bounds_s(const TrafficMatrix& m, const std::vector<double>& ready_s) {
   const auto& p = net_.platform();
-  double bound = 0;
+  const double launch_s = options_.a2a.launch_latency_s;
+  std::vector<double> done_s(static_cast<std::size_t>(gpus_));
   for (int g = 0; g < gpus_; ++g) {
     double out = 0, in = 0, out_inter = 0, in_inter = 0;
-    double latency = INFINITY;
+    double send_latency_s = INFINITY, receive_latency_s = INFINITY, first_source_ready_s = INFINITY;
     for (int o = 0; o < gpus_; ++o) {
       if (o == g) continue;
       double to = m.at(g, o), from = m.at(o, g);
-      if (to <= 0 && from <= 0) continue;
       bool inter = p.node_of_gpu[g] != p.node_of_gpu[o];
-      out += to;
-      in += from;
-      if (inter) out_inter += to, in_inter += from;
-      if (to > 0) latency = std::min(latency, route_latency_s(g, o));
-      if (from > 0) latency = std::min(latency, route_latency_s(o, g));
+      if (to > 0) {
+        out += to;
+        if (inter) out_inter += to;
+        send_latency_s = std::min(send_latency_s, route_latency_s(g, o));
+      }
+      if (from > 0) {
+        in += from;
+        if (inter) in_inter += from;
+        receive_latency_s = std::min(receive_latency_s, route_latency_s(o, g));
+        first_source_ready_s = std::min(first_source_ready_s, ready_s[o]);
+      }
     }
-    if (out + in <= 0) continue;
-    double t = std::max(out / p.egress_Bps[g], in / p.ingress_Bps[g]);
-    if (p.scaleout_egress_Bps[g] > 0) t = std::max({t, out_inter / p.scaleout_egress_Bps[g], in_inter / p.scaleout_egress_Bps[g]});
-    bound = std::max(bound, t + latency);
+    const double nic_Bps = p.scaleout_egress_Bps[g];
+    double done = ready_s[g] + launch_s;
+    if (out > 0) {
+      double t = out / p.egress_Bps[g];
+      if (nic_Bps > 0) t = std::max(t, out_inter / nic_Bps);
+      done = std::max(done, ready_s[g] + launch_s + send_latency_s + t);
+    }
+    if (in > 0) {
+      double t = in / p.ingress_Bps[g];
+      if (nic_Bps > 0) t = std::max(t, in_inter / nic_Bps);
+      done = std::max(done, first_source_ready_s + launch_s + receive_latency_s + t);
+    }
+    done_s[static_cast<std::size_t>(g)] = done;
   }
-  return bound + options_.a2a.launch_latency_s;
+  return done_s;
 }
+
+namespace {
+
+// Every GPU whose finish is within kSameInstant relative of the last one straggles: flows that end
+// together mathematically end a few ulps apart.
+constexpr double kSameInstant = 1e-9;
+
+struct Straggler {
+  int gpu = -1;
+  bool receives = false;
+  int count = 0;  // GPUs in the straggler set
+};
+
+// Among the GPUs that finish last, the one with the most bytes on its binding side (what it receives
+// when bytes in / ingress >= bytes out / egress, else what it sends): the GPU the all-to-all waits for.
+Straggler find_straggler(const std::vector<double>& finish_s, const std::vector<double>& in,
+                         const std::vector<double>& out, const topologies::SimgridPlatform& p) {
+  const double last = *std::max_element(finish_s.begin(), finish_s.end());
+  Straggler s;
+  double most_bytes = -1;
+  for (std::size_t g = 0; g < finish_s.size(); ++g) {
+    if (finish_s[g] < last - kSameInstant * std::abs(last)) continue;
+    ++s.count;
+    bool receives = in[g] / p.ingress_Bps[g] >= out[g] / p.egress_Bps[g];
+    double bytes = receives ? in[g] : out[g];
+    if (bytes > most_bytes) most_bytes = bytes, s.gpu = static_cast<int>(g), s.receives = receives;
+  }
+  return s;
+}
+
+double max_of(const std::vector<double>& v) { return v.empty() ? 0.0 : *std::max_element(v.begin(), v.end()); }
+
+}  // namespace
 
 A2ARow ReplayEngine::summarize(const LayerWork& w, Phase phase, const TrafficMatrix& m,
                                const std::vector<double>& ready_s, const std::vector<double>& finish_s) {
@@ -124,14 +165,14 @@ A2ARow ReplayEngine::summarize(const LayerWork& w, Phase phase, const TrafficMat
   row.layer = w.layer;
   row.phase = static_cast<std::int32_t>(phase);
   auto out = m.bytes_out(), in = m.bytes_in();
-  double first_start = *std::min_element(ready_s.begin(), ready_s.end());
-  int straggler = static_cast<int>(std::max_element(finish_s.begin(), finish_s.end()) - finish_s.begin());
-  row.time_s = finish_s[straggler] - first_start;
-  row.straggler_gpu = straggler;
-  const auto& p = net_.platform();
-  row.straggler_receives = in[straggler] / p.ingress_Bps[straggler] >= out[straggler] / p.egress_Bps[straggler];
-  if (static_cast<int>(w.experts_by_gpu.size()) > straggler) {
-    auto experts = w.experts_by_gpu[straggler];
+  // The all-to-all's time: the largest per-GPU phase time (each GPU from its own start).
+  for (int g = 0; g < gpus_; ++g) row.time_s = std::max(row.time_s, finish_s[g] - ready_s[g]);
+  Straggler straggler = find_straggler(finish_s, in, out, net_.platform());
+  row.straggler_gpu = straggler.gpu;
+  row.straggler_receives = straggler.receives;
+  row.stragglers = straggler.count;
+  if (static_cast<int>(w.experts_by_gpu.size()) > straggler.gpu) {
+    auto experts = w.experts_by_gpu[straggler.gpu];
     std::stable_sort(experts.begin(), experts.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
     for (int i = 0; i < kTopExperts && i < static_cast<int>(experts.size()); ++i) {
       row.top_expert[i] = experts[i].first;
@@ -139,16 +180,38 @@ A2ARow ReplayEngine::summarize(const LayerWork& w, Phase phase, const TrafficMat
     }
   }
   row.network_bytes = m.network_bytes();
-  row.max_bytes_in = *std::max_element(in.begin(), in.end());
-  row.max_bytes_out = *std::max_element(out.begin(), out.end());
-  row.bound_s = bound_s(m);
+  row.max_bytes_in = max_of(in);
+  row.max_bytes_out = max_of(out);
+  auto done_lb = done_lower_bounds_s(m, ready_s);
+  for (int g = 0; g < gpus_; ++g) row.bound_s = std::max(row.bound_s, done_lb[g] - ready_s[g]);
   if (options_.balanced_reference) {
     std::vector<double> zero(gpus_, 0.0);
-    auto balanced = simulate(balanced_like(m), zero);
-    row.balanced_s = *std::max_element(balanced.begin(), balanced.end());
+    row.balanced_s = max_of(simulate(balanced_like(m), zero));
   }
   for (int g = 0; g < gpus_; ++g)
     result_.gpu_rows.push_back({w.step, w.layer, row.phase, g, ready_s[g], finish_s[g], out[g], in[g]});
+  return row;
+}
+
+// The layer: first dispatch start (0) -> last combine finish. Its bound chains the per-GPU bounds
+// (dispatch, then compute, then combine); its balanced reference is the balanced dispatch, the
+// compute spread evenly, and the balanced combine.
+LayerRow ReplayEngine::summarize_layer(const LayerWork& w, const A2ARow& dispatch, const A2ARow& combine,
+                                       const std::vector<double>& combine_finish_s) {
+  LayerRow row;
+  row.step = w.step;
+  row.layer = w.layer;
+  row.time_s = max_of(combine_finish_s);
+  std::vector<double> compute_s(static_cast<std::size_t>(gpus_), 0.0);
+  for (int g = 0; g < gpus_ && g < static_cast<int>(w.compute_s.size()); ++g) compute_s[g] = w.compute_s[g];
+  row.compute_max_s = max_of(compute_s);
+  auto combine_ready_lb = done_lower_bounds_s(w.dispatch, std::vector<double>(static_cast<std::size_t>(gpus_), 0.0));
+  for (int g = 0; g < gpus_; ++g) combine_ready_lb[g] += compute_s[g];
+  row.bound_s = max_of(done_lower_bounds_s(w.combine, combine_ready_lb));
+  if (options_.balanced_reference) {
+    double mean_compute_s = std::accumulate(compute_s.begin(), compute_s.end(), 0.0) / gpus_;
+    row.balanced_s = dispatch.balanced_s + mean_compute_s + combine.balanced_s;
+  }
   return row;
 }
 
@@ -157,122 +220,17 @@ void ReplayEngine::replay_layer(const LayerWork& w) {
     throw std::logic_error("replay_layer: matrix size differs from the expert-parallel degree");
   std::vector<double> ready(gpus_, 0.0);
   auto dispatch_done = simulate(w.dispatch, ready);
-  result_.a2a_rows.push_back(summarize(w, Phase::kDispatch, w.dispatch, ready, dispatch_done));
+  A2ARow dispatch = summarize(w, Phase::kDispatch, w.dispatch, ready, dispatch_done);
 
   // Each GPU starts its combine when its dispatch is done and its experts have computed.
   std::vector<double> combine_ready = dispatch_done;
   for (int g = 0; g < gpus_ && g < static_cast<int>(w.compute_s.size()); ++g) combine_ready[g] += w.compute_s[g];
   auto combine_done = simulate(w.combine, combine_ready);
-  result_.a2a_rows.push_back(summarize(w, Phase::kCombine, w.combine, combine_ready, combine_done));
+  A2ARow combine = summarize(w, Phase::kCombine, w.combine, combine_ready, combine_done);
+  result_.layer_rows.push_back(summarize_layer(w, dispatch, combine, combine_done));
+  result_.a2a_rows.push_back(dispatch);
+  result_.a2a_rows.push_back(combine);
   result_.dispatch_bytes_total += w.dispatch.total_bytes();
-}
-
-// --- serialisation: plain arrays of trivially copyable rows ------------------------------------
-
-namespace {
-struct Writer {
-  std::string out;
-  template <class T>
-  void pod(const T& v) {
-    static_assert(std::is_trivially_copyable_v<T>);
-    out.append(reinterpret_cast<const char*>(&v), sizeof v);
-  }
-  void str(const std::string& s) {
-    pod<std::uint64_t>(s.size());
-    out += s;
-  }
-  template <class T>
-  void vec(const std::vector<T>& v) {
-    pod<std::uint64_t>(v.size());
-    out.append(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(T));
-  }
-};
-struct Reader {
-  const std::string& in;
-  std::size_t pos = 0;
-  void need(std::size_t n) {
-    if (pos + n > in.size()) throw std::runtime_error("corrupt result from the simulation process");
-  }
-  template <class T>
-  T pod() {
-    need(sizeof(T));
-    T v;
-    std::memcpy(&v, in.data() + pos, sizeof v);
-    pos += sizeof v;
-    return v;
-  }
-  std::string str() {
-    auto n = pod<std::uint64_t>();
-    need(n);
-    std::string s = in.substr(pos, n);
-    pos += n;
-    return s;
-  }
-  template <class T>
-  std::vector<T> vec() {
-    auto n = pod<std::uint64_t>();
-    need(n * sizeof(T));
-    std::vector<T> v(n);
-    // An empty vector's data() may be null, and memcpy(nullptr, ..., 0) is undefined (UBSan).
-    if (n > 0) std::memcpy(v.data(), in.data() + pos, n * sizeof(T));
-    pos += n * sizeof(T);
-    return v;
-  }
-};
-}  // namespace
-
-std::string serialize(const ReplayResult& r) {
-  Writer w;
-  w.str(r.platform);
-  w.str(r.algorithm);
-  w.str(r.engine);
-  w.pod(r.gpus);
-  w.vec(r.gpu_rows);
-  w.vec(r.a2a_rows);
-  for (auto v : {r.flows_simulated, r.a2a_simulated, r.a2a_reused}) w.pod(v);
-  for (auto v : {r.tokens, r.assignments, r.token_copies_sent, r.dispatch_bytes_total, r.sim_cpu_s, r.sim_wall_s,
-                 r.sim_peak_rss_bytes})
-    w.pod(v);
-  return std::move(w.out);
-}
-
-ReplayResult deserialize_result(const std::string& bytes) {
-  Reader rd{bytes};
-  ReplayResult r;
-  r.platform = rd.str();
-  r.algorithm = rd.str();
-  r.engine = rd.str();
-  r.gpus = rd.pod<int>();
-  r.gpu_rows = rd.vec<GpuRow>();
-  r.a2a_rows = rd.vec<A2ARow>();
-  r.flows_simulated = rd.pod<std::uint64_t>();
-  r.a2a_simulated = rd.pod<std::uint64_t>();
-  r.a2a_reused = rd.pod<std::uint64_t>();
-  for (double* v : {&r.tokens, &r.assignments, &r.token_copies_sent, &r.dispatch_bytes_total, &r.sim_cpu_s,
-                    &r.sim_wall_s, &r.sim_peak_rss_bytes})
-    *v = rd.pod<double>();
-  return r;
-}
-
-// --- matrix input ------------------------------------------------------------------------------
-
-ReplayResult replay_matrix(const TrafficMatrix& dispatch, double combine_scale, const PlatformSource& platform,
-                           int ep_gpus, const ReplayOptions& options) {
-  if (ep_gpus == 0) ep_gpus = dispatch.gpus;
-  if (dispatch.gpus != ep_gpus)
-    throw InputError(fmt::format("the matrix is {0}×{0} but the expert-parallel degree is {1}: a matrix needs one row "
-                                 "and one column per GPU",
-                                 dispatch.gpus, ep_gpus));
-  find_algorithm(options.algorithm);  // fail before forking
-  parse_network_engine(options.engine);
-  return run_simulation(platform, ep_gpus, [&](FlowNetwork& net) {
-    ReplayEngine engine(net, ep_gpus, options);
-    LayerWork w;
-    w.dispatch = dispatch;
-    w.combine = dispatch.transposed().scaled(combine_scale);
-    engine.replay_layer(w);
-    return std::move(engine.result());
-  });
 }
 
 }  // namespace moesim::sim

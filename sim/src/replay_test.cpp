@@ -3,16 +3,13 @@
 #include <doctest/doctest.h>
 
 #include "moesim/common/error.hpp"
+#include "moesim/sim/simulation.hpp"
 
 using namespace moesim::sim;
 
 namespace {
 PlatformSource switch_platform(int gpus, double bw = 10e9, double lat = 2e-6) {
-  PlatformSource p;
-  p.text = "switch";
-  p.kind = PlatformSource::Kind::kSwitch;
-  p.switch_spec = {gpus, bw, lat};
-  return p;
+  return {"switch", moesim::topologies::switch_platform_spec(gpus, bw, lat)};
 }
 }  // namespace
 
@@ -65,4 +62,80 @@ TEST_CASE("matrix replay: a matrix of the wrong shape is an input error") {
   auto m = TrafficMatrix::zeros(3);
   CHECK_THROWS_WITH_AS(replay_matrix(m, 1.0, switch_platform(4), 4, ReplayOptions{}),
                        doctest::Contains("the matrix is 3×3 but the expert-parallel degree is 4"), moesim::InputError);
+}
+
+namespace {
+// The 4-GPU case of sim/README.md ("Definitions"), rows = source, bytes:
+//   GPU 0:  0    6e6  5e6  3e6
+//   GPU 1: 12e6  0    1e6  1e6
+//   GPU 2:  8e6  8e6  0    9e6
+//   GPU 3: 20e6  6e6  9e6  0
+TrafficMatrix readme_matrix() {
+  auto m = TrafficMatrix::zeros(4);
+  const double rows[4][4] = {{0, 6e6, 5e6, 3e6}, {12e6, 0, 1e6, 1e6}, {8e6, 8e6, 0, 9e6}, {20e6, 6e6, 9e6, 0}};
+  for (int s = 0; s < 4; ++s)
+    for (int d = 0; d < 4; ++d) m.at(s, d) = rows[s][d];
+  return m;
+}
+}  // namespace
+
+TEST_CASE("per-GPU definitions, hand-worked on switch:4:50e9:1e-6, both engines") {
+  // GPU 0 receives 12 + 8 + 20 = 40 MB in the dispatch: 40e6 / 50e9 = 800 us + 1 us latency = 801 us,
+  // the slowest GPU (nobody sends or receives more; GPU 3 sends 35 MB). The combine is the transpose:
+  // GPU 0 now sends those 40 MB from the moment its own dispatch ended (801 us): 801 us again, so its
+  // combine ends at 1602 us. Per GPU: dispatch 801, combine 801, layer (0 -> last combine finish) 1602.
+  // The old definition (last finish - first start over GPUs) gave the combine 1101 us: it started on
+  // GPU 3 while GPU 0 was still receiving its dispatch.
+  for (NetworkEngine engine : {NetworkEngine::kSimgrid, NetworkEngine::kFluid}) {
+    ReplayOptions opt;
+    opt.engine = engine;
+    auto r = replay_matrix(readme_matrix(), 1.0, {"switch:4:50e9:1e-6", moesim::topologies::switch_platform_spec(4, 50e9, 1e-6)},
+                           4, opt);
+    REQUIRE(r.a2a_rows.size() == 2);
+    REQUIRE(r.layer_rows.size() == 1);
+    CHECK(r.a2a_rows[0].time_s == doctest::Approx(801e-6).epsilon(1e-3));
+    CHECK(r.a2a_rows[1].time_s == doctest::Approx(801e-6).epsilon(1e-3));
+    CHECK(r.layer_rows[0].time_s == doctest::Approx(1602e-6).epsilon(1e-3));
+    // The bound is tight: GPU 0's 40 MB in, then its 40 MB out.
+    CHECK(r.a2a_rows[0].bound_s == doctest::Approx(801e-6).epsilon(1e-9));
+    CHECK(r.layer_rows[0].bound_s == doctest::Approx(1602e-6).epsilon(1e-9));
+    // GPUs 0 and 3 both finish the dispatch last; GPU 0 has the most bytes on its binding side.
+    CHECK(r.a2a_rows[0].straggler_gpu == 0);
+    CHECK(r.a2a_rows[0].straggler_receives == 1);
+    CHECK(r.a2a_rows[1].straggler_gpu == 0);
+    CHECK(r.a2a_rows[1].straggler_receives == 0);
+  }
+}
+
+TEST_CASE("compute lands only in the layer time (hand-worked, 3 GPUs, switch:3:50e9:1e-6)") {
+  // Dispatch: GPU 0 -> GPU 1, 10 MB: 10e6 / 50e9 = 200 us + 1 us = 201 us for GPUs 0 and 1; GPU 2
+  // moves nothing. Experts compute 1000 us on GPUs 0 and 1, nothing on GPU 2. Combine: GPU 1 -> GPU 0,
+  // 10 MB, from 201 + 1000 = 1201 us to 1402 us. Per GPU the combine takes 201 us (GPU 2: 0), so
+  // dispatch 201, combine 201, layer 1402 = 201 + 1000 + 201. The old definition booked the combine at
+  // 1402 us (from GPU 2's start at 0). Balanced: the 10 MB over 6 pairs, 3.33 MB out of and into each
+  // GPU: 66.67 + 1 us per phase, plus the mean compute 666.67 us: 802 us.
+  constexpr double B = 50e9, L = 1e-6, bytes = 10e6, compute_s = 1000e-6;
+  auto platform = PlatformSource{"switch:3", moesim::topologies::switch_platform_spec(3, B, L)};
+  for (NetworkEngine engine : {NetworkEngine::kSimgrid, NetworkEngine::kFluid}) {
+    ReplayOptions opt;
+    opt.engine = engine;
+    auto r = run_simulation(platform, 3, [&](FlowNetwork& net) {
+      ReplayEngine replay(net, 3, opt);
+      LayerWork w;
+      w.dispatch = TrafficMatrix::zeros(3);
+      w.dispatch.at(0, 1) = bytes;
+      w.combine = w.dispatch.transposed();
+      w.compute_s = {compute_s, compute_s, 0.0};
+      replay.replay_layer(w);
+      return std::move(replay.result());
+    });
+    const double phase_s = bytes / B + L;
+    CHECK(r.a2a_rows[0].time_s == doctest::Approx(phase_s).epsilon(1e-9));
+    CHECK(r.a2a_rows[1].time_s == doctest::Approx(phase_s).epsilon(1e-9));
+    CHECK(r.layer_rows[0].time_s == doctest::Approx(2 * phase_s + compute_s).epsilon(1e-9));
+    CHECK(r.layer_rows[0].bound_s == doctest::Approx(2 * phase_s + compute_s).epsilon(1e-9));
+    CHECK(r.layer_rows[0].compute_max_s == compute_s);
+    const double balanced_phase_s = (bytes / 3) / B + L;
+    CHECK(r.layer_rows[0].balanced_s == doctest::Approx(2 * balanced_phase_s + 2 * compute_s / 3).epsilon(1e-9));
+  }
 }

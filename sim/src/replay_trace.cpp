@@ -52,10 +52,29 @@ std::vector<int> source_gpus(const traces::TraceReader& reader, std::uint64_t st
 
 }  // namespace
 
+PlacementKind parse_placement(const std::string& text) {
+  for (PlacementKind kind : {PlacementKind::kContiguous, PlacementKind::kStrided, PlacementKind::kEplb})
+    if (text == to_string(kind)) return kind;
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(text, ec))
+    throw InputError(fmt::format("--placement {}: neither a built-in placement (contiguous, strided, eplb) nor a "
+                                 "placement file (.json/.csv) that exists",
+                                 text));
+  return PlacementKind::kFile;
+}
+
+const char* to_string(PlacementKind kind) {
+  switch (kind) {
+    case PlacementKind::kContiguous: return "contiguous";
+    case PlacementKind::kStrided: return "strided";
+    case PlacementKind::kEplb: return "eplb";
+    case PlacementKind::kFile: return "file";
+  }
+  return "?";
+}
+
 ReplayResult replay_trace(const std::filesystem::path& trace, const PlatformSource& platform,
                           const TraceReplayOptions& topt, const ReplayOptions& options) {
-  find_algorithm(options.algorithm);  // fail before forking
-  parse_network_engine(options.engine);
   {
     traces::TraceReader probe(trace);  // a bad file is reported before any simulation starts
     const auto& h = probe.header();
@@ -86,6 +105,12 @@ ReplayResult replay_trace(const std::filesystem::path& trace, const PlatformSour
                               : Placement{});
 
     ReplayEngine engine(net, gpus, options);
+    ResolvedSettings& settings = engine.result().settings;
+    settings.dispatch_bytes_per_token = dispatch_bpt;
+    settings.combine_bytes_per_token = combine_bpt;
+    settings.hidden_size = h.hidden_size;
+    settings.placement = topt.placement == PlacementKind::kFile ? topt.placement_file.string() : to_string(topt.placement);
+    if (topt.placement == PlacementKind::kEplb) settings.placement += fmt::format(" ({} redundant experts)", topt.redundant_experts);
     Progress progress("replay", steps * layers.size(), "layers", options.progress);
     for (std::uint64_t step = 0; step < steps; ++step) {
       auto src = source_gpus(reader, step, gpus, topt.spread);

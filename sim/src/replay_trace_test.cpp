@@ -38,7 +38,7 @@ moesim::traces::SynthOptions small_trace() {
   return o;
 }
 
-PlatformSource switch4() { return parse_platform_source("switch:4:10e9:2e-6"); }
+PlatformSource switch4() { return moesim::topologies::parse_platform_source("switch:4:10e9:2e-6"); }
 }  // namespace
 
 TEST_CASE("trace replay conserves bytes: tokens × k × bytes per token, minus deduplicated copies") {
@@ -90,7 +90,7 @@ TEST_CASE("trace replay: by-sequence spread puts whole sequences on GPUs") {
   t.spread = TokenSpread::kSequence;
   t.max_steps = 1;
   t.layers = {0};
-  auto r = replay_trace(trace, switch4(), t, ReplayOptions{{"direct"}, {}, 0, 0, false});
+  auto r = replay_trace(trace, switch4(), t, [] { ReplayOptions o; o.balanced_reference = false; return o; }());
   // Sequence 0 starts on GPU 0, sequence 1 on GPU 2: GPUs 1 and 3 dispatch nothing.
   CHECK(r.gpu_rows[1].bytes_out == 0);
   CHECK(r.gpu_rows[3].bytes_out == 0);
@@ -176,7 +176,7 @@ TEST_CASE("trace replay skips dropped pairs: closed-form time of a tiny trace") 
   t.dispatch_bytes_per_token = 1e6;
   t.combine_bytes_per_token = 2e6;
   t.dedup = false;
-  const auto platform = parse_platform_source("switch:2:10e9:2e-6");
+  const auto platform = moesim::topologies::parse_platform_source("switch:2:10e9:2e-6");
   auto all = two_gpu_trace("all_kept", {});
   auto r = replay_trace(all, platform, t, ReplayOptions{});
   REQUIRE(r.a2a_rows.size() == 2);

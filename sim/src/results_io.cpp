@@ -1,13 +1,19 @@
-// replay.h5 holds every row (format "moesim-replay" version 1); a2a.csv and summary.json hold the
-// summaries. All three are written through moesim::AtomicOutput: a crash never leaves a file that
-// looks complete.
+// replay.h5 holds every row (format "moesim-replay" version 2); a2a.csv and summary.json hold the
+// summaries. The three are written into a temporary folder beside the output folder, which then
+// replaces it in one rename: a crash never leaves a folder whose files come from two runs.
 #include <fmt/format.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <unistd.h>
 
 #include <H5Cpp.h>
 
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 
 #include "moesim/common/atomic_file.hpp"
+#include "moesim/common/error.hpp"
 #include "moesim/sim/summary.hpp"
 
 namespace moesim::sim {
@@ -48,13 +54,15 @@ void string_attr(H5::H5Object& obj, const std::string& name, const std::string& 
   obj.createAttribute(name, type, H5::DataSpace(H5S_SCALAR)).write(type, value.empty() ? std::string(" ") : value);
 }
 
+constexpr int kReplayFormatVersion = 2;  // 2: /layer group, /a2a/stragglers, per-GPU phase times
+
 void write_h5(const std::filesystem::path& path, const ReplayResult& r, const nlohmann::json& config,
               const nlohmann::json& summary) {
   AtomicOutput out(path);
   {
     H5::H5File f(out.temp_path().string(), H5F_ACC_TRUNC);
     string_attr(f, "format", "moesim-replay");
-    int version = 1;
+    int version = kReplayFormatVersion;
     f.createAttribute("version", H5::PredType::NATIVE_INT, H5::DataSpace(H5S_SCALAR)).write(H5::PredType::NATIVE_INT, &version);
     string_attr(f, "config", config.dump());
     string_attr(f, "summary", summary.dump());
@@ -81,35 +89,110 @@ void write_h5(const std::filesystem::path& path, const ReplayResult& r, const nl
     column(a, "max_bytes_out", r.a2a_rows, &A2ARow::max_bytes_out);
     column(a, "straggler_gpu", r.a2a_rows, &A2ARow::straggler_gpu);
     column(a, "straggler_receives", r.a2a_rows, &A2ARow::straggler_receives);
+    column(a, "stragglers", r.a2a_rows, &A2ARow::stragglers);
     matrix_column(a, "top_expert", r.a2a_rows, &A2ARow::top_expert);
     matrix_column(a, "top_expert_tokens", r.a2a_rows, &A2ARow::top_expert_tokens);
+    // Per layer: first dispatch start -> last combine finish.
+    H5::Group l = f.createGroup("layer");
+    column(l, "step", r.layer_rows, &LayerRow::step);
+    column(l, "layer", r.layer_rows, &LayerRow::layer);
+    column(l, "time_s", r.layer_rows, &LayerRow::time_s);
+    column(l, "balanced_s", r.layer_rows, &LayerRow::balanced_s);
+    column(l, "bound_s", r.layer_rows, &LayerRow::bound_s);
+    column(l, "compute_max_s", r.layer_rows, &LayerRow::compute_max_s);
   }
   out.commit();
 }
 
+// One row per all-to-all (phase dispatch / combine) and per layer (phase layer: no straggler).
 std::string a2a_csv(const ReplayResult& r) {
   std::string csv =
       "step,layer,phase,time_s,balanced_s,bound_s,slowdown,efficiency,network_bytes,max_bytes_in,max_bytes_out,"
-      "straggler_gpu,straggler_bound_by,top_expert,top_expert_tokens\n";
-  for (const auto& a : r.a2a_rows)
-    csv += fmt::format("{},{},{},{:.9g},{:.9g},{:.9g},{:.6g},{:.6g},{:.0f},{:.0f},{:.0f},{},{},{},{:.0f}\n", a.step,
+      "straggler_gpu,straggler_bound_by,stragglers,top_expert,top_expert_tokens\n";
+  auto ratio = [](double a, double b) { return b > 0 ? a / b : 0.0; };
+  for (std::size_t i = 0; i < r.a2a_rows.size(); ++i) {
+    const auto& a = r.a2a_rows[i];
+    csv += fmt::format("{},{},{},{:.9g},{:.9g},{:.9g},{:.6g},{:.6g},{:.0f},{:.0f},{:.0f},{},{},{},{},{:.0f}\n", a.step,
                        a.layer, to_string(static_cast<Phase>(a.phase)), a.time_s, a.balanced_s, a.bound_s,
-                       a.balanced_s > 0 ? a.time_s / a.balanced_s : 0.0, a.time_s > 0 ? a.bound_s / a.time_s : 0.0,
-                       a.network_bytes, a.max_bytes_in, a.max_bytes_out, a.straggler_gpu,
-                       a.straggler_receives ? "ingress" : "egress", a.top_expert[0], a.top_expert_tokens[0]);
+                       ratio(a.time_s, a.balanced_s), ratio(a.bound_s, a.time_s), a.network_bytes, a.max_bytes_in,
+                       a.max_bytes_out, a.straggler_gpu, a.straggler_receives ? "ingress" : "egress", a.stragglers,
+                       a.top_expert[0], a.top_expert_tokens[0]);
+    if (a.phase == static_cast<int>(Phase::kCombine) && i / 2 < r.layer_rows.size()) {
+      const auto& l = r.layer_rows[i / 2];
+      csv += fmt::format("{},{},layer,{:.9g},{:.9g},{:.9g},{:.6g},{:.6g},{:.0f},,,,,,,\n", l.step, l.layer, l.time_s,
+                         l.balanced_s, l.bound_s, ratio(l.time_s, l.balanced_s), ratio(l.bound_s, l.time_s),
+                         r.a2a_rows[i - 1].network_bytes + a.network_bytes);
+    }
+  }
   return csv;
+}
+
+void fsync_path(const std::filesystem::path& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY);
+  if (fd >= 0) {
+    ::fsync(fd);
+    ::close(fd);
+  }
+}
+
+// The output folder of an earlier run with another configuration is not replaced without a word:
+// its figures would be lost, and a sweep pointed at the wrong folder would overwrite another's.
+void refuse_other_configuration(const std::filesystem::path& dir, const nlohmann::json& config) {
+  std::error_code ec;
+  if (std::filesystem::exists(dir, ec) && !std::filesystem::is_directory(dir, ec))
+    throw InputError(located(dir, "--out names a file, expected a folder for the replay's results"));
+  std::ifstream old(dir / "summary.json");
+  if (!old) return;
+  nlohmann::json previous = nlohmann::json::parse(old, nullptr, false);
+  if (previous.is_discarded() || !previous.contains("config") || previous["config"] == config) return;
+  throw InputError(located(dir, "holds the results of a replay with another configuration (its summary.json "
+                                "'config' differs): choose another --out, or remove the folder first"));
+}
+
+// The finished temporary folder takes the output folder's place in one step: renameat2's
+// RENAME_EXCHANGE swaps the two names atomically, then the old results are removed.
+void replace_folder(const std::filesystem::path& temp, const std::filesystem::path& dir) {
+  std::error_code ec;
+  if (!std::filesystem::exists(dir, ec)) {
+    std::filesystem::rename(temp, dir);
+  } else {
+    if (::renameat2(AT_FDCWD, temp.c_str(), AT_FDCWD, dir.c_str(), RENAME_EXCHANGE) != 0)
+      throw std::runtime_error(fmt::format("{}: cannot replace the folder with the new results: {}", dir.string(),
+                                           std::strerror(errno)));
+    std::filesystem::remove_all(temp, ec);  // the old results, now under the temporary name
+  }
+  fsync_path(dir.has_parent_path() ? dir.parent_path() : std::filesystem::path("."));
 }
 
 }  // namespace
 
 void write_outputs(const std::filesystem::path& dir, const ReplayResult& r, const ReplaySummary& s,
                    const nlohmann::json& config) {
-  std::filesystem::create_directories(dir);
+  std::filesystem::path target = std::filesystem::absolute(dir).lexically_normal();
+  if (target.filename().empty()) target = target.parent_path();  // "results/"
+  refuse_other_configuration(target, config);
   nlohmann::json summary = to_json(s, r);
   summary["config"] = config;
-  write_h5(dir / "replay.h5", r, config, summary);
-  write_file_atomically(dir / "a2a.csv", a2a_csv(r));
-  write_file_atomically(dir / "summary.json", summary.dump(2) + "\n");
+  std::filesystem::path parent = target.parent_path();
+  std::filesystem::create_directories(parent);
+  std::filesystem::path temp = parent / fmt::format(".{}.partial-{}", target.filename().string(), ::getpid());
+  std::filesystem::remove_all(temp);
+  std::filesystem::create_directory(temp);
+  try {
+    write_h5(temp / "replay.h5", r, config, summary);
+    write_file_atomically(temp / "a2a.csv", a2a_csv(r));
+    write_file_atomically(temp / "summary.json", summary.dump(2) + "\n");
+    fsync_path(temp);
+    replace_folder(temp, target);
+  } catch (const H5::Exception& e) {
+    std::error_code ignored;
+    std::filesystem::remove_all(temp, ignored);
+    throw std::runtime_error(fmt::format("{}: cannot write replay.h5: {}", dir.string(), e.getDetailMsg()));
+  } catch (...) {
+    std::error_code ignored;
+    std::filesystem::remove_all(temp, ignored);
+    throw;
+  }
 }
 
 }  // namespace moesim::sim

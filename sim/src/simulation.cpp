@@ -5,8 +5,6 @@
 #include <sys/resource.h>
 
 #include <chrono>
-#include <cstdlib>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -24,32 +22,24 @@ static topologies::SimgridPlatform first_gpus(topologies::SimgridPlatform p, int
   return p;
 }
 
-ReplayResult run_simulation(const PlatformSource& platform, int ep_gpus,
+ReplayResult run_simulation(const topologies::PlatformSource& platform, int ep_gpus,
                             const std::function<ReplayResult(FlowNetwork&)>& body) {
   if (ep_gpus < 0) throw InputError(fmt::format("expert-parallel degree must be >= 1, got {}", ep_gpus));
   std::string bytes = run_isolated([&]() {
     auto t0 = std::chrono::steady_clock::now();
-    // SimGrid reads its own flags from argv: warnings only (its INFO lines would drown the table),
-    // plus any solver settings given in MOESIM_SIMGRID_CFG ("maxmin/precision:1e-6 network/optim:Full").
+    // SimGrid reads its own flags from argv: warnings only (its INFO lines would drown the table).
     // Issuing actors (one per GPU, see flow_network.cpp) need little stack: 256 KiB instead of
-    // 8 MiB keeps thousands of them within a few GB of address space.
-    // network/optim:Full: SimGrid 3.32's default lazy update re-solves only the links it marks
-    // modified and can give flows more than a link carries on skewed all-to-alls (sim/README.md has
-    // a 4-GPU case); the full update is exact max-min at about the same cost.
-    std::vector<std::string> args = {"moesim", "--log=root.thresh:warning", "--cfg=contexts/stack-size:256",
-                                     "--cfg=network/optim:Full"};
-    if (const char* extra = std::getenv("MOESIM_SIMGRID_CFG")) {
-      std::istringstream words(extra);
-      for (std::string w; words >> w;) args.push_back("--cfg=" + w);
-    }
+    // 8 MiB keeps thousands of them within a few GB of address space. The network model is
+    // configured in one place, topologies/src/simgrid_platform.cpp, when the platform is built.
+    std::vector<std::string> args = {"moesim", "--log=root.thresh:warning", "--cfg=contexts/stack-size:256"};
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
     int argc = static_cast<int>(args.size());
     // Never destroyed: the process ends right after, and tearing down a large simulation (or one
     // interrupted by an error) costs time and prints a warning per flow still in flight.
-    new simgrid::s4u::Engine(&argc, argv.data());
-    auto built = build_platform(platform);
+    auto* engine = new simgrid::s4u::Engine(&argc, argv.data());
+    auto built = topologies::build_platform(platform, *engine);
     if (static_cast<int>(built.gpus.size()) < ep_gpus)
       throw InputError(located(platform.text, fmt::format("the platform has {} GPUs, fewer than the expert-parallel "
                                                           "degree {}",

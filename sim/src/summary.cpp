@@ -6,6 +6,7 @@
 #include <cmath>
 #include <map>
 #include <numeric>
+#include <stdexcept>
 
 namespace moesim::sim {
 
@@ -27,47 +28,105 @@ Percentiles percentiles(std::vector<double> v) {
   return p;
 }
 
-static PhaseSummary phase_summary(const ReplayResult& r, const std::string& name, int phase /* -1: all */) {
+namespace {
+
+constexpr const char* kA2APopulation = "all-to-all instances (each: its slowest GPU's finish - own start)";
+constexpr const char* kLayerPopulation = "layers (each: first dispatch start -> last combine finish, compute included)";
+
+// Means of ratios over the instances that carry network traffic: an all-to-all with nothing to send
+// has no meaningful slowdown or efficiency, and counting it as 0 would drag the mean down.
+struct Ratios {
+  double slowdown = 0, efficiency = 0;
+  int count = 0, with_balanced = 0;
+  void add(double time_s, double balanced_s, double bound_s) {
+    if (!(time_s > 0)) return;
+    efficiency += bound_s / time_s;
+    ++count;
+    if (balanced_s > 0) slowdown += time_s / balanced_s, ++with_balanced;  // none with --no-balanced
+  }
+  void finish(PhaseSummary& ps) const {
+    ps.traffic_count = count;
+    if (count > 0) ps.mean_efficiency = efficiency / count;
+    if (with_balanced > 0) ps.mean_slowdown = slowdown / with_balanced;
+  }
+};
+
+PhaseSummary a2a_phase_summary(const ReplayResult& r, const std::string& name, int phase /* -1: all */) {
   PhaseSummary ps;
   ps.phase = name;
-  std::vector<double> t, b, bound;
-  double slow = 0, eff = 0;
-  for (const auto& a : r.a2a_rows) {
+  ps.population = kA2APopulation;
+  std::vector<double> t, b, bound, gpu_times;
+  Ratios ratios;
+  const std::size_t n = static_cast<std::size_t>(r.gpus);
+  for (std::size_t i = 0; i < r.a2a_rows.size(); ++i) {
+    const auto& a = r.a2a_rows[i];
     if (phase >= 0 && a.phase != phase) continue;
     t.push_back(a.time_s);
     b.push_back(a.balanced_s);
     bound.push_back(a.bound_s);
-    slow += a.balanced_s > 0 ? a.time_s / a.balanced_s : 0;
-    eff += a.time_s > 0 ? a.bound_s / a.time_s : 0;
+    for (std::size_t g = 0; g < n && (i + 1) * n <= r.gpu_rows.size(); ++g) gpu_times.push_back(r.gpu_rows[i * n + g].time_s());
+    if (a.network_bytes > 0) ratios.add(a.time_s, a.balanced_s, a.bound_s);
   }
   ps.count = static_cast<int>(t.size());
   ps.time_s = percentiles(t);
   ps.balanced_s = percentiles(b);
   ps.bound_s = percentiles(bound);
-  if (ps.count > 0) ps.mean_slowdown = slow / ps.count, ps.mean_efficiency = eff / ps.count;
+  ps.gpu_time_s = percentiles(gpu_times);
+  ratios.finish(ps);
   return ps;
+}
+
+PhaseSummary layer_summary(const ReplayResult& r) {
+  PhaseSummary ps;
+  ps.phase = "layer";
+  ps.population = kLayerPopulation;
+  std::vector<double> t, b, bound;
+  Ratios ratios;
+  for (std::size_t i = 0; i < r.layer_rows.size(); ++i) {
+    const auto& l = r.layer_rows[i];
+    t.push_back(l.time_s);
+    b.push_back(l.balanced_s);
+    bound.push_back(l.bound_s);
+    bool traffic = 2 * i + 1 < r.a2a_rows.size() &&
+                   (r.a2a_rows[2 * i].network_bytes > 0 || r.a2a_rows[2 * i + 1].network_bytes > 0);
+    if (traffic) ratios.add(l.time_s, l.balanced_s, l.bound_s);
+  }
+  ps.count = static_cast<int>(t.size());
+  ps.time_s = percentiles(t);
+  ps.balanced_s = percentiles(b);
+  ps.bound_s = percentiles(bound);
+  ratios.finish(ps);
+  return ps;
+}
+
+}  // namespace
+
+const PhaseSummary& ReplaySummary::phase(const std::string& name) const {
+  for (const auto& p : phases)
+    if (p.phase == name) return p;
+  throw std::logic_error("no phase " + name);
 }
 
 ReplaySummary summarize(const ReplayResult& r) {
   ReplaySummary s;
-  s.phases = {phase_summary(r, "dispatch", 0), phase_summary(r, "combine", 1), phase_summary(r, "all", -1)};
+  s.phases = {a2a_phase_summary(r, "dispatch", 0), a2a_phase_summary(r, "combine", 1), a2a_phase_summary(r, "all", -1),
+              layer_summary(r)};
   const int n = r.gpus;
-  std::vector<std::vector<double>> waits(n);
+  std::vector<std::vector<double>> times(n);
   std::vector<int> straggles(n, 0);
   std::map<int, double> expert_tokens;
   for (std::size_t i = 0; i < r.a2a_rows.size(); ++i) {
     const auto& a = r.a2a_rows[i];
     s.total_a2a_s += a.time_s;
-    double first_start = INFINITY;
-    for (int g = 0; g < n; ++g) first_start = std::min(first_start, r.gpu_rows[i * n + g].start_s);
-    for (int g = 0; g < n; ++g) waits[g].push_back(r.gpu_rows[i * n + g].finish_s - first_start);
-    if (a.straggler_gpu >= 0) ++straggles[a.straggler_gpu];
+    for (int g = 0; g < n && (i + 1) * n <= r.gpu_rows.size(); ++g) times[g].push_back(r.gpu_rows[i * n + g].time_s());
+    if (a.straggler_gpu >= 0 && a.straggler_gpu < n) ++straggles[a.straggler_gpu];
     s.ingress_bound_stragglers += a.straggler_receives;
     for (int k = 0; k < kTopExperts; ++k)
       if (a.top_expert[k] >= 0) expert_tokens[a.top_expert[k]] += a.top_expert_tokens[k];
   }
+  for (const auto& l : r.layer_rows) s.total_layer_s += l.time_s;
   for (int g = 0; g < n; ++g) {
-    s.gpus.push_back({g, percentiles(waits[g]), straggles[g]});
+    s.gpus.push_back({g, percentiles(times[g]), straggles[g]});
     if (straggles[g] > s.top_straggler_count) s.top_straggler_count = straggles[g], s.top_straggler_gpu = g;
   }
   s.straggler_experts.assign(expert_tokens.begin(), expert_tokens.end());
@@ -87,19 +146,38 @@ nlohmann::json to_json(const ReplaySummary& s, const ReplayResult& r) {
   j["algorithm"] = r.algorithm;
   j["engine"] = r.engine;
   j["gpus"] = r.gpus;
+  j["settings"] = {{"gpus", r.gpus},
+                   {"engine", r.engine},
+                   {"algorithm", r.algorithm},
+                   {"dispatch_bytes_per_token", r.settings.dispatch_bytes_per_token},
+                   {"combine_bytes_per_token", r.settings.combine_bytes_per_token},
+                   {"hidden_size", r.settings.hidden_size},
+                   {"placement", r.settings.placement},
+                   {"calibration", r.settings.calibration}};
   j["all_to_alls"] = r.a2a_rows.size();
+  j["layers"] = r.layer_rows.size();
   j["total_all_to_all_s"] = s.total_a2a_s;
-  for (const auto& p : s.phases)
-    j["phases"][p.phase] = {{"count", p.count},
-                            {"time_s", to_json(p.time_s)},
-                            {"balanced_s", to_json(p.balanced_s)},
-                            {"bound_s", to_json(p.bound_s)},
-                            {"mean_slowdown", p.mean_slowdown},
-                            {"mean_efficiency", p.mean_efficiency}};
+  j["total_layer_s"] = s.total_layer_s;
+  for (const auto& p : s.phases) {
+    auto& phase = j["phases"][p.phase];
+    phase = {{"population", p.population},
+             {"count", p.count},
+             {"traffic_count", p.traffic_count},
+             {"time_s", to_json(p.time_s)},
+             {"balanced_s", to_json(p.balanced_s)},
+             {"bound_s", to_json(p.bound_s)},
+             {"mean_slowdown", p.mean_slowdown},
+             {"mean_efficiency", p.mean_efficiency}};
+    if (p.phase != "layer") {
+      phase["gpu_time_s"] = to_json(p.gpu_time_s);
+      phase["gpu_time_population"] = "(GPU, all-to-all) pairs: each GPU's finish - own start";
+    }
+  }
   nlohmann::json gpus = nlohmann::json::array();
   for (const auto& g : s.gpus)
-    gpus.push_back({{"gpu", g.gpu}, {"mean_s", g.wait_s.mean}, {"p99_s", g.wait_s.p99}, {"straggler_count", g.straggler_count}});
+    gpus.push_back({{"gpu", g.gpu}, {"mean_s", g.time_s.mean}, {"p99_s", g.time_s.p99}, {"straggler_count", g.straggler_count}});
   j["per_gpu"] = gpus;
+  j["per_gpu_population"] = "the GPU's all-to-alls (dispatch and combine): finish - own start";
   nlohmann::json experts = nlohmann::json::array();
   for (const auto& [e, t] : s.straggler_experts) experts.push_back({{"expert", e}, {"tokens", t}});
   j["straggler"] = {{"gpu", s.top_straggler_gpu},
@@ -123,18 +201,28 @@ static std::string us(double s) { return fmt::format("{:.2f}", s * 1e6); }
 
 std::string human_report(const ReplaySummary& s, const ReplayResult& r) {
   std::string out;
-  out += fmt::format("platform {} | {} GPUs | algorithm {} | engine {} | {} all-to-alls\n\n", r.platform, r.gpus,
-                     r.algorithm, r.engine, r.a2a_rows.size());
-  out += fmt::format("{:<9} {:>6} {:>10} {:>10} {:>10} {:>10} {:>12} {:>10} {:>9} {:>10}\n", "phase", "count",
-                     "P50 us", "P90 us", "P99 us", "max us", "balanced us", "bound us", "slowdown", "efficiency");
+  out += fmt::format("platform {} | {} GPUs | algorithm {} | engine {} | {} all-to-alls in {} layers\n", r.platform,
+                     r.gpus, r.algorithm, r.engine, r.a2a_rows.size(), r.layer_rows.size());
+  if (r.settings.dispatch_bytes_per_token > 0)
+    out += fmt::format("bytes per token: dispatch {:g}, combine {:g} (hidden size {}) | placement {}\n",
+                       r.settings.dispatch_bytes_per_token, r.settings.combine_bytes_per_token, r.settings.hidden_size,
+                       r.settings.placement);
+  out += fmt::format("calibration: {}\n", r.settings.calibration);
+  out += "an all-to-all's time is its slowest GPU's (finish - own start); a layer's runs from the first dispatch start\n"
+         "to the last combine finish, compute included; P50..max over all-to-alls (layer: over layers)\n\n";
+  out += fmt::format("{:<9} {:>6} {:>10} {:>10} {:>10} {:>10} {:>15} {:>13} {:>14} {:>16}\n", "phase", "count",
+                     "P50 us", "P90 us", "P99 us", "max us", "balanced P99 us", "bound P99 us", "mean slowdown",
+                     "mean efficiency");
   for (const auto& p : s.phases) {
     bool balanced = p.balanced_s.max > 0;  // 0 when the balanced reference was not simulated
-    out += fmt::format("{:<9} {:>6} {:>10} {:>10} {:>10} {:>10} {:>12} {:>10} {:>9} {:>9.1f}%\n", p.phase, p.count,
+    bool ratios = p.traffic_count > 0;
+    out += fmt::format("{:<9} {:>6} {:>10} {:>10} {:>10} {:>10} {:>15} {:>13} {:>14} {:>16}\n", p.phase, p.count,
                        us(p.time_s.p50), us(p.time_s.p90), us(p.time_s.p99), us(p.time_s.max),
-                       balanced ? us(p.balanced_s.mean) : "-", us(p.bound_s.mean),
-                       balanced ? fmt::format("{:.2f}x", p.mean_slowdown) : "-", 100 * p.mean_efficiency);
+                       balanced ? us(p.balanced_s.p99) : "-", us(p.bound_s.p99),
+                       balanced && ratios ? fmt::format("{:.2f}x", p.mean_slowdown) : "-",
+                       ratios ? fmt::format("{:.1f}%", 100 * p.mean_efficiency) : "-");
   }
-  out += fmt::format("\nall-to-all time in total: {} us\n", us(s.total_a2a_s));
+  out += fmt::format("\nin total: all-to-alls {} us, layers {} us\n", us(s.total_a2a_s), us(s.total_layer_s));
   if (s.top_straggler_gpu >= 0) {
     out += fmt::format("straggler: GPU {} in {} of {} all-to-alls ({} bound by what the straggler receives)",
                        s.top_straggler_gpu, s.top_straggler_count, r.a2a_rows.size(), s.ingress_bound_stragglers);
@@ -144,12 +232,12 @@ std::string human_report(const ReplaySummary& s, const ReplayResult& r) {
     }
     out += "\n";
   }
-  // The slowest GPUs by mean wait.
+  // The slowest GPUs by mean phase time.
   std::vector<GpuSummary> gpus = s.gpus;
-  std::stable_sort(gpus.begin(), gpus.end(), [](const auto& a, const auto& b) { return a.wait_s.mean > b.wait_s.mean; });
-  out += "slowest GPUs (mean / P99 us):";
+  std::stable_sort(gpus.begin(), gpus.end(), [](const auto& a, const auto& b) { return a.time_s.mean > b.time_s.mean; });
+  out += "slowest GPUs by phase time (mean / P99 us):";
   for (std::size_t i = 0; i < gpus.size() && i < 5; ++i)
-    out += fmt::format(" {}: {}/{}", gpus[i].gpu, us(gpus[i].wait_s.mean), us(gpus[i].wait_s.p99));
+    out += fmt::format(" {}: {}/{}", gpus[i].gpu, us(gpus[i].time_s.mean), us(gpus[i].time_s.p99));
   out += fmt::format("\nsimulated {} flows in {} all-to-alls ({} reused) in {:.2f} s ({:.2f} s CPU)\n",
                      r.flows_simulated, r.a2a_simulated, r.a2a_reused, r.sim_wall_s, r.sim_cpu_s);
   return out;

@@ -54,8 +54,8 @@ void run_case(const std::string& platform_text, int n, const std::string& algori
     for (int d = 0; d < n; ++d)
       if (s != d) m.at(s, d) = kBytesPerPair * (skewed() && d % 16 == 0 ? 8 : 1);
   ReplayOptions options;
-  options.algorithm = algorithm;
-  options.engine = engine == "fluid" ? "fluid" : "simgrid";
+  options.algorithm = &find_algorithm(algorithm);
+  options.engine = engine == "fluid" ? NetworkEngine::kFluid : NetworkEngine::kSimgrid;
   options.balanced_reference = false;  // uniform: the balanced run is the run itself
   // MOESIM_BENCH_OVERHEAD_US=1: a per-message software overhead (each GPU's k-th message starts k us later).
   if (const char* us = std::getenv("MOESIM_BENCH_OVERHEAD_US")) options.a2a.per_message_overhead_s = std::atof(us) * 1e-6;
@@ -66,7 +66,7 @@ void run_case(const std::string& platform_text, int n, const std::string& algori
   if (engine == "simgrid-lazy") ::setenv("MOESIM_SIMGRID_CFG", "network/optim:Lazy", 1);
   auto t0 = std::chrono::steady_clock::now();
   try {
-    auto r = run_simulation(parse_platform_source(platform_text), n, [&](FlowNetwork& net) {
+    auto r = run_simulation(moesim::topologies::parse_platform_source(platform_text), n, [&](FlowNetwork& net) {
       // A case that cannot finish is killed, not waited for. The cap is CPU time: on a shared,
       // loaded machine wall time says more about the neighbours than about the simulation.
       rlimit cpu{static_cast<rlim_t>(cap_s), static_cast<rlim_t>(cap_s)};

@@ -11,6 +11,7 @@
 #include "moesim/common/atomic_file.hpp"
 #include "moesim/common/error.hpp"
 #include "moesim/topologies/fabric.hpp"
+#include "moesim/topologies/platform_source.hpp"
 #include "moesim/topologies/platform_spec.hpp"
 #include "moesim/topologies/simgrid_platform.hpp"
 #include "moesim/topologies/simgrid_xml.hpp"
@@ -30,11 +31,11 @@ std::string human_s(double s) {
   return fmt::format("{:.4g} ns", s * 1e9);
 }
 
-// A path, or a preset name when no such file exists.
-std::filesystem::path platform_argument(const std::string& given) {
-  std::filesystem::path path = resolve_platform_path(given);
-  cli::require_file(path);
-  return path;
+// A spec (switch:N, cluster:N:G), a path, or a preset name when no such file exists.
+PlatformSource platform_argument(const std::string& given) {
+  PlatformSource source = parse_platform_source(given);
+  if (!source.spec) cli::require_file(resolve_platform_path(given));
+  return source;
 }
 
 struct InspectOptions {
@@ -190,9 +191,9 @@ int inspect_xml(const std::filesystem::path& file, bool json) {
 }
 
 int run_inspect(const InspectOptions& o) {
-  std::filesystem::path file = platform_argument(o.file);
-  if (file.extension() == ".xml") return inspect_xml(file, o.json);
-  PlatformSpec spec = load_platform_spec(file);
+  PlatformSource source = platform_argument(o.file);
+  if (is_simgrid_xml(source)) return inspect_xml(resolve_platform_path(source.text), o.json);
+  PlatformSpec spec = load_spec(source);
   Fabric fabric = build_fabric(spec);
   CheckOptions check;
   check.hops = !o.no_hops;
@@ -209,9 +210,9 @@ struct ExportOptions {
 };
 
 int run_export(const ExportOptions& o) {
-  std::filesystem::path file = platform_argument(o.file);
-  if (file.extension() == ".xml") throw InputError(located(file, "already a SimGrid XML file"));
-  PlatformSpec spec = load_platform_spec(file);
+  PlatformSource source = platform_argument(o.file);
+  if (is_simgrid_xml(source)) throw InputError(located(source.text, "already a SimGrid XML file"));
+  PlatformSpec spec = load_spec(source);
   Fabric fabric = build_fabric(spec);
   check_topology(spec, fabric, {false});
   std::string xml = to_simgrid_xml(spec, fabric);
@@ -229,9 +230,10 @@ void register_commands(cli::Commands& commands, CLI::App& app) {
   CLI::App* cmd = commands.add(*topo, "inspect",
                                "Check a platform file and report GPUs, switches, links, routability, hops and "
                                "bisection bandwidth",
-                               "moesim topo inspect platforms/fat-tree-256.yaml   (or a preset name: moesim topo inspect dgx-h100-8gpu)",
+                               "moesim topo inspect platforms/fat-tree-256.yaml   (or a preset name: moesim topo inspect dgx-h100-8gpu;\n"
+                               "  a spec: moesim topo inspect switch:8:50e9:1e-6, moesim topo inspect cluster:2:4)",
                                [inspect] { return run_inspect(*inspect); });
-  cmd->add_option("file", inspect->file, "Platform file (.yaml, or SimGrid .xml) or preset name")->required();
+  cmd->add_option("file", inspect->file, "Platform file (.yaml, or SimGrid .xml), preset name, switch:GPUS[:LINK_Bps[:LATENCY_s]] or cluster:NODES:GPUS_PER_NODE")->required();
   cli::add_json_flag(cmd, inspect->json);
   cmd->add_flag("--links", inspect->links, "List every link with its bandwidth and latency (names for link_overrides)");
   cmd->add_flag("--no-hops", inspect->no_hops, "Skip the all-pairs hop count (O(GPUs x links))");
@@ -240,7 +242,7 @@ void register_commands(cli::Commands& commands, CLI::App& app) {
   CLI::App* ex = commands.add(*topo, "export", "Write a platform file as a SimGrid XML platform",
                               "moesim topo export fat-tree-256 --simgrid-xml fat-tree-256.xml",
                               [exp] { return run_export(*exp); });
-  ex->add_option("file", exp->file, "Platform file (.yaml) or preset name")->required();
+  ex->add_option("file", exp->file, "Platform file (.yaml), preset name, switch:... or cluster:... spec")->required();
   ex->add_option("--simgrid-xml", exp->xml_out, "Output XML file ('-' for stdout)")->required();
 }
 

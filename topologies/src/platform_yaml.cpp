@@ -161,10 +161,10 @@ double latency(const View& view, const std::string& key) {
   return lat;
 }
 
-// Limits that keep a typo from turning into an hours-long build: larger is possible, not plausible.
-constexpr long kMaxCount = 1'000'000;
-constexpr long kMaxGpusPerNode = 1024;
-constexpr long kMaxGpus = 131'072;
+// Limits (platform_spec.hpp) that keep a typo from turning into an hours-long build.
+constexpr long kMaxCount = kMaxPlatformCount;
+constexpr long kMaxGpusPerNode = kMaxPlatformGpusPerNode;
+constexpr long kMaxGpus = kMaxPlatformGpus;
 constexpr long kMaxRadix = 4096;
 
 int positive_int(const View& view, const std::string& key, long max = kMaxCount) {
@@ -469,7 +469,6 @@ static PlatformSpec load_platform_spec_unguarded(const fs::path& file) {
   // nodes and gpus are each at most 10^6, but their product sizes every graph and table downstream
   // (10^6 nodes x 8 GPUs asked for gigabytes; 10^6 x 10^6 overflowed gpu_count()): found by fuzzing,
   // tests/fuzz/regressions/platform_yaml/. 2^17 GPUs is beyond any cluster SimGrid can replay here.
-  constexpr long long kMaxGpus = 1 << 17;
   if (static_cast<long long>(spec.nodes) * spec.node.gpus > kMaxGpus) {
     const Layer& at = root.has("nodes") ? root.value("nodes") : layers.front();
     fail_at(at.file, at.node, fmt::format("{} nodes x {} GPUs is more than {} GPUs in all", spec.nodes,

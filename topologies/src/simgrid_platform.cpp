@@ -23,7 +23,9 @@
 #include <xbt/log.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <deque>
+#include <sstream>
 #include <unordered_set>
 
 #include "moesim/common/error.hpp"
@@ -53,6 +55,15 @@ void configure_network_model_once(double bandwidth_factor, double latency_factor
   // setting as one number only): a size-dependent factor is installed as a callback instead.
   if (!size_dependent_factor) sg4::Engine::set_config(fmt::format("network/bandwidth-factor:{}", bandwidth_factor));
   sg4::Engine::set_config(fmt::format("network/latency-factor:{}", latency_factor));
+  // SimGrid 3.32's default lazy update re-solves only the links it marks modified and can give flows
+  // more than a link carries on skewed all-to-alls (sim/README.md has a 4-GPU case); the full update
+  // is exact max-min at about the same cost.
+  sg4::Engine::set_config("network/optim:Full");
+  // Solver settings for experiments ("maxmin/precision:1e-6 network/optim:Lazy") come last and win.
+  if (const char* extra = std::getenv("MOESIM_SIMGRID_CFG")) {
+    std::istringstream words(extra);
+    for (std::string w; words >> w;) sg4::Engine::set_config(w);
+  }
 }
 
 // calibration.bandwidth_factors: SimGrid asks for each communication's factor by its size. CM02
@@ -105,6 +116,11 @@ class LinkTable {
 
   void create_switch(int vertex, sg4::NetZone* zone) {
     const FabricVertex& v = f_.vertices[static_cast<std::size_t>(vertex)];
+    // A non-blocking switch without latency and without a per-flow cap changes no flow's time (its
+    // FATPIPE bounds a flow at the sum of all ports, above the flow's own port), yet SimGrid's lmm
+    // rescans every flow on it at each event: O(flows^2) on a switch:N backplane. Left out.
+    bool caps_flows = v.kind == VertexKind::nvswitch && flow_Bps_ > 0;
+    if (v.latency_s == 0 && !caps_flows) return;
     double backplane_Bps = port_sums_[static_cast<std::size_t>(vertex)];  // a FATPIPE caps each flow, never the sum
     // node.nvswitch.flow_bandwidth: the NVSwitch's FATPIPE is where every GPU -> GPU flow of the
     // node passes once, and a FATPIPE bounds each flow without sharing: a per-flow limit.
@@ -213,8 +229,9 @@ void fill_figures(const PlatformSpec& spec, const Fabric& f, SimgridPlatform& ou
       out.scaleout_egress_Bps[static_cast<std::size_t>(gpu)] = share;
     }
   // Intra-node: the GPU's own NVLinks or mesh links. Egress = both, since a GPU drives them at once.
+  // A node of one GPU has no peer behind its NVSwitch: its egress is its NIC alone (switch:N).
   out.intra_node_egress_Bps.assign(static_cast<std::size_t>(n_gpus), 0);
-  for (const FabricLink& l : f.links) {
+  for (const FabricLink& l : spec.node.gpus > 1 ? f.links : std::vector<FabricLink>{}) {
     if (l.failed || l.bandwidth_Bps == kUnlimitedBps) continue;
     if (f.vertices[static_cast<std::size_t>(l.b)].kind == VertexKind::nic) continue;  // pcie: counted above
     if (l.a < n_gpus) out.intra_node_egress_Bps[static_cast<std::size_t>(l.a)] += l.bandwidth_Bps;
@@ -228,6 +245,17 @@ void fill_figures(const PlatformSpec& spec, const Fabric& f, SimgridPlatform& ou
   out.ingress_Bps = out.egress_Bps;  // every link is full duplex with equal directions
   out.intra_node_latency_s = spec.node.latency_s;
   if (spec.nodes > 1) out.inter_node_latency_s = worst_inter_node_latency_s(spec, f);
+}
+
+std::string describe_calibration(const CalibrationSpec& c) {
+  if (c.bandwidth_factor == 1 && c.latency_factor == 1 && c.bandwidth_factors.empty()) return "nominal (no calibration)";
+  std::string text = fmt::format("bandwidth x{:g}, latency x{:g}", c.bandwidth_factor, c.latency_factor);
+  if (!c.bandwidth_factors.empty())
+    text += fmt::format(", bandwidth factor by message size ({} points, x{:g} at {:.0f} B ... x{:g} at {:.0f} B)",
+                        c.bandwidth_factors.size(), c.bandwidth_factors.front().factor,
+                        c.bandwidth_factors.front().message_bytes, c.bandwidth_factors.back().factor,
+                        c.bandwidth_factors.back().message_bytes);
+  return text;
 }
 
 }  // namespace
@@ -279,6 +307,7 @@ SimgridPlatform build_simgrid_platform(const PlatformSpec& spec, sg4::Engine& en
       return calibration.bandwidth_factor_for(bytes);
     };
   out.bisection_Bps = report.bisection_Bps;
+  out.calibration = describe_calibration(spec.calibration);
   return out;
 }
 
@@ -310,14 +339,32 @@ bool natural_less(const std::string& a, const std::string& b) {
   return a.size() - i < b.size() - j;
 }
 
-// Bottleneck bandwidth and latency of the route between two hosts.
-std::pair<double, double> route_figures(const sg4::Host* a, const sg4::Host* b) {
+// The link of the route a -> b nearest to `a` (from_source) or to `b` that is shared by the flows
+// crossing it (SHARED, not a FATPIPE, which bounds each flow alone), with the route's latency. What a
+// GPU can inject (receive) is the sum of these links over its routes: a bound that holds whatever
+// the rest of the route (a degraded link at a peer lowers that peer's figure, not this GPU's).
+struct EndLink {
+  const sg4::Link* link = nullptr;
+  double latency_s = 0;
+};
+EndLink shared_end_link(const sg4::Host* a, const sg4::Host* b, bool from_source) {
   std::vector<sg4::Link*> links;
   double latency_s = 0;
   a->route_to(b, links, &latency_s);
-  double bottleneck = links.empty() ? 0 : std::numeric_limits<double>::infinity();
-  for (const sg4::Link* l : links) bottleneck = std::min(bottleneck, l->get_bandwidth());
-  return {bottleneck, latency_s};
+  if (!from_source) std::reverse(links.begin(), links.end());
+  for (const sg4::Link* l : links)
+    if (l->get_sharing_policy() != sg4::Link::SharingPolicy::FATPIPE) return {l, latency_s};
+  return {links.empty() ? nullptr : links.front(), latency_s};
+}
+
+// Sum of the distinct end links' bandwidths.
+double sum_distinct(std::vector<const sg4::Link*> links) {
+  std::sort(links.begin(), links.end());
+  links.erase(std::unique(links.begin(), links.end()), links.end());
+  double total = 0;
+  for (const sg4::Link* l : links)
+    if (l) total += l->get_bandwidth();
+  return total;
 }
 
 SimgridPlatform load_simgrid_xml(const std::filesystem::path& file, sg4::Engine& engine) {
@@ -337,6 +384,7 @@ SimgridPlatform load_simgrid_xml(const std::filesystem::path& file, sg4::Engine&
 
   SimgridPlatform out;
   out.name = file.stem().string();
+  out.calibration = "as the SimGrid XML file gives it";
   out.gpus = hosts;
   std::unordered_map<const sg4::NetZone*, int> node_of_zone;
   std::vector<std::vector<int>> members;
@@ -352,25 +400,34 @@ SimgridPlatform load_simgrid_xml(const std::filesystem::path& file, sg4::Engine&
   out.egress_Bps.assign(n, 0);
   out.intra_node_egress_Bps.assign(n, 0);
   out.scaleout_egress_Bps.assign(n, 0);
-  // Per GPU: the bottleneck of its route to the next GPU of its node, and to a GPU of the next node.
+  out.ingress_Bps.assign(n, 0);
+  // Per GPU: the shared links next to it on its routes to every GPU of its node, and on its route to
+  // (from) a GPU of the next node (a NIC serves all remote peers alike).
   for (std::size_t g = 0; g < n; ++g) {
     const auto& mine = members[static_cast<std::size_t>(out.node_of_gpu[g])];
-    if (mine.size() > 1) {
-      auto pos = std::find(mine.begin(), mine.end(), static_cast<int>(g)) - mine.begin();
-      auto peer = mine[static_cast<std::size_t>(pos + 1) % mine.size()];
-      auto [bw, lat] = route_figures(hosts[g], hosts[static_cast<std::size_t>(peer)]);
-      out.intra_node_egress_Bps[g] = bw;
-      out.intra_node_latency_s = std::max(out.intra_node_latency_s, lat);
+    std::vector<const sg4::Link*> out_links, in_links;
+    for (int peer : mine) {
+      if (peer == static_cast<int>(g)) continue;
+      EndLink e = shared_end_link(hosts[g], hosts[static_cast<std::size_t>(peer)], true);
+      out_links.push_back(e.link);
+      in_links.push_back(shared_end_link(hosts[static_cast<std::size_t>(peer)], hosts[g], false).link);
+      out.intra_node_latency_s = std::max(out.intra_node_latency_s, e.latency_s);
     }
+    out.intra_node_egress_Bps[g] = sum_distinct(out_links);
+    double intra_ingress_Bps = sum_distinct(in_links);
+    double scaleout_ingress_Bps = 0;
     if (members.size() > 1) {
       const auto& next = members[static_cast<std::size_t>(out.node_of_gpu[g] + 1) % members.size()];
-      auto [bw, lat] = route_figures(hosts[g], hosts[static_cast<std::size_t>(next.front())]);
-      out.scaleout_egress_Bps[g] = bw;
-      out.inter_node_latency_s = std::max(out.inter_node_latency_s, lat);
+      const sg4::Host* remote = hosts[static_cast<std::size_t>(next.front())];
+      EndLink e = shared_end_link(hosts[g], remote, true);
+      out.scaleout_egress_Bps[g] = e.link ? e.link->get_bandwidth() : 0;
+      const sg4::Link* in = shared_end_link(remote, hosts[g], false).link;
+      scaleout_ingress_Bps = in ? in->get_bandwidth() : 0;
+      out.inter_node_latency_s = std::max(out.inter_node_latency_s, e.latency_s);
     }
     out.egress_Bps[g] = out.intra_node_egress_Bps[g] + out.scaleout_egress_Bps[g];
+    out.ingress_Bps[g] = intra_ingress_Bps + scaleout_ingress_Bps;
   }
-  out.ingress_Bps = out.egress_Bps;
   return out;
 }
 

@@ -34,30 +34,10 @@ static std::vector<double> run_hierarchical(const TrafficMatrix& m, std::span<co
       }
     }
 
-  std::vector<double> finish(ready_s.begin(), ready_s.end());
-  for (double& f : finish) f += options.launch_latency_s;
-  double barrier = 0;
-  for (const TrafficMatrix* phase : {&nvlink, &rail}) {
-    std::vector<Flow> flows;
-    for (int s = 0; s < n; ++s) {
-      int issued = 0;
-      for (int k = 1; k < n; ++k) {
-        int d = (s + k) % n;
-        if (phase->at(s, d) <= 0) continue;
-        ++issued;
-        double start = std::max(barrier, ready_s[s] + options.launch_latency_s) + issued * options.per_message_overhead_s;
-        flows.push_back({s, d, phase->at(s, d), start});
-      }
-    }
-    if (flows.empty()) continue;
-    auto end = net.run(flows);
-    for (std::size_t i = 0; i < flows.size(); ++i) {
-      finish[flows[i].src] = std::max(finish[flows[i].src], end[i]);
-      finish[flows[i].dst] = std::max(finish[flows[i].dst], end[i]);
-      barrier = std::max(barrier, end[i]);
-    }
-  }
-  return finish;
+  auto finish_s = initial_finish_times(ready_s, options);
+  double barrier_s = run_phase(neighbour_order_messages(nvlink), ready_s, 0.0, net, options, finish_s);
+  run_phase(neighbour_order_messages(rail), ready_s, barrier_s, net, options, finish_s);
+  return finish_s;
 }
 
 const A2AAlgorithm& hierarchical_algorithm() {

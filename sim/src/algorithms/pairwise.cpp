@@ -11,26 +11,16 @@ namespace moesim::sim {
 static std::vector<double> run_pairwise(const TrafficMatrix& m, std::span<const double> ready_s, FlowNetwork& net,
                                         const A2AOptions& options) {
   const int n = m.gpus;
-  std::vector<double> finish(ready_s.begin(), ready_s.end());
-  for (double& f : finish) f += options.launch_latency_s;
-  double round_start = 0;  // round 1 starts at each GPU's own ready time
+  auto finish_s = initial_finish_times(ready_s, options);
+  double barrier_s = 0;  // round 1 starts at each GPU's own ready time
+  std::vector<Message> round;
   for (int r = 1; r < n; ++r) {
-    std::vector<Flow> flows;
-    for (int s = 0; s < n; ++s) {
-      int d = (s + r) % n;
-      if (m.at(s, d) <= 0) continue;
-      double start = std::max(round_start, ready_s[s] + options.launch_latency_s) + options.per_message_overhead_s;
-      flows.push_back({s, d, m.at(s, d), start});
-    }
-    if (flows.empty()) continue;
-    auto end = net.run(flows);
-    for (std::size_t i = 0; i < flows.size(); ++i) {
-      finish[flows[i].src] = std::max(finish[flows[i].src], end[i]);
-      finish[flows[i].dst] = std::max(finish[flows[i].dst], end[i]);
-      round_start = std::max(round_start, end[i]);
-    }
+    round.clear();
+    for (int s = 0; s < n; ++s)
+      if (m.at(s, (s + r) % n) > 0) round.push_back({s, (s + r) % n, m.at(s, (s + r) % n)});
+    barrier_s = run_phase(round, ready_s, barrier_s, net, options, finish_s);
   }
-  return finish;
+  return finish_s;
 }
 
 const A2AAlgorithm& pairwise_algorithm() {

@@ -36,8 +36,31 @@ const std::vector<A2AAlgorithm>& all_algorithms();
 // Throws InputError listing the known names.
 const A2AAlgorithm& find_algorithm(const std::string& name);
 
-// Shared by the algorithms: when each GPU is done, given flows and their finish times.
-std::vector<double> gpu_finish_times(std::span<const Flow> flows, std::span<const double> flow_finish_s,
-                                     std::span<const double> ready_s, double launch_latency_s);
+// --- shared by the algorithms (algorithm.cpp) ---------------------------------------------------
+
+// One message of a phase, listed in the order its source GPU issues it.
+struct Message {
+  int src = 0, dst = 0;
+  double bytes = 0;
+};
+
+// The flows of one phase: GPU s may start at max(ready_s[s] + launch latency, not_before_s) and
+// issues its messages one after another, the k-th (k = 1, 2, ...) entering the wire k per-message
+// overheads later.
+std::vector<Flow> phase_flows(std::span<const Message> messages, std::span<const double> ready_s, double not_before_s,
+                              const A2AOptions& options);
+
+// Before any phase: a GPU with nothing to send or receive is done at its ready time + launch latency.
+std::vector<double> initial_finish_times(std::span<const double> ready_s, const A2AOptions& options);
+
+// Runs one phase's messages on the network and folds their finish times into `finish_s` (a GPU is
+// done when every flow it sends or receives has ended). Returns the phase's last flow finish, or
+// not_before_s when it had no message: the barrier for a next phase.
+double run_phase(std::span<const Message> messages, std::span<const double> ready_s, double not_before_s,
+                 FlowNetwork& net, const A2AOptions& options, std::vector<double>& finish_s);
+
+// Each source's messages to its peers, its right neighbour first (s+1, s+2, ... mod N), so that GPUs
+// do not all begin with the same destination; empty entries are skipped.
+std::vector<Message> neighbour_order_messages(const TrafficMatrix& m);
 
 }  // namespace moesim::sim

@@ -11,67 +11,25 @@
 #include <vector>
 
 #include "moesim/sim/algorithm.hpp"
-#include "moesim/sim/builtin_platforms.hpp"
 #include "moesim/sim/layer_traffic.hpp"
 #include "moesim/sim/placement.hpp"
+#include "moesim/sim/replay_result.hpp"
 #include "moesim/sim/traffic_matrix.hpp"
+#include "moesim/topologies/platform_source.hpp"
 
 namespace moesim::sim {
 
-enum class Phase : std::int32_t { kDispatch = 0, kCombine = 1 };
-const char* to_string(Phase p);
+using topologies::PlatformSource;
 
 struct ReplayOptions {
-  std::string algorithm = "direct";
+  const A2AAlgorithm* algorithm = &direct_algorithm();  // find_algorithm() at the CLI boundary
+  NetworkEngine engine = NetworkEngine::kSimgrid;
   A2AOptions a2a;
   double flops_per_token = 0;  // expert FLOPs per (token, expert) pair; 0 = no compute between dispatch and combine
   double gpu_flops = 0;        // achieved FLOP/s of one GPU
   bool balanced_reference = true;
   bool reuse_identical = true;  // an all-to-all identical to one already simulated reuses its result
   bool progress = false;
-  std::string engine = "simgrid";  // "simgrid" (reference) or "fluid" (our max-min solver over SimGrid's routes, for scale)
-};
-
-// Per (step, layer, phase, GPU). Times are relative to the layer's start.
-struct GpuRow {
-  std::int32_t step = 0, layer = 0, phase = 0, gpu = 0;
-  double start_s = 0;   // when the GPU could start sending in this phase
-  double finish_s = 0;  // when it had sent and received everything
-  double bytes_out = 0, bytes_in = 0;  // over the network (its own diagonal excluded)
-};
-
-inline constexpr int kTopExperts = 3;
-
-// Per all-to-all.
-struct A2ARow {
-  std::int32_t step = 0, layer = 0, phase = 0;
-  std::int32_t straggler_gpu = -1;
-  std::int32_t straggler_receives = 0;  // 1: the straggler's incoming bytes bound it more than its outgoing ones
-  std::int32_t top_expert[kTopExperts] = {-1, -1, -1};  // experts on the straggler GPU, most tokens first
-  double top_expert_tokens[kTopExperts] = {0, 0, 0};
-  double time_s = 0;        // last finish - first start over GPUs: how long the layer waits
-  double balanced_s = 0;    // the same network bytes spread evenly, simulated (0 if disabled)
-  double bound_s = 0;       // bandwidth lower bound
-  double network_bytes = 0;
-  double max_bytes_in = 0, max_bytes_out = 0;
-};
-
-struct ReplayResult {
-  std::string platform;
-  std::string algorithm;
-  std::string engine;
-  int gpus = 0;
-  std::vector<GpuRow> gpu_rows;
-  std::vector<A2ARow> a2a_rows;
-  std::uint64_t flows_simulated = 0;
-  std::uint64_t a2a_simulated = 0;  // including balanced references
-  std::uint64_t a2a_reused = 0;     // answered from an identical earlier all-to-all
-  double tokens = 0, assignments = 0;           // replayed (trace input)
-  double token_copies_sent = 0;                 // after dedup, network and local
-  double dispatch_bytes_total = 0;              // including data that stays on its GPU
-  double sim_cpu_s = 0;                         // CPU time (user + system) of the simulation process
-  double sim_wall_s = 0;                        // wall time of the simulation process
-  double sim_peak_rss_bytes = 0;
 };
 
 // One layer's work for the engine, built from a trace layer or a matrix.
@@ -90,6 +48,10 @@ ReplayResult replay_matrix(const TrafficMatrix& dispatch, double combine_scale, 
                            int ep_gpus, const ReplayOptions& options);
 
 enum class PlacementKind { kContiguous, kStrided, kEplb, kFile };
+// "contiguous", "strided", "eplb"; anything else is a placement file. Throws InputError naming the
+// built-in placements when the text is neither one of them nor an existing file.
+PlacementKind parse_placement(const std::string& text);
+const char* to_string(PlacementKind kind);
 
 struct TraceReplayOptions {
   int ep_gpus = 0;  // 0 = every GPU of the platform
@@ -116,15 +78,16 @@ class ReplayEngine {
 
  private:
   std::vector<double> simulate(const TrafficMatrix& m, const std::vector<double>& ready_s);
-  double bound_s(const TrafficMatrix& m);
+  std::vector<double> done_lower_bounds_s(const TrafficMatrix& m, const std::vector<double>& ready_s);
   double route_latency_s(int src, int dst);
   A2ARow summarize(const LayerWork& w, Phase phase, const TrafficMatrix& m, const std::vector<double>& ready_s,
                    const std::vector<double>& finish_s);
+  LayerRow summarize_layer(const LayerWork& w, const A2ARow& dispatch, const A2ARow& combine,
+                           const std::vector<double>& combine_finish_s);
 
   FlowNetwork& net_;
   int gpus_;
   ReplayOptions options_;
-  const A2AAlgorithm& algorithm_;
   ReplayResult result_;
   struct CacheEntry {
     TrafficMatrix m;
@@ -134,9 +97,5 @@ class ReplayEngine {
   std::vector<float> latency_s_;  // (gpus, gpus), -1 = not looked up yet
   double latency_factor_ = 1;
 };
-
-// Serialisation across the simulation process boundary.
-std::string serialize(const ReplayResult& r);
-ReplayResult deserialize_result(const std::string& bytes);
 
 }  // namespace moesim::sim

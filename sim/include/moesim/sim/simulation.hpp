@@ -4,13 +4,13 @@
 // used; 0 = all of them), and measures the simulation's wall time and peak memory.
 #include <functional>
 
-#include "moesim/sim/builtin_platforms.hpp"
 #include "moesim/sim/flow_network.hpp"
-#include "moesim/sim/replay.hpp"
+#include "moesim/sim/replay_result.hpp"
+#include "moesim/topologies/platform_source.hpp"
 
 namespace moesim::sim {
 
-ReplayResult run_simulation(const PlatformSource& platform, int ep_gpus,
+ReplayResult run_simulation(const topologies::PlatformSource& platform, int ep_gpus,
                             const std::function<ReplayResult(FlowNetwork&)>& body);
 
 }  // namespace moesim::sim

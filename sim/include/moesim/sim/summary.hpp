@@ -1,14 +1,18 @@
 #pragma once
-// What a replay means in a few numbers: over all all-to-alls P50/P90/P99/max of the time the layer
-// waits, against the balanced reference (slowdown = actual / balanced) and the bandwidth bound
-// (efficiency = bound / actual); per GPU its mean and P99; the GPU that straggles most and the
-// experts that made it straggle.
+// What a replay means in a few numbers (definitions in sim/README.md, "Definitions"):
+//  - per phase (dispatch, combine, both as "all", and the whole "layer"): P50/P90/P99/max/mean over
+//    instances (all-to-alls, or layers) of their time, of the balanced reference and of the bound;
+//    the mean slowdown (time / balanced) and efficiency (bound / time) over instances that carry
+//    network traffic; for all-to-alls also the same percentiles over every (GPU, instance) phase time;
+//  - per GPU its phase times (finish - own start) over all its all-to-alls: mean and P99;
+//  - the straggler named most often and the experts on straggling GPUs.
 #include <nlohmann/json.hpp>
+#include <filesystem>
 #include <string>
 #include <utility>
 #include <vector>
 
-#include "moesim/sim/replay.hpp"
+#include "moesim/sim/replay_result.hpp"
 
 namespace moesim::sim {
 
@@ -19,34 +23,40 @@ struct Percentiles {
 Percentiles percentiles(std::vector<double> values);
 
 struct PhaseSummary {
-  std::string phase;  // dispatch, combine, all
-  int count = 0;
+  std::string phase;       // dispatch, combine, all, layer
+  std::string population;  // what the percentiles are taken over, in words
+  int count = 0;           // instances
+  int traffic_count = 0;   // instances with network traffic (those the means of ratios average)
   Percentiles time_s, balanced_s, bound_s;
-  double mean_slowdown = 0;    // mean of time / balanced
-  double mean_efficiency = 0;  // mean of bound / time
+  Percentiles gpu_time_s;  // all-to-all phases: over (GPU, instance); empty for the layer
+  double mean_slowdown = 0;    // mean of time / balanced over instances with traffic
+  double mean_efficiency = 0;  // mean of bound / time over instances with traffic
 };
 
 struct GpuSummary {
   int gpu = 0;
-  Percentiles wait_s;  // finish - start of its all-to-all, over all all-to-alls
-  int straggler_count = 0;
+  Percentiles time_s;  // its phase times (finish - its own start) over all its all-to-alls
+  int straggler_count = 0;  // all-to-alls in which it was the straggler reported
 };
 
 struct ReplaySummary {
-  std::vector<PhaseSummary> phases;
+  std::vector<PhaseSummary> phases;  // dispatch, combine, all, layer
   std::vector<GpuSummary> gpus;
   int top_straggler_gpu = -1;
   int top_straggler_count = 0;
   int ingress_bound_stragglers = 0;  // all-to-alls whose straggler was bound by what it receives
   std::vector<std::pair<int, double>> straggler_experts;  // (expert, tokens) summed over straggling, most first
-  double total_a2a_s = 0;  // sum over all-to-alls of their time: the all-to-all share of the run
+  double total_a2a_s = 0;    // sum over all-to-alls of their time
+  double total_layer_s = 0;  // sum over layers of their time: what the replayed steps spend in MoE layers
+  const PhaseSummary& phase(const std::string& name) const;
 };
 
 ReplaySummary summarize(const ReplayResult& r);
 nlohmann::json to_json(const ReplaySummary& s, const ReplayResult& r);
 std::string human_report(const ReplaySummary& s, const ReplayResult& r);
 
-// --out DIR: replay.h5 (every row), a2a.csv (one row per all-to-all), summary.json; each written atomically.
+// --out DIR: replay.h5 (every row), a2a.csv (one row per all-to-all and per layer), summary.json,
+// written into a temporary folder beside DIR and renamed over it as a whole (results_io.cpp).
 void write_outputs(const std::filesystem::path& dir, const ReplayResult& r, const ReplaySummary& s,
                    const nlohmann::json& config);
 

@@ -13,6 +13,12 @@
 
 namespace moesim::topologies {
 
+// Limits on any platform, from a file or built in code: larger is possible, not plausible, and a typo
+// (10^6 nodes x 8 GPUs) would otherwise ask for gigabytes before any check.
+inline constexpr long kMaxPlatformCount = 1'000'000;   // nodes, links, NICs
+inline constexpr long kMaxPlatformGpusPerNode = 1024;
+inline constexpr long kMaxPlatformGpus = 1 << 17;     // 131,072 GPUs in all
+
 enum class IntraNodeFabric { nvswitch, mesh };
 enum class ScaleOutTopology { none, single_switch, fat_tree, rail_optimized };
 

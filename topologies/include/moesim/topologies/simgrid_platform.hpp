@@ -31,6 +31,9 @@ struct SimgridPlatform {
   // calibration.bandwidth_factors: the factor SimGrid's callback gives a message of this many bytes
   // (empty when the platform has none), for engines that solve the network outside SimGrid.
   std::function<double(double bytes)> bandwidth_factor_of_bytes;
+  // The calibration applied, in words: "nominal (no calibration)" or the factors (replay outputs
+  // record it beside the figures it shaped).
+  std::string calibration = "nominal (no calibration)";
 };
 
 // Loads a platform file (our YAML, or SimGrid XML by extension .xml) and builds it into `engine`.
