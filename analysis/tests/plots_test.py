@@ -69,7 +69,7 @@ def heatmap_is_load_over_mean():
 
 
 for test in (sweep_curves_average_over_other_parameters, sweep_curves_draw_seconds_in_microseconds,
-             gpu_bars_mark_the_straggler_and_measure_from_the_first_start, latency_cdf_steps_reach_one_per_phase,
+             gpu_bars_mark_the_straggler_and_measure_from_each_gpus_start, latency_cdf_steps_reach_one_per_phase,
              heatmap_is_load_over_mean):
     test()
     print(f"ok: {test.__name__}")

@@ -59,8 +59,10 @@ ReplayResult run_matrix(const ReplayArgs& a, const PlatformSource& platform) {
   // Combine carries the same tokens back, at the combine width when one is given.
   double combine_scale = (a.combine_bytes > 0 && a.dispatch_bytes > 0) ? a.combine_bytes / a.dispatch_bytes : 1.0;
   ReplayResult r = replay_matrix(m, combine_scale, platform, a.gpus > 0 ? a.gpus : m.gpus, a.options);
-  r.settings.dispatch_bytes_per_token = a.dispatch_bytes;
-  r.settings.combine_bytes_per_token = a.dispatch_bytes * combine_scale;
+  if (unit == MatrixUnit::kTokens) {  // a matrix in bytes has no per-token width
+    r.settings.dispatch_bytes_per_token = a.dispatch_bytes;
+    r.settings.combine_bytes_per_token = a.dispatch_bytes * combine_scale;
+  }
   return r;
 }
 
