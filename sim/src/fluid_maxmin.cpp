@@ -440,7 +440,6 @@ void FluidMaxMin::solve(double now_s) {
         }
       }
       auto ratio_with_arrivals = [&](std::uint32_t l) {
-        if (!(remaining_[l] > link_bound_[l] * precision_.maxmin)) return kNever;
         // A fat pipe's usage may be stale here: its largest possible one keeps the test conservative.
         if (link_fatpipe_[l]) return remaining_[l] / link_max_inv_[l];
         return remaining_[l] / ((unfixed_[l] > 0 ? usage_[l] : 0.0) + arrival_usage_[l]);
