@@ -128,11 +128,12 @@ std::vector<double> FlowNetwork::run_fluid(std::span<const Flow> flows, double i
   static const bool stats = std::getenv("MOESIM_FLUID_STATS") != nullptr;
   fluid_->set_incremental(!full_solve);
   const std::uint64_t solves_before = fluid_->solves(), full_before = fluid_->full_solves();
-  const std::uint64_t fixed_before = fluid_->flows_fixed();
+  const std::uint64_t fixed_before = fluid_->flows_fixed(), changed_before = fluid_->rates_changed();
   auto finish = fluid_->run(fluid_flows, issue_tolerance_s);
   if (stats)
-    fmt::print(stderr, "fluid run: {} flows, {} solves ({} full), {} rates set\n", flows.size(),
-               fluid_->solves() - solves_before, fluid_->full_solves() - full_before, fluid_->flows_fixed() - fixed_before);
+    fmt::print(stderr, "fluid run: {} flows, {} solves ({} full), {} rates set, {} changed\n", flows.size(),
+               fluid_->solves() - solves_before, fluid_->full_solves() - full_before, fluid_->flows_fixed() - fixed_before,
+               fluid_->rates_changed() - changed_before);
   flows_simulated_ += flows.size();
   for (double& t : finish) t -= origin_s_;
   return finish;

@@ -24,6 +24,9 @@ constexpr double kMergeRelative = 1e-12;
 // Arriving flows keep a round only if their links' ratios clear its level by this relative margin:
 // the proof that the round is unchanged needs a strict inequality, rounding gets the margin.
 constexpr double kRatioMargin = 1e-9;
+// A full solve (from scratch, no rounding carried over from undone usage sums) runs when the
+// incremental solves since the last one have done this many times its work.
+constexpr std::uint64_t kFullSolveEvery = 4;
 // The event heap is rebuilt without stale entries when it holds this many per live flow.
 constexpr std::size_t kStaleEventsPerFlow = 4;
 
@@ -304,6 +307,7 @@ void FluidMaxMin::push_event(double time_s, std::uint32_t f) {
 // A new rate from now on: the bytes sent at the old one are accounted first.
 void FluidMaxMin::set_rate(std::uint32_t f, double rate, double now_s) {
   if (rate == flow_rate_[f]) return;
+  ++rates_changed_;
   if (flow_rate_[f] > 0)
     subtract_snapping(flow_remains_[f], flow_rate_[f] * (now_s - flow_updated_s_[f]),
                       precision_.maxmin * precision_.timing);
@@ -398,7 +402,7 @@ void FluidMaxMin::fill(double now_s) {
     flows_fixed_ += fixed;
     if (fixed == 0) throw std::logic_error("fluid engine: a max-min round fixed no flow");
     refresh_changed();
-    work_since_full_ += vars_.size();
+    work_since_full_ += log_.size() - round_log_begin_.back() + fixed;
   }
 }
 
@@ -406,7 +410,7 @@ void FluidMaxMin::fill(double now_s) {
 void FluidMaxMin::solve(double now_s) {
   ++solves_;
   reopened_.clear();
-  const bool full = !incremental_ || force_full_ || work_since_full_ > active_elements_;
+  const bool full = !incremental_ || force_full_ || work_since_full_ > kFullSolveEvery * active_elements_;
   if (full) {
     ++full_solves_;
     work_since_full_ = 0;

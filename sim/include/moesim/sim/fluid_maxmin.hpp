@@ -28,7 +28,7 @@
 // rolls back to that round, patches the arriving / leaving flows' usage in and out and fills again
 // from there: the same rounds a full re-solve would run, without re-running the unchanged prefix.
 // Only flows whose rate changed get a new completion time (an event heap). A full solve from scratch
-// runs whenever the incremental work since the last one exceeds a full solve's, which also bounds
+// runs whenever the incremental work since the last one exceeds four full solves', which also bounds
 // the rounding drift of the undone usage sums. set_incremental(false) re-solves every flow at every
 // event (the reference the incremental answer is tested against).
 //
@@ -80,6 +80,7 @@ class FluidMaxMin {
   std::uint64_t solves() const { return solves_; }            // events that changed rates
   std::uint64_t full_solves() const { return full_solves_; }  // of those, solved from scratch
   std::uint64_t flows_fixed() const { return flows_fixed_; }  // rates set, summed over solves (the work)
+  std::uint64_t rates_changed() const { return rates_changed_; }  // of those, to a new value
 
  private:
   static constexpr std::uint32_t kUnfixed = 0xffffffffu;
@@ -120,7 +121,7 @@ class FluidMaxMin {
   FluidPrecision precision_;
   bool incremental_ = true;
   double clock_s_ = 0;
-  std::uint64_t solves_ = 0, full_solves_ = 0, flows_fixed_ = 0;
+  std::uint64_t solves_ = 0, full_solves_ = 0, flows_fixed_ = 0, rates_changed_ = 0;
   // Links.
   std::vector<double> link_bound_;
   std::vector<std::uint8_t> link_fatpipe_;
