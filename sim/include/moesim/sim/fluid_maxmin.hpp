@@ -34,7 +34,7 @@
 //
 // Links and routes come from the SimGrid platform (FlowNetwork looks them up with Host::route_to),
 // so the topology stays SimGrid's; only the solver is ours. Memory: one route per GPU pair plus
-// ~70 bytes per flow in flight and 4 per (flow, link); no per-flow objects.
+// ~80 bytes per flow in flight (state, event heap, fixing order) and 4 per (flow, link); no per-flow objects.
 #include <cstdint>
 #include <span>
 #include <vector>
