@@ -19,8 +19,6 @@ namespace moesim::sim {
 namespace {
 
 constexpr double kNever = std::numeric_limits<double>::infinity();
-// Completions closer than this fraction of the run's elapsed time are one event (see run()).
-constexpr double kMergeRelative = 1e-12;
 // Arriving flows keep a round only if their links' ratios clear its level by this relative margin:
 // the proof that the round is unchanged needs a strict inequality, rounding gets the margin.
 constexpr double kRatioMargin = 1e-9;
@@ -605,7 +603,7 @@ std::vector<double> FluidMaxMin::run(std::span<const Flow> flows, double issue_t
     // histories; SimGrid's full update would step through each (hundreds of re-solves of 10^6
     // flows). Those ending within 1e-12 of the run's elapsed time after this step end with it.
     // A latency within the timing precision of the clock is paid (SimGrid's double_update).
-    const double merge_s = kMergeRelative * (t - run_start_s);
+    const double merge_s = merge_relative_ * (t - run_start_s);
     const double horizon_s = t + std::max(merge_s, precision_.timing);
     kept.clear();
     while (!events_.empty() && events_.front().time_s <= horizon_s) {
