@@ -17,9 +17,6 @@
 namespace moesim::traces {
 namespace {
 
-// Ids and gates held at once while writing (all layers of one slice of a step's tokens).
-constexpr std::uint64_t kSynthSliceBytes = std::uint64_t{64} << 20;
-
 // One independent, reproducible stream per (seed, layer, purpose).
 std::mt19937_64 stream(std::uint64_t seed, int layer, std::uint64_t purpose) {
   std::seed_seq seq{static_cast<std::uint32_t>(seed), static_cast<std::uint32_t>(seed >> 32),
@@ -179,7 +176,7 @@ void write_synthetic_trace(const std::filesystem::path& path, const SynthOptions
   // trace size (a 256-GPU step of 2^21 tokens x 32 layers x top-8 is 4.3 GB of ids and gates). Each
   // layer draws from its own stream in token order, so the slices give the same trace as one piece.
   const std::uint64_t slice_tokens =
-      std::max<std::uint64_t>(1, kSynthSliceBytes / (static_cast<std::uint64_t>(L) * static_cast<std::uint64_t>(k) *
+      std::max<std::uint64_t>(1, o.slice_bytes / (static_cast<std::uint64_t>(L) * static_cast<std::uint64_t>(k) *
                                                      (sizeof(std::int32_t) + sizeof(float))));
   std::vector<std::vector<std::int32_t>> ids(L);
   std::vector<std::vector<float>> gates(L);
