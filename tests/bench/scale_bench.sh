@@ -34,7 +34,7 @@ measure() {
   local user sys rss_kb
   read -r user sys rss_kb < <(tail -1 "$work/time.txt")
   local flows solves full fixed
-  read -r flows solves full fixed < <(awk '/^fluid run:/ {f += $3; s += $5; u += substr($6, 2); x += $8}
+  read -r flows solves full fixed < <(awk '/^fluid run:/ {f += $3; s += $5; u += substr($7, 2); x += $9}
       END {printf "%d %d %d %d\n", f, s, u, x}' "$work/err.txt")
   local note=""
   [ "$rc" -eq 0 ] || note="exit $rc (CPU cap ${cap_s} s?)"
@@ -51,10 +51,11 @@ synth_trace() {
   echo "$file"
 }
 
-replay() {  # replay TRACE GPUS PLATFORM [extra flags]
-  local trace=$1 gpus=$2 platform=$3; shift 3
-  "$moesim" replay --trace "$trace" --gpus "$gpus" --platform "$platform" --placement eplb --engine fluid \
-    --no-balanced --quiet "$@"
+# replay LABEL TRACE GPUS PLATFORM [extra flags]: measure one `moesim replay` of the trace.
+replay() {
+  local label=$1 trace=$2 gpus=$3 platform=$4; shift 4
+  measure "$label" "$moesim" replay --trace "$trace" --gpus "$gpus" --platform "$platform" --placement eplb \
+    --engine fluid --no-balanced --quiet "$@"
 }
 
 echo "| case | CPU s | peak RSS MB | flows | solves | of which full | rates set | note |"
@@ -71,15 +72,15 @@ for c in "${cases[@]}"; do
         --quiet --out "$work/synth-rss.h5"
       rm -f "$work/synth-rss.h5"
       ;;
-    zipf256) measure "Zipf 256 GPUs fat-tree-256, 1 layer (dispatch + combine)" replay "$(synth_trace 256 1 1)" 256 fat-tree-256 ;;
+    zipf256) replay "Zipf 256 GPUs fat-tree-256, 1 layer (dispatch + combine)" "$(synth_trace 256 1 1)" 256 fat-tree-256 ;;
     zipf256-old)
-      MOESIM_FLUID_FULL_SOLVE=1 measure "same, full re-solve at every event (before)" replay "$(synth_trace 256 1 1)" 256 fat-tree-256 ;;
+      MOESIM_FLUID_FULL_SOLVE=1 replay "same, full re-solve at every event" "$(synth_trace 256 1 1)" 256 fat-tree-256 ;;
     zipf256-trace)
-      measure "Zipf 256 GPUs fat-tree-256, 32 layers x 2 steps" replay "$(synth_trace 256 32 2)" 256 fat-tree-256 ;;
+      replay "Zipf 256 GPUs fat-tree-256, 32 layers x 2 steps" "$(synth_trace 256 32 2)" 256 fat-tree-256 ;;
     zipf1024)
-      measure "Zipf 1024 GPUs fat-tree-1024-3tier, 1 layer" replay "$(synth_trace 1024 1 1)" 1024 fat-tree-1024-3tier --redundant-experts 768 ;;
+      replay "Zipf 1024 GPUs fat-tree-1024-3tier, 1 layer" "$(synth_trace 1024 1 1)" 1024 fat-tree-1024-3tier --redundant-experts 768 ;;
     zipf1024-old)
-      MOESIM_FLUID_FULL_SOLVE=1 measure "same, full re-solve at every event (before)" replay "$(synth_trace 1024 1 1)" 1024 fat-tree-1024-3tier --redundant-experts 768 ;;
+      MOESIM_FLUID_FULL_SOLVE=1 replay "same, full re-solve at every event" "$(synth_trace 1024 1 1)" 1024 fat-tree-1024-3tier --redundant-experts 768 ;;
     *) echo "unknown case '$c'" >&2; exit 2 ;;
   esac
 done
