@@ -9,8 +9,16 @@
 #include "moesim/model/commands.hpp"
 #include "assign_eval.hpp"
 #endif
+#ifdef MOESIM_MODEL_FRONT
+#include "model_front.hpp"
+#endif
 
+// Built twice when LibTorch is there: `moesim` (MOESIM_MODEL_FRONT: no LibTorch, hands the model
+// commands to the other) and `moesim-model` (MOESIM_WITH_TORCH: every command). See model_front.hpp.
 int main(int argc, char** argv) {
+#ifdef MOESIM_MODEL_FRONT
+  if (moesim::front::is_model_command(argc, argv)) return moesim::front::exec_model_binary(argv);
+#endif
   CLI::App app{"moesim: all-to-all simulation for Mixture-of-Experts models", "moesim"};
   app.set_version_flag("--version", MOESIM_VERSION);
   app.require_subcommand(1);
@@ -24,6 +32,8 @@ int main(int argc, char** argv) {
 #ifdef MOESIM_WITH_TORCH
   moesim::model::register_commands(commands, app);
   moesim::assign_eval::register_command(commands, app);
+#elif defined(MOESIM_MODEL_FRONT)
+  moesim::front::register_model_stubs(commands, app);
 #endif
   return commands.dispatch(app, argc, argv);
 }

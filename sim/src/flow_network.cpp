@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <limits>
 #include <numeric>
 #include <stdexcept>
@@ -120,7 +121,23 @@ std::vector<double> FlowNetwork::run_fluid(std::span<const Flow> flows, double i
     double factor = platform_.bandwidth_factor_of_bytes ? platform_.bandwidth_factor_of_bytes(bytes) : 1.0;
     fluid_flows[i] = {fluid_route(f.src, f.dst), bytes, origin_s_ + f.start_s, factor};
   }
+  // Benchmark hooks (tests/bench/scale_bench.sh): MOESIM_FLUID_FULL_SOLVE=1 re-solves every flow at
+  // every event (as the solver did before issue 21); MOESIM_FLUID_STATS=1 prints
+  // each run's solver work to stderr.
+  static const bool full_solve = std::getenv("MOESIM_FLUID_FULL_SOLVE") != nullptr;
+  static const bool stats = std::getenv("MOESIM_FLUID_STATS") != nullptr;
+  fluid_->set_incremental(!full_solve);
+  // MOESIM_FLUID_MERGE=F (experimental, not the default): completions within F x elapsed time are
+  // one event -- the approximation measured in sim/README.md.
+  static const double merge = std::getenv("MOESIM_FLUID_MERGE") ? std::atof(std::getenv("MOESIM_FLUID_MERGE")) : 1e-12;
+  fluid_->set_merge_relative(merge);
+  const std::uint64_t solves_before = fluid_->solves(), full_before = fluid_->full_solves();
+  const std::uint64_t fixed_before = fluid_->flows_fixed(), changed_before = fluid_->rates_changed();
   auto finish = fluid_->run(fluid_flows, issue_tolerance_s);
+  if (stats)
+    fmt::print(stderr, "fluid run: {} flows, {} solves ({} full), {} rates set, {} changed\n", flows.size(),
+               fluid_->solves() - solves_before, fluid_->full_solves() - full_before, fluid_->flows_fixed() - fixed_before,
+               fluid_->rates_changed() - changed_before);
   flows_simulated_ += flows.size();
   for (double& t : finish) t -= origin_s_;
   return finish;

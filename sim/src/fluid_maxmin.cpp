@@ -3,10 +3,13 @@
 // (exact equality of remaining/usage), same precision thresholds -- so that rates agree with
 // SimGrid's to rounding; the event loop mirrors CM02's full update (latency first, then bandwidth;
 // time advances to the nearest completion or paid latency, every flow in flight moves by that step).
+// What is ours: the filling is kept between events and rolled back only as far as the event
+// changes it (an undo log per round), and completions sit in a heap instead of a scan of all flows.
 #include "moesim/sim/fluid_maxmin.hpp"
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <numeric>
 #include <stdexcept>
@@ -16,8 +19,14 @@ namespace moesim::sim {
 namespace {
 
 constexpr double kNever = std::numeric_limits<double>::infinity();
-// Completions closer than this fraction of the run's elapsed time are one event (see run()).
-constexpr double kMergeRelative = 1e-12;
+// Arriving flows keep a round only if their links' ratios clear its level by this relative margin:
+// the proof that the round is unchanged needs a strict inequality, rounding gets the margin.
+constexpr double kRatioMargin = 1e-9;
+// A full solve (from scratch, no rounding carried over from undone usage sums) runs when the
+// incremental solves since the last one have done this many times its work.
+constexpr std::uint64_t kFullSolveEvery = 4;
+// The event heap is rebuilt without stale entries when it holds this many per live flow.
+constexpr std::size_t kStaleEventsPerFlow = 4;
 
 // SimGrid's double_update: subtract, and snap to zero what falls under the precision.
 inline void subtract_snapping(double& value, double amount, double precision) {
@@ -33,13 +42,11 @@ std::uint32_t FluidMaxMin::add_link(double bandwidth_Bps, bool fatpipe) {
   if (!(bandwidth_Bps > 0)) throw std::invalid_argument("fluid engine: a link's bandwidth must be > 0");
   link_bound_.push_back(bandwidth_Bps);
   link_fatpipe_.push_back(fatpipe ? 1 : 0);
-  remaining_.push_back(0);
-  usage_.push_back(0);
-  ratio_.push_back(0);
-  light_index_.push_back(-1);
-  fat_max_count_.push_back(0);
+  for (auto* v : {&remaining_, &usage_, &ratio_, &arrival_usage_, &link_max_inv_}) v->push_back(0);
+  for (auto* v : {&unfixed_, &fat_max_count_, &log_stamp_, &log_index_, &changed_stamp_}) v->push_back(0);
   fat_stale_.push_back(0);
-  unfixed_.push_back(0);
+  link_live_.push_back(0);
+  heap_pos_.push_back(-1);
   return static_cast<std::uint32_t>(link_bound_.size() - 1);
 }
 
@@ -55,164 +62,424 @@ std::uint32_t FluidMaxMin::add_route(std::span<const std::uint32_t> links, doubl
   route_first_.push_back(static_cast<std::uint32_t>(route_links_.size()));
   route_latency_.push_back(latency_s);
   route_bound_.push_back(bound);
+  // CM02: a flow with latency gets penalty = its latency once the latency is paid; one without
+  // latency gets penalty 1 at once.
+  route_penalty_.push_back(latency_s > 0 ? latency_s : 1.0);
+  route_inv_penalty_.push_back(1.0 / route_penalty_.back());
   return static_cast<std::uint32_t>(route_latency_.size() - 1);
 }
 
-// Progressive filling over the links of the active flows, as lmm::System::solve: find the links
-// with the smallest remaining / usage, fix every unfixed flow crossing them at that level divided by
-// its penalty, take the fixed rates off their links, repeat until no link is left.
-void FluidMaxMin::solve(std::span<const std::uint32_t> active) {
-  const auto epoch = static_cast<std::uint32_t>(++solves_);
-  const double prec = precision_.maxmin;
-  touched_.clear();
-  for (std::uint32_t f : active) {
-    double inv = flow_inv_penalty_[f];
-    for (std::uint32_t k = route_first_[flow_route_[f]]; k < route_first_[flow_route_[f] + 1]; ++k) {
-      std::uint32_t l = route_links_[k];
-      if (light_index_[l] == -1) {  // first time this solve
-        light_index_[l] = -2;
-        touched_.push_back(l);
-        remaining_[l] = link_bound_[l];
-        usage_[l] = 0;
-        unfixed_[l] = 0;
-        fat_max_count_[l] = 0;
-        fat_stale_[l] = 0;
-      }
-      if (!link_fatpipe_[l]) {
-        usage_[l] += inv;
-        ++unfixed_[l];
-      } else if (inv > usage_[l]) {
-        usage_[l] = inv;
-        fat_max_count_[l] = 1;
-      } else if (inv == usage_[l]) {
-        ++fat_max_count_[l];
-      }
-    }
+std::uint32_t FluidMaxMin::next_stamp() {
+  if (++stamp_ == 0) {  // wrapped: no array may hold a stamp equal to a future one
+    std::fill(log_stamp_.begin(), log_stamp_.end(), 0);
+    std::fill(changed_stamp_.begin(), changed_stamp_.end(), 0);
+    std::fill(flow_collected_.begin(), flow_collected_.end(), 0);
+    stamp_ = 1;
   }
-  light_.clear();
-  for (std::uint32_t l : touched_) {
-    if (usage_[l] > 0) {
-      ratio_[l] = remaining_[l] / usage_[l];
-      light_index_[l] = static_cast<std::int32_t>(light_.size());
-      light_.push_back(l);
-    }
-  }
-  auto drop_light = [&](std::uint32_t l) {
-    std::int32_t i = light_index_[l];
-    if (i < 0) return;
-    std::uint32_t last = light_.back();
-    light_[i] = last;
-    light_index_[last] = i;
-    light_.pop_back();
-    light_index_[l] = -2;
-  };
-  auto is_free = [&](std::uint32_t f) { return flow_active_[f] == kActive && flow_fixed_in_[f] != epoch; };
-  // lmm's non-shared constraint update: usage = the largest 1/penalty among the unfixed flows.
-  auto refresh_fat_pipe = [&](std::uint32_t l) {
-    fat_stale_[l] = 0;
-    usage_[l] = 0;
-    fat_max_count_[l] = 0;
-    for (std::uint64_t j = link_flows_first_[l]; j < link_flows_first_[l + 1]; ++j) {
-      std::uint32_t g = link_flows_[j];
-      if (!is_free(g)) continue;
-      double gi = flow_inv_penalty_[g];
-      if (gi > usage_[l]) {
-        usage_[l] = gi;
-        fat_max_count_[l] = 1;
-      } else if (gi == usage_[l]) {
-        ++fat_max_count_[l];
-      }
-    }
-    if (!(usage_[l] > precision_.maxmin) || !(remaining_[l] > link_bound_[l] * precision_.maxmin))
-      drop_light(l);
-    else
-      ratio_[l] = remaining_[l] / usage_[l];
-  };
+  return stamp_;
+}
 
-  std::vector<std::uint32_t> saturated, vars;
-  while (!light_.empty()) {
-    double min_usage = -1;
+// ---- the light links' heap (lmm's "light" constraint list, ordered by remaining / usage) ----
+
+void FluidMaxMin::heap_place(std::size_t i, std::uint32_t l) {
+  heap_[i] = l;
+  heap_pos_[l] = static_cast<std::int32_t>(i);
+}
+
+void FluidMaxMin::heap_sift_up(std::size_t i) {
+  const std::uint32_t l = heap_[i];
+  const double key = ratio_[l];
+  while (i > 0) {
+    std::size_t parent = (i - 1) / 2;
+    if (!(key < ratio_[heap_[parent]])) break;
+    heap_place(i, heap_[parent]);
+    i = parent;
+  }
+  heap_place(i, l);
+}
+
+void FluidMaxMin::heap_sift_down(std::size_t i) {
+  const std::uint32_t l = heap_[i];
+  const double key = ratio_[l];
+  const std::size_t n = heap_.size();
+  while (true) {
+    std::size_t child = 2 * i + 1;
+    if (child >= n) break;
+    if (child + 1 < n && ratio_[heap_[child + 1]] < ratio_[heap_[child]]) ++child;
+    if (!(ratio_[heap_[child]] < key)) break;
+    heap_place(i, heap_[child]);
+    i = child;
+  }
+  heap_place(i, l);
+}
+
+// In the heap (at its current ratio) or out of it.
+void FluidMaxMin::heap_set(std::uint32_t l, bool in) {
+  const std::int32_t pos = heap_pos_[l];
+  if (!in) {
+    if (pos < 0) return;
+    const std::uint32_t last = heap_.back();
+    heap_.pop_back();
+    heap_pos_[l] = -1;
+    if (last == l) return;
+    heap_place(static_cast<std::size_t>(pos), last);
+    heap_sift_up(static_cast<std::size_t>(pos));
+    heap_sift_down(static_cast<std::size_t>(heap_pos_[last]));
+    return;
+  }
+  if (pos < 0) {
+    heap_.push_back(l);
+    heap_sift_up(heap_.size() - 1);
+  } else {
+    heap_sift_up(static_cast<std::size_t>(pos));
+    heap_sift_down(static_cast<std::size_t>(heap_pos_[l]));
+  }
+}
+
+// Every link whose ratio equals the smallest exactly (lmm saturates them in one round): the heap's
+// nodes with the root's key form a subtree at the root.
+void FluidMaxMin::collect_min_ties(std::vector<std::uint32_t>& out) {
+  out.clear();
+  if (heap_.empty()) return;
+  const double least = ratio_[heap_[0]];
+  tie_stack_.assign(1, 0);
+  while (!tie_stack_.empty()) {
+    std::size_t i = tie_stack_.back();
+    tie_stack_.pop_back();
+    if (ratio_[heap_[i]] != least) continue;
+    out.push_back(heap_[i]);
+    for (std::size_t c = 2 * i + 1; c <= 2 * i + 2 && c < heap_.size(); ++c) tie_stack_.push_back(static_cast<std::uint32_t>(c));
+  }
+}
+
+// ---- link state ----
+
+// lmm keeps a constraint in its light list while it has usage and capacity left: once dropped
+// (usage or remaining under the precision) it never returns within a solve, and both only shrink.
+bool FluidMaxMin::light_condition(std::uint32_t l) const {
+  const double prec = precision_.maxmin;
+  return unfixed_[l] > 0 && usage_[l] > prec && remaining_[l] > link_bound_[l] * prec;
+}
+
+void FluidMaxMin::mark_changed(std::uint32_t l) {
+  if (changed_stamp_[l] == stamp_) return;
+  changed_stamp_[l] = stamp_;
+  changed_.push_back(l);
+}
+
+void FluidMaxMin::refresh_changed() {
+  for (std::uint32_t l : changed_) {
+    bool light = light_condition(l);
+    if (light) ratio_[l] = remaining_[l] / usage_[l];
+    heap_set(l, light);
+  }
+  changed_.clear();
+}
+
+void FluidMaxMin::init_link(std::uint32_t l) {
+  if (link_live_[l]) return;
+  link_live_[l] = 1;
+  live_links_.push_back(l);
+  if (link_fatpipe_[l]) fat_live_.push_back(l);
+  remaining_[l] = link_bound_[l];
+  usage_[l] = 0;
+  unfixed_[l] = 0;
+  fat_max_count_[l] = 0;
+  fat_stale_[l] = 0;
+}
+
+void FluidMaxMin::reset_links() {
+  for (std::uint32_t l : live_links_) {
+    link_live_[l] = 0;
+    heap_pos_[l] = -1;
+  }
+  live_links_.clear();
+  fat_live_.clear();
+  heap_.clear();
+  changed_.clear();
+  round_level_.clear();
+  round_flow_begin_.clear();
+  round_log_begin_.clear();
+  fixed_order_.clear();
+  log_.clear();
+}
+
+// An unfixed flow's 1/penalty joins its links' usage (a fat pipe's usage is the largest one).
+void FluidMaxMin::add_usage(std::uint32_t f) {
+  const std::uint32_t r = flow_route_[f];
+  const double inv = route_inv_penalty_[r];
+  for (std::uint32_t k = route_first_[r]; k < route_first_[r + 1]; ++k) {
+    const std::uint32_t l = route_links_[k];
+    init_link(l);
+    ++unfixed_[l];
+    if (!link_fatpipe_[l]) {
+      usage_[l] += inv;
+    } else if (fat_stale_[l]) {
+      usage_[l] = std::max(usage_[l], inv);  // stays an upper bound
+    } else if (inv > usage_[l]) {
+      usage_[l] = inv;
+      fat_max_count_[l] = 1;
+    } else if (inv == usage_[l]) {
+      ++fat_max_count_[l];
+    }
+    mark_changed(l);
+  }
+}
+
+// An unfixed flow leaves. A fat pipe keeps its usage as an upper bound, recomputed if it matters.
+void FluidMaxMin::remove_usage(std::uint32_t f) {
+  const std::uint32_t r = flow_route_[f];
+  const double inv = route_inv_penalty_[r];
+  for (std::uint32_t k = route_first_[r]; k < route_first_[r + 1]; ++k) {
+    const std::uint32_t l = route_links_[k];
+    --unfixed_[l];
+    if (link_fatpipe_[l]) {
+      fat_stale_[l] = 1;
+    } else {
+      subtract_snapping(usage_[l], inv, precision_.maxmin);
+      if (unfixed_[l] == 0) usage_[l] = 0;
+    }
+    mark_changed(l);
+  }
+}
+
+// lmm's non-shared constraint update: usage = the largest 1/penalty among the unfixed flows.
+void FluidMaxMin::refresh_fat_pipe(std::uint32_t l) {
+  fat_stale_[l] = 0;
+  usage_[l] = 0;
+  fat_max_count_[l] = 0;
+  for (std::uint64_t j = link_flows_first_[l]; j < link_flows_first_[l + 1]; ++j) {
+    const std::uint32_t g = link_flows_[j];
+    if (flow_state_[g] != kActive || flow_round_[g] != kUnfixed) continue;
+    const double gi = route_inv_penalty_[flow_route_[g]];
+    if (gi > usage_[l]) {
+      usage_[l] = gi;
+      fat_max_count_[l] = 1;
+    } else if (gi == usage_[l]) {
+      ++fat_max_count_[l];
+    }
+  }
+  const bool light = light_condition(l);
+  if (light) ratio_[l] = remaining_[l] / usage_[l];
+  heap_set(l, light);
+}
+
+void FluidMaxMin::log_link(std::uint32_t l) {
+  if (log_stamp_[l] == stamp_) return;
+  log_stamp_[l] = stamp_;
+  log_index_[l] = static_cast<std::uint32_t>(log_.size());
+  log_.push_back({l, 0, remaining_[l], 0.0});
+}
+
+// Back to the state before the last round: its links as logged, its flows unfixed. Usage moves by
+// the logged change (not to a logged value) so that flows patched in or out since stay so.
+void FluidMaxMin::undo_last_round() {
+  next_stamp();
+  const std::size_t log_begin = round_log_begin_.back();
+  for (std::size_t i = log_.size(); i-- > log_begin;) {
+    const LogEntry& e = log_[i];
+    const std::uint32_t l = e.link;
+    remaining_[l] = e.remaining_before;
+    unfixed_[l] += e.unfixed_removed;
+    if (!link_fatpipe_[l]) usage_[l] -= e.usage_change;
+    log_stamp_[l] = 0;
+    mark_changed(l);
+  }
+  work_since_full_ += log_.size() - log_begin;
+  log_.resize(log_begin);
+  for (std::size_t i = round_flow_begin_.back(); i < fixed_order_.size(); ++i) {
+    flow_round_[fixed_order_[i]] = kUnfixed;
+    reopened_.push_back(fixed_order_[i]);
+  }
+  fixed_order_.resize(round_flow_begin_.back());
+  round_level_.pop_back();
+  round_flow_begin_.pop_back();
+  round_log_begin_.pop_back();
+}
+
+void FluidMaxMin::push_event(double time_s, std::uint32_t f) {
+  events_.push_back({time_s, f, flow_stamp_[f]});
+  std::push_heap(events_.begin(), events_.end(), std::greater<>{});
+}
+
+// A new rate from now on: the bytes sent at the old one are accounted first.
+void FluidMaxMin::set_rate(std::uint32_t f, double rate, double now_s) {
+  if (rate == flow_rate_[f]) return;
+  ++rates_changed_;
+  if (flow_rate_[f] > 0)
+    subtract_snapping(flow_remains_[f], flow_rate_[f] * (now_s - flow_updated_s_[f]),
+                      precision_.maxmin * precision_.timing);
+  flow_updated_s_[f] = now_s;
+  flow_rate_[f] = rate;
+  ++flow_stamp_[f];
+  if (rate > 0) push_event(now_s + flow_remains_[f] / rate, f);
+}
+
+// Progressive filling from the current state, as lmm::System::solve: find the links with the
+// smallest remaining / usage, fix every unfixed flow crossing them at that level divided by its
+// penalty, take the fixed rates off their links, repeat until no link is left. Each round is logged.
+void FluidMaxMin::fill(double now_s) {
+  const double prec = precision_.maxmin;
+  while (!heap_.empty()) {
+    // A stale fat pipe's ratio is a lower bound of its true one: refresh those that reach the
+    // minimum and look again; the others cannot be saturated.
     while (true) {
-      min_usage = -1;
-      saturated.clear();
-      for (std::uint32_t l : light_) {
-        double r = ratio_[l];
-        if (min_usage < 0 || r < min_usage) {
-          min_usage = r;
-          saturated.assign(1, l);
-        } else if (r == min_usage) {
-          saturated.push_back(l);
-        }
-      }
-      // A stale fat pipe's ratio is a lower bound of its true one: refresh those that reach the
-      // minimum and look again; the others cannot be saturated.
+      collect_min_ties(ties_);
       bool refreshed = false;
-      for (std::uint32_t l : saturated)
-        if (fat_stale_[l]) {
+      for (std::uint32_t l : ties_)
+        if (link_fatpipe_[l] && fat_stale_[l]) {
           refresh_fat_pipe(l);
           refreshed = true;
         }
-      if (!refreshed) break;
+      if (!refreshed || heap_.empty()) break;
     }
-    if (light_.empty()) break;
+    if (heap_.empty()) break;
+    const double min_usage = ratio_[ties_.front()];
+    const auto round = static_cast<std::uint32_t>(round_level_.size());
+    round_level_.push_back(min_usage);
+    round_flow_begin_.push_back(static_cast<std::uint32_t>(fixed_order_.size()));
+    round_log_begin_.push_back(static_cast<std::uint32_t>(log_.size()));
+    const std::uint32_t stamp = next_stamp();
     // The unfixed flows on the saturated links (each once).
-    vars.clear();
-    for (std::uint32_t l : saturated)
+    vars_.clear();
+    for (std::uint32_t l : ties_)
       for (std::uint64_t k = link_flows_first_[l]; k < link_flows_first_[l + 1]; ++k) {
-        std::uint32_t f = link_flows_[k];
-        if (!is_free(f) || flow_fixed_in_[f] == epoch + 0x80000000u) continue;
-        flow_fixed_in_[f] = epoch + 0x80000000u;  // collected this round
-        vars.push_back(f);
+        const std::uint32_t f = link_flows_[k];
+        if (flow_state_[f] != kActive || flow_round_[f] != kUnfixed || flow_collected_[f] == stamp) continue;
+        flow_collected_[f] = stamp;
+        vars_.push_back(f);
       }
     // A flow whose bound (its route's narrowest link) is below the level is set to its bound first
     // (lmm's min_bound); by construction the bound never binds by more than rounding.
     double min_bound = -1;
-    for (std::uint32_t f : vars) {
-      double b = route_bound_[flow_route_[f]];
-      double bp = b * flow_penalty_[f];
-      if (b > 0 && bp < min_usage) min_bound = min_bound < 0 ? bp : std::min(min_bound, bp);
+    for (std::uint32_t f : vars_) {
+      const std::uint32_t r = flow_route_[f];
+      const double bp = route_bound_[r] * route_penalty_[r];
+      if (route_bound_[r] > 0 && bp < min_usage) min_bound = min_bound < 0 ? bp : std::min(min_bound, bp);
     }
-    for (std::uint32_t f : vars) {
+    std::size_t fixed = 0;
+    for (std::uint32_t f : vars_) {
+      const std::uint32_t r = flow_route_[f];
       double value;
       if (min_bound < 0) {
-        value = min_usage / flow_penalty_[f];
+        value = min_usage / route_penalty_[r];
+      } else if (std::fabs(min_bound - route_bound_[r] * route_penalty_[r]) < prec) {
+        value = route_bound_[r];
       } else {
-        double b = route_bound_[flow_route_[f]];
-        if (std::fabs(min_bound - b * flow_penalty_[f]) < prec) {
-          value = b;
-        } else {
-          flow_fixed_in_[f] = 0;  // not this round
-          continue;
-        }
+        continue;  // not this round
       }
-      flow_fixed_in_[f] = epoch;
-      flow_rate_[f] = value;
-      double inv = flow_inv_penalty_[f];
-      for (std::uint32_t k = route_first_[flow_route_[f]]; k < route_first_[flow_route_[f] + 1]; ++k) {
-        std::uint32_t l = route_links_[k];
-        if (!link_fatpipe_[l]) {
-          subtract_snapping(remaining_[l], value, link_bound_[l] * prec);
-          subtract_snapping(usage_[l], inv, prec);
-          // The last unfixed flow gone, what is left of the usage is rounding from summing many
-          // 1/penalty (it can exceed maxmin/precision with 10^4 flows on a link, where lmm would
-          // keep saturating an empty link): the usage is zero.
-          if (--unfixed_[l] == 0) usage_[l] = 0;
-        } else {
+      ++fixed;
+      flow_round_[f] = round;
+      fixed_order_.push_back(f);
+      set_rate(f, value, now_s);
+      const double inv = route_inv_penalty_[r];
+      for (std::uint32_t k = route_first_[r]; k < route_first_[r + 1]; ++k) {
+        const std::uint32_t l = route_links_[k];
+        log_link(l);
+        LogEntry& entry = log_[log_index_[l]];
+        ++entry.unfixed_removed;
+        --unfixed_[l];
+        if (link_fatpipe_[l]) {
           // The largest 1/penalty left the fat pipe: its usage (the largest among its unfixed flows)
           // is refreshed only if it could become the bottleneck (lmm rescans at once: O(flows^2)).
-          if (inv == usage_[l] && --fat_max_count_[l] == 0) fat_stale_[l] = 1;
+          if (!fat_stale_[l] && inv == usage_[l] && --fat_max_count_[l] == 0) fat_stale_[l] = 1;
+          if (unfixed_[l] == 0) mark_changed(l);
           continue;
         }
-        if (!(usage_[l] > prec) || !(remaining_[l] > link_bound_[l] * prec))
-          drop_light(l);
-        else if (light_index_[l] >= 0)
-          ratio_[l] = remaining_[l] / usage_[l];
+        subtract_snapping(remaining_[l], value, link_bound_[l] * prec);
+        const double usage_before = usage_[l];
+        subtract_snapping(usage_[l], inv, prec);
+        // The last unfixed flow gone, what is left of the usage is rounding from summing many
+        // 1/penalty (it can exceed maxmin/precision with 10^4 flows on a link, where lmm would
+        // keep saturating an empty link): the usage is zero.
+        if (unfixed_[l] == 0) usage_[l] = 0;
+        entry.usage_change += usage_[l] - usage_before;
+        mark_changed(l);
       }
     }
+    flows_fixed_ += fixed;
+    if (fixed == 0) throw std::logic_error("fluid engine: a max-min round fixed no flow");
+    refresh_changed();
+    work_since_full_ += log_.size() - round_log_begin_.back() + fixed;
   }
-  for (std::uint32_t f : active)
-    if (flow_fixed_in_[f] != epoch) flow_rate_[f] = 0;  // every link of it saturated by rounding: lmm leaves 0
-  for (std::uint32_t l : touched_) light_index_[l] = -1;
+}
+
+// Rates after the event that finished `finished_` and activated `arrived_`.
+void FluidMaxMin::solve(double now_s) {
+  ++solves_;
+  reopened_.clear();
+  const bool full = !incremental_ || force_full_ || work_since_full_ > kFullSolveEvery * active_elements_;
+  if (full) {
+    ++full_solves_;
+    work_since_full_ = 0;
+    force_full_ = false;
+    reset_links();
+    next_stamp();
+    for (std::uint32_t f : in_flight_) {
+      if (flow_state_[f] != kActive) continue;
+      flow_round_[f] = kUnfixed;
+      add_usage(f);
+      reopened_.push_back(f);
+    }
+  } else {
+    // Rounds from the first that fixed a finished flow on may change; the earlier ones cannot.
+    std::size_t keep = round_level_.size();
+    for (std::uint32_t f : finished_)
+      if (flow_round_[f] != kUnfixed) keep = std::min<std::size_t>(keep, flow_round_[f]);
+    while (round_level_.size() > keep) undo_last_round();
+    if (!arrived_.empty()) {
+      // Arriving flows leave round k-1 alone if, in the state before round k, their links' ratios
+      // (their usage added) exceed round k-1's level: a link's ratio only grows as rounds fix flows,
+      // so it exceeded every earlier round's level too. Walk back until that holds.
+      for (std::uint32_t f : arrived_) {
+        const std::uint32_t r = flow_route_[f];
+        for (std::uint32_t k = route_first_[r]; k < route_first_[r + 1]; ++k) {
+          const std::uint32_t l = route_links_[k];
+          init_link(l);
+          if (arrival_usage_[l] == 0) arrival_links_.push_back(l);
+          const double inv = route_inv_penalty_[r];
+          arrival_usage_[l] = link_fatpipe_[l] ? std::max(arrival_usage_[l], inv) : arrival_usage_[l] + inv;
+        }
+      }
+      auto ratio_with_arrivals = [&](std::uint32_t l) {
+        // A fat pipe's usage may be stale here: its largest possible one keeps the test conservative.
+        if (link_fatpipe_[l]) return remaining_[l] / link_max_inv_[l];
+        return remaining_[l] / ((unfixed_[l] > 0 ? usage_[l] : 0.0) + arrival_usage_[l]);
+      };
+      double least = kNever;
+      for (std::uint32_t l : arrival_links_) least = std::min(least, ratio_with_arrivals(l));
+      while (!round_level_.empty() && !(least > round_level_.back() * (1 + kRatioMargin))) {
+        const std::size_t seen = changed_.size();
+        undo_last_round();
+        for (std::size_t i = seen; i < changed_.size(); ++i)
+          if (arrival_usage_[changed_[i]] > 0) least = std::min(least, ratio_with_arrivals(changed_[i]));
+      }
+      for (std::uint32_t l : arrival_links_) arrival_usage_[l] = 0;
+      arrival_links_.clear();
+    }
+    // After an undo a fat pipe's usage may miss flows patched in since: an upper bound instead.
+    if (!reopened_.empty())
+      for (std::uint32_t l : fat_live_) {
+        usage_[l] = std::max(usage_[l], link_max_inv_[l]);
+        fat_stale_[l] = 1;
+        mark_changed(l);
+      }
+    next_stamp();
+    for (std::uint32_t f : finished_) remove_usage(f);
+    for (std::uint32_t f : arrived_) {
+      flow_round_[f] = kUnfixed;
+      add_usage(f);
+      reopened_.push_back(f);
+    }
+  }
+  refresh_changed();
+  fill(now_s);
+  // Flows no round fixed (every link of theirs saturated by rounding): lmm leaves them at 0.
+  for (std::uint32_t f : reopened_)
+    if (flow_state_[f] == kActive && flow_round_[f] == kUnfixed) set_rate(f, 0.0, now_s);
+  reopened_.clear();
+  arrived_.clear();
+  finished_.clear();
 }
 
 std::vector<double> FluidMaxMin::run(std::span<const Flow> flows, double issue_tolerance_s) {
@@ -221,150 +488,155 @@ std::vector<double> FluidMaxMin::run(std::span<const Flow> flows, double issue_t
   std::vector<double> finish(n, kNever);
   if (n == 0) return finish;
   flow_route_.resize(n);
-  flow_penalty_.resize(n);
-  flow_inv_penalty_.resize(n);
   flow_rate_.assign(n, 0);
   flow_remains_.resize(n);
-  flow_latency_left_.resize(n);
-  flow_fixed_in_.assign(n, 0);
-  flow_active_.assign(n, kPending);
+  flow_updated_s_.assign(n, 0);
+  flow_round_.assign(n, kUnfixed);
+  flow_stamp_.assign(n, 0);
+  flow_collected_.assign(n, 0);
+  flow_state_.assign(n, kPending);
+  std::fill(link_max_inv_.begin(), link_max_inv_.end(), 0.0);
   for (std::size_t i = 0; i < n; ++i) {
     if (flows[i].route >= route_latency_.size()) throw std::invalid_argument("fluid engine: flow names an unknown route");
-    flow_route_[i] = flows[i].route;
     if (!(flows[i].bandwidth_factor > 0)) throw std::invalid_argument("fluid engine: a bandwidth factor must be > 0");
-    // CM02: a flow with latency is created with penalty 0 and given penalty = its latency once the
-    // latency is paid; one without latency gets penalty 1 at once.
-    double lat = route_latency_[flows[i].route];
-    flow_penalty_[i] = lat > 0 ? lat : 1.0;
-    flow_inv_penalty_[i] = 1.0 / flow_penalty_[i];
+    const std::uint32_t r = flows[i].route;
+    flow_route_[i] = r;
     flow_remains_[i] = flows[i].bytes / flows[i].bandwidth_factor;  // factor x share bytes per second
-    flow_latency_left_[i] = lat;
+    for (std::uint32_t k = route_first_[r]; k < route_first_[r + 1]; ++k)
+      if (link_fatpipe_[route_links_[k]])
+        link_max_inv_[route_links_[k]] = std::max(link_max_inv_[route_links_[k]], route_inv_penalty_[r]);
   }
   // Links' flows (CSR), rebuilt without the finished flows when they are the majority.
   auto build_link_flows = [&]() {
     link_flows_first_.assign(link_bound_.size() + 1, 0);
     for (std::size_t i = 0; i < n; ++i) {
-      if (flow_active_[i] == kDone) continue;
+      if (flow_state_[i] == kDone) continue;
       std::uint32_t r = flow_route_[i];
       for (std::uint32_t k = route_first_[r]; k < route_first_[r + 1]; ++k) ++link_flows_first_[route_links_[k] + 1];
     }
     std::partial_sum(link_flows_first_.begin(), link_flows_first_.end(), link_flows_first_.begin());
     link_flows_.resize(link_flows_first_.back());
-    std::vector<std::uint64_t> fill(link_flows_first_.begin(), link_flows_first_.end() - 1);
+    std::vector<std::uint64_t> fill_at(link_flows_first_.begin(), link_flows_first_.end() - 1);
     for (std::size_t i = 0; i < n; ++i) {
-      if (flow_active_[i] == kDone) continue;
+      if (flow_state_[i] == kDone) continue;
       std::uint32_t r = flow_route_[i];
       for (std::uint32_t k = route_first_[r]; k < route_first_[r + 1]; ++k)
-        link_flows_[fill[route_links_[k]]++] = static_cast<std::uint32_t>(i);
+        link_flows_[fill_at[route_links_[k]]++] = static_cast<std::uint32_t>(i);
     }
     link_flows_.shrink_to_fit();
+    std::erase_if(in_flight_, [&](std::uint32_t f) { return flow_state_[f] == kDone; });
   };
+  reset_links();
+  in_flight_.clear();
+  events_.clear();
+  arrived_.clear();
+  finished_.clear();
+  active_elements_ = 0;
+  work_since_full_ = 0;
+  force_full_ = true;
   build_link_flows();
   std::size_t live = n, done_since_build = 0;
 
   std::vector<std::uint32_t> order(n);
   std::iota(order.begin(), order.end(), 0u);
   std::stable_sort(order.begin(), order.end(), [&](std::uint32_t a, std::uint32_t b) { return flows[a].start_s < flows[b].start_s; });
-  std::size_t next_start = 0;
-  std::vector<std::uint32_t> in_flight, active;  // started and not done; of those, sharing bandwidth
+  std::size_t next_start = 0, in_flight_count = 0;
   double t = clock_s_;
   const double run_start_s = t;
-  bool dirty = false;
   const double remains_precision = precision_.maxmin * precision_.timing;
 
+  auto finish_flow = [&](std::uint32_t f) {
+    flow_state_[f] = kDone;
+    ++flow_stamp_[f];
+    finish[f] = t;
+    --live;
+    --in_flight_count;
+    ++done_since_build;
+  };
+  auto activate = [&](std::uint32_t f) {
+    if (route_length(flow_route_[f]) == 0) {  // no link: done once its latency is paid
+      finish_flow(f);
+      return;
+    }
+    flow_state_[f] = kActive;
+    flow_updated_s_[f] = t;
+    active_elements_ += route_length(flow_route_[f]);
+    arrived_.push_back(f);
+  };
   // Flows whose start has come are issued at this clock; they pay their latency first.
   auto issue = [&]() {
     while (next_start < n && flows[order[next_start]].start_s - t <= issue_tolerance_s) {
-      std::uint32_t f = order[next_start++];
-      in_flight.push_back(f);
-      if (flow_latency_left_[f] > 0) {
-        flow_active_[f] = kPayingLatency;
+      const std::uint32_t f = order[next_start++];
+      in_flight_.push_back(f);
+      ++in_flight_count;
+      const double latency_s = route_latency_[flow_route_[f]];
+      if (latency_s > 0) {
+        flow_state_[f] = kPayingLatency;
+        push_event(t + latency_s, f);
       } else {
-        flow_active_[f] = kActive;
-        dirty = true;
+        activate(f);
       }
     }
   };
+  auto stale = [&](const Event& e) {
+    return e.stamp != flow_stamp_[e.flow] || (flow_state_[e.flow] != kActive && flow_state_[e.flow] != kPayingLatency);
+  };
+  std::vector<Event> kept;
   issue();
   while (true) {
-    if (dirty) {
-      active.clear();
-      for (std::uint32_t f : in_flight)
-        if (flow_active_[f] == kActive) active.push_back(f);
-      solve(active);
-      dirty = false;
-    }
+    if (!arrived_.empty() || !finished_.empty()) solve(t);
     // Next event, as CM02's full update: the nearest completion at current rates, the nearest end of
     // a latency, or the next flow's start.
-    double delta = -1;
-    for (std::uint32_t f : in_flight) {
-      double v;
-      if (flow_active_[f] == kActive) {
-        double r = flow_rate_[f];
-        if (!(r > 0)) continue;
-        v = flow_remains_[f] > 0 ? flow_remains_[f] / r : 0.0;
-      } else {
-        v = flow_latency_left_[f];
-      }
-      if (delta < 0 || v < delta) delta = v;
+    while (!events_.empty() && stale(events_.front())) {
+      std::pop_heap(events_.begin(), events_.end(), std::greater<>{});
+      events_.pop_back();
     }
-    if (next_start < n) {
-      double v = std::max(0.0, flows[order[next_start]].start_s - t);
-      if (delta < 0 || v < delta) delta = v;
-    }
-    if (delta < 0) {
-      if (!in_flight.empty()) throw std::runtime_error("fluid engine: flows left with no bandwidth (a zero-capacity path?)");
+    double next = kNever;
+    if (!events_.empty()) next = std::max(t, events_.front().time_s);
+    if (next_start < n) next = std::min(next, std::max(t, flows[order[next_start]].start_s));
+    if (next == kNever) {
+      if (in_flight_count > 0) throw std::runtime_error("fluid engine: flows left with no bandwidth (a zero-capacity path?)");
       break;
     }
-    t = t + delta;
+    t = next;
     // Flows that mathematically end together end a few ulps apart after different rounding
     // histories; SimGrid's full update would step through each (hundreds of re-solves of 10^6
     // flows). Those ending within 1e-12 of the run's elapsed time after this step end with it.
-    const double merge_s = kMergeRelative * (t - run_start_s);
-    // Every flow in flight moves by delta: latency paid down (snapped to 0 within the timing
-    // precision), bytes sent at the current rate (snapped within maxmin x timing precision).
-    std::size_t kept = 0;
-    bool finished_any = false;
-    for (std::uint32_t f : in_flight) {
-      if (flow_active_[f] == kPayingLatency) {
-        double& left = flow_latency_left_[f];
-        if (left > delta)
-          subtract_snapping(left, delta, precision_.timing);
+    // A latency within the timing precision of the clock is paid (SimGrid's double_update).
+    const double merge_s = merge_relative_ * (t - run_start_s);
+    const double horizon_s = t + std::max(merge_s, precision_.timing);
+    kept.clear();
+    while (!events_.empty() && events_.front().time_s <= horizon_s) {
+      std::pop_heap(events_.begin(), events_.end(), std::greater<>{});
+      const Event e = events_.back();
+      events_.pop_back();
+      if (stale(e)) continue;
+      const std::uint32_t f = e.flow;
+      const double left_s = e.time_s - t;
+      if (flow_state_[f] == kPayingLatency) {
+        if (left_s < precision_.timing)
+          activate(f);
         else
-          left = 0.0;
-        if (left <= 0) {
-          if (route_first_[flow_route_[f]] == route_first_[flow_route_[f] + 1]) {  // no link: done
-            flow_active_[f] = kDone;
-            finish[f] = t;
-            finished_any = true;
-            continue;
-          }
-          flow_active_[f] = kActive;
-          dirty = true;
-        }
+          kept.push_back(e);
+      } else if (left_s <= merge_s || left_s * flow_rate_[f] < remains_precision) {
+        finish_flow(f);
+        active_elements_ -= route_length(flow_route_[f]);
+        finished_.push_back(f);
       } else {
-        double r = flow_rate_[f];
-        if (r > 0 && flow_remains_[f] / r - delta <= merge_s) flow_remains_[f] = 0;
-        subtract_snapping(flow_remains_[f], r * delta, remains_precision);
-        if (flow_remains_[f] <= 0) {
-          flow_active_[f] = kDone;
-          finish[f] = t;
-          finished_any = true;
-          continue;
-        }
+        kept.push_back(e);
       }
-      in_flight[kept++] = f;
     }
-    if (finished_any) {
-      std::size_t before = in_flight.size();
-      in_flight.resize(kept);
-      live -= before - kept;
-      done_since_build += before - kept;
-      dirty = true;
-      if (done_since_build > live) {
-        build_link_flows();
-        done_since_build = 0;
-      }
+    for (const Event& e : kept) {
+      events_.push_back(e);
+      std::push_heap(events_.begin(), events_.end(), std::greater<>{});
+    }
+    if (events_.size() > kStaleEventsPerFlow * live + 1024) {
+      std::erase_if(events_, stale);
+      std::make_heap(events_.begin(), events_.end(), std::greater<>{});
+    }
+    if (done_since_build > live) {
+      build_link_flows();
+      done_since_build = 0;
     }
     issue();
   }

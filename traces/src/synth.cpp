@@ -172,6 +172,12 @@ void write_synthetic_trace(const std::filesystem::path& path, const SynthOptions
     dists.emplace_back(popularity.back().begin(), popularity.back().end());
     rngs.push_back(stream(o.seed, l, 3));
   }
+  // A step is generated and written in slices of tokens, so that memory stays bounded whatever the
+  // trace size (a 256-GPU step of 2^21 tokens x 32 layers x top-8 is 4.3 GB of ids and gates). Each
+  // layer draws from its own stream in token order, so the slices give the same trace as one piece.
+  const std::uint64_t slice_tokens =
+      std::max<std::uint64_t>(1, o.slice_bytes / (static_cast<std::uint64_t>(L) * static_cast<std::uint64_t>(k) *
+                                                     (sizeof(std::int32_t) + sizeof(float))));
   std::vector<std::vector<std::int32_t>> ids(L);
   std::vector<std::vector<float>> gates(L);
   std::vector<std::int32_t> seq, pos;
@@ -179,35 +185,40 @@ void write_synthetic_trace(const std::filesystem::path& path, const SynthOptions
   std::uint64_t token = 0;
   for (std::uint64_t s = 0; s < o.steps; ++s) {
     // Steps split the tokens as evenly as possible: the first (tokens % steps) get one more.
-    std::uint64_t n = o.tokens / o.steps + (s < o.tokens % o.steps ? 1 : 0);
-    seq.resize(n);
-    pos.resize(n);
-    for (std::uint64_t i = 0; i < n; ++i) {
-      seq[i] = static_cast<std::int32_t>((token + i) / static_cast<std::uint64_t>(o.seq_len));
-      pos[i] = static_cast<std::int32_t>((token + i) % static_cast<std::uint64_t>(o.seq_len));
-    }
-    for (int l = 0; l < L; ++l) {
-      ids[l].resize(n * k);
-      gates[l].resize(n * k);
-      const auto& p = popularity[l];
+    const std::uint64_t step_tokens = o.tokens / o.steps + (s < o.tokens % o.steps ? 1 : 0);
+    for (std::uint64_t done = 0; done < step_tokens;) {
+      const std::uint64_t n = std::min(slice_tokens, step_tokens - done);
+      seq.resize(n);
+      pos.resize(n);
       for (std::uint64_t i = 0; i < n; ++i) {
-        std::int32_t* row = &ids[l][i * k];
-        draw_topk(dists[l], p, k, rngs[l], row);
-        // Columns keep the draw order, so column 0 (the top-1 choice) is itself a draw from the
-        // popularity. Gates are the chosen experts' popularities renormalised and sorted so that
-        // they decrease along the row, as the format requires. (Sorting the experts by popularity
-        // instead would make top-1 favour low ids whenever popularities tie, e.g. uniform load.)
-        float* g = &gates[l][i * k];
-        double sum = 0;
-        for (int j = 0; j < k; ++j) sum += p[row[j]];
-        for (int j = 0; j < k; ++j) g[j] = static_cast<float>(p[row[j]] / sum);
-        std::sort(g, g + k, std::greater<float>());
+        seq[i] = static_cast<std::int32_t>((token + i) / static_cast<std::uint64_t>(o.seq_len));
+        pos[i] = static_cast<std::int32_t>((token + i) % static_cast<std::uint64_t>(o.seq_len));
       }
-      routing[l] = LayerRouting{ids[l], gates[l], {}, {}};
+      for (int l = 0; l < L; ++l) {
+        ids[l].resize(n * k);
+        gates[l].resize(n * k);
+        const auto& p = popularity[l];
+        for (std::uint64_t i = 0; i < n; ++i) {
+          std::int32_t* row = &ids[l][i * k];
+          draw_topk(dists[l], p, k, rngs[l], row);
+          // Columns keep the draw order, so column 0 (the top-1 choice) is itself a draw from the
+          // popularity. Gates are the chosen experts' popularities renormalised and sorted so that
+          // they decrease along the row, as the format requires. (Sorting the experts by popularity
+          // instead would make top-1 favour low ids whenever popularities tie, e.g. uniform load.)
+          float* g = &gates[l][i * k];
+          double sum = 0;
+          for (int j = 0; j < k; ++j) sum += p[row[j]];
+          for (int j = 0; j < k; ++j) g[j] = static_cast<float>(p[row[j]] / sum);
+          std::sort(g, g + k, std::greater<float>());
+        }
+        routing[l] = LayerRouting{ids[l], gates[l], {}, {}};
+      }
+      writer.append_step_part(StepTokens{seq, pos, {}}, routing);
+      token += n;
+      done += n;
+      if (progress) progress->advance(n);
     }
-    writer.append_step(StepTokens{seq, pos, {}}, routing);
-    token += n;
-    if (progress) progress->advance(n);
+    writer.end_step();
   }
   writer.close();
 }

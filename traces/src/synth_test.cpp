@@ -75,3 +75,30 @@ TEST_CASE("synthetic traces: distinct experts per token, reproducible, loads fol
   for (std::uint64_t t = 0; t < gl.tokens(); ++t) unsorted += gl.gates[2 * t] < gl.gates[2 * t + 1];
   CHECK(unsorted == 0);
 }
+
+TEST_CASE("synthetic traces: a step drawn in slices is the trace drawn in one piece") {
+  // Each layer draws from its own stream in token order, so slicing a step (what bounds
+  // `trace synth`'s memory) must not change a single id or gate. 8 bytes per pair and layer:
+  // slice_bytes 160 = 5 tokens per slice, steps of 33 and 34 tokens end mid-slice.
+  const fs::path& dir = moesim::testing::scratch_dir();
+  SynthOptions o;
+  o.layers = 2;
+  o.experts = 16;
+  o.top_k = 2;
+  o.tokens = 67;
+  o.steps = 2;
+  o.load = LoadModel::kZipf;
+  o.zipf_s = 1.2;
+  write_synthetic_trace(dir / "whole.h5", o, "test");
+  o.slice_bytes = 160;
+  write_synthetic_trace(dir / "sliced.h5", o, "test");
+  TraceReader whole(dir / "whole.h5"), sliced(dir / "sliced.h5");
+  CHECK(sliced.step_offsets() == whole.step_offsets());
+  CHECK(sliced.step_offsets() == std::vector<std::uint64_t>{0, 34, 67});
+  for (int layer = 0; layer < 2; ++layer) {
+    auto a = whole.read_layer(layer, 0, o.tokens), b = sliced.read_layer(layer, 0, o.tokens);
+    CHECK(a.expert_ids == b.expert_ids);
+    CHECK(a.gates == b.gates);
+  }
+  CHECK(whole.read_tokens(0, o.tokens).position == sliced.read_tokens(0, o.tokens).position);
+}

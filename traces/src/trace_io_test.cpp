@@ -78,6 +78,30 @@ TEST_CASE("a written trace reads back exactly: header, steps, ids, gates, tokens
   CHECK(seen == 5);
 }
 
+TEST_CASE("a step written in parts reads back as the same step") {
+  // The first step of write_small_trace, its 3 tokens written as 2 + 1 (trace synth writes large
+  // steps in slices): the same offsets and rows as one append_step.
+  fs::path p = moesim::testing::scratch_path("parts.h5");
+  fs::remove(p);
+  TraceWriter w(p, small_header(), WriterOptions{.chunk_tokens = 2});
+  std::vector<std::int32_t> seq_a = {0, 0}, pos_a = {0, 1}, tok_a = {11, 12}, seq_b = {1}, pos_b = {0}, tok_b = {13};
+  std::vector<std::int32_t> ids0_a = {0, 1, 2, 3}, ids1_a = {1, 0, 1, 2}, ids0_b = {3, 0}, ids1_b = {1, 3};
+  std::vector<float> g_a = {0.6f, 0.4f, 0.7f, 0.3f}, g_b = {0.5f, 0.5f}, probs_a(2 * 4, 0.25f), probs_b(4, 0.25f);
+  std::vector<LayerRouting> ra = {{ids0_a, g_a, probs_a, {}}, {ids1_a, g_a, probs_a, {}}};
+  std::vector<LayerRouting> rb = {{ids0_b, g_b, probs_b, {}}, {ids1_b, g_b, probs_b, {}}};
+  w.append_step_part({seq_a, pos_a, tok_a}, ra);
+  w.append_step_part({seq_b, pos_b, tok_b}, rb);
+  w.end_step();
+  w.close();
+  TraceReader r(p);
+  CHECK(r.header().num_steps == 1);
+  CHECK(r.step_offsets() == std::vector<std::uint64_t>{0, 3});
+  auto b = r.read_step(1, 0);
+  CHECK(b.expert_ids == std::vector<std::int32_t>{1, 0, 1, 2, 1, 3});
+  CHECK(b.gates == std::vector<float>{0.6f, 0.4f, 0.7f, 0.3f, 0.5f, 0.5f});
+  CHECK(r.read_tokens(0, 3).token_id == std::vector<std::int32_t>{11, 12, 13});
+}
+
 TEST_CASE("writer refuses an expert id outside the declared experts") {
   TraceWriter w(moesim::testing::scratch_path("bad_id.h5"), small_header());
   std::vector<std::int32_t> seq = {0}, pos = {0}, tok = {1}, ids = {0, 4};

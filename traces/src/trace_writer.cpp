@@ -151,7 +151,7 @@ struct TraceWriter::Impl {
     return id_buffer.data();
   }
 
-  void append_step(const StepTokens& t, std::span<const LayerRouting> routing) {
+  void append_part(const StepTokens& t, std::span<const LayerRouting> routing) {
     const hsize_t n = t.sequence_id.size();
     const std::size_t k = static_cast<std::size_t>(header.top_k);
     if (t.position.size() != n || (header.has_token_ids && t.token_id.size() != n))
@@ -192,8 +192,9 @@ struct TraceWriter::Impl {
       }
     }
     tokens = start + n;
-    step_offsets.push_back(tokens);
   }
+
+  void end_step() { step_offsets.push_back(tokens); }
 
   void write_header_attrs() {
     header.num_tokens = tokens;
@@ -237,12 +238,22 @@ TraceWriter::TraceWriter(const std::filesystem::path& path, TraceHeader header, 
 TraceWriter::~TraceWriter() = default;
 
 void TraceWriter::append_step(const StepTokens& tokens, std::span<const LayerRouting> layers) {
+  append_step_part(tokens, layers);
+  end_step();
+}
+
+void TraceWriter::append_step_part(const StepTokens& tokens, std::span<const LayerRouting> layers) {
   if (impl_->closed) throw std::logic_error("trace writer: append after close");
   try {
-    impl_->append_step(tokens, layers);
+    impl_->append_part(tokens, layers);
   } catch (const H5::Exception& e) {
     throw std::runtime_error(impl_->output.final_path().string() + ": write failed: " + e.getDetailMsg());
   }
+}
+
+void TraceWriter::end_step() {
+  if (impl_->closed) throw std::logic_error("trace writer: append after close");
+  impl_->end_step();
 }
 
 void TraceWriter::close() {

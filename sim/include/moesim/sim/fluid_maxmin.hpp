@@ -9,8 +9,9 @@
 //     route latency (1 for a zero-latency route) -- CM02's RTT-unfairness;
 //   - a SHARED link (split-duplex halves included) bounds the sum of its flows' rates, a FATPIPE
 //     link each flow's rate alone;
-//   - rates are re-solved at every event (a flow's latency paid, a flow finished); time moves as in
-//     CM02's full update (network/optim:Full): to the nearest event, every flow in flight advanced;
+//   - rates change at every event (a flow's latency paid, a flow finished); time moves as in
+//     CM02's full update (network/optim:Full): to the nearest event, every flow in flight advanced
+//     (here lazily: a flow's bytes are brought up to date only when its rate changes);
 //   - the same precision thresholds as lmm (maxmin/precision, surf/precision) decide when a link
 //     is saturated, a latency paid, a flow done.
 //
@@ -18,9 +19,22 @@
 // and can then give flows more than a link carries (sim/README.md has a 4-GPU case); SimGrid's full
 // update is the reference the fluid engine reproduces.
 //
+// Incremental solve (the default). Progressive filling fixes flows round by round at non-decreasing
+// levels; a round depends only on the flows fixed before it and on the links' unfixed usage. So
+// when flows finish, every round before the first round that fixed one of them is unchanged (their
+// links' ratios only grow without them), and when flows arrive, every round before the first one
+// whose level reaches an arriving flow's link ratio is unchanged. The solver keeps an undo log of
+// the rounds (per round, each link it touched: remaining before, usage and unfixed-count changes),
+// rolls back to that round, patches the arriving / leaving flows' usage in and out and fills again
+// from there: the same rounds a full re-solve would run, without re-running the unchanged prefix.
+// Only flows whose rate changed get a new completion time (an event heap). A full solve from scratch
+// runs whenever the incremental work since the last one exceeds four full solves', which also bounds
+// the rounding drift of the undone usage sums. set_incremental(false) re-solves every flow at every
+// event (the reference the incremental answer is tested against).
+//
 // Links and routes come from the SimGrid platform (FlowNetwork looks them up with Host::route_to),
 // so the topology stays SimGrid's; only the solver is ours. Memory: one route per GPU pair plus
-// ~60 bytes per flow in flight; no per-flow objects.
+// ~80 bytes per flow in flight (state, event heap, fixing order) and 4 per (flow, link); no per-flow objects.
 #include <cstdint>
 #include <span>
 #include <vector>
@@ -61,14 +75,58 @@ class FluidMaxMin {
 
   double clock_s() const { return clock_s_; }
   void set_clock_s(double t) { clock_s_ = t; }
-  std::uint64_t solves() const { return solves_; }
+  // Off: every event re-solves every flow from scratch (the reference for the incremental solve).
+  void set_incremental(bool on) { incremental_ = on; }
+  // Completions within this fraction of the run's elapsed time are one event. The default 1e-12
+  // only merges flows that end together up to rounding; larger values are an approximation
+  // (fewer events, each flow ending at most that fraction early), never the default.
+  void set_merge_relative(double fraction) { merge_relative_ = fraction; }
+  std::uint64_t solves() const { return solves_; }            // events that changed rates
+  std::uint64_t full_solves() const { return full_solves_; }  // of those, solved from scratch
+  std::uint64_t flows_fixed() const { return flows_fixed_; }  // rates set, summed over solves (the work)
+  std::uint64_t rates_changed() const { return rates_changed_; }  // of those, to a new value
 
  private:
-  void solve(std::span<const std::uint32_t> active);
+  static constexpr std::uint32_t kUnfixed = 0xffffffffu;
+  struct Event {  // a flow's completion or end of latency, valid while its stamp is the flow's
+    double time_s;
+    std::uint32_t flow, stamp;
+    bool operator>(const Event& o) const { return time_s > o.time_s; }
+  };
+  struct LogEntry {  // a link's state before a round touched it (what undo restores)
+    std::uint32_t link, unfixed_removed;
+    double remaining_before, usage_change;
+  };
+
+  // Solver state across events.
+  void solve(double now_s);
+  void reset_links();
+  void init_link(std::uint32_t l);
+  void add_usage(std::uint32_t f);
+  void remove_usage(std::uint32_t f);
+  void undo_last_round();
+  void fill(double now_s);
+  void refresh_fat_pipe(std::uint32_t l);
+  void log_link(std::uint32_t l);
+  void mark_changed(std::uint32_t l);
+  void refresh_changed();
+  bool light_condition(std::uint32_t l) const;
+  void set_rate(std::uint32_t f, double rate, double now_s);
+  void push_event(double time_s, std::uint32_t f);
+  // Indexed min-heap of the links still in the filling ("light"), keyed by remaining / usage.
+  void heap_set(std::uint32_t l, bool in);
+  void heap_sift_up(std::size_t i);
+  void heap_sift_down(std::size_t i);
+  void heap_place(std::size_t i, std::uint32_t l);
+  void collect_min_ties(std::vector<std::uint32_t>& out);
+  std::uint32_t next_stamp();
+  std::uint32_t route_length(std::uint32_t r) const { return route_first_[r + 1] - route_first_[r]; }
 
   FluidPrecision precision_;
+  bool incremental_ = true;
+  double merge_relative_ = 1e-12;
   double clock_s_ = 0;
-  std::uint64_t solves_ = 0;
+  std::uint64_t solves_ = 0, full_solves_ = 0, flows_fixed_ = 0, rates_changed_ = 0;
   // Links.
   std::vector<double> link_bound_;
   std::vector<std::uint8_t> link_fatpipe_;
@@ -77,23 +135,44 @@ class FluidMaxMin {
   std::vector<std::uint32_t> route_links_;
   std::vector<double> route_latency_;
   std::vector<double> route_bound_;  // min bandwidth of the route's links (CM02's user bound)
+  std::vector<double> route_penalty_, route_inv_penalty_;  // CM02: latency, 1 without latency
 
   // Per run (indexed by flow of the current run).
   std::vector<std::uint32_t> flow_route_;
-  std::vector<double> flow_inv_penalty_, flow_penalty_, flow_rate_, flow_remains_, flow_latency_left_;
-  std::vector<std::uint32_t> flow_fixed_in_;  // solve number in which the rate was fixed
-  std::vector<std::uint8_t> flow_active_;
+  std::vector<double> flow_rate_, flow_remains_, flow_updated_s_;  // remains as of flow_updated_s_
+  std::vector<std::uint32_t> flow_round_;      // round that fixed the flow's rate, kUnfixed if none
+  std::vector<std::uint32_t> flow_stamp_;      // invalidates its older events
+  std::vector<std::uint32_t> flow_collected_;  // round stamp when gathered on a saturated link
+  std::vector<std::uint8_t> flow_state_;
+  std::vector<Event> events_;  // min-heap
+  std::vector<std::uint32_t> in_flight_;  // issued, not done (done ones dropped at CSR rebuilds)
+  std::vector<std::uint32_t> arrived_, finished_, reopened_, vars_, ties_, tie_stack_;
+  std::uint64_t active_elements_ = 0;  // (flow, link) pairs of the active flows: a full solve's work
   // Links' flows in this run (CSR), compacted as flows finish.
   std::vector<std::uint64_t> link_flows_first_;
   std::vector<std::uint32_t> link_flows_;
-  // Solver scratch, per link.
+  std::vector<double> link_max_inv_;  // largest 1/penalty of the run's flows on a fat pipe
+
+  // Filling state per link, valid while link_live_: what progressive filling holds after the last
+  // round; rounds and their undo log.
   std::vector<double> remaining_, usage_, ratio_;
-  std::vector<std::int32_t> light_index_;  // position in the light list, -1 = not in it
-  std::vector<std::uint32_t> light_;
-  std::vector<std::uint32_t> touched_;
-  std::vector<std::uint32_t> unfixed_;        // shared links: elements of unfixed flows
+  std::vector<std::uint32_t> unfixed_;        // elements of unfixed flows
   std::vector<std::uint32_t> fat_max_count_;  // fat pipes: unfixed flows at the largest 1/penalty
-  std::vector<std::uint8_t> fat_stale_;       // fat pipes: usage to be recomputed before use
+  std::vector<std::uint8_t> fat_stale_;       // fat pipes: usage an upper bound, recompute before use
+  std::vector<std::uint8_t> link_live_;
+  std::vector<std::uint32_t> live_links_, fat_live_;
+  std::vector<std::int32_t> heap_pos_;  // -1: not in the heap
+  std::vector<std::uint32_t> heap_;
+  std::vector<std::uint32_t> log_stamp_, log_index_, changed_stamp_;
+  std::vector<double> arrival_usage_;  // scratch: usage the arriving flows add per link
+  std::vector<std::uint32_t> changed_, arrival_links_;
+  std::uint32_t stamp_ = 0;  // one per round and per batch of changes
+  std::vector<double> round_level_;
+  std::vector<std::uint32_t> round_flow_begin_, round_log_begin_;
+  std::vector<std::uint32_t> fixed_order_;
+  std::vector<LogEntry> log_;
+  std::uint64_t work_since_full_ = 0;
+  bool force_full_ = true;
 };
 
 }  // namespace moesim::sim

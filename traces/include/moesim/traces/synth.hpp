@@ -33,6 +33,9 @@ struct SynthOptions {
   // popular (a seeded permutation) — real models differ layer to layer.
   double layer_variation = 1.0;
   std::uint64_t seed = 1;
+  // Ids and gates held in memory at once: a step is drawn and written in slices of tokens this
+  // size allows (all layers of a slice), so memory stays bounded whatever the trace size.
+  std::uint64_t slice_bytes = std::uint64_t{64} << 20;
 };
 
 // Expert popularity (sums to 1) of one layer under the options; exposed for tests.

@@ -41,6 +41,10 @@ class TraceWriter {
 
   // layers.size() == header.num_layers; every layer's arrays match tokens.sequence_id.size().
   void append_step(const StepTokens& tokens, std::span<const LayerRouting> layers);
+  // A step written in parts (bounded memory for steps of millions of tokens): each part appends the
+  // next tokens of the current step, end_step() closes the step. append_step = one part + end_step.
+  void append_step_part(const StepTokens& tokens, std::span<const LayerRouting> layers);
+  void end_step();
   void close();
 
  private:
