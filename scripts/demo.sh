@@ -33,8 +33,9 @@ fi
 
 echo "== 3. replay: 3 platform presets x 2 placements (moesim sweep, resumable; rerun skips what is done)"
 $moesim sweep analysis/examples/demo.sweep.yaml --set "trace=$PWD/$out/trace.h5" --out "$out/sweep" --jobs 2 \
-  --show platform,placement,replay.gpus,replay.phases.dispatch.time_s.p99,replay.phases.combine.time_s.p99,replay.phases.all.balanced_s.p99,replay.phases.all.mean_slowdown,replay.straggler.gpu
-echo "   (times in seconds; slowdown = simulated time / the same bytes spread evenly)"
+  --show platform,placement,replay.gpus,replay.phases.dispatch.time_s.p99,replay.phases.combine.time_s.p99,replay.phases.layer.time_s.p99,replay.phases.all.balanced_s.p99,replay.phases.all.mean_slowdown,replay.straggler.gpu
+echo "   (times in seconds, P99 over all-to-alls (layer: over layers); an all-to-all takes its slowest GPU's finish - own start;
+   slowdown = simulated time / the same bytes spread evenly; sim/README.md, Definitions)"
 
 echo "== 4. one replay in full detail (every GPU of every all-to-all) on dgx-h100-8gpu"
 $moesim replay --trace "$out/trace.h5" --platform dgx-h100-8gpu --out "$out/replay" --quiet
