@@ -28,8 +28,13 @@ BOUND_COLOR = "#8c8c8c"
 
 # --- routing balance (trace stats) -----------------------------------------------------------------
 
+DEAD_COLOR = "#222222"
+
+
 def fig_expert_load_heatmap(stats, title=None):
-    """Layer x expert heatmap of load / mean load (1 = balanced), log colour scale centred on 1."""
+    """Layer x expert heatmap of load / mean load (1 = balanced), log colour scale centred on 1.
+    Dead experts (0 tokens) are drawn black with a white x: on this scale they are infinitely cold,
+    and left blank they would look like white, balanced cells."""
     layers = stats["layers"]
     rows = [[x / (l["all"]["mean"] or 1.0) for x in l["loads"]] for l in layers]
     n_exp = len(rows[0]) if rows else 0
@@ -39,8 +44,14 @@ def fig_expert_load_heatmap(stats, title=None):
     masked = [[x if x > 0 else float("nan") for x in r] for r in rows]
     # A floor on the size: a 2-layer, 8-expert model still needs room for the title and colour bar.
     fig, ax = plt.subplots(figsize=(max(6.5, min(14, 3 + 0.12 * n_exp)), max(2.8, 1.2 + 0.35 * len(rows))))
-    im = ax.imshow(masked, aspect="auto", cmap="RdBu_r", norm=LogNorm(vmin=1 / span, vmax=span),
+    cmap = plt.get_cmap("RdBu_r").copy()
+    cmap.set_bad(DEAD_COLOR)
+    im = ax.imshow(masked, aspect="auto", cmap=cmap, norm=LogNorm(vmin=1 / span, vmax=span),
                    interpolation="nearest")
+    dead = [(e, i) for i, r in enumerate(rows) for e, x in enumerate(r) if x <= 0]
+    if dead:
+        ax.scatter([e for e, _ in dead], [i for _, i in dead], marker="x", color="white", s=30, linewidths=1.2,
+                   label="dead expert (0 tokens)")
     ax.set_xlabel("expert")
     ax.set_ylabel("MoE layer")
     ax.set_yticks(range(len(layers)))
@@ -52,18 +63,53 @@ def fig_expert_load_heatmap(stats, title=None):
     cbar.set_ticklabels([f"{t:g}" if t >= 1 else f"1/{1 / t:g}" for t in ticks])
     cbar.minorticks_off()
     cbar.set_label("tokens / mean tokens per expert")
-    ax.set_title(title or "Expert load per layer (red: hot, blue: cold, white: balanced; blank: no tokens)",
-                 fontsize=9 if n_exp < 48 else 11)
+    ax.set_title(title or f"Expert load per layer (red: hot, blue: cold, white: balanced; black x: no tokens, "
+                          f"{len(dead)} dead)", fontsize=9 if n_exp < 48 else 11)
+    fig.tight_layout()
+    return fig
+
+
+def fig_expert_load_bars(stats, title=None, max_layers=8):
+    """Tokens per expert, one panel per MoE layer, the uniform share (mean load) as a dashed line;
+    dead experts (0 tokens) marked with a red x on the axis. The seed's per-layer distribution plot."""
+    layers = stats["layers"][:max_layers]
+    n = len(layers)
+    cols = min(n, 4) or 1
+    nrows = (n + cols - 1) // cols or 1
+    n_exp = len(layers[0]["loads"]) if layers else 0
+    fig, axes = plt.subplots(nrows, cols, figsize=(max(6.5, cols * max(2.6, 0.09 * n_exp + 1.4)), 2.6 * nrows + 0.6),
+                             squeeze=False, sharey=True)
+    for ax, l in zip([a for r in axes for a in r], layers):
+        loads = l["loads"]
+        mean = l["all"]["mean"]
+        colors = [STRAGGLER_COLOR if x >= 2 * mean else GPU_COLOR for x in loads]
+        ax.bar(range(len(loads)), loads, color=colors, width=0.85)
+        ax.axhline(mean, color=BALANCED_COLOR, ls="--", lw=1, label="uniform (mean)")
+        dead = [e for e, x in enumerate(loads) if x == 0]
+        if dead:
+            ax.scatter(dead, [0] * len(dead), marker="x", color=STRAGGLER_COLOR, zorder=3, clip_on=False, label="dead")
+        ax.set_title(f"layer {l['layer']}: Gini {l['all']['gini']:.2f}, max/mean {l['all']['max_mean_ratio']:.2f}",
+                     fontsize=8)
+        ax.set_xlabel("expert", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    for ax in [a for r in axes for a in r][n:]:
+        ax.set_visible(False)
+    axes[0][0].set_ylabel("tokens (top-k pairs)")
+    axes[0][0].legend(fontsize=7, loc="upper right")
+    more = f" (first {max_layers} of {len(stats['layers'])} layers)" if len(stats["layers"]) > max_layers else ""
+    fig.suptitle(title or f"Expert load per layer vs the uniform share (red: ≥ 2x the mean){more}", fontsize=10)
     fig.tight_layout()
     return fig
 
 
 def fig_balance_per_layer(stats, title=None):
-    """Gini and MaxVio per layer, all k choices and top-1 only."""
+    """Gini, CV and MaxVio per layer, all k choices and top-1 only."""
     layers = stats["layers"]
     x = [l["layer"] for l in layers]
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.6))
-    for ax, key, label in ((a1, "gini", "Gini coefficient"), (a2, "max_vio", "MaxVio = (max - mean) / mean")):
+    fig, (a1, a3, a2) = plt.subplots(1, 3, figsize=(13, 3.6))
+    for ax, key, label in ((a1, "gini", "Gini coefficient"), (a3, "cv", "CV = std / mean"),
+                           (a2, "max_vio", "MaxVio = (max - mean) / mean")):
         ax.plot(x, [l["all"][key] for l in layers], "o-", color=GPU_COLOR, label="all top-k choices")
         ax.plot(x, [l["top1"][key] for l in layers], "s--", color="#dd8452", label="top-1 choice only")
         ax.set_xlabel("MoE layer")
@@ -74,6 +120,7 @@ def fig_balance_per_layer(stats, title=None):
         ax.legend(fontsize=8)
     a1.set_title("Gini per layer (0 = balanced)")
     a2.set_title("MaxVio per layer (0 = balanced)")
+    a3.set_title("CV per layer (0 = balanced)")
     if title:
         fig.suptitle(title)
     fig.tight_layout()
