@@ -24,8 +24,8 @@ cat > history.jsonl <<'JSONL'
 JSONL
 "$moesim" report base.h5 even.h5 replay-base replay-even history.jsonl --out report.html --title "browser test" --json >report.json
 figures=$(/usr/bin/python3 -c 'import json; print(json.load(open("report.json"))["figures"])')
-# 3 per trace, 1 comparing them; replays overlaid: 1 + 1 per-GPU figure each; 1 training figure.
-[ "$figures" = 10 ] || { echo "FAIL: $figures figures in the page, expected 10"; exit 1; }
+# 3 per trace + 1 comparing them; the replays overlaid in 1 + 1 per-GPU figure each; 1 training figure: 11.
+[ "$figures" = 11 ] || { echo "FAIL: $figures figures in the page, expected 11"; exit 1; }
 /usr/bin/python3 "$here/browser_check.py" report.html --screenshot "$out/report.png" --expect-figures "$figures"
 
 # A broken figure must be caught: corrupt the first image's data.
