@@ -35,7 +35,7 @@ ASSIGN_TOKENS=4096       # part 2 (16 sequences of 256: 1 batch, so batch-level 
 FINETUNE_STEPS=8         # part 3, per run, batches of 2 x 128 tokens
 FINETUNE_EVAL_TOKENS=2048
 LAMBADA_EXAMPLES=200
-STRATEGIES=(topk temperature:t=2.0 load_temperature:t=1.0 filtered:drop-least=2 balanced:capacity=1.25 base)
+STRATEGIES=(topk temperature:t=2.0 load_temperature:t=0.3 load_temperature:t=0.5 filtered:drop-least=2 balanced:capacity=1.25)
 
 mkdir -p "$out/.done" "$out/figures" "$out/runs"
 started=$(date +%s)
@@ -78,7 +78,7 @@ assign() {
 # Baseline vs load-aware temperature: the two traces and their replays side by side.
 compare_pair() {
   "$moesim" capture --model "$model" --dataset wikitext2:test --data-dir "$data_dir" --tokens "$ASSIGN_TOKENS" \
-    --seq 256 --batch 16 --strategy load_temperature:t=1.0 --out "$out/runs/default-wikitext2-load_temperature.h5" --quiet > /dev/null
+    --seq 256 --batch 16 --strategy load_temperature:t=0.3 --out "$out/runs/default-wikitext2-load_temperature.h5" --quiet > /dev/null
   for t in default-wikitext2 default-wikitext2-load_temperature; do
     "$moesim" replay --trace "$out/runs/$t.h5" --platform cluster:2:4 --out "$out/runs/replay-$t" --quiet > /dev/null
   done

@@ -89,7 +89,7 @@ TEST_CASE("strategy specs: defaults spelled out, bad names and parameters refuse
         "list joins ids and ranges with '+' (allow=0-1+3-7)");
   CHECK(parse_strategy("filtered").text == "filtered:allow=all,drop-least=0,window=4");
   CHECK(parse_strategy("filtered:drop-least=2").text == "filtered:allow=all,drop-least=2,window=4");
-  CHECK(parse_strategy("load_temperature").text == "load_temperature:t=1.0,window=4");
+  CHECK(parse_strategy("load_temperature").text == "load_temperature:t=0.3,window=4");
   CHECK(message("load_temperature:window=0") ==
         "--strategy load_temperature:window=0: window must be an integer ≥ 1 (batches), not '0'");
   CHECK(message("load_temperature:t=-1") == "--strategy load_temperature:t=-1: t must be a number ≥ 0, not '-1'");

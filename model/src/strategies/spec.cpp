@@ -55,7 +55,7 @@ const std::vector<Entry>& entries() {
       {{"bias", "DeepSeek auxiliary-loss-free balancing: per-expert bias for selection only, b += rate·sign(mean load − load) after each batch", ""},
        {{"rate", "0.001", Kind::kNumber, 0.0, false, "a number > 0"}}},
       {{"load_temperature", "load-aware temperature: selection logits log p − t·(recent load / mean load − 1), recent load a moving average of the router's own loads over `window` batches; t=0 is the model", ""},
-       {{"t", "1.0", Kind::kNumber, 0.0, true, "a number ≥ 0"},
+       {{"t", "0.3", Kind::kNumber, 0.0, true, "a number ≥ 0"},
         {"window", "4", Kind::kInteger, 1, true, "an integer ≥ 1 (batches)"}}},
   };
   return table;
