@@ -81,7 +81,7 @@ TEST_CASE("strategy specs: defaults spelled out, bad names and parameters refuse
   CHECK(message("temperature:t=0") == "--strategy temperature:t=0: t must be a number > 0, not '0'");
   CHECK(message("balanced:cap=2") == "--strategy balanced:cap=2: balanced has no parameter 'cap' (it takes capacity)");
   CHECK(message("round_robin:x=1") == "--strategy round_robin:x=1: round_robin has no parameter 'x' (it takes none)");
-  CHECK(message("filtered:allow=3-1").find("allow must be expert ids or ranges") != std::string::npos);
+  CHECK(message("filtered:allow=3-1").find("allow must be 'all' or expert ids and ranges joined by '+'") != std::string::npos);
   CHECK(message("balanced:capacity") == "--strategy balanced:capacity: 'capacity' is not key=value");
   // A ',' inside an expert list ends it: the message shows the '+' form of what was meant.
   CHECK(message("filtered:allow=0-1,3-7") ==
@@ -147,9 +147,9 @@ TEST_CASE("filtered: never picks an expert outside the allowed set; gates renorm
   std::sort(allowed.rbegin(), allowed.rend());
   CHECK(r.gates[0][0].item<float>() == doctest::Approx(allowed[0] / (allowed[0] + allowed[1])).epsilon(1e-5));
   CHECK_THROWS_WITH_AS(make_strategy(parse_strategy("filtered:allow=7-9"))->check(8, 2),
-                       "--strategy filtered:allow=7-9: expert 9 does not exist (the model has 8)", moesim::InputError);
+                       "--strategy filtered:allow=7-9,drop-least=0,window=4: expert 9 does not exist (the model has 8)", moesim::InputError);
   CHECK_THROWS_WITH_AS(make_strategy(parse_strategy("filtered:allow=3"))->check(8, 2),
-                       "--strategy filtered:allow=3: 1 allowed experts cannot fill the model's top-2", moesim::InputError);
+                       "--strategy filtered:allow=3,drop-least=0,window=4: 1 allowed experts cannot fill the model's top-2", moesim::InputError);
 }
 
 TEST_CASE("filtered:drop-least: the N least-used experts by the router's own counts over the window are never chosen") {
