@@ -217,7 +217,7 @@ def main():
         kind_a, a = load(args.a, args.moesim)
         kind_b, b = load(args.b, args.moesim)
         if kind_a != kind_b:
-            raise BadInput(f"{args.b}: a {kind_b} output cannot be compared with {args.a}, a {kind_a} output")
+            raise BadInput(f"{args.b}: its kind ({kind_b}) differs from {args.a}'s ({kind_a}): compare two of the same kind")
         rows = compare(kind_a, a, b)
         names = (os.path.basename(os.path.normpath(args.a)), os.path.basename(os.path.normpath(args.b)))
         if args.figure:

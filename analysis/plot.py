@@ -78,7 +78,7 @@ def compare_figure(a_path, b_path, moesim):
         kind_a, a = compare.load(a_path, moesim)
         kind_b, b = compare.load(b_path, moesim)
         if kind_a != kind_b:
-            fail(f"{b_path}: a {kind_b} output cannot be compared with {a_path}, a {kind_a} output")
+            fail(f"{b_path}: its kind ({kind_b}) differs from {a_path}'s ({kind_a}): compare two of the same kind")
         names = (os.path.basename(os.path.normpath(a_path)), os.path.basename(os.path.normpath(b_path)))
         return compare.figure(kind_a, a, b, names)
     except compare.BadInput as e:
