@@ -115,6 +115,7 @@ a2a_sweep() {
 }
 
 figures() {
+  local name kind  # a bare loop variable would overwrite step()'s name (bash scoping is dynamic)
   for name in default-wikitext2 default-c4 default-lambada; do
     for kind in heatmap load-bars balance; do
       "$py" "$here/plot.py" $kind "$out/stats-$name.json" --out "$out/figures/$kind-$name.png" > /dev/null
