@@ -167,6 +167,8 @@ def phase_table(summary):
     phases = summary.get("phases", {})
     for phase, p in sorted(phases.items(), key=lambda kv: ["dispatch", "combine", "all"].index(kv[0])
                            if kv[0] in ("dispatch", "combine", "all") else 9):
+        if not (isinstance(p, dict) and isinstance(p.get("time_s"), dict) and "p50" in p["time_s"]):
+            continue  # not a phase's percentiles (e.g. a per-layer breakdown)
         t, b, lb = p["time_s"], p["balanced_s"], p["bound_s"]
         rows.append([phase, p["count"], t["p50"] * us, t["p90"] * us, t["p99"] * us, t["max"] * us, b["p99"] * us,
                      lb["p99"] * us, p["mean_slowdown"], p["mean_efficiency"]])
