@@ -28,8 +28,13 @@ BOUND_COLOR = "#8c8c8c"
 
 # --- routing balance (trace stats) -----------------------------------------------------------------
 
+DEAD_COLOR = "#222222"
+
+
 def fig_expert_load_heatmap(stats, title=None):
-    """Layer x expert heatmap of load / mean load (1 = balanced), log colour scale centred on 1."""
+    """Layer x expert heatmap of load / mean load (1 = balanced), log colour scale centred on 1.
+    Dead experts (0 tokens) are drawn black with a white x: on this scale they are infinitely cold,
+    and left blank they would look like white, balanced cells."""
     layers = stats["layers"]
     rows = [[x / (l["all"]["mean"] or 1.0) for x in l["loads"]] for l in layers]
     n_exp = len(rows[0]) if rows else 0
@@ -39,8 +44,14 @@ def fig_expert_load_heatmap(stats, title=None):
     masked = [[x if x > 0 else float("nan") for x in r] for r in rows]
     # A floor on the size: a 2-layer, 8-expert model still needs room for the title and colour bar.
     fig, ax = plt.subplots(figsize=(max(6.5, min(14, 3 + 0.12 * n_exp)), max(2.8, 1.2 + 0.35 * len(rows))))
-    im = ax.imshow(masked, aspect="auto", cmap="RdBu_r", norm=LogNorm(vmin=1 / span, vmax=span),
+    cmap = plt.get_cmap("RdBu_r").copy()
+    cmap.set_bad(DEAD_COLOR)
+    im = ax.imshow(masked, aspect="auto", cmap=cmap, norm=LogNorm(vmin=1 / span, vmax=span),
                    interpolation="nearest")
+    dead = [(e, i) for i, r in enumerate(rows) for e, x in enumerate(r) if x <= 0]
+    if dead:
+        ax.scatter([e for e, _ in dead], [i for _, i in dead], marker="x", color="white", s=30, linewidths=1.2,
+                   label="dead expert (0 tokens)")
     ax.set_xlabel("expert")
     ax.set_ylabel("MoE layer")
     ax.set_yticks(range(len(layers)))
@@ -52,18 +63,53 @@ def fig_expert_load_heatmap(stats, title=None):
     cbar.set_ticklabels([f"{t:g}" if t >= 1 else f"1/{1 / t:g}" for t in ticks])
     cbar.minorticks_off()
     cbar.set_label("tokens / mean tokens per expert")
-    ax.set_title(title or "Expert load per layer (red: hot, blue: cold, white: balanced; blank: no tokens)",
-                 fontsize=9 if n_exp < 48 else 11)
+    ax.set_title(title or f"Expert load per layer (red: hot, blue: cold, white: balanced; black x: no tokens, "
+                          f"{len(dead)} dead)", fontsize=9 if n_exp < 48 else 11)
+    fig.tight_layout()
+    return fig
+
+
+def fig_expert_load_bars(stats, title=None, max_layers=8):
+    """Tokens per expert, one panel per MoE layer, the uniform share (mean load) as a dashed line;
+    dead experts (0 tokens) marked with a red x on the axis. The seed's per-layer distribution plot."""
+    layers = stats["layers"][:max_layers]
+    n = len(layers)
+    cols = min(n, 4) or 1
+    nrows = (n + cols - 1) // cols or 1
+    n_exp = len(layers[0]["loads"]) if layers else 0
+    fig, axes = plt.subplots(nrows, cols, figsize=(max(6.5, cols * max(2.6, 0.09 * n_exp + 1.4)), 2.6 * nrows + 0.6),
+                             squeeze=False, sharey=True)
+    for ax, l in zip([a for r in axes for a in r], layers):
+        loads = l["loads"]
+        mean = l["all"]["mean"]
+        colors = [STRAGGLER_COLOR if x >= 2 * mean else GPU_COLOR for x in loads]
+        ax.bar(range(len(loads)), loads, color=colors, width=0.85)
+        ax.axhline(mean, color=BALANCED_COLOR, ls="--", lw=1, label="uniform (mean)")
+        dead = [e for e, x in enumerate(loads) if x == 0]
+        if dead:
+            ax.scatter(dead, [0] * len(dead), marker="x", color=STRAGGLER_COLOR, zorder=3, clip_on=False, label="dead")
+        ax.set_title(f"layer {l['layer']}: Gini {l['all']['gini']:.2f}, max/mean {l['all']['max_mean_ratio']:.2f}",
+                     fontsize=8)
+        ax.set_xlabel("expert", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    for ax in [a for r in axes for a in r][n:]:
+        ax.set_visible(False)
+    axes[0][0].set_ylabel("tokens (top-k pairs)")
+    axes[0][0].legend(fontsize=7, loc="upper right")
+    more = f" (first {max_layers} of {len(stats['layers'])} layers)" if len(stats["layers"]) > max_layers else ""
+    fig.suptitle(title or f"Expert load per layer vs the uniform share (red: ≥ 2x the mean){more}", fontsize=10)
     fig.tight_layout()
     return fig
 
 
 def fig_balance_per_layer(stats, title=None):
-    """Gini and MaxVio per layer, all k choices and top-1 only."""
+    """Gini, CV and MaxVio per layer, all k choices and top-1 only."""
     layers = stats["layers"]
     x = [l["layer"] for l in layers]
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.6))
-    for ax, key, label in ((a1, "gini", "Gini coefficient"), (a2, "max_vio", "MaxVio = (max - mean) / mean")):
+    fig, (a1, a3, a2) = plt.subplots(1, 3, figsize=(13, 3.6))
+    for ax, key, label in ((a1, "gini", "Gini coefficient"), (a3, "cv", "CV = std / mean"),
+                           (a2, "max_vio", "MaxVio = (max - mean) / mean")):
         ax.plot(x, [l["all"][key] for l in layers], "o-", color=GPU_COLOR, label="all top-k choices")
         ax.plot(x, [l["top1"][key] for l in layers], "s--", color="#dd8452", label="top-1 choice only")
         ax.set_xlabel("MoE layer")
@@ -74,6 +120,7 @@ def fig_balance_per_layer(stats, title=None):
         ax.legend(fontsize=8)
     a1.set_title("Gini per layer (0 = balanced)")
     a2.set_title("MaxVio per layer (0 = balanced)")
+    a3.set_title("CV per layer (0 = balanced)")
     if title:
         fig.suptitle(title)
     fig.tight_layout()
@@ -438,3 +485,184 @@ def sweep_columns(folder):
     """The sweep's parameter names (from its sweep.json), or None."""
     p = os.path.join(folder, "sweep.json")
     return load_json(p).get("columns") if os.path.exists(p) else None
+
+
+# --- training curves (history.jsonl of `moesim train` / `moesim finetune`) ---------------------------
+
+class NotHistory(ValueError):
+    """A file that is not a moesim training history; the message names the file and line."""
+
+
+def load_history(path):
+    """history.jsonl (or a run folder holding one) -> {"steps": [log rows], "evals": [eval rows]}.
+    Each line is one JSON object; a log row has loss/lm_loss/balance_loss/balance_terms, an eval row
+    {"step", "eval": {...}}."""
+    if os.path.isdir(path):
+        path = os.path.join(path, "history.jsonl")
+    steps, evals = [], []
+    with open(path) as f:
+        for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise NotHistory(f"{path}:{number}: not a JSON line ({e.msg})")
+            if not isinstance(row, dict) or "step" not in row:
+                raise NotHistory(f"{path}:{number}: not a moesim history row (no 'step')")
+            (evals if "eval" in row else steps).append(row)
+    if not steps and not evals:
+        raise NotHistory(f"{path}: an empty history")
+    return {"steps": steps, "evals": evals}
+
+
+def is_history_file(path):
+    return os.path.basename(path).endswith("history.jsonl") or (
+        os.path.isdir(path) and os.path.exists(os.path.join(path, "history.jsonl")))
+
+
+def _mean(values):
+    values = list(values)
+    return sum(values) / len(values) if values else float("nan")
+
+
+def fig_training_curves(history, title=None):
+    """Four panels over optimizer steps: total and LM loss; each balance term apart (unweighted; the
+    summed balance_loss for histories that predate balance_terms); validation perplexity; mean Gini
+    and CV over MoE layers at each evaluation."""
+    steps, evals = history["steps"], history["evals"]
+    fig, axes = plt.subplots(1, 4, figsize=(15, 3.6))
+    a_loss, a_bal, a_ppl, a_gini = axes
+    x = [r["step"] for r in steps]
+    for key, label, style in (("loss", "total", "-"), ("lm_loss", "LM", "--")):
+        if any(key in r for r in steps):
+            a_loss.plot(x, [r.get(key, float("nan")) for r in steps], style, label=label)
+    a_loss.set_title("training loss")
+    terms = sorted({k for r in steps for k in (r.get("balance_terms") or {})})
+    for term in terms:
+        a_bal.plot(x, [(r.get("balance_terms") or {}).get(term, float("nan")) for r in steps], label=term)
+    if not terms and any("balance_loss" in r for r in steps):
+        a_bal.plot(x, [r.get("balance_loss", float("nan")) for r in steps], label="balance_loss (weighted sum)")
+    a_bal.set_title("balance terms (unweighted)" if terms else "balance loss")
+    ex = [r["step"] for r in evals]
+    a_ppl.plot(ex, [r["eval"].get("ppl", float("nan")) for r in evals], "o-", color=STRAGGLER_COLOR)
+    a_ppl.set_title("validation perplexity")
+    for key, label, marker in (("gini", "Gini", "o-"), ("cv", "CV", "s--")):
+        if any(key in r["eval"] for r in evals):
+            a_gini.plot(ex, [_mean(r["eval"].get(key, [])) for r in evals], marker, label=f"{label} (mean over layers)")
+    a_gini.set_title("routing balance at evaluations")
+    for ax in axes:
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+# --- baseline vs modified ------------------------------------------------------------------------
+
+COMPARE_COLORS = (GPU_COLOR, "#dd8452", BALANCED_COLOR, "#8172b3")
+
+
+def fig_compare_stats(a, b, names=("A", "B"), title=None):
+    """Two traces' routing balance per layer: Gini, CV and max/mean, A and B side by side, with B - A
+    written above each pair."""
+    metrics = (("gini", "Gini"), ("cv", "CV"), ("max_mean_ratio", "max/mean"))
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    la, lb = {l["layer"]: l for l in a["layers"]}, {l["layer"]: l for l in b["layers"]}
+    layers = sorted(set(la) & set(lb))
+    width = 0.4
+    for ax, (key, label) in zip(axes, metrics):
+        va = [la[l]["all"][key] for l in layers]
+        vb = [lb[l]["all"][key] for l in layers]
+        ax.bar([i - width / 2 for i in range(len(layers))], va, width, color=COMPARE_COLORS[0], label=names[0])
+        ax.bar([i + width / 2 for i in range(len(layers))], vb, width, color=COMPARE_COLORS[1], label=names[1])
+        for i, (x, y) in enumerate(zip(va, vb)):
+            ax.annotate(f"{y - x:+.2f}", (i, max(x, y)), xytext=(0, 3), textcoords="offset points", ha="center", fontsize=7)
+        ax.set_xticks(range(len(layers)))
+        ax.set_xticklabels([str(l) for l in layers])
+        ax.set_xlabel("MoE layer")
+        ax.set_title(f"{label} per layer (label: {names[1]} - {names[0]})", fontsize=9)
+        ax.set_ylim(0, max(va + vb + [0]) * 1.2 or 1)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.suptitle(title or f"Routing balance: {names[0]} vs {names[1]}", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def fig_compare_evals(rows, names=("A", "B"), title=None):
+    """Perplexity of two evaluations per metric (rows: [(label, value_a, value_b)]), bars side by
+    side, the change in % above each pair."""
+    fig, ax = plt.subplots(figsize=(max(6, 1.3 * len(rows) + 2), 3.8))
+    width = 0.4
+    for j, (name, color) in enumerate(zip(names, COMPARE_COLORS)):
+        ax.bar([i + (j - 0.5) * width for i in range(len(rows))], [r[1 + j] for r in rows], width, color=color,
+               label=name)
+    for i, (_, x, y) in enumerate(rows):
+        if x:
+            ax.annotate(f"{100 * (y - x) / x:+.1f} %", (i, max(x, y)), xytext=(0, 3), textcoords="offset points",
+                        ha="center", fontsize=8)
+    ax.set_xticks(range(len(rows)))
+    ax.set_xticklabels([r[0] for r in rows], rotation=15 if len(rows) > 3 else 0, fontsize=8)
+    ax.set_ylabel("perplexity")
+    ax.set_ylim(0, max([max(r[1], r[2]) for r in rows] + [0]) * 1.2 or 1)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title(title or f"Perplexity: {names[0]} vs {names[1]} (label: change)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def replay_layer_times(replay):
+    """{(phase, layer): mean all-to-all time over steps (s)} of a loaded replay."""
+    cells = {}
+    for r in replay["a2a"]:
+        cells.setdefault((r["phase"], r["layer"]), []).append(r["time_s"])
+    return {k: sum(v) / len(v) for k, v in cells.items()}
+
+
+def _percentile(values, q):
+    xs = sorted(values)
+    return xs[min(len(xs) - 1, max(0, math.ceil(q * len(xs)) - 1))] if xs else float("nan")
+
+
+def fig_compare_replays(replays, names, title=None):
+    """Several replays on one figure: the all-to-all time CDFs overlaid (dispatch and combine
+    together), P50 and P99 bars, and the mean time per MoE layer (phases summed) as lines."""
+    us = 1e6
+    fig, (a_cdf, a_pct, a_layer) = plt.subplots(1, 3, figsize=(15, 3.9))
+    for i, (rp, name) in enumerate(zip(replays, names)):
+        color = COMPARE_COLORS[i % len(COMPARE_COLORS)]
+        times = [r["time_s"] * us for r in rp["a2a"]]
+        xs, ys = _cdf(times)
+        a_cdf.step(xs, ys, where="post", color=color, label=f"{name}, P99 {_percentile(times, 0.99):.1f} us")
+        width = 0.8 / len(replays)
+        a_pct.bar([k - 0.4 + width * (i + 0.5) for k in range(2)], [_percentile(times, 0.5), _percentile(times, 0.99)],
+                  width, color=color, label=name)
+        per = replay_layer_times(rp)
+        layers = sorted({l for _, l in per})
+        a_layer.plot(layers, [sum(v for (p, l), v in per.items() if l == layer) * us for layer in layers], "o-",
+                     color=color, label=name)
+    a_cdf.set_xlabel("all-to-all time (us)")
+    a_cdf.set_ylabel("fraction of all-to-alls")
+    a_cdf.set_ylim(0, 1.02)
+    a_cdf.set_title("latency CDF, overlaid")
+    a_pct.set_xticks([0, 1])
+    a_pct.set_xticklabels(["P50", "P99"])
+    a_pct.set_ylabel("all-to-all time (us)")
+    a_pct.set_title("percentiles")
+    a_layer.set_xlabel("MoE layer")
+    a_layer.set_ylabel("dispatch + combine, mean over steps (us)")
+    a_layer.xaxis.set_major_locator(MaxNLocator(integer=True))
+    a_layer.set_ylim(bottom=0)
+    a_layer.set_title("time per layer")
+    for ax in (a_cdf, a_pct, a_layer):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle(title or "All-to-all latency: " + " vs ".join(names), fontsize=10)
+    fig.tight_layout()
+    return fig

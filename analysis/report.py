@@ -2,11 +2,17 @@
 """One self-contained HTML page (figures as embedded base64 PNG, tables) from moesim outputs.
 Run through `moesim report INPUT... --out report.html`, which passes --moesim (to compute stats of
 trace files). Inputs, recognised by content:
-  trace .h5 (format moesim-trace)      -> balance statistics, expert-load heatmap, Gini/MaxVio per layer
+  trace .h5 (format moesim-trace)      -> balance statistics and verdict, expert-load heatmap, load bars with
+                                          the uniform line, Gini/CV/MaxVio per layer
   `trace stats --json` output          -> the same, without recomputing
-  `replay --json` output / replay .h5  -> per-GPU latency bars (straggler marked), latency CDF
+  `replay --json` output / replay .h5 / `replay --out` folder -> per-GPU latency bars (straggler marked),
+                                          latency CDF
+  history.jsonl (train / finetune)     -> training curves (loss, each balance term, perplexity, Gini/CV)
+  `eval-ppl --json` / `assign-eval` JSON -> perplexity table / cost-vs-P99 figure
   sweep folder, its results.csv/.h5    -> results table and sweep curves
   a sweep scenario's result.json       -> every step output it holds, as above
+Two or more replays are drawn together (overlaid CDFs, P50/P99 and per-layer time, changes against the
+first); two or more traces and two or more evaluations get a comparison section against the first.
 Exit 0 ok, 1 failure, 2 bad input (one line naming the file).
 """
 import argparse
@@ -23,6 +29,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import moesim_plots as mp  # noqa: E402
+import compare as cmp  # noqa: E402
 
 MAX_TABLE_ROWS = 200
 
@@ -66,7 +73,7 @@ h1{font-size:1.6em} h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-t
 table{border-collapse:collapse;font-size:.85em;margin:.5em 0} th,td{border:1px solid #ddd;padding:.2em .5em;text-align:right}
 th{background:#f3f3f3} td:first-child,th:first-child{text-align:left} .tbl{overflow-x:auto}
 figure{margin:1em 0} img{max-width:100%} figcaption{font-size:.8em;color:#666} .meta{color:#666;font-size:.85em}
-.failed{color:#b00} code{background:#f5f5f5;padding:0 .2em}
+.failed{color:#b00} code{background:#f5f5f5;padding:0 .2em} .verdict{background:#f7f7e8;padding:.3em .6em}
 """
 
 
@@ -86,10 +93,70 @@ def stats_section(stats, name):
     m = stats["mean_over_layers"]
     rows.append(["mean", m["all"]["gini"], m["all"]["cv"], m["all"]["max_mean_ratio"], m["all"]["max_vio"],
                  m["all"]["entropy_norm"], "", "", m["top1"]["gini"], m["top1"]["max_vio"]])
-    out.append(table(["layer", "Gini", "CV", "max/mean", "MaxVio", "entropy", "min load", "max load",
+    if "max_over_layers" in stats:
+        x, t = stats["max_over_layers"]["all"], stats["max_over_layers"]["top1"]
+        rows.append(["max", x["gini"], x["cv"], x["max_mean_ratio"], x["max_vio"], x["entropy_norm"], "", x["max"],
+                     t["gini"], t["max_vio"]])
+    out.append(table(["MoE layer", "Gini", "CV", "max/mean", "MaxVio", "entropy", "min load", "max load",
                       "top-1 Gini", "top-1 MaxVio"], rows))
+    if isinstance(stats.get("verdict"), dict):
+        out.append(f'<p class="verdict"><b>verdict</b>: {html.escape(stats["verdict"].get("text", ""))}</p>')
     out.append(png_img(mp.fig_expert_load_heatmap(stats), f"Expert load per layer, {name}"))
-    out.append(png_img(mp.fig_balance_per_layer(stats), f"Gini and MaxVio per layer, {name}"))
+    out.append(png_img(mp.fig_expert_load_bars(stats), f"Tokens per expert against the uniform share, {name}"))
+    out.append(png_img(mp.fig_balance_per_layer(stats), f"Gini, CV and MaxVio per layer, {name}"))
+    return out
+
+
+def history_section(history, name):
+    out = [f"<h2>Training: {html.escape(name)}</h2>"]
+    rows = []
+    for r in history["evals"]:
+        e = r["eval"]
+        rows.append([r["step"], e.get("ppl", ""), e.get("loss", ""), mp._mean(e.get("gini", [])),
+                     mp._mean(e.get("cv", [])) if e.get("cv") else "", mp._mean(e.get("max_mean", [])),
+                     mp._mean(e.get("entropy", [])) if e.get("entropy") else ""])
+    out.append(table(["step", "valid ppl", "valid loss", "mean Gini", "mean CV", "mean max/mean", "mean entropy"], rows))
+    out.append(png_img(mp.fig_training_curves(history), f"Training curves, {name}"))
+    return out
+
+
+def eval_section(d, name):
+    out = [f"<h2>Evaluation: {html.escape(name)}</h2>"]
+    if "strategies" in d:
+        keys = ["strategy", "ppl", "ppl_change_pct", "gini", "max_mean", "rerouted_pairs_pct", "dropped_pairs_pct",
+                "a2a_p99_s"]
+        out.append(table(keys, [[r.get(k, "") for k in keys] for r in d["strategies"]]))
+        out.append(png_img(mp.fig_assign_tradeoff(d), f"Perplexity cost vs all-to-all P99, {name}"))
+    else:
+        keys = [k for k in ("model", "dataset", "ppl", "token_ppl", "mean_loss", "tokens", "examples") if k in d]
+        out.append(table(keys, [[d[k] for k in keys]]))
+    return out
+
+
+def comparison_section(kind, items):
+    """items: [(name, data)], the first the baseline; one table of every other against it, and figures."""
+    title = {"stats": "Routing balance compared", "eval": "Evaluations compared",
+             "replay": "All-to-all latency compared"}[kind]
+    base_name, base = items[0]
+    out = [f"<h2>{title}: {html.escape(', '.join(n for n, _ in items))}</h2>",
+           f'<p class="meta">baseline {html.escape(base_name)}; change = other - baseline</p>']
+    if kind == "replay":
+        out.append(png_img(mp.fig_compare_replays([d for _, d in items], [n for n, _ in items]),
+                           "All-to-all latency, overlaid: " + " vs ".join(n for n, _ in items)))
+    for name, d in items[1:]:
+        try:
+            rows = cmp.compare(kind, base, d)
+        except cmp.BadInput as e:
+            out.append(f'<p class="failed">{html.escape(name)}: {html.escape(str(e))}</p>')
+            continue
+        out.append(f"<h3>{html.escape(base_name)} vs {html.escape(name)}</h3>")
+        out.append(table(["metric", base_name, name, "change", "change %"],
+                         [[r["metric"], r["a"], r["b"], r["delta"], r["change_pct"]] for r in rows]))
+        if kind != "replay":
+            out.append(png_img(cmp.figure(kind, base, d, (base_name, name)), f"{base_name} vs {name}"))
+    if kind == "replay":
+        for name, d in items:
+            out.append(png_img(mp.fig_gpu_latency_bars(d), f"Per-GPU finish of the slowest all-to-all, {name}"))
     return out
 
 
@@ -101,6 +168,8 @@ def phase_table(summary):
     order = ["dispatch", "combine", "all", "layer"]
     phases = summary.get("phases", {})
     for phase, p in sorted(phases.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else 9):
+        if not (isinstance(p, dict) and isinstance(p.get("time_s"), dict) and "p50" in p["time_s"]):
+            continue  # not a phase's percentiles
         t, b, lb = p["time_s"], p["balanced_s"], p["bound_s"]
         rows.append([phase, p["count"], t["p50"] * us, t["p90"] * us, t["p99"] * us, t["max"] * us, b["p99"] * us,
                      lb["p99"] * us, p["mean_slowdown"], p["mean_efficiency"]])
@@ -229,12 +298,14 @@ def trace_stats(path, moesim):
 
 def sections_for_json(d, name):
     if mp.is_stats(d):
-        return [("stats", stats_section(d, name))]
+        return [("stats", stats_section(d, name), (name, d))]
+    if cmp.is_eval(d):
+        return [("eval", eval_section(d, name), (name, d))]
     if mp.is_replay_summary(d):
-        return [("replay", replay_summary_section(d, name))]
+        return [("replay-summary", replay_summary_section(d, name), None)]
     replay = mp.normalize_replay(d)
     if replay is not None and replay["a2a"]:
-        return [("replay", replay_section(replay, name))]
+        return [("replay", replay_section(replay, name), (name, replay))]
     if isinstance(d, dict) and "steps" in d and "params" in d:  # one sweep scenario's result.json
         found = []
         params = ", ".join(f"{k}={v}" for k, v in d["params"].items())
@@ -247,7 +318,14 @@ def sections_for_json(d, name):
 def sections_for(path, moesim):
     name = os.path.basename(os.path.normpath(path))
     if os.path.isdir(path) and os.path.exists(os.path.join(path, "replay.h5")):  # replay --out DIR
-        return [("replay", replay_section(mp.load_replay_h5(os.path.join(path, "replay.h5")), name))]
+        _, replay = cmp.load(path)
+        return [("replay", replay_section(replay, name), (name, replay))]
+    if mp.is_history_file(path):
+        try:
+            history = mp.load_history(path)
+        except mp.NotHistory as e:
+            raise BadInput(str(e))
+        return [("history", history_section(history, name if not os.path.isdir(path) else f"{name}/history.jsonl"), None)]
     if os.path.isdir(path):
         if not os.path.exists(os.path.join(path, "sweep.json")):
             raise BadInput(f"{path}: a folder must be a sweep's --out folder (no sweep.json)")
@@ -257,21 +335,22 @@ def sections_for(path, moesim):
                 raise BadInput(f"{csv_path}: no such file (run `moesim sweep collect {path}`)")
             subprocess.run([moesim, "sweep", "collect", path], capture_output=True)
         return [("sweep", sweep_section(mp.read_results_csv(csv_path), mp.sweep_columns(path),
-                                        mp.load_json(os.path.join(path, "sweep.json")).get("name", name)))]
+                                        mp.load_json(os.path.join(path, "sweep.json")).get("name", name)), None)]
     if path.endswith(".csv"):
         rows = mp.read_results_csv(path)
         if not rows or "status" not in rows[0]:
             raise BadInput(f"{path}: not a moesim sweep results table (no 'status' column)")
-        return [("sweep", sweep_section(rows, mp.sweep_columns(os.path.dirname(path) or "."), name))]
+        return [("sweep", sweep_section(rows, mp.sweep_columns(os.path.dirname(path) or "."), name), None)]
     if path.endswith((".h5", ".hdf5")):
         fmt = h5_format(path)
         if fmt == "moesim-trace":
-            return [("stats", stats_section(trace_stats(path, moesim), name))]
+            stats = trace_stats(path, moesim)
+            return [("stats", stats_section(stats, name), (name, stats))]
         if fmt == "moesim-sweep-results":
             return sections_for(os.path.dirname(os.path.abspath(path)), moesim)
         replay = mp.load_replay_h5(path)
         if replay is not None:
-            return [("replay", replay_section(replay, name))]
+            return [("replay", replay_section(replay, name), (name, replay))]
         raise BadInput(f"{path}: HDF5 file of unknown kind (format '{fmt}')")
     try:
         d = mp.load_json(path)
@@ -279,8 +358,31 @@ def sections_for(path, moesim):
         raise BadInput(f"{path}: not JSON ({e})")
     found = sections_for_json(d, name)
     if not found:
-        raise BadInput(f"{path}: not a trace stats, replay or sweep scenario result")
+        raise BadInput(f"{path}: not a trace stats, replay, eval-ppl / assign-eval or sweep scenario result")
     return found
+
+
+def assemble(found):
+    """found: [(input, kind, html parts, (name, data) or None)] -> (body, kinds). Two or more replays
+    become one overlaid section in place of the first (not one section each); two or more traces or
+    evaluations keep their sections and gain a comparison against the first."""
+    by_kind = {}
+    for _, kind, _, payload in found:
+        if payload is not None:
+            by_kind.setdefault(kind, []).append(payload)
+    body, kinds, replays_drawn = [], [], False
+    for path, kind, parts, _ in found:
+        kinds.append({"input": path, "kind": kind})
+        if kind == "replay" and len(by_kind.get("replay", [])) > 1:
+            if not replays_drawn:
+                body += comparison_section("replay", by_kind["replay"])
+                replays_drawn = True
+            continue
+        body += parts
+    for kind in ("stats", "eval"):
+        if len(by_kind.get(kind, [])) > 1:
+            body += comparison_section(kind, by_kind[kind])
+    return body, kinds
 
 
 def main():
@@ -292,13 +394,12 @@ def main():
     ap.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     a = ap.parse_args()
     try:
-        body, kinds = [], []
+        found = []
         for path in a.inputs:
             if not os.path.exists(path):
                 raise BadInput(f"{path}: no such file or folder")
-            for kind, parts in sections_for(path, a.moesim):
-                kinds.append({"input": path, "kind": kind})
-                body += parts
+            found += [(path,) + f for f in sections_for(path, a.moesim)]
+        body, kinds = assemble(found)
     except BadInput as e:
         print(f"moesim: error: {e}", file=sys.stderr)
         return 2

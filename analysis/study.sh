@@ -13,6 +13,7 @@
 # Parts whose commands or inputs are missing are skipped with a line saying why (also in SUMMARY.md).
 #
 # Usage: analysis/study.sh [OUT]       (default OUT: analysis/study/output; needs build/cli/moesim)
+#        analysis/study.sh --quick OUT  every part at its smallest, ~3 minutes (analysis/study_quick.sh)
 #   MOESIM=path/to/moesim   JOBS=2   MODEL=checkpoint folder (default model/default)
 #   MOESIM_DATA_DIR=data sets (default ../shared/data)   CAPTURE_TOKENS=32768 per data set in (1)
 #   MOESIM_TRACES=folder of more captured traces (*.h5) for (1)
@@ -25,6 +26,10 @@
 #                          reruns the full recipe (DEVICE=cuda, PARALLEL=4) into OUT/runs/finetune-gpu
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+if [ "${1:-}" = --quick ]; then
+  shift
+  exec "$here/study_quick.sh" "$@"
+fi
 root=$(dirname "$here")
 moesim=${MOESIM:-$root/build/cli/moesim}
 out=${1:-$here/study/output}

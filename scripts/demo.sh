@@ -3,13 +3,16 @@
 #   routing trace -> per-layer balance statistics -> replay on three platform presets x two expert
 #   placements (a `moesim sweep`) -> summary table -> one self-contained HTML report.
 # The trace is synthetic (seeded Zipf load, OLMoE-like shape) until a captured model trace ships.
-# Outputs: build/demo/ (trace.h5, stats.json, sweep/results.csv|h5, replay/, report.html).
+# Outputs: build/demo/ or the folder given as the first argument (trace.h5, stats.json,
+# default_model_wikitext2.h5, sweep/results.csv|h5, replay/, report.html). MOESIM=path picks the binary.
+# Usage: scripts/demo.sh [OUT]
 set -euo pipefail
+out=$(realpath -m "${1:-build/demo}")
+[ -z "${MOESIM:-}" ] || MOESIM=$(realpath "$MOESIM")
 cd "$(dirname "$0")/.."
 [ "${MOESIM_SKIP_SETUP:-}" = 1 ] || scripts/setup.sh   # MOESIM_SKIP_SETUP=1: build/ is already built
-out=build/demo
 mkdir -p "$out"
-moesim=build/cli/moesim
+moesim=${MOESIM:-build/cli/moesim}
 
 echo "== 1. routing trace (synthetic: 8 MoE layers, 64 experts, top-6, 16384 tokens in 4 steps, Zipf s=1.0)"
 $moesim trace synth --layers 8 --experts 64 --top-k 6 --tokens 16384 --steps 4 --load zipf:s=1.0 \
@@ -32,7 +35,7 @@ else
 fi
 
 echo "== 3. replay: 3 platform presets x 2 placements (moesim sweep, resumable; rerun skips what is done)"
-$moesim sweep analysis/examples/demo.sweep.yaml --set "trace=$PWD/$out/trace.h5" --out "$out/sweep" --jobs 2 \
+$moesim sweep analysis/examples/demo.sweep.yaml --set "trace=$out/trace.h5" --out "$out/sweep" --jobs 2 \
   --show platform,placement,replay.gpus,replay.phases.dispatch.time_s.p99,replay.phases.combine.time_s.p99,replay.phases.layer.time_s.p99,replay.phases.all.balanced_s.p99,replay.phases.all.mean_slowdown,replay.straggler.gpu
 echo "   (times in seconds, P99 over all-to-alls (layer: over layers); an all-to-all takes its slowest GPU's finish - own start;
    slowdown = simulated time / the same bytes spread evenly; sim/README.md, Definitions)"
@@ -41,5 +44,7 @@ echo "== 4. one replay in full detail (every GPU of every all-to-all) on dgx-h10
 $moesim replay --trace "$out/trace.h5" --platform dgx-h100-8gpu --out "$out/replay" --quiet
 
 echo "== 5. report"
-$moesim report "$out/stats.json" "$out/replay" "$out/sweep" --out "$out/report.html" --title "moesim demo"
+captured=()
+[ -f "$out/default_model_wikitext2.h5" ] && captured=("$out/default_model_wikitext2.h5")
+$moesim report "$out/stats.json" "${captured[@]}" "$out/replay" "$out/sweep" --out "$out/report.html" --title "moesim demo"
 echo "open $out/report.html"

@@ -10,6 +10,8 @@ PACKAGES=(
   doctest-dev libcli11-dev nlohmann-json3-dev libfmt-dev libspdlog-dev
   libtorch-dev libopenblas0-pthread libsentencepiece-dev libpcre2-dev libicu-dev zlib1g-dev libssl-dev
   python3-matplotlib python3-h5py
+  # ctest analysis.report_in_browser opens the HTML report in it (headless)
+  chromium
 )
 
 # Optional: only the Slurm integration test uses them (it skips without them); installed when root.

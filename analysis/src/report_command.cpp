@@ -1,6 +1,7 @@
-// moesim report RESULTS... --out report.html
-// The figures are matplotlib's (analysis/report.py, run with Debian's /usr/bin/python3): this command
-// checks the inputs, then hands them to the script and passes its exit code on.
+// moesim report RESULTS... --out report.html, and moesim compare A B
+// The figures are matplotlib's (analysis/report.py and analysis/compare.py, run with Debian's
+// /usr/bin/python3): these commands check the inputs, then hand them to the script and pass its exit
+// code on.
 #include <fmt/format.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -32,19 +33,27 @@ std::string env_or(const char* name, const std::string& fallback) {
 // analysis/ of the source tree the binary was built from; MOESIM_ANALYSIS_DIR overrides it.
 fs::path analysis_dir() { return env_or("MOESIM_ANALYSIS_DIR", MOESIM_ANALYSIS_DIR_DEFAULT); }
 
-int run_report(const ReportArgs& a) {
-  for (const auto& input : a.inputs) {
+struct CompareArgs {
+  std::string a, b, figure;
+  bool json = false;
+};
+
+void require_inputs(const std::vector<std::string>& inputs) {
+  for (const auto& input : inputs) {
     std::error_code ec;
     if (!fs::exists(input, ec)) throw InputError(located(input, "no such file or folder"));
   }
-  const fs::path script = analysis_dir() / "report.py";
+}
+
+// Runs analysis/<script> with `arguments` (after --moesim this binary) and returns its exit code
+// (0 ok, 2 bad input, anything else a failure).
+int run_script(const std::string& script_name, const std::vector<std::string>& arguments) {
+  const fs::path script = analysis_dir() / script_name;
   if (!fs::exists(script))
     throw std::runtime_error(fmt::format("{}: not found (set MOESIM_ANALYSIS_DIR to the analysis/ folder)", script.string()));
   const std::string python = env_or("MOESIM_PYTHON", "/usr/bin/python3");
-  std::vector<std::string> words = {python, script.string(), "--out", a.out, "--title", a.title,
-                                    "--moesim", fs::read_symlink("/proc/self/exe").string()};
-  if (a.json) words.push_back("--json");
-  words.insert(words.end(), a.inputs.begin(), a.inputs.end());
+  std::vector<std::string> words = {python, script.string(), "--moesim", fs::read_symlink("/proc/self/exe").string()};
+  words.insert(words.end(), arguments.begin(), arguments.end());
   std::vector<char*> argv;
   for (auto& w : words) argv.push_back(w.data());
   argv.push_back(nullptr);
@@ -58,6 +67,22 @@ int run_report(const ReportArgs& a) {
   if (!WIFEXITED(status)) return kExitFailure;
   int code = WEXITSTATUS(status);
   return code == kExitOk || code == kExitBadInput ? code : kExitFailure;
+}
+
+int run_report(const ReportArgs& a) {
+  require_inputs(a.inputs);
+  std::vector<std::string> words = {"--out", a.out, "--title", a.title};
+  if (a.json) words.push_back("--json");
+  words.insert(words.end(), a.inputs.begin(), a.inputs.end());
+  return run_script("report.py", words);
+}
+
+int run_compare(const CompareArgs& a) {
+  require_inputs({a.a, a.b});
+  std::vector<std::string> words = {a.a, a.b};
+  if (!a.figure.empty()) words.insert(words.end(), {"--figure", a.figure});
+  if (a.json) words.push_back("--json");
+  return run_script("compare.py", words);
 }
 
 }  // namespace
@@ -74,6 +99,18 @@ void register_report_command(cli::Commands& commands, CLI::App& app) {
   report->add_option("-o,--out", a->out, "The HTML file to write")->capture_default_str();
   report->add_option("--title", a->title, "Page title")->capture_default_str();
   cli::add_json_flag(report, a->json);
+
+  auto c = std::make_shared<CompareArgs>();
+  CLI::App* compare = commands.add(
+      app, "compare",
+      "Baseline vs modified: two traces (per-layer balance), two evaluations (perplexity) or two replays (P50/P99, "
+      "per-layer time) in one table",
+      "moesim compare base.h5 load_temperature.h5 --figure cmp.png", [c]() { return run_compare(*c); });
+  compare->add_option("a", c->a, "Baseline: trace (.h5), `trace stats --json`, `eval-ppl --json` / `assign-eval` JSON, "
+                                 "or a `replay --out` folder")->required();
+  compare->add_option("b", c->b, "Modified: the same kind as A")->required();
+  compare->add_option("--figure", c->figure, "Also write the comparison figure (PNG)");
+  cli::add_json_flag(compare, c->json);
 }
 
 }  // namespace moesim::analysis

@@ -27,8 +27,9 @@ r = json.load(open("r.json"))
 assert [s["kind"] for s in r["sections"]] == ["stats", "stats", "sweep"], r
 page = open("r.html").read()
 imgs = re.findall(r'<img [^>]*src="([^"]+)"', page)
-# 2 figures per stats input; the sweep: Gini and MaxVio curves against s, one line per e.
-assert len(imgs) == 6 == r["figures"], (len(imgs), r["figures"])
+# 3 figures per stats input (heatmap, load bars, Gini/CV/MaxVio), 1 comparing the two; the sweep:
+# Gini and MaxVio curves against s, one line per e.
+assert len(imgs) == 9 == r["figures"], (len(imgs), r["figures"])
 assert all(src.startswith("data:image/png;base64,") for src in imgs)
 assert not re.search(r'(src|href)="(?!data:)', page), "page must be self-contained"
 assert "<title>test report</title>" in page
@@ -44,5 +45,5 @@ set +e
 out=$("$moesim" report other.json --out bad.html 2>&1)
 rc=$?
 set -e
-[ $rc = 2 ] && grep -q "other.json: not a trace stats, replay or sweep scenario result" <<<"$out" || { echo "FAIL: $rc $out"; exit 1; }
+[ $rc = 2 ] && grep -q "other.json: not a trace stats, replay, eval-ppl / assign-eval or sweep scenario result" <<<"$out" || { echo "FAIL: $rc $out"; exit 1; }
 [ ! -e bad.html ] || { echo "FAIL: no page on bad input"; exit 1; }

@@ -81,8 +81,18 @@ TEST_CASE("strategy specs: defaults spelled out, bad names and parameters refuse
   CHECK(message("temperature:t=0") == "--strategy temperature:t=0: t must be a number > 0, not '0'");
   CHECK(message("balanced:cap=2") == "--strategy balanced:cap=2: balanced has no parameter 'cap' (it takes capacity)");
   CHECK(message("round_robin:x=1") == "--strategy round_robin:x=1: round_robin has no parameter 'x' (it takes none)");
-  CHECK(message("filtered:allow=3-1").find("allow must be expert ids or ranges") != std::string::npos);
+  CHECK(message("filtered:allow=3-1").find("allow must be 'all' or expert ids and ranges joined by '+'") != std::string::npos);
   CHECK(message("balanced:capacity") == "--strategy balanced:capacity: 'capacity' is not key=value");
+  // A ',' inside an expert list ends it: the message shows the '+' form of what was meant.
+  CHECK(message("filtered:allow=0-1,3-7") ==
+        "--strategy filtered:allow=0-1,3-7: '3-7' is not key=value: parameters are separated by ',', and an expert "
+        "list joins ids and ranges with '+' (allow=0-1+3-7)");
+  CHECK(parse_strategy("filtered").text == "filtered:allow=all,drop-least=0,window=4");
+  CHECK(parse_strategy("filtered:drop-least=2").text == "filtered:allow=all,drop-least=2,window=4");
+  CHECK(parse_strategy("load_temperature").text == "load_temperature:t=0.3,window=4");
+  CHECK(message("load_temperature:window=0") ==
+        "--strategy load_temperature:window=0: window must be an integer ≥ 1 (batches), not '0'");
+  CHECK(message("load_temperature:t=-1") == "--strategy load_temperature:t=-1: t must be a number ≥ 0, not '-1'");
 
   const auto file = moesim::testing::scratch_path("strategies.txt");
   std::ofstream(file) << "# sweep\ntopk\n  capacity:factor=-1\n";
@@ -137,9 +147,68 @@ TEST_CASE("filtered: never picks an expert outside the allowed set; gates renorm
   std::sort(allowed.rbegin(), allowed.rend());
   CHECK(r.gates[0][0].item<float>() == doctest::Approx(allowed[0] / (allowed[0] + allowed[1])).epsilon(1e-5));
   CHECK_THROWS_WITH_AS(make_strategy(parse_strategy("filtered:allow=7-9"))->check(8, 2),
-                       "--strategy filtered:allow=7-9: expert 9 does not exist (the model has 8)", moesim::InputError);
+                       "--strategy filtered:allow=7-9,drop-least=0,window=4: expert 9 does not exist (the model has 8)", moesim::InputError);
   CHECK_THROWS_WITH_AS(make_strategy(parse_strategy("filtered:allow=3"))->check(8, 2),
-                       "--strategy filtered:allow=3: 1 allowed experts cannot fill the model's top-2", moesim::InputError);
+                       "--strategy filtered:allow=3,drop-least=0,window=4: 1 allowed experts cannot fill the model's top-2", moesim::InputError);
+}
+
+TEST_CASE("filtered:drop-least: the N least-used experts by the router's own counts over the window are never chosen") {
+  // By hand: usage 5,0,3,0,9 → dropping 2 removes the two zeros (ids 1 and 3); dropping 3 also id 2.
+  const std::vector<std::uint64_t> usage = {5, 0, 3, 0, 9};
+  CHECK(drop_least_used(usage, std::vector<bool>(5, true), 2) == std::vector<bool>{true, false, true, false, true});
+  CHECK(drop_least_used(usage, std::vector<bool>(5, true), 3) == std::vector<bool>{true, false, false, false, true});
+  // Only allowed experts compete: with 1 and 3 already out, dropping 1 removes expert 2.
+  CHECK(drop_least_used(usage, {true, false, true, false, true}, 1) == std::vector<bool>{true, false, false, false, true});
+
+  // Two batches, window 2: the second batch drops what the two natural routings together used least.
+  Batch low = softmax_batch(120, 8, 2, 21, /*skew=*/0.6), high = softmax_batch(120, 8, 2, 22, /*skew=*/-0.6);
+  auto strategy = make_strategy(parse_strategy("filtered:drop-least=3,window=2"));
+  strategy->apply(low.view(), 0);
+  layers::Routing r = strategy->apply(high.view(), 0);
+  std::vector<std::uint64_t> both(8, 0);
+  for (int64_t e = 0; e < 8; ++e) both[e] = loads(low.natural.expert_ids, 8)[e] + loads(high.natural.expert_ids, 8)[e];
+  const std::vector<bool> kept = drop_least_used(both, std::vector<bool>(8, true), 3);
+  const std::vector<int64_t> got = loads(r.expert_ids, 8);
+  for (int64_t e = 0; e < 8; ++e)
+    if (!kept[e]) CHECK(got[e] == 0);
+  check_rows_distinct(r.expert_ids);
+  CHECK_THROWS_WITH_AS(make_strategy(parse_strategy("filtered:drop-least=7"))->check(8, 2),
+                       "--strategy filtered:allow=all,drop-least=7,window=4: 1 allowed experts cannot fill the model's top-2",
+                       moesim::InputError);
+}
+
+TEST_CASE("load_temperature: the penalty by hand; a busy expert keeps only tokens that prefer it by more than it") {
+  // Recent loads 6,2,0,0: ℓ = 3,1,0,0, so at t = 0.5 the penalties are 1, 0, −0.5, −0.5.
+  CHECK(load_penalty({6, 2, 0, 0}, 0.5) == std::vector<double>{1.0, 0.0, -0.5, -0.5});
+  CHECK(load_penalty({0, 0}, 0.5) == std::vector<double>{0.0, 0.0});
+
+  // Batch A: 4 tokens, p = (0.4, 0.3, 0.2, 0.1), top-1 → all on expert 0, ℓ = (4, 0, 0, 0), penalty
+  // t·(3, −1, −1, −1). Expert 1 wins when 4t > ln(0.4/0.3) = 0.288: t = 0.05 keeps, t = 0.1 moves all.
+  auto batch = [](std::vector<float> logp) {
+    at::Tensor logits = at::tensor(logp).log().repeat({4, 1});
+    layers::Routing natural = layers::softmax_topk(logits, 1, true);
+    return Batch{natural.router_probs, natural};
+  };
+  Batch a = batch({0.4f, 0.3f, 0.2f, 0.1f}), b = batch({0.3f, 0.4f, 0.2f, 0.1f});
+  CHECK(at::equal(run("load_temperature:t=0.05", a).expert_ids, at::zeros({4, 1}, at::kLong)));
+  auto moving = make_strategy(parse_strategy("load_temperature:t=0.1"));
+  layers::Routing moved = moving->apply(a.view(), 0);
+  CHECK(at::equal(moved.expert_ids, at::ones({4, 1}, at::kLong)));
+  CHECK(moved.gates[0][0].item<float>() == doctest::Approx(1.0));  // top-1, renormalised
+  CHECK(moving->stats()[0].rerouted_pairs == 4);
+  CHECK(run("load_temperature:t=0", a).expert_ids.eq(0).all().item<bool>());  // t = 0 is the model
+
+  // Batch B after A (natural: all on expert 1). window=2: L = (4,0,0,0) + ((0,4,0,0) − (4,0,0,0))/2
+  // = (2,2,0,0), ℓ = (2,2,0,0), penalty t·(1,1,−1,−1): expert 2 wins when 2t > ln(0.4/0.2) = 0.693.
+  // window=1: ℓ = (0,4,0,0), penalty t·(−1,3,−1,−1): expert 0 wins when 4t > ln(0.4/0.3).
+  auto second = [&](const std::string& spec) {
+    auto s = make_strategy(parse_strategy(spec));
+    s->apply(a.view(), 0);
+    return s->apply(b.view(), 0).expert_ids[0][0].item<int64_t>();
+  };
+  CHECK(second("load_temperature:t=0.3,window=2") == 1);
+  CHECK(second("load_temperature:t=0.4,window=2") == 2);
+  CHECK(second("load_temperature:t=0.3,window=1") == 0);
 }
 
 TEST_CASE("expert_choice: every expert takes exactly its quota") {

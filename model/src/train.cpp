@@ -10,6 +10,7 @@
 #include <torch/torch.h>
 #include <torch/version.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cerrno>
 #include <cmath>
@@ -36,7 +37,13 @@
 namespace moesim::model {
 
 namespace fs = std::filesystem;
+
 using json = nlohmann::json;
+
+json eval_fields(const EvalResult& r) {
+  return {{"loss", r.loss}, {"ppl", r.ppl}, {"tokens", r.tokens}, {"gini", r.gini}, {"cv", r.cv},
+          {"max_mean", r.max_mean}, {"entropy", r.entropy}};
+}
 
 namespace {
 
@@ -142,13 +149,14 @@ EvalResult evaluate(const LoadedNetwork& net, const std::vector<std::int32_t>& v
     traces::BalanceMetrics m = traces::balance_metrics(counts);
     r.gini.push_back(m.gini);
     r.max_mean.push_back(m.max_mean_ratio);
+    r.cv.push_back(m.cv);
+    r.entropy.push_back(m.entropy_norm);
   }
   return r;
 }
 
 json eval_json(std::int64_t step, const EvalResult& r) {
-  return {{"step", step},
-          {"eval", {{"loss", r.loss}, {"ppl", r.ppl}, {"tokens", r.tokens}, {"gini", r.gini}, {"max_mean", r.max_mean}}}};
+  return {{"step", step}, {"eval", eval_fields(r)}};
 }
 
 std::string hex_of(const at::Tensor& bytes) {
@@ -253,6 +261,16 @@ struct Position {
   std::int64_t samples = 0;  // training windows consumed (data position)
 };
 
+// Removes all but the newest `keep` complete checkpoint-<step> folders (names sort by step: 8 digits).
+void remove_old_checkpoints(const fs::path& out_dir, int keep) {
+  std::vector<std::string> names;
+  for (const std::string& n : directory_entries(out_dir))
+    if (n.rfind("checkpoint-", 0) == 0 && !n.ends_with(".tmp")) names.push_back(n);
+  std::sort(names.begin(), names.end());
+  const std::size_t kept = static_cast<std::size_t>(std::max(keep, 1));
+  for (std::size_t i = 0; i + kept < names.size(); ++i) remove_tree(out_dir / names[i]);
+}
+
 void write_checkpoint(const TrainOptions& o, const LoadedNetwork& net, torch::optim::AdamW& optimizer,
                       const Position& pos) {
   const std::string name = fmt::format("checkpoint-{:08d}", pos.step);
@@ -270,10 +288,35 @@ void write_checkpoint(const TrainOptions& o, const LoadedNetwork& net, torch::op
   write_file_atomically(tmp / "trainer_state.json", state.dump(1));
   commit_directory(tmp, final_dir);
   write_file_atomically(o.out_dir / "latest", name + "\n");
-  std::vector<fs::path> older;  // keep only the newest checkpoint
-  for (const std::string& n : directory_entries(o.out_dir))
-    if (n.rfind("checkpoint-", 0) == 0 && n != name && !n.ends_with(".tmp")) older.push_back(o.out_dir / n);
-  for (const fs::path& p : older) remove_tree(p);
+  remove_old_checkpoints(o.out_dir, o.keep_checkpoints);
+}
+
+// The best model by validation perplexity so far: OUT/best/ (weights, config, tokenizer, best.json
+// with its step and perplexity), replaced atomically when an evaluation beats it.
+void write_best(const TrainOptions& o, const LoadedNetwork& net, std::int64_t step, const EvalResult& r) {
+  const fs::path tmp = o.out_dir / "best.tmp";
+  remove_tree(tmp);
+  fs::create_directories(tmp);
+  save_weights(tmp / "model.safetensors", net.weights, at::kFloat);
+  copy_model_files(o, tmp);
+  write_file_atomically(tmp / "best.json", json({{"step", step}, {"eval", eval_fields(r)}}).dump(1));
+  commit_directory(tmp, o.out_dir / "best");
+}
+
+// The best perplexity among the history's evaluations (after --resume truncated it); OUT/best from
+// an abandoned later step is removed, so that best/ always belongs to this history.
+double best_ppl_so_far(const fs::path& out_dir) {
+  double best = std::numeric_limits<double>::infinity();
+  std::ifstream in(out_dir / "history.jsonl");
+  std::string line;
+  while (std::getline(in, line)) {
+    json j = json::parse(line, nullptr, false);
+    if (!j.is_discarded() && j.contains("eval")) best = std::min(best, j["eval"].value("ppl", best));
+  }
+  std::ifstream best_in(out_dir / "best" / "best.json");
+  json b = json::parse(best_in, nullptr, false);
+  if (b.is_discarded() || !b.contains("eval") || b["eval"].value("ppl", -1.0) != best) remove_tree(out_dir / "best");
+  return best;
 }
 
 // History lines of steps after `step` belong to a run that is being replaced by --resume.
@@ -303,6 +346,7 @@ TrainSummary train_model(const TrainOptions& o) {
   if (o.seq_len < 2 || o.batch_size < 1 || o.grad_accum < 1 || o.steps < 1)
     throw InputError("--seq must be ≥ 2, --batch ≥ 1, --grad-accum ≥ 1, --steps ≥ 1");
   if (o.warmup_steps < 0 || o.warmup_steps > o.steps) throw InputError("--warmup must be between 0 and --steps");
+  if (o.keep_checkpoints < 1) throw InputError("--keep must be at least 1 (the newest checkpoint is what --resume needs)");
   const std::vector<BalanceTerm> terms = parse_balance_terms(o.balance);
   fs::create_directories(o.out_dir);
   const fs::path history_file = o.out_dir / "history.jsonl";
@@ -365,9 +409,14 @@ TrainSummary train_model(const TrainOptions& o) {
 
   TrainSummary summary;
   summary.first_step = pos.step;
+  double best_ppl = best_ppl_so_far(o.out_dir);
+  auto log_eval = [&](std::int64_t step, const EvalResult& r) {
+    log_line(eval_json(step, r));
+    if (r.ppl < best_ppl) best_ppl = r.ppl, write_best(o, net, step, r);
+  };
   if (pos.step == 0) {
     summary.before = evaluate(net, o.valid_tokens, o);
-    log_line(eval_json(0, summary.before));
+    log_eval(0, summary.before);
     if (!o.quiet) fmt::print(stderr, "step 0: valid loss {:.4f} ppl {:.2f}\n", summary.before.loss, summary.before.ppl);
   }
 
@@ -376,12 +425,14 @@ TrainSummary train_model(const TrainOptions& o) {
   auto window_start = start;
   const std::int64_t tokens_per_step = static_cast<std::int64_t>(o.batch_size) * o.grad_accum * o.seq_len;
   double loss_sum = 0, lm_sum = 0, bal_sum = 0;
+  std::vector<double> term_sums(terms.size(), 0.0);  // each balance term apart, unweighted
   std::int64_t logged = 0;
   while (pos.step < o.steps) {
     const double lr = learning_rate(o, pos.step);
     for (auto& group : optimizer.param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
     optimizer.zero_grad();
     double step_loss = 0, step_lm = 0, step_bal = 0;
+    std::vector<double> step_terms(terms.size(), 0.0);
     for (int micro = 0; micro < o.grad_accum; ++micro) {
       std::vector<std::int64_t> starts;
       for (int b = 0; b < o.batch_size; ++b) starts.push_back(order.window(pos.samples++) * o.seq_len);
@@ -396,10 +447,12 @@ TrainSummary train_model(const TrainOptions& o) {
         at::Tensor logits = net.network->forward(
             ids, valid, [&](int, int, const layers::Routing& r) { routing.push_back(r); }, /*want_logits=*/true);
         lm = at::cross_entropy_loss(logits.reshape({-1, V}), targets.reshape({-1}));
-        for (const BalanceTerm& term : terms) {
+        for (std::size_t i = 0; i < terms.size(); ++i) {
           at::Tensor layer_sum = at::zeros({}, balance.options());
-          for (const layers::Routing& r : routing) layer_sum = layer_sum + balance_loss(term.kind, r);
-          balance = balance + term.weight * layer_sum / static_cast<double>(std::max<std::size_t>(1, routing.size()));
+          for (const layers::Routing& r : routing) layer_sum = layer_sum + balance_loss(terms[i].kind, r);
+          const at::Tensor term_mean = layer_sum / static_cast<double>(std::max<std::size_t>(1, routing.size()));
+          balance = balance + terms[i].weight * term_mean;
+          step_terms[i] += term_mean.item<double>() / o.grad_accum;
         }
       }
       at::Tensor loss = (lm + balance) / static_cast<double>(o.grad_accum);
@@ -413,12 +466,18 @@ TrainSummary train_model(const TrainOptions& o) {
     ++pos.step;
     if (!std::isfinite(step_loss)) throw std::runtime_error(fmt::format("training diverged at step {}: loss {}", pos.step, step_loss));
     loss_sum += step_loss, lm_sum += step_lm, bal_sum += step_bal, ++logged;
+    for (std::size_t i = 0; i < terms.size(); ++i) term_sums[i] += step_terms[i];
     summary.final_loss = step_loss;
     if (pos.step % o.log_every == 0 || pos.step == o.steps) {
       const auto now = std::chrono::steady_clock::now();
       const double seconds = std::chrono::duration<double>(now - window_start).count();
+      json balance_terms = json::object();  // name → unweighted value (balance_loss = Σ weight × value)
+      for (std::size_t i = 0; i < terms.size(); ++i) {
+        balance_terms[balance_loss_name(terms[i].kind)] = term_sums[i] / logged;
+        term_sums[i] = 0;
+      }
       log_line({{"step", pos.step}, {"lr", lr}, {"loss", loss_sum / logged}, {"lm_loss", lm_sum / logged},
-                {"balance_loss", bal_sum / logged}, {"grad_norm", grad_norm},
+                {"balance_loss", bal_sum / logged}, {"balance_terms", balance_terms}, {"grad_norm", grad_norm},
                 {"tokens_per_s", seconds > 0 ? static_cast<double>(tokens_per_step * logged) / seconds : 0.0}});
       loss_sum = lm_sum = bal_sum = 0, logged = 0, window_start = now;
     }
@@ -426,7 +485,7 @@ TrainSummary train_model(const TrainOptions& o) {
     const bool last = pos.step == o.steps;
     if ((o.eval_every > 0 && pos.step % o.eval_every == 0) || last) {
       EvalResult r = evaluate(net, o.valid_tokens, o);
-      log_line(eval_json(pos.step, r));
+      log_eval(pos.step, r);
       if (last) summary.after = r;
     }
     const bool stop = o.stop_after > 0 && pos.step >= o.stop_after;

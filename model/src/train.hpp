@@ -4,16 +4,21 @@
 //
 // OUT/ after a run:
 //   history.jsonl        one JSON object per logged step ({"step", "lr", "loss", "lm_loss", "balance_loss",
-//                        "grad_norm", "tokens_per_s"}) and per evaluation ({"step", "eval": {"loss", "ppl",
-//                        "tokens", "gini": [per layer], "max_mean": [per layer]}})
+//                        "balance_terms": {name: unweighted value}, "grad_norm", "tokens_per_s"}) and per
+//                        evaluation ({"step", "eval": {"loss", "ppl", "tokens", and per layer "gini", "cv",
+//                        "max_mean", "entropy" (normalised)}})
 //   checkpoint-<step>/   model.safetensors (float32, loader layout), config.json, tokenizer, optimizer.safetensors
-//                        (AdamW moments), trainer_state.json (step, data position, seed, RNG), written atomically
+//                        (AdamW moments), trainer_state.json (step, data position, seed, RNG), written atomically;
+//                        the newest --keep of them stay
 //   latest               name of the newest complete checkpoint directory
+//   best/                the weights of the evaluation with the lowest validation perplexity, and best.json
 //   model/               the final model in --save-dtype: loads like any Hugging Face checkpoint
 #include <cstdint>
 #include <filesystem>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 namespace moesim::model {
 
@@ -39,6 +44,7 @@ struct TrainOptions {
   std::int64_t eval_every = 0;      // 0: evaluate only before the first and after the last step
   std::int64_t eval_tokens = 0;     // evaluate on the first this many validation tokens (0: all)
   std::int64_t checkpoint_every = 0;  // 0: only after the last step
+  int keep_checkpoints = 1;         // checkpoint-<step> folders kept (newest first)
   std::int64_t stop_after = 0;      // stop (after checkpointing) once this step is reached; tests of --resume
   std::string save_dtype = "float32";  // dtype of OUT/model/model.safetensors
   bool resume = false;
@@ -48,8 +54,11 @@ struct TrainOptions {
 struct EvalResult {
   double loss = 0, ppl = 0;
   std::int64_t tokens = 0;
-  std::vector<double> gini, max_mean;  // per MoE layer, of the top-k assignment counts
+  std::vector<double> gini, max_mean, cv, entropy;  // per MoE layer, of the top-k assignment counts (entropy normalised)
 };
+
+// An evaluation as history.jsonl and --json write it: {"loss", "ppl", "tokens", "gini", "cv", "max_mean", "entropy"}.
+nlohmann::json eval_fields(const EvalResult& r);
 
 struct TrainSummary {
   std::int64_t first_step = 0, last_step = 0;

@@ -50,6 +50,8 @@ void add_shared_options(CLI::App* cmd, TrainCommand& c) {
   cmd->add_option("--eval-every", o.eval_every, "Steps between evaluations (0: first and last only)")->capture_default_str();
   cmd->add_option("--eval-tokens", o.eval_tokens, "Validation tokens per evaluation (0: all)")->capture_default_str();
   cmd->add_option("--checkpoint-every", o.checkpoint_every, "Steps between checkpoints (0: last only)")->capture_default_str();
+  cmd->add_option("--keep", o.keep_checkpoints, "Checkpoints kept, newest first (OUT/best holds the best by validation perplexity)")
+      ->capture_default_str();
   cmd->add_option("--stop-after", o.stop_after, "Stop after this step, checkpoint included (then --resume)");
   cmd->add_option("--save-dtype", o.save_dtype, "dtype of OUT/model weights: float32 or bfloat16")
       ->check(CLI::IsMember({"float32", "bfloat16"}))->capture_default_str();
@@ -59,9 +61,7 @@ void add_shared_options(CLI::App* cmd, TrainCommand& c) {
   cli::add_json_flag(cmd, c.json);
 }
 
-nlohmann::json eval_json(const EvalResult& r) {
-  return {{"loss", r.loss}, {"ppl", r.ppl}, {"tokens", r.tokens}, {"gini", r.gini}, {"max_mean", r.max_mean}};
-}
+nlohmann::json eval_json(const EvalResult& r) { return eval_fields(r); }
 
 int run(TrainCommand& c) {
   TrainOptions& o = c.train;

@@ -95,6 +95,49 @@ TEST_CASE("train: loss falls, history has Gini per layer, the model loads like a
   CHECK(model->forward({{1, 2, 3}}).logits.size() == 3 * 32);
 }
 
+TEST_CASE("train: each balance term logged apart, evaluations with CV and entropy, --keep, best by perplexity") {
+  fs::path dir = moesim::testing::scratch_subdir("history");
+  write_initial_model(tiny_config(dir), dir / "init", 7, 0.02);
+  TrainOptions o = tiny_run(dir / "run", dir / "init");  // balance gini=0.1,z=0.01
+  o.eval_every = 2;
+  o.checkpoint_every = 2;
+  o.keep_checkpoints = 2;
+  train_model(o);
+  std::ifstream history(dir / "run" / "history.jsonl");
+  std::string line;
+  double best_ppl = 1e300;
+  std::int64_t best_step = -1;
+  while (std::getline(history, line)) {
+    auto j = nlohmann::json::parse(line);
+    if (j.contains("eval")) {
+      const auto& e = j["eval"];
+      REQUIRE(e["cv"].size() == 2);
+      REQUIRE(e["entropy"].size() == 2);
+      for (int l = 0; l < 2; ++l) {
+        CHECK(e["entropy"][l].get<double>() > 0.0);
+        CHECK(e["entropy"][l].get<double>() <= 1.0 + 1e-12);
+        CHECK((e["cv"][l].get<double>() > 0) == (e["gini"][l].get<double>() > 0));  // both 0 only at balance
+      }
+      if (e["ppl"].get<double>() < best_ppl) best_ppl = e["ppl"].get<double>(), best_step = j["step"].get<std::int64_t>();
+    } else {
+      // The logged total is the weighted sum of the terms logged apart.
+      const auto& t = j["balance_terms"];
+      REQUIRE(t.size() == 2);
+      CHECK(j["balance_loss"].get<double>() ==
+            doctest::Approx(0.1 * t["gini"].get<double>() + 0.01 * t["z"].get<double>()).epsilon(1e-5));
+    }
+  }
+  // Steps 8 with a checkpoint every 2 and --keep 2: the newest two remain.
+  CHECK(fs::exists(dir / "run" / "checkpoint-00000008"));
+  CHECK(fs::exists(dir / "run" / "checkpoint-00000006"));
+  CHECK(!fs::exists(dir / "run" / "checkpoint-00000004"));
+  std::ifstream best_in(dir / "run" / "best" / "best.json");
+  auto best = nlohmann::json::parse(best_in);
+  CHECK(best["step"].get<std::int64_t>() == best_step);
+  CHECK(best["eval"]["ppl"].get<double>() == best_ppl);
+  CHECK(MoeModel::load(dir / "run" / "best")->config().num_experts == 4);
+}
+
 TEST_CASE("train --resume: interrupted + resumed gives the same final weights as uninterrupted") {
   fs::path dir = moesim::testing::scratch_subdir("resume");
   write_initial_model(tiny_config(dir), dir / "init", 7, 0.02);

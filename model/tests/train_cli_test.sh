@@ -22,7 +22,7 @@ grep -q '"last_step": 3' <<<"$out" || { echo "first part: $out"; exit 1; }
 out=$("$moesim" finetune --model "$model" $data --out "$dir/ft" --steps 6 --warmup 1 --batch 2 --seq 32 \
       --balance gini=0.1,z=0.001 --resume --quiet --json)
 grep -q '"first_step": 3' <<<"$out" && grep -q '"last_step": 6' <<<"$out" || { echo "resume: $out"; exit 1; }
-[ "$(grep -c '"gini"' "$dir/ft/history.jsonl")" = 2 ] || { echo "history:"; cat "$dir/ft/history.jsonl"; exit 1; }
+[ "$(grep -c '"eval"' "$dir/ft/history.jsonl")" = 2 ] || { echo "history:"; cat "$dir/ft/history.jsonl"; exit 1; }
 
 out=$("$moesim" eval-ppl --model "$dir/ft/model" --dataset ids:"$dir/valid.ids" --seq 64 --stride 32 --batch 3 --quiet --json)
 grep -q '"tokens": 399' <<<"$out" || { echo "eval-ppl: every token but the first scored once: $out"; exit 1; }

@@ -65,19 +65,22 @@ void print_stats_table(const TraceStats& stats, const TraceHeader& h, const std:
   fmt::print("trace {}: {} ({}), {} MoE layers, {} experts, top-{}, {} tokens in {} steps, dataset {}, routing {}\n",
              file, h.model, h.architecture, h.num_layers, h.num_experts, h.top_k, h.num_tokens, h.num_steps, h.dataset,
              h.routing_strategy);
-  fmt::print("{:>5} {:>5} {:>7} {:>7} {:>12} {:>9} {:>8} {:>8} {:>8} {:>8} | {:>9} {:>9}\n", "layer", "model",
-             "gini", "cv", "variance", "max/mean", "maxvio", "max/min", "entropy", "min..max", "top1 gini",
-             "top1 m/m");
+  // "moe layer": the trace's index of the MoE layer; "model layer": the decoder layer it sits in.
+  fmt::print("{:>9} {:>11} {:>7} {:>7} {:>12} {:>9} {:>8} {:>8} {:>8} {:>15} | {:>9} {:>13}\n", "moe layer",
+             "model layer", "gini", "cv", "variance", "max/mean", "maxvio", "max/min", "entropy", "tokens min..max",
+             "top1 gini", "top1 max/mean");
   auto row = [](const std::string& a, const std::string& b, const BalanceMetrics& m, const BalanceMetrics& t,
                 const std::string& range) {
-    fmt::print("{:>5} {:>5} {:>7.4f} {:>7.4f} {:>12.4g} {:>9.3f} {:>8.3f} {:>8} {:>8.4f} {:>8} | {:>9.4f} {:>9.3f}\n", a, b,
-               m.gini, m.cv, m.variance, m.max_mean_ratio, m.max_vio, ratio(m.max_min_ratio), m.entropy_norm, range,
+    fmt::print("{:>9} {:>11} {:>7.4f} {:>7.4f} {:>12.4g} {:>9.3f} {:>8.3f} {:>8} {:>8.4f} {:>15} | {:>9.4f} {:>13.3f}\n", a,
+               b, m.gini, m.cv, m.variance, m.max_mean_ratio, m.max_vio, ratio(m.max_min_ratio), m.entropy_norm, range,
                t.gini, t.max_mean_ratio);
   };
   for (const auto& l : stats.layers)
     row(std::to_string(l.layer), std::to_string(l.model_layer), l.all, l.top1,
         fmt::format("{}..{}", l.all.min_load, l.all.max_load));
   row("mean", "", stats.mean_all, stats.mean_top1, "");
+  row("max", "", stats.max_all, stats.max_top1, fmt::format("..{}", stats.max_all.max_load));
+  fmt::print("verdict: {}\n", stats_verdict(stats).text);
   if (h.has_kept_mask)
     fmt::print("dropped pairs: {} of {} ({:.2f} %; tokens x router k {}); loads above count the {} kept pairs only\n",
                stats.dropped_pairs, stats.router_pairs, 100.0 * stats.drop_rate(), h.natural_top_k(), stats.kept_pairs);

@@ -1,5 +1,6 @@
 #include "moesim/traces/trace_stats.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <fmt/format.h>
 
@@ -91,6 +92,21 @@ void accumulate_mean(BalanceMetrics& acc, const BalanceMetrics& m, double weight
   acc.entropy_norm += weight * m.entropy_norm;
 }
 
+void accumulate_max(BalanceMetrics& acc, const BalanceMetrics& m, bool first) {
+  auto take = [first](double& a, double b) { a = first ? b : std::max(a, b); };
+  take(acc.mean, m.mean);
+  take(acc.variance, m.variance);
+  take(acc.cv, m.cv);
+  take(acc.gini, m.gini);
+  take(acc.max_load, m.max_load);
+  take(acc.min_load, m.min_load);
+  take(acc.max_min_ratio, m.max_min_ratio);
+  take(acc.max_mean_ratio, m.max_mean_ratio);
+  take(acc.max_vio, m.max_vio);
+  take(acc.entropy_norm, m.entropy_norm);
+  acc.total = first ? m.total : std::max(acc.total, m.total);
+}
+
 nlohmann::json finite_or_null(double x) { return std::isfinite(x) ? nlohmann::json(x) : nlohmann::json(nullptr); }
 
 }  // namespace
@@ -110,11 +126,33 @@ TraceStats compute_stats(const TraceReader& reader, const std::vector<int>& laye
     stats.layers.push_back(layer_stats(reader, l, progress));
     accumulate_mean(stats.mean_all, stats.layers.back().all, w);
     accumulate_mean(stats.mean_top1, stats.layers.back().top1, w);
+    accumulate_max(stats.max_all, stats.layers.back().all, stats.layers.size() == 1);
+    accumulate_max(stats.max_top1, stats.layers.back().top1, stats.layers.size() == 1);
     stats.kept_pairs += stats.layers.back().kept_pairs;
     stats.router_pairs += stats.layers.back().router_pairs;
     stats.dropped_pairs += stats.layers.back().dropped_pairs;
   }
   return stats;
+}
+
+StatsVerdict stats_verdict(const TraceStats& stats) {
+  StatsVerdict v;
+  const LayerStats* worst = nullptr;
+  for (const auto& l : stats.layers) {
+    if (!worst || l.all.max_mean_ratio > worst->all.max_mean_ratio) worst = &l;
+    for (std::uint64_t x : l.loads) v.dead_experts += x == 0;
+  }
+  if (!worst) return {"balanced", "no layers selected", -1, 0};
+  v.worst_layer = worst->layer;
+  const double m = worst->all.max_mean_ratio;
+  v.level = m <= kBalancedMaxMean ? "balanced" : m <= kImbalancedMaxMean ? "mildly imbalanced" : "imbalanced";
+  v.text = fmt::format("{}: the busiest expert of layer {} gets {:.2f}x the mean load (Gini {:.2f}), so the GPU "
+                       "holding it receives about {:.2f}x a balanced share in that layer's all-to-all",
+                       v.level, worst->layer, m, worst->all.gini, m);
+  if (v.dead_experts > 0)
+    v.text += fmt::format("; {} of {} (layer, expert) cells get no tokens", v.dead_experts,
+                          stats.layers.size() * worst->loads.size());
+  return v;
 }
 
 nlohmann::json to_json(const BalanceMetrics& m) {
@@ -129,6 +167,10 @@ nlohmann::json to_json(const BalanceMetrics& m) {
           {"max_mean_ratio", m.max_mean_ratio},
           {"max_vio", m.max_vio},
           {"entropy_norm", m.entropy_norm}};
+}
+
+static nlohmann::json verdict_json(const StatsVerdict& v) {
+  return {{"level", v.level}, {"text", v.text}, {"worst_layer", v.worst_layer}, {"dead_experts", v.dead_experts}};
 }
 
 nlohmann::json to_json(const TraceStats& stats, const TraceHeader& h) {
@@ -157,7 +199,9 @@ nlohmann::json to_json(const TraceStats& stats, const TraceHeader& h) {
           {"has_kept_mask", h.has_kept_mask},
           {"drop_rate", stats.drop_rate()},
           {"layers", layers},
-          {"mean_over_layers", {{"all", to_json(stats.mean_all)}, {"top1", to_json(stats.mean_top1)}}}};
+          {"mean_over_layers", {{"all", to_json(stats.mean_all)}, {"top1", to_json(stats.mean_top1)}}},
+          {"max_over_layers", {{"all", to_json(stats.max_all)}, {"top1", to_json(stats.max_top1)}}},
+          {"verdict", verdict_json(stats_verdict(stats))}};
 }
 
 }  // namespace moesim::traces

@@ -38,8 +38,10 @@ const std::vector<Entry>& entries() {
       {{"round_robin", "token t takes experts (t·k + j) mod E, j < k: loads differ by at most one", ""}, {}},
       {{"random", "k distinct experts uniformly at random per token (seeded)", ""},
        {{"seed", "0", Kind::kInteger, 0, true, "a non-negative integer"}}},
-      {{"filtered", "top-k among an allowed subset of experts only, gates renormalised over it", ""},
-       {{"allow", "0-3", Kind::kExpertList, 0, true, "expert ids or ranges joined by '+', e.g. 0-3+6"}}},
+      {{"filtered", "top-k among an allowed subset of experts only, gates renormalised over it; drop-least=N also removes the N experts the router used least over the last `window` batches", ""},
+       {{"allow", "all", Kind::kExpertList, 0, true, "'all' or expert ids and ranges joined by '+', e.g. 0-1+3-7"},
+        {"drop-least", "0", Kind::kInteger, 0, true, "a non-negative integer"},
+        {"window", "4", Kind::kInteger, 1, true, "an integer ≥ 1 (batches)"}}},
       {{"temperature", "router scores at temperature t (softmax(logits/t)); sample=1 draws k experts from it (Gumbel top-k, seeded)", ""},
        {{"t", "2.0", Kind::kNumber, 0.0, false, "a number > 0"},
         {"sample", "0", Kind::kFlag, 0, true, "0 or 1"},
@@ -52,6 +54,9 @@ const std::vector<Entry>& entries() {
        {{"eps", "0.0001", Kind::kNumber, 0.0, false, "a number > 0"}}},
       {{"bias", "DeepSeek auxiliary-loss-free balancing: per-expert bias for selection only, b += rate·sign(mean load − load) after each batch", ""},
        {{"rate", "0.001", Kind::kNumber, 0.0, false, "a number > 0"}}},
+      {{"load_temperature", "load-aware temperature: selection logits log p − t·(recent load / mean load − 1), recent load a moving average of the router's own loads over `window` batches; t=0 is the model", ""},
+       {{"t", "0.3", Kind::kNumber, 0.0, true, "a number ≥ 0"},
+        {"window", "4", Kind::kInteger, 1, true, "an integer ≥ 1 (batches)"}}},
   };
   return table;
 }
@@ -76,10 +81,11 @@ bool valid_value(const Param& p, const std::string& v) {
     case Kind::kNumber:
       return parse_double(v, x) && (p.min_inclusive ? x >= p.min : x > p.min);
     case Kind::kInteger:
-      return parse_uint(v, n);
+      return parse_uint(v, n) && static_cast<double>(n) >= p.min;
     case Kind::kFlag:
       return v == "0" || v == "1";
     case Kind::kExpertList:
+      if (v == "all") return true;
       try {
         std::size_t begin = 0;
         while (begin <= v.size()) {
@@ -146,11 +152,19 @@ StrategySpec parse_strategy(const std::string& raw, const std::string& where) {
   if (colon != std::string::npos) {
     const std::string rest = text.substr(colon + 1);
     std::size_t begin = 0;
+    const Param* last_param = nullptr;  // the key=value before, for the expert-list hint
     while (begin <= rest.size()) {
       std::size_t end = std::min(rest.find(',', begin), rest.size());
       const std::string item = trim(rest.substr(begin, end - begin));
       const std::size_t eq = item.find('=');
-      if (eq == std::string::npos) throw fail(fmt::format("'{}' is not key=value", item));
+      if (eq == std::string::npos) {
+        // "allow=0-1,3-7": the ',' ended the list early. Say how a list continues.
+        if (last_param && last_param->kind == Kind::kExpertList)
+          throw fail(fmt::format("'{}' is not key=value: parameters are separated by ',', and an expert list joins ids "
+                                 "and ranges with '+' ({}={}+{})",
+                                 item, last_param->key, spec.params[last_param->key], item));
+        throw fail(fmt::format("'{}' is not key=value", item));
+      }
       const std::string key = trim(item.substr(0, eq)), value = trim(item.substr(eq + 1));
       const Param* param = nullptr;
       for (const auto& p : entry->params)
@@ -163,6 +177,7 @@ StrategySpec parse_strategy(const std::string& raw, const std::string& where) {
       }
       if (!valid_value(*param, value)) throw fail(fmt::format("{} must be {}, not '{}'", key, param->meaning, value));
       spec.params[key] = value;
+      last_param = param;
       begin = end + 1;
     }
   }

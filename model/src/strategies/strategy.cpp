@@ -48,6 +48,7 @@ void RoutingStrategy::reset_stats() { stats_.clear(); }
 
 std::vector<std::int64_t> parse_expert_list(const std::string& text) {
   std::vector<std::int64_t> out;
+  if (text == "all") return out;
   std::size_t begin = 0;
   while (begin <= text.size()) {
     std::size_t end = std::min(text.find('+', begin), text.size());
@@ -71,7 +72,7 @@ std::unique_ptr<RoutingStrategy> make_strategy(const StrategySpec& spec) {
       {"topk", make_topk},           {"balanced", make_balanced},   {"round_robin", make_round_robin},
       {"random", make_random},       {"filtered", make_filtered},   {"temperature", make_temperature},
       {"capacity", make_capacity},   {"expert_choice", make_expert_choice}, {"base", make_base},
-      {"bias", make_bias}};
+      {"bias", make_bias},           {"load_temperature", make_load_temperature}};
   for (const auto& [name, factory] : factories)
     if (spec.name == name) return factory(spec);
   throw InputError(fmt::format("strategy {}: no implementation", spec.name));

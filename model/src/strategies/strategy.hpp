@@ -68,6 +68,7 @@ std::unique_ptr<RoutingStrategy> make_capacity(const StrategySpec& spec);
 std::unique_ptr<RoutingStrategy> make_expert_choice(const StrategySpec& spec);
 std::unique_ptr<RoutingStrategy> make_base(const StrategySpec& spec);
 std::unique_ptr<RoutingStrategy> make_bias(const StrategySpec& spec);
+std::unique_ptr<RoutingStrategy> make_load_temperature(const StrategySpec& spec);
 
 // The pure-C++ cores, exposed for tests.
 // balanced: tokens in order, each takes its best-ranked experts with room left. ranking (T, E)
@@ -79,7 +80,13 @@ std::vector<std::int64_t> greedy_with_capacity(const std::vector<std::int64_t>& 
 // result is within T·eps of the optimum. benefit (T, E) row-major. Returns one expert per token.
 std::vector<std::int64_t> auction_assign(const std::vector<double>& benefit, std::int64_t T, std::int64_t E,
                                          std::int64_t capacity, const std::vector<std::uint8_t>& excluded, double eps);
-// filtered: "0-3+6" → {0, 1, 2, 3, 6} (validated by parse_strategy).
+// filtered: "0-3+6" → {0, 1, 2, 3, 6} (validated by parse_strategy); "all" → {} (every expert).
 std::vector<std::int64_t> parse_expert_list(const std::string& text);
+// filtered:drop-least: the `count` experts with the smallest usage (ties: the lower id first) among
+// `allowed` (E) — what remains allowed. usage (E) pair counts.
+std::vector<bool> drop_least_used(const std::vector<std::uint64_t>& usage, std::vector<bool> allowed, int count);
+// load_temperature: the selection penalty t·(ℓ_e − 1) with ℓ_e = E·load_e / Σ load (1 at balance; 0
+// everywhere when nothing was counted yet).
+std::vector<double> load_penalty(const std::vector<double>& recent_load, double t);
 
 }  // namespace moesim::model::strategies

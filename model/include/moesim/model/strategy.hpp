@@ -1,7 +1,7 @@
 #pragma once
 // Assignment strategies: rules that replace a MoE router's top-k choice inside the forward pass
-// (balanced, round_robin, random, filtered, temperature, capacity, expert_choice, base, bias, and
-// topk = the model's own routing). LibTorch-free: parsing, the list of names, and the counters a
+// (balanced, round_robin, random, filtered, temperature, load_temperature, capacity, expert_choice,
+// base, bias, and topk = the model's own routing). LibTorch-free: parsing, the list of names, and the counters a
 // strategy keeps; the tensor code lives in model/src/strategies/, one file per strategy.
 //
 //   auto spec = moesim::model::parse_strategy("balanced:capacity=1.25");   // InputError if bad

@@ -1,6 +1,7 @@
 #pragma once
 // Per-layer expert loads of a trace and their balance metrics (all k choices and top-1 only).
 #include <nlohmann/json.hpp>
+#include <string>
 #include <vector>
 
 #include "moesim/traces/balance_metrics.hpp"
@@ -32,12 +33,28 @@ struct TraceStats {
   std::vector<LayerStats> layers;
   // Each metric averaged over the selected layers, except `total`, which is summed over them.
   BalanceMetrics mean_all, mean_top1;
+  // Each metric's largest value over the selected layers (`total` too): the worst layer sets the
+  // slowest all-to-all, which a mean hides.
+  BalanceMetrics max_all, max_top1;
   std::uint64_t kept_pairs = 0, router_pairs = 0, dropped_pairs = 0;  // summed over the selected layers
   double drop_rate() const { return router_pairs ? static_cast<double>(dropped_pairs) / static_cast<double>(router_pairs) : 0.0; }
 };
 
 // layers empty = every layer. Streams the file; memory is one slice of ids.
 TraceStats compute_stats(const TraceReader& reader, const std::vector<int>& layers, Progress* progress = nullptr);
+
+// One line on what the loads mean: the worst layer's busiest expert against the mean (how much more
+// its GPU receives than a balanced share), and experts that get no tokens.
+struct StatsVerdict {
+  std::string level;  // "balanced", "mildly imbalanced" or "imbalanced"
+  std::string text;
+  int worst_layer = -1;  // file index of the layer with the largest max/mean
+  std::uint64_t dead_experts = 0;  // (layer, expert) cells with 0 kept pairs
+};
+// Thresholds on the worst layer's max/mean: ≤ 1.25 balanced (its GPU's all-to-all share within 25 %
+// of the even one), ≤ 2 mildly imbalanced, above that imbalanced.
+inline constexpr double kBalancedMaxMean = 1.25, kImbalancedMaxMean = 2.0;
+StatsVerdict stats_verdict(const TraceStats& stats);
 
 nlohmann::json to_json(const BalanceMetrics& m);
 nlohmann::json to_json(const TraceStats& stats, const TraceHeader& header);
