@@ -4,6 +4,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <string>
 
 #include "moesim/common/error.hpp"
 #include "moesim/traces/trace_reader.hpp"
@@ -76,6 +78,41 @@ TEST_CASE("a written trace reads back exactly: header, steps, ids, gates, tokens
   std::uint64_t seen = 0;
   r.for_each_id_slice(0, 2, [&](const IdSlice& s) { seen += s.tokens; });
   CHECK(seen == 5);
+}
+
+namespace {
+std::string file_bytes(const fs::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
+}
+}  // namespace
+
+// Regression (issue 20): close() renamed the file while its datasets were still open, so HDF5
+// wrote chunks and metadata into the renamed file later, when the writer was destroyed; a kill in
+// between replaced a good trace with a corrupt one. Once close() returns, the file under the
+// final name must be complete and never written again.
+TEST_CASE("after close() the trace is complete: destroying the writer writes nothing more") {
+  fs::path p = moesim::testing::scratch_path("complete_at_close.h5");
+  fs::path snapshot = moesim::testing::scratch_path("complete_at_close_snapshot.h5");
+  fs::remove(p);
+  fs::remove(snapshot);
+  std::string at_close;
+  {
+    TraceWriter w(p, small_header(), WriterOptions{.chunk_tokens = 2});
+    std::vector<std::int32_t> seq = {0, 0, 1}, pos = {0, 1, 0}, tok = {11, 12, 13};
+    std::vector<std::int32_t> ids = {0, 1, 2, 3, 3, 0};
+    std::vector<float> g = {0.6f, 0.4f, 0.7f, 0.3f, 0.5f, 0.5f};
+    std::vector<float> probs(3 * 4, 0.25f);
+    std::vector<LayerRouting> r = {{ids, g, probs, {}}, {ids, g, probs, {}}};
+    w.append_step({seq, pos, tok}, r);
+    w.close();
+    at_close = file_bytes(p);
+    fs::copy_file(p, snapshot);  // what a kill right after the rename would leave
+  }
+  CHECK(file_bytes(p) == at_close);
+  TraceReader r(snapshot);
+  CHECK(r.header().num_tokens == 3);
+  CHECK(r.read_step(0, 1).expert_ids == std::vector<std::int32_t>{0, 1, 2, 3, 3, 0});
 }
 
 TEST_CASE("writer refuses an expert id outside the declared experts") {

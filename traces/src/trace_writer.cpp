@@ -93,6 +93,9 @@ struct TraceWriter::Impl {
     // refused by the library instead of being parsed (fuzzing found crashes on unchecked ones).
     H5::FileAccPropList access;
     access.setLibverBounds(H5F_LIBVER_V18, H5F_LIBVER_LATEST);
+    // STRONG: closing the file closes (and flushes) every object still open in it, so that no
+    // dataset handle can keep the file open past close() and have HDF5 write after the rename.
+    access.setFcloseDegree(H5F_CLOSE_STRONG);
     file = H5::H5File(output.temp_path().string(), H5F_ACC_TRUNC, H5::FileCreatPropList::DEFAULT, access);
     id_width = schema::id_width_bytes_for(header.num_experts);
     const hsize_t chunk = options.chunk_tokens;
@@ -224,6 +227,22 @@ struct TraceWriter::Impl {
     H5::DataSet offsets = file.createDataSet(schema::kStepOffsets, H5::PredType::STD_U64LE, space);
     offsets.write(step_offsets.data(), H5::PredType::NATIVE_UINT64);
   }
+
+  // Every handle closed before the file: HDF5 writes an open dataset's chunks and metadata when
+  // its last handle goes, so a handle left open would write into the file after it was renamed
+  // into place (a kill then would replace a good trace with a corrupt one).
+  void close_all() {
+    for (auto& s : layers) {
+      s.expert_ids.close();
+      s.gates.close();
+      s.probs.close();
+      s.kept.close();
+    }
+    sequence_id.close();
+    position.close();
+    token_id.close();
+    file.close();
+  }
 };
 
 TraceWriter::TraceWriter(const std::filesystem::path& path, TraceHeader header, WriterOptions options) {
@@ -249,7 +268,7 @@ void TraceWriter::close() {
   if (impl_->closed) return;
   try {
     impl_->write_header_attrs();
-    impl_->file.close();
+    impl_->close_all();
   } catch (const H5::Exception& e) {
     throw std::runtime_error(impl_->output.final_path().string() + ": write failed: " + e.getDetailMsg());
   }
