@@ -88,6 +88,7 @@ struct TraceWriter::Impl {
       for (int l = 0; l < header.num_layers; ++l) header.model_layers.push_back(l);
     if (static_cast<int>(header.model_layers.size()) != header.num_layers)
       throw std::invalid_argument("trace header: model_layers must have num_layers entries");
+    check_chunk_size();
     H5::Exception::dontPrint();
     // Format versions from HDF5 1.8 on checksum every metadata block, so a corrupted header is
     // refused by the library instead of being parsed (fuzzing found crashes on unchecked ones).
@@ -125,6 +126,18 @@ struct TraceWriter::Impl {
         s.kept = create_appendable(file, schema::layer_dataset(l, schema::kKept), H5::PredType::STD_U8LE, k, chunk, z);
       layers.push_back(std::move(s));
     }
+  }
+
+  // HDF5 refuses chunks of 4 GiB or more (deep inside H5Dcreate, as an environment-like error):
+  // the widest row is a layer's router probabilities (num_experts floats) or its top_k ids/gates.
+  void check_chunk_size() const {
+    constexpr std::uint64_t kMaxChunkBytes = (std::uint64_t{1} << 32) - 1;
+    const std::uint64_t widest_row_bytes =
+        sizeof(float) * static_cast<std::uint64_t>(header.has_router_probs ? header.num_experts : header.top_k);
+    if (options.chunk_tokens == 0 || options.chunk_tokens > kMaxChunkBytes / widest_row_bytes)
+      throw std::invalid_argument("trace writer: chunk of " + std::to_string(options.chunk_tokens) +
+                                  " tokens must be between 1 and " + std::to_string(kMaxChunkBytes / widest_row_bytes) +
+                                  " (HDF5 chunks hold less than 4 GiB)");
   }
 
   // A mask holds only 0 and 1, so that a reader can count kept pairs by adding the bytes.
