@@ -6,6 +6,7 @@
 
 #include <charconv>
 #include <cmath>
+#include <map>
 #include <set>
 #include <stdexcept>
 
@@ -24,6 +25,24 @@ struct Loader {
   [[noreturn]] void fail(const YAML::Node& at, const std::string& message) const {
     const YAML::Mark mark = at.Mark();
     throw InputError(located(file, mark.line + 1, mark.column + 1, message));
+  }
+
+  // yaml-cpp keeps both entries of a key written twice and lookups see the first: a second
+  // `synth:` step (or axis) silently lost. Checked in every mapping, at the second occurrence.
+  void check_unique_keys(const YAML::Node& node, int depth = 0) const {
+    constexpr int kMaxDepth = 64;  // an alias cycle is not walked for ever
+    if (depth > kMaxDepth) return;
+    if (node.IsMap()) {
+      std::map<std::string, int> first_line;
+      for (const auto& kv : node) {
+        if (kv.first.IsScalar())
+          if (auto [it, added] = first_line.emplace(kv.first.Scalar(), kv.first.Mark().line + 1); !added)
+            fail(kv.first, fmt::format("duplicate key '{}' (first at line {})", kv.first.Scalar(), it->second));
+        check_unique_keys(kv.second, depth + 1);
+      }
+    } else if (node.IsSequence()) {
+      for (const auto& item : node) check_unique_keys(item, depth + 1);
+    }
   }
 
   bool is_number(const std::string& text) const {
@@ -177,6 +196,7 @@ SweepSpec load_sweep_file(const fs::path& file, const std::vector<std::string>& 
     throw InputError(located(file, e.mark.line + 1, e.mark.column + 1, e.msg));
   }
   if (!root.IsMap()) throw InputError(located(file, "expected a mapping with parameters, axes and steps"));
+  L.check_unique_keys(root);
 
   SweepSpec spec;
   spec.file = fs::absolute(file);
