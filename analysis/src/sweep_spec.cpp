@@ -29,19 +29,21 @@ struct Loader {
 
   // yaml-cpp keeps both entries of a key written twice and lookups see the first: a second
   // `synth:` step (or axis) silently lost. Checked in every mapping, at the second occurrence.
-  void check_unique_keys(const YAML::Node& node, int depth = 0) const {
-    constexpr int kMaxDepth = 64;  // an alias cycle is not walked for ever
-    if (depth > kMaxDepth) return;
-    if (node.IsMap()) {
-      std::map<std::string, int> first_line;
-      for (const auto& kv : node) {
-        if (kv.first.IsScalar())
-          if (auto [it, added] = first_line.emplace(kv.first.Scalar(), kv.first.Mark().line + 1); !added)
-            fail(kv.first, fmt::format("duplicate key '{}' (first at line {})", kv.first.Scalar(), it->second));
-        check_unique_keys(kv.second, depth + 1);
-      }
-    } else if (node.IsSequence()) {
-      for (const auto& item : node) check_unique_keys(item, depth + 1);
+  // Aliases can make the node graph cyclic or exponentially shared (`a: &a [*a, *a]`): each
+  // container is walked once, identified by where it starts in the file.
+  void check_unique_keys(const YAML::Node& node, std::set<int>& walked) const {
+    if (!node.IsMap() && !node.IsSequence()) return;
+    if (!walked.insert(node.Mark().pos).second) return;
+    if (node.IsSequence()) {
+      for (const auto& item : node) check_unique_keys(item, walked);
+      return;
+    }
+    std::map<std::string, int> first_line;
+    for (const auto& kv : node) {
+      if (kv.first.IsScalar())
+        if (auto [it, added] = first_line.emplace(kv.first.Scalar(), kv.first.Mark().line + 1); !added)
+          fail(kv.first, fmt::format("duplicate key '{}' (first at line {})", kv.first.Scalar(), it->second));
+      check_unique_keys(kv.second, walked);
     }
   }
 
@@ -196,7 +198,8 @@ SweepSpec load_sweep_file(const fs::path& file, const std::vector<std::string>& 
     throw InputError(located(file, e.mark.line + 1, e.mark.column + 1, e.msg));
   }
   if (!root.IsMap()) throw InputError(located(file, "expected a mapping with parameters, axes and steps"));
-  L.check_unique_keys(root);
+  std::set<int> walked;
+  L.check_unique_keys(root, walked);
 
   SweepSpec spec;
   spec.file = fs::absolute(file);
