@@ -8,8 +8,9 @@
 #
 # CI mode (issue 20): every target replays its seed corpus and regression inputs, then runs exactly
 # N executions (-runs=N; a target may lower it with a "# ci-runs: N" line in tests/fuzz/<t>.options)
-# from a fixed seed, in one process (no fork mode), from an empty work corpus, with a 120 s
-# per-input limit that no healthy input comes near. The same code therefore gives the same run:
+# from a fixed seed, in one process (no fork mode), from an empty work corpus, without compare
+# tracing (its feedback varies between runs), with a 120 s per-input limit that no healthy input
+# comes near. The same code therefore gives the same run:
 # CI fails only when a change of the code makes it fail. The time-bound, randomly seeded search for
 # new bugs is scripts/fuzz-campaign.sh (which calls the second form).
 #
@@ -80,7 +81,11 @@ for t in "${targets[@]}"; do
     [ "$target_runs" -gt "$runs" ] && target_runs=$runs
     # One process, no time limits that a loaded machine could trip: -fork and -ignore_* are for campaigns.
     extra+=($(tr ' ' '\n' <<<"$options" | grep -v '^-fork=\|^-ignore_' || true))
-    extra+=(-runs="$target_runs" -seed="$seed" -timeout=120)
+    # -use_cmp=0 -use_memmem=0: the values that compare-tracing feeds back include heap bytes that
+    # differ between two runs of the same binary; -reload=0: no timed re-reading of the corpus folder.
+    # Without them two runs of the same binary give the same corpus (measured).
+    extra+=(-runs="$target_runs" -seed="$seed" -timeout=120 -use_cmp=0 -use_memmem=0 -reload=0)
+    export MOESIM_FUZZ_SCRATCH_DIR=$PWD/build-fuzz/ci-tmp/$t  # fixed file names: no pid in messages
     budget="${target_runs}x"
   else
     work=build-fuzz/corpus/$t

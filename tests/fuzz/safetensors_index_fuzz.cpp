@@ -22,8 +22,7 @@ namespace {
 class ModelDir {
  public:
   ModelDir() {
-    const char* tmp = std::getenv("TMPDIR");
-    dir_ = std::filesystem::path(tmp && *tmp ? tmp : "/tmp") / ("moesim-fuzz-index-" + std::to_string(::getpid()));
+    dir_ = moesim::fuzz::scratch_path("-index");
     std::filesystem::create_directories(dir_);
     static const std::array<float, 2> values{1.0f, 2.0f};
     const auto bytes = std::as_bytes(std::span(values));
