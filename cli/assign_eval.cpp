@@ -264,13 +264,13 @@ void register_command(cli::Commands& commands, CLI::App& app) {
   cmd->add_option("--tokenizer", a->tokenizer, "tokenizer.json or SentencePiece .model (default: the model directory's)");
   cmd->add_option("--strategy", a->strategies, "NAME[:key=value,...], repeatable; the first is the perplexity baseline");
   cmd->add_option("--strategies", a->strategy_file, "A sweep file: one strategy per line, # comments");
-  cmd->add_option("--tokens", a->tokens, "Tokens of the corpus to evaluate (0 = all)")->capture_default_str();
-  cmd->add_option("--batch", a->batch, "Sequences per forward pass (the batch strategies balance over)")->capture_default_str();
-  cmd->add_option("--seq", a->seq, "Tokens per sequence (non-overlapping windows)")->capture_default_str();
-  cmd->add_option("--lambada", a->lambada, "Also score LAMBADA last-word accuracy on this many examples (0 = skip)")->capture_default_str();
+  cmd->add_option("--tokens", a->tokens, "Tokens of the corpus to evaluate (0 = all)")->check(cli::non_negative<decltype(a->tokens)>())->capture_default_str();
+  cmd->add_option("--batch", a->batch, "Sequences per forward pass (the batch strategies balance over)")->check(cli::positive<decltype(a->batch)>())->capture_default_str();
+  cmd->add_option("--seq", a->seq, "Tokens per sequence (non-overlapping windows)")->check(cli::positive<decltype(a->seq)>())->capture_default_str();
+  cmd->add_option("--lambada", a->lambada, "Also score LAMBADA last-word accuracy on this many examples (0 = skip)")->check(cli::non_negative<decltype(a->lambada)>())->capture_default_str();
   cmd->add_option("--platform", a->platform, "Replay platform: switch:GPUS, cluster:NODES:GPUS_PER_NODE or a platform file")->capture_default_str();
   cmd->add_option("--algorithm", a->algorithm, "All-to-all algorithm: direct | pairwise | hierarchical")->capture_default_str();
-  cmd->add_option("--ep-gpus", a->ep_gpus, "GPUs the experts are spread over (0 = all of the platform)")->capture_default_str();
+  cmd->add_option("--ep-gpus", a->ep_gpus, "GPUs the experts are spread over (0 = all of the platform)")->check(cli::non_negative<decltype(a->ep_gpus)>())->capture_default_str();
   cmd->add_option("--device", a->device, "cpu | cuda | cuda:N")->capture_default_str();
   cmd->add_option("--dtype", a->dtype, "float32 | bfloat16 | float16")->capture_default_str();
   cmd->add_option("-o,--out", a->out, "Directory for traces and assign_eval.{csv,json,txt}")->capture_default_str();

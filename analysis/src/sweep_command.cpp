@@ -137,6 +137,9 @@ int run_sweep(const SweepArgs& a) {
   std::vector<Scenario> grid = expand_grid(spec);
   const fs::path out = a.out.empty() ? fs::path("sweep-" + spec.name) : fs::path(a.out);
   if (a.dry_run) return print_dry_run(grid, a.json), kExitOk;
+  // One sweep per folder at a time (array tasks of one Slurm sweep share it): held to the end,
+  // results table included.
+  SweepFolderLock lock(out, a.task >= 0 ? SweepFolderLock::Mode::shared : SweepFolderLock::Mode::exclusive);
   if (a.slurm) return run_slurm(a, spec, grid, out);
 
   RunOptions options;
@@ -177,6 +180,7 @@ int run_sweep(const SweepArgs& a) {
 
 int run_collect(const CollectArgs& a) {
   if (!fs::is_directory(a.out)) throw InputError(located(a.out, "no such folder (the --out folder of a sweep)"));
+  SweepFolderLock lock(a.out, SweepFolderLock::Mode::shared);  // not while a sweep still writes results
   json index;
   {
     std::ifstream f(fs::path(a.out) / "sweep.json");
@@ -208,19 +212,19 @@ void register_sweep_command(cli::Commands& commands, CLI::App& app) {
       [a]() { return run_sweep(*a); });
   sweep->add_option("file", a->file, "Sweep file (YAML: name, parameters, axes, steps)");
   sweep->add_option("-o,--out", a->out, "Output folder (default: sweep-<name>); a rerun resumes in it");
-  sweep->add_option("-j,--jobs", a->jobs, "Worker processes at once (Slurm: CPUs per array task)")->capture_default_str();
+  sweep->add_option("-j,--jobs", a->jobs, "Worker processes at once (Slurm: CPUs per array task)")->check(cli::positive<decltype(a->jobs)>())->capture_default_str();
   sweep->add_flag("--dry-run", a->dry_run, "List the scenarios and their command lines; run nothing");
   sweep->add_flag("--keep-failed", a->keep_failed, "Do not rerun scenarios whose last run failed");
   sweep->add_option("--timeout-s", a->timeout_s, "Kill a scenario running longer than this and record it as failed (0: no limit)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(cli::non_negative<decltype(a->timeout_s)>())
       ->capture_default_str();
   sweep->add_flag("--force", a->force, "Rerun every scenario, even those already done (e.g. after rebuilding moesim)");
   sweep->add_flag("--no-table", a->no_table, "Do not write results.csv / results.h5 at the end");
   sweep->add_flag("--slurm", a->slurm, "Write OUT/sweep.sbatch (a Slurm job array) instead of running");
-  sweep->add_option("--chunk-size", a->chunk_size, "Scenarios per Slurm array task")->capture_default_str();
+  sweep->add_option("--chunk-size", a->chunk_size, "Scenarios per Slurm array task")->check(cli::positive<decltype(a->chunk_size)>())->capture_default_str();
   sweep->add_option("--sbatch-option", a->sbatch_options,
                     "Extra #SBATCH line for --slurm, e.g. --sbatch-option=--partition=short (repeatable)");
-  sweep->add_option("--task", a->task, "Run only array task T's chunk of the grid (what the Slurm script calls)");
+  sweep->add_option("--task", a->task, "Run only array task T's chunk of the grid (what the Slurm script calls)")->check(cli::non_negative<decltype(a->task)>());
   sweep->add_option("--set", a->sets, "Fix a parameter: name=value (an axis becomes that one value; repeatable)");
   sweep->add_option("--show", a->show, "Print these result columns as a table at the end, e.g. --show load,stats.mean_over_layers.all.gini")
       ->delimiter(',');

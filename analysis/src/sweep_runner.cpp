@@ -4,7 +4,8 @@
 #include "moesim/analysis/sweep_runner.hpp"
 
 #include <fcntl.h>
-#include <spawn.h>
+#include <sys/file.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
@@ -25,7 +26,6 @@
 #include "moesim/common/error.hpp"
 #include "moesim/common/progress.hpp"
 
-extern char** environ;
 
 namespace moesim::analysis {
 namespace fs = std::filesystem;
@@ -144,6 +144,59 @@ class StopSignals {
   struct sigaction old_int_ {}, old_term_ {};
 };
 
+// Starts one step's command: stdin from /dev/null, stdout and stderr to files, in `cwd`.
+// - In a process group of its own, so that a timeout or Ctrl-C also stops what it started
+//   (moesim replay simulates in a forked child): kill(-pid) reaches them all.
+// - With PR_SET_PDEATHSIG = SIGKILL, so that a sweep killed with SIGKILL (no handler runs) does
+//   not leave its workers running on: the kernel kills each worker when the sweep dies.
+// fork + exec rather than posix_spawn, which cannot set a death signal. Only async-signal-safe
+// calls between the two; an exec failure comes back through a close-on-exec pipe.
+// Returns 0, or the errno of what failed in the child.
+int spawn_worker(const std::vector<char*>& argv, const std::string& out, const std::string& err,
+                 const std::string& cwd, pid_t& pid) {
+  int report[2];
+  if (::pipe2(report, O_CLOEXEC) != 0) return errno;
+  const pid_t parent = ::getpid();
+  pid = ::fork();
+  if (pid < 0) {
+    const int e = errno;
+    ::close(report[0]);
+    ::close(report[1]);
+    return e;
+  }
+  if (pid == 0) {
+    auto fail = [&](int e) {
+      (void)!::write(report[1], &e, sizeof e);
+      ::_exit(127);
+    };
+    if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) fail(errno);
+    if (::getppid() != parent) ::_exit(127);  // the sweep died before the line above took effect
+    if (::setpgid(0, 0) != 0) fail(errno);
+    const int in_fd = ::open("/dev/null", O_RDONLY);
+    const int out_fd = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    const int err_fd = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (in_fd < 0 || out_fd < 0 || err_fd < 0) fail(errno);
+    if (::dup2(in_fd, STDIN_FILENO) < 0 || ::dup2(out_fd, STDOUT_FILENO) < 0 || ::dup2(err_fd, STDERR_FILENO) < 0)
+      fail(errno);
+    if (::chdir(cwd.c_str()) != 0) fail(errno);
+    ::execv(argv[0], argv.data());
+    fail(errno);
+  }
+  ::setpgid(pid, pid);  // also from here: no window in which kill(-pid) misses the new group
+  ::close(report[1]);
+  int child_errno = 0;
+  ssize_t n;
+  while ((n = ::read(report[0], &child_errno, sizeof child_errno)) < 0 && errno == EINTR) {
+  }
+  ::close(report[0]);
+  if (n == static_cast<ssize_t>(sizeof child_errno)) {
+    while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+    }
+    return child_errno;
+  }
+  return 0;
+}
+
 struct Running {
   std::size_t scenario = 0;  // position in the selection
   std::size_t step = 0;
@@ -257,24 +310,10 @@ class Pool {
 
     const std::string out = (dir / (step.name + ".out")).string(), err = (dir / (step.name + ".err")).string();
     const std::string cwd = spec_.file.parent_path().string();  // paths in a sweep file are relative to it
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_addchdir_np(&actions, cwd.c_str());
-    // Each command in a process group of its own, so that a timeout or Ctrl-C also stops what it
-    // started (moesim replay simulates in a forked child).
-    posix_spawnattr_t attr;
-    posix_spawnattr_init(&attr);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
-    posix_spawnattr_setpgroup(&attr, 0);
     pid_t pid = 0;
-    int rc = ::posix_spawn(&pid, argv[0], &actions, &attr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    posix_spawnattr_destroy(&attr);
-    if (rc != 0) {
-      finish(i, step.name, 1, fmt::format("cannot run {}: {}", words[0], std::strerror(rc)));
+    const int error = spawn_worker(argv, out, err, cwd, pid);
+    if (error != 0) {
+      finish(i, step.name, 1, fmt::format("cannot run {}: {}", words[0], std::strerror(error)));
       return;
     }
     running_[pid] = {i, step_index, Clock::now()};
@@ -345,6 +384,30 @@ class Pool {
 };
 
 }  // namespace
+
+SweepFolderLock::SweepFolderLock(const fs::path& out_dir, Mode mode) {
+  std::error_code ec;
+  if (fs::exists(out_dir, ec) && !fs::is_directory(out_dir, ec))
+    throw InputError(located(out_dir, "is a file; --out names the sweep's folder"));
+  fs::create_directories(out_dir);
+  const fs::path file = out_dir / ".lock";
+  fd_ = ::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);  // close-on-exec: workers do not hold it
+  if (fd_ < 0) throw std::runtime_error(fmt::format("{}: cannot open the sweep lock: {}", file.string(), std::strerror(errno)));
+  int rc;
+  while ((rc = ::flock(fd_, (mode == Mode::exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB)) != 0 && errno == EINTR) {
+  }
+  if (rc != 0) {
+    const int e = errno;
+    ::close(fd_);
+    if (e == EWOULDBLOCK)
+      throw std::runtime_error(fmt::format("{}: another moesim sweep is running in this folder (it holds {}); wait for it "
+                                           "to end or give another --out",
+                                           out_dir.string(), file.string()));
+    throw std::runtime_error(fmt::format("{}: cannot lock: {}", file.string(), std::strerror(e)));
+  }
+}
+
+SweepFolderLock::~SweepFolderLock() { ::close(fd_); }
 
 fs::path scenario_dir(const fs::path& out_dir, const Scenario& s) { return out_dir / "scenarios" / s.id; }
 fs::path result_path(const fs::path& out_dir, const std::string& id) {

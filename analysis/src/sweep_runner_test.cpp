@@ -252,3 +252,23 @@ steps:
   CHECK(slow["error"] == "timed out after 3 s (--timeout-s)");
   CHECK(slow["wall_s"].get<double>() < 10.0);
 }
+
+// Issue 20: two sweeps on one folder raced over its result files (one reported "stdout is not
+// JSON", the other "8 ran ok" over a table with failed rows). Now the second refuses at once.
+TEST_CASE("a sweep folder is locked: a second sweep refuses, array tasks and collect share it") {
+  using moesim::analysis::SweepFolderLock;
+  const auto out = moesim::testing::scratch_path("locked_sweep");
+  fs::remove_all(out);
+  {
+    SweepFolderLock first(out, SweepFolderLock::Mode::exclusive);
+    CHECK_THROWS_WITH_AS(SweepFolderLock(out, SweepFolderLock::Mode::exclusive),
+                         doctest::Contains("another moesim sweep is running in this folder"), std::runtime_error);
+    CHECK_THROWS_AS(SweepFolderLock(out, SweepFolderLock::Mode::shared), std::runtime_error);
+  }
+  {
+    SweepFolderLock task_a(out, SweepFolderLock::Mode::shared);
+    SweepFolderLock task_b(out, SweepFolderLock::Mode::shared);
+    CHECK_THROWS_AS(SweepFolderLock(out, SweepFolderLock::Mode::exclusive), std::runtime_error);
+  }
+  SweepFolderLock again(out, SweepFolderLock::Mode::exclusive);  // released with the objects
+}

@@ -6,6 +6,7 @@
 
 #include <charconv>
 #include <cmath>
+#include <map>
 #include <set>
 #include <stdexcept>
 
@@ -24,6 +25,26 @@ struct Loader {
   [[noreturn]] void fail(const YAML::Node& at, const std::string& message) const {
     const YAML::Mark mark = at.Mark();
     throw InputError(located(file, mark.line + 1, mark.column + 1, message));
+  }
+
+  // yaml-cpp keeps both entries of a key written twice and lookups see the first: a second
+  // `synth:` step (or axis) silently lost. Checked in every mapping, at the second occurrence.
+  // Aliases can make the node graph cyclic or exponentially shared (`a: &a [*a, *a]`): each
+  // container is walked once, identified by where it starts in the file.
+  void check_unique_keys(const YAML::Node& node, std::set<int>& walked) const {
+    if (!node.IsMap() && !node.IsSequence()) return;
+    if (!walked.insert(node.Mark().pos).second) return;
+    if (node.IsSequence()) {
+      for (const auto& item : node) check_unique_keys(item, walked);
+      return;
+    }
+    std::map<std::string, int> first_line;
+    for (const auto& kv : node) {
+      if (kv.first.IsScalar())
+        if (auto [it, added] = first_line.emplace(kv.first.Scalar(), kv.first.Mark().line + 1); !added)
+          fail(kv.first, fmt::format("duplicate key '{}' (first at line {})", kv.first.Scalar(), it->second));
+      check_unique_keys(kv.second, walked);
+    }
   }
 
   bool is_number(const std::string& text) const {
@@ -166,7 +187,20 @@ std::string stable_hash_hex(const std::string& text) {
   return fmt::format("{:016x}", h);
 }
 
+static SweepSpec load_sweep_file_unguarded(const fs::path& file, const std::vector<std::string>& sets);
+
 SweepSpec load_sweep_file(const fs::path& file, const std::vector<std::string>& sets) {
+  try {
+    return load_sweep_file_unguarded(file, sets);
+  } catch (const YAML::Exception& e) {
+    // A yaml-cpp surprise (a list as a key: `? [a] : 1` made `as<std::string>()` throw, found by
+    // fuzzing, tests/fuzz/regressions/sweep_file/) is still bad input, not exit 1.
+    throw InputError(located(file, e.mark.is_null() ? 0 : e.mark.line + 1, e.mark.is_null() ? 0 : e.mark.column + 1,
+                             "unexpected YAML structure: " + e.msg));
+  }
+}
+
+static SweepSpec load_sweep_file_unguarded(const fs::path& file, const std::vector<std::string>& sets) {
   Loader L{file};
   std::error_code ec;
   if (!fs::is_regular_file(file, ec)) throw InputError(located(file, "no such file"));
@@ -177,6 +211,8 @@ SweepSpec load_sweep_file(const fs::path& file, const std::vector<std::string>& 
     throw InputError(located(file, e.mark.line + 1, e.mark.column + 1, e.msg));
   }
   if (!root.IsMap()) throw InputError(located(file, "expected a mapping with parameters, axes and steps"));
+  std::set<int> walked;
+  L.check_unique_keys(root, walked);
 
   SweepSpec spec;
   spec.file = fs::absolute(file);

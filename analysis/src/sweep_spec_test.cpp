@@ -1,5 +1,6 @@
 // Sweep files: grid expansion, ranges, placeholders and the errors a user sees.
 #include <doctest/doctest.h>
+#include <fmt/format.h>
 
 #include <filesystem>
 #include <fstream>
@@ -158,4 +159,18 @@ TEST_CASE("a parameter naming an input file ties the scenario id to that file's 
   CHECK(expand_grid(load_sweep_file(file))[0].id == before);
   std::ofstream(input) << "version 2";  // regenerated input: results from the old one must not be reused
   CHECK(expand_grid(load_sweep_file(file))[0].id != before);
+}
+
+// Issue 20: a step (or any key) written twice silently kept only one of them.
+TEST_CASE("a key written twice in a sweep file is an error at the second, naming the first line") {
+  CHECK(error_of("axes:\n  s: [1, 2]\nsteps:\n  a: moesim trace stats x.h5\n  a: moesim trace stats y.h5\n")
+            .ends_with("bad.yaml:5:3: duplicate key 'a' (first at line 4)"));
+  CHECK(error_of("axes:\n  s: [1]\n  s: [2]\nsteps:\n  a: moesim trace stats x.h5\n")
+            .ends_with("bad.yaml:3:3: duplicate key 's' (first at line 2)"));
+}
+
+TEST_CASE("aliases shared exponentially are walked once by the duplicate-key check") {
+  std::string text = "parameters:\n  a0: &a0 [1, 1]\n";
+  for (int i = 1; i < 40; ++i) text += fmt::format("  a{}: &a{} [*a{}, *a{}]\n", i, i, i - 1, i - 1);
+  CHECK(error_of(text + "steps:\n  s: moesim trace stats x.h5\n").find("expected a single value") != std::string::npos);
 }

@@ -4,6 +4,7 @@
 
 #include <iostream>
 
+#include "moesim/common/bytes.hpp"
 #include "moesim/common/error.hpp"
 
 namespace moesim::cli {
@@ -57,8 +58,11 @@ int Commands::dispatch(CLI::App& app, int argc, char** argv) const {
       fmt::print(stderr, "moesim: error: unknown command '{}' (see moesim --help)\n", argv[1]);
       return kExitBadInput;
     }
-    int code = app.exit(e);  // prints help (code 0) or the parse error
-    return code == 0 ? kExitOk : kExitBadInput;
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version: printed, exit 0
+    // One line, like every other bad input (CLI11 adds a second "Run with --help" line, which is
+    // what a sweep recorded as a failed step's error instead of the reason).
+    fmt::print(stderr, "moesim: error: {} (see --help)\n", escape_control_bytes(e.what()));
+    return kExitBadInput;
   }
   auto it = runs_.find(chosen_leaf(app));
   if (it == runs_.end()) {
@@ -85,6 +89,11 @@ void add_quiet_flag(CLI::App* cmd, bool& quiet) {
 }
 
 void print_json(const nlohmann::json& result) { std::cout << result.dump(2) << '\n'; }
+
+CLI::Validator byte_count(NumberLowerBound lower) {
+  return CLI::Validator([lower](std::string& text) { return number_error<double>(text, lower, kMaxExactBytes); },
+                        lower == NumberLowerBound::positive ? "BYTES > 0" : "BYTES >= 0", "BYTE_COUNT");
+}
 
 void require_file(const std::filesystem::path& path) {
   std::error_code ec;

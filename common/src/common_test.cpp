@@ -4,6 +4,7 @@
 #include <fstream>
 
 #include "moesim/common/atomic_file.hpp"
+#include "moesim/common/cli.hpp"
 #include "moesim/common/error.hpp"
 #include "moesim/common/json_number.hpp"
 #include "moesim/testing/scratch.hpp"
@@ -84,4 +85,57 @@ TEST_CASE("json_integer: whole numbers in range pass, everything else names file
   CHECK(int32_of("2147483648") == "c.json: field 'k' = 2147483648 is outside -2147483648..2147483647");
   CHECK(int32_of("9.3e18") == "c.json: field 'k' = 9.3e+18 is outside -2147483648..2147483647");
   CHECK(int32_of("-2147483648") == "-2147483648");
+}
+
+// Issue 20: CLI11 alone accepts nan, inf, 1e400, "-1" for an unsigned (wrapped) and 2^70 for an
+// int64 (saturated); the validators refuse each with the reason.
+TEST_CASE("number validators: finite, in the type's range, > 0 or >= 0, plain decimal") {
+  using moesim::cli::NumberLowerBound;
+  using moesim::cli::number_error;
+  const auto pos = NumberLowerBound::positive;
+  const auto nonneg = NumberLowerBound::non_negative;
+  for (const char* ok : {"1", "0.5", "1e-3", "1e300", "2.5e9"}) CHECK(number_error<double>(ok, pos).empty());
+  for (const char* bad : {"nan", "NaN", "inf", "-inf", "0", "-1", "1e400", "", " 1", "1 ", "1x", "0x10"})
+    CHECK_MESSAGE(!number_error<double>(bad, pos).empty(), bad);
+  CHECK(number_error<double>("0", nonneg).empty());
+  CHECK(number_error<double>("-0.1", nonneg) == "'-0.1' is not a finite number >= 0");
+  CHECK(number_error<double>("nan", pos) == "'nan' is not a finite number > 0");
+  CHECK(number_error<double>("1e400", pos).find("beyond") != std::string::npos);
+  CHECK(number_error<std::uint64_t>("18446744073709551615", pos).empty());
+  CHECK(number_error<std::uint64_t>("18446744073709551616", pos).find("beyond 18446744073709551615") != std::string::npos);
+  CHECK(number_error<std::uint64_t>("-1", nonneg) == "'-1' is not a whole number >= 0");
+  CHECK_FALSE(number_error<std::int64_t>("1180591620717411303424", pos).empty());  // 2^70
+  CHECK_FALSE(number_error<int>("2147483648", pos).empty());
+  CHECK(number_error<int>("010", pos) == "'010' is not a whole number > 0 (no leading zeros)");  // CLI11: octal 8
+  CHECK_FALSE(number_error<int>("1.5", pos).empty());
+  CHECK_FALSE(number_error<int>("1e3", pos).empty());
+  CHECK(number_error<int>("0", nonneg).empty());
+  CHECK_FALSE(number_error<int>("0", pos).empty());
+}
+
+TEST_CASE("a validated option refuses nan and overflow at parse time") {
+  CLI::App app;
+  double launch_us = 1;
+  std::uint64_t tokens = 1;
+  app.add_option("--launch-us", launch_us)->check(moesim::cli::positive<double>());
+  moesim::cli::check_non_negative(app.add_option("--tokens", tokens), tokens);
+  CHECK_THROWS_WITH_AS(app.parse(std::vector<std::string>{"nan", "--launch-us"}), "--launch-us: 'nan' is not a finite number > 0",
+                       CLI::ValidationError);
+  CHECK_THROWS_AS(app.parse(std::vector<std::string>{"-1", "--tokens"}), CLI::ValidationError);
+  app.parse(std::vector<std::string>{"7", "--tokens", "2.5", "--launch-us"});
+  CHECK(launch_us == 2.5);
+  CHECK(tokens == 7);
+}
+
+// Issue 20: `--out` naming a folder, or a path below a file, exited 1 (a filesystem exception)
+// although the user only has to correct the path: bad input, exit 2.
+TEST_CASE("AtomicOutput refuses a folder or a path below a file as bad input") {
+  const fs::path folder = moesim::testing::scratch_path("atomic_out_folder");
+  fs::create_directories(folder);
+  CHECK_THROWS_WITH_AS(moesim::AtomicOutput{folder}, doctest::Contains("is a folder; give a file name to write"),
+                       moesim::InputError);
+  const fs::path file = moesim::testing::scratch_path("atomic_out_plain_file");
+  moesim::write_file_atomically(file, "x");
+  CHECK_THROWS_WITH_AS(moesim::AtomicOutput{file / "sub" / "result.json"}, doctest::Contains("is a file, not a folder"),
+                       moesim::InputError);
 }

@@ -25,6 +25,16 @@ struct EvalOptions {
   bool json = false, quiet = false;
 };
 
+// "FILE: ..." for text:FILE and ids:FILE, else the data set's name.
+std::string no_scored_tokens(const std::string& dataset, std::size_t stream_tokens) {
+  std::string where = dataset;
+  for (const char* prefix : {"text:", "ids:"})
+    if (dataset.starts_with(prefix)) where = dataset.substr(std::string(prefix).size());
+  return fmt::format("{}: no token to score ({} tokens in the stream; perplexity needs at least 2: one to predict "
+                     "from and one to predict)",
+                     where, stream_tokens);
+}
+
 int run_eval(const EvalOptions& o) {
   const std::filesystem::path data_dir = o.data_dir.empty() ? default_data_dir() : std::filesystem::path(o.data_dir);
   LoadedNetwork net = load_network(o.model, o.device, o.dtype, /*trainable=*/false);
@@ -48,6 +58,7 @@ int run_eval(const EvalOptions& o) {
         target = tokenizer->encode(" " + ex.target);
       examples.push_back({context, target});
     }
+    if (examples.empty()) throw InputError(no_scored_tokens(o.dataset, 0));
     Progress progress("lambada", examples.size(), "examples", !o.quiet);
     std::int64_t shown = 0;
     LastWordScore s = last_word_score(logits_of, examples, o.batch, net.device, [&](std::int64_t done, std::int64_t) {
@@ -74,6 +85,8 @@ int run_eval(const EvalOptions& o) {
       shown = done;
     });
     if (progress) progress->finish();
+    // exp(0 / 0 tokens) printed as a perfect perplexity 1.000 before: no token is no score.
+    if (s.tokens == 0) throw InputError(no_scored_tokens(o.dataset, tokens.size()));
     result.update({{"ppl", s.ppl()}, {"mean_loss", s.loss()}, {"tokens", s.tokens}, {"stream_tokens", tokens.size()},
                    {"seq", o.seq}, {"stride", o.stride}});
     if (!o.json) fmt::print("{} on {}: perplexity {:.3f} (mean loss {:.4f} over {} tokens; seq {}, stride {})\n", o.model,
@@ -96,14 +109,14 @@ void register_eval_ppl_command(cli::Commands& commands, CLI::App& app) {
   cmd->add_option("-d,--dataset", o->dataset, "wikitext2:valid|test, c4, lambada, text:FILE or ids:FILE")->capture_default_str();
   cmd->add_option("--tokenizer", o->tokenizer, "Tokenizer file (default: the model directory's)");
   cmd->add_option("--data-dir", o->data_dir, "Directory laid out like ../shared/data");
-  cmd->add_option("--seq", o->seq, "Window length in tokens")->capture_default_str();
-  cmd->add_option("--stride", o->stride, "Window stride (≤ --seq; the HF recipe uses seq/2)")->capture_default_str();
-  cmd->add_option("--batch", o->batch, "Windows (or LAMBADA examples) per forward pass")->capture_default_str();
+  cmd->add_option("--seq", o->seq, "Window length in tokens")->check(cli::positive<decltype(o->seq)>())->capture_default_str();
+  cmd->add_option("--stride", o->stride, "Window stride (≤ --seq; the HF recipe uses seq/2)")->check(cli::positive<decltype(o->stride)>())->capture_default_str();
+  cmd->add_option("--batch", o->batch, "Windows (or LAMBADA examples) per forward pass")->check(cli::positive<decltype(o->batch)>())->capture_default_str();
   cmd->add_option("--device", o->device, "cpu, cuda or cuda:N")->capture_default_str();
   cmd->add_option("--dtype", o->dtype, "float32, bfloat16 or float16")->capture_default_str();
-  cmd->add_option("--max-docs", o->max_docs, "C4: only the first N documents (0: all)");
-  cmd->add_option("--max-examples", o->max_examples, "LAMBADA: only the first N examples (0: all)");
-  cmd->add_option("--max-tokens", o->max_tokens, "WikiText-2, C4, text, ids: only the first N tokens of the stream (0: all)");
+  cmd->add_option("--max-docs", o->max_docs, "C4: only the first N documents (0: all)")->check(cli::non_negative<decltype(o->max_docs)>());
+  cmd->add_option("--max-examples", o->max_examples, "LAMBADA: only the first N examples (0: all)")->check(cli::non_negative<decltype(o->max_examples)>());
+  cmd->add_option("--max-tokens", o->max_tokens, "WikiText-2, C4, text, ids: only the first N tokens of the stream (0: all)")->check(cli::non_negative<decltype(o->max_tokens)>());
   cmd->add_option("--out", o->out, "Also write the JSON result to this file (atomically)");
   cli::add_quiet_flag(cmd, o->quiet);
   cli::add_json_flag(cmd, o->json);

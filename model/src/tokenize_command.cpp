@@ -134,8 +134,8 @@ void add_tokenizer_train(cli::Commands& commands, CLI::App& app) {
   cmd->add_option("--model-type", o->model_type, "unigram, bpe, char or word")
       ->check(CLI::IsMember({"unigram", "bpe", "char", "word"}));
   cmd->add_option("--character-coverage", o->character_coverage, "Fraction of characters kept as pieces")
-      ->check(CLI::Range(0.5, 1.0));
-  cmd->add_option("--input-sentence-size", o->input_sentence_size, "Sample this many lines (0: all)");
+      ->check(cli::positive<decltype(o->character_coverage)>())->check(CLI::Range(0.5, 1.0));  // Range lets NaN through
+  cmd->add_option("--input-sentence-size", o->input_sentence_size, "Sample this many lines (0: all)")->check(cli::non_negative<decltype(o->input_sentence_size)>());
   cmd->add_flag("--no-byte-fallback", o->no_byte_fallback, "Map unseen characters to <unk> instead of bytes");
   cmd->add_flag("-v,--verbose", o->verbose, "Show sentencepiece's training log");
   cli::add_json_flag(cmd, o->json);

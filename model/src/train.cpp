@@ -369,6 +369,11 @@ TrainSummary train_model(const TrainOptions& o) {
     const fs::path state_file = weights_dir / "trainer_state.json";
     pos.step = json_integer(state["step"], state_file, "field 'step'", 0, std::numeric_limits<std::int64_t>::max());
     pos.samples = json_integer(state["samples"], state_file, "field 'samples'", 0, std::numeric_limits<std::int64_t>::max());
+    // Nothing would train: the summary then showed an evaluation never run ("valid ppl 0.00").
+    if (pos.step >= o.steps)
+      throw InputError(fmt::format("--resume: the checkpoint {} is at step {}, so --steps {} leaves nothing to train "
+                                   "(give --steps above {})",
+                                   weights_dir.string(), pos.step, o.steps, pos.step));
     if (!state["seed"].is_number_unsigned()) throw InputError(located(state_file, "field 'seed' is not a seed"));
     if (state["seed"].get<std::uint64_t>() != o.seed)
       throw InputError(fmt::format("--resume: checkpoint was trained with --seed {}, not {}", state["seed"].get<std::uint64_t>(), o.seed));

@@ -34,25 +34,26 @@ void add_shared_options(CLI::App* cmd, TrainCommand& c) {
   cmd->add_option("--tokenizer", o.tokenizer, "tokenizer.model / tokenizer.json for text data; copied beside saved models");
   cmd->add_option("--device", o.device, "cpu, cuda or cuda:N")->capture_default_str();
   cmd->add_flag("!--no-bf16", o.bf16_autocast, "On CUDA, run matmuls in float32 instead of bf16 autocast");
-  cmd->add_option("--seq", o.seq_len, "Tokens per training sequence")->capture_default_str();
-  cmd->add_option("--batch", o.batch_size, "Sequences per micro-batch")->capture_default_str();
-  cmd->add_option("--grad-accum", o.grad_accum, "Micro-batches per optimizer step")->capture_default_str();
-  cmd->add_option("--steps", o.steps, "Optimizer steps")->capture_default_str();
-  cmd->add_option("--warmup", o.warmup_steps, "Linear warmup steps (then cosine decay)")->capture_default_str();
-  cmd->add_option("--lr", o.lr, "Peak learning rate")->capture_default_str();
-  cmd->add_option("--min-lr-ratio", o.min_lr_ratio, "Final learning rate as a fraction of --lr")->capture_default_str();
-  cmd->add_option("--weight-decay", o.weight_decay, "AdamW weight decay (matrices only)")->capture_default_str();
-  cmd->add_option("--clip", o.clip_grad_norm, "Clip the gradient's global norm to this (0: off)")->capture_default_str();
+  cmd->add_option("--seq", o.seq_len, "Tokens per training sequence")->check(cli::positive<decltype(o.seq_len)>())->capture_default_str();
+  cmd->add_option("--batch", o.batch_size, "Sequences per micro-batch")->check(cli::positive<decltype(o.batch_size)>())->capture_default_str();
+  cmd->add_option("--grad-accum", o.grad_accum, "Micro-batches per optimizer step")->check(cli::positive<decltype(o.grad_accum)>())->capture_default_str();
+  cmd->add_option("--steps", o.steps, "Optimizer steps")->check(cli::non_negative<decltype(o.steps)>())->capture_default_str();
+  cmd->add_option("--warmup", o.warmup_steps, "Linear warmup steps (then cosine decay)")->check(cli::non_negative<decltype(o.warmup_steps)>())->capture_default_str();
+  cmd->add_option("--lr", o.lr, "Peak learning rate")->check(cli::positive<decltype(o.lr)>())->capture_default_str();
+  cmd->add_option("--min-lr-ratio", o.min_lr_ratio, "Final learning rate as a fraction of --lr")->check(cli::non_negative<decltype(o.min_lr_ratio)>())->capture_default_str();
+  cmd->add_option("--weight-decay", o.weight_decay, "AdamW weight decay (matrices only)")->check(cli::non_negative<decltype(o.weight_decay)>())->capture_default_str();
+  cmd->add_option("--clip", o.clip_grad_norm, "Clip the gradient's global norm to this (0: off)")->check(cli::non_negative<decltype(o.clip_grad_norm)>())->capture_default_str();
   cmd->add_option("--balance", o.balance, "Balance terms with weights: gini, variance, cv, entropy, switch, z; e.g. gini=0.01,z=0.001")
       ->capture_default_str();
-  cmd->add_option("--seed", o.seed, "Seed of initialisation and data order")->capture_default_str();
-  cmd->add_option("--log-every", o.log_every, "Steps per history line")->capture_default_str();
-  cmd->add_option("--eval-every", o.eval_every, "Steps between evaluations (0: first and last only)")->capture_default_str();
-  cmd->add_option("--eval-tokens", o.eval_tokens, "Validation tokens per evaluation (0: all)")->capture_default_str();
-  cmd->add_option("--checkpoint-every", o.checkpoint_every, "Steps between checkpoints (0: last only)")->capture_default_str();
+  cmd->add_option("--seed", o.seed, "Seed of initialisation and data order")->check(cli::non_negative<decltype(o.seed)>())->capture_default_str();
+  cmd->add_option("--log-every", o.log_every, "Steps per history line")->check(cli::positive<decltype(o.log_every)>())->capture_default_str();
+  cmd->add_option("--eval-every", o.eval_every, "Steps between evaluations (0: first and last only)")->check(cli::non_negative<decltype(o.eval_every)>())->capture_default_str();
+  cmd->add_option("--eval-tokens", o.eval_tokens, "Validation tokens per evaluation (0: all)")->check(cli::non_negative<decltype(o.eval_tokens)>())->capture_default_str();
+  cmd->add_option("--checkpoint-every", o.checkpoint_every, "Steps between checkpoints (0: last only)")->check(cli::non_negative<decltype(o.checkpoint_every)>())->capture_default_str();
   cmd->add_option("--keep", o.keep_checkpoints, "Checkpoints kept, newest first (OUT/best holds the best by validation perplexity)")
+      ->check(cli::positive<decltype(o.keep_checkpoints)>())
       ->capture_default_str();
-  cmd->add_option("--stop-after", o.stop_after, "Stop after this step, checkpoint included (then --resume)");
+  cmd->add_option("--stop-after", o.stop_after, "Stop after this step, checkpoint included (then --resume)")->check(cli::non_negative<decltype(o.stop_after)>());
   cmd->add_option("--save-dtype", o.save_dtype, "dtype of OUT/model weights: float32 or bfloat16")
       ->check(CLI::IsMember({"float32", "bfloat16"}))->capture_default_str();
   cmd->add_flag("--resume", o.resume, "Continue exactly from OUT/latest");
@@ -125,7 +126,7 @@ void register_train_commands(cli::Commands& commands, CLI::App& app) {
       "--steps 2000 --batch 32 --seq 256 --device cuda",
       [t] { return run(*t); });
   train->add_option("--config", t->config, "config.json of the architecture (Mixtral family)")->required();
-  train->add_option("--init-std", t->init_std, "Standard deviation of the initial weights")->capture_default_str();
+  train->add_option("--init-std", t->init_std, "Standard deviation of the initial weights")->check(cli::positive<decltype(t->init_std)>())->capture_default_str();
   add_shared_options(train, *t);
 
   auto f = std::make_shared<TrainCommand>();

@@ -18,6 +18,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "moesim/common/bytes.hpp"
 #include "moesim/common/error.hpp"
 #include "moesim/sim/fluid_maxmin.hpp"
 
@@ -117,7 +118,7 @@ std::vector<double> FlowNetwork::run_fluid(std::span<const Flow> flows, double i
   for (std::size_t i = 0; i < flows.size(); ++i) {
     const Flow& f = flows[i];
     // As the SimGrid path: whole bytes, at least one.
-    auto bytes = static_cast<double>(std::max<std::uint64_t>(static_cast<std::uint64_t>(std::llround(f.bytes)), 1));
+    auto bytes = static_cast<double>(whole_flow_bytes(f.bytes));
     double factor = platform_.bandwidth_factor_of_bytes ? platform_.bandwidth_factor_of_bytes(bytes) : 1.0;
     fluid_flows[i] = {fluid_route(f.src, f.dst), bytes, origin_s_ + f.start_s, factor};
   }
@@ -166,9 +167,7 @@ std::vector<double> FlowNetwork::run(std::span<const Flow> flows) {
   for (const auto& v : by_source) most = std::max(most, v.size());
   auto send = [&](std::size_t i) {
     const Flow& f = flows[i];
-    auto bytes = static_cast<std::uint64_t>(std::llround(f.bytes));
-    comms[i] = sg4::Comm::sendto_async(platform_.gpus.at(f.src), platform_.gpus.at(f.dst),
-                                       std::max<std::uint64_t>(bytes, 1));
+    comms[i] = sg4::Comm::sendto_async(platform_.gpus.at(f.src), platform_.gpus.at(f.dst), whole_flow_bytes(f.bytes));
   };
   try {
     if (most >= kMessagesPerGpuForActors) {

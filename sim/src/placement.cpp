@@ -108,6 +108,8 @@ Placement load_placement(const std::filesystem::path& file, int num_experts, int
     int line_no = 0;
     while (std::getline(in, line)) {
       ++line_no;
+      if (line_no == 1 && line.starts_with("\xEF\xBB\xBF")) line.erase(0, 3);  // UTF-8 BOM of spreadsheet exports
+      if (!line.empty() && line.back() == '\r') line.pop_back();
       if (line.empty() || line[0] == '#' || line.starts_with("expert")) continue;
       std::replace(line.begin(), line.end(), ',', ' ');
       std::istringstream ls(line);

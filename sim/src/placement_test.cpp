@@ -97,3 +97,11 @@ TEST_CASE("placement file: huge replica shares still split an expert's tokens ex
   auto inf = moesim::testing::scratch_file("placement_inf.csv", "0,0,inf\n1,1\n");
   CHECK_THROWS_AS(load_placement(inf, 2, 2), moesim::InputError);
 }
+
+TEST_CASE("placement file: a CSV with a UTF-8 byte order mark and CRLF lines loads") {
+  auto p = moesim::testing::scratch_path("placement_bom.csv");
+  std::ofstream(p) << "\xEF\xBB\xBF" "0,1\r\n1,0\r\n";
+  auto placement = load_placement(p, 2, 2);
+  CHECK(placement.replicas[0][0].gpu == 1);
+  CHECK(placement.replicas[1][0].gpu == 0);
+}

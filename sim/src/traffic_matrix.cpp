@@ -7,7 +7,9 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
+#include <string_view>
 
+#include "moesim/common/bytes.hpp"
 #include "moesim/common/error.hpp"
 
 namespace moesim::sim {
@@ -74,6 +76,8 @@ TrafficMatrix balanced_like(const TrafficMatrix& m) {
 
 namespace {
 
+constexpr std::string_view kUtf8Bom = "\xEF\xBB\xBF";
+
 // A matrix entry must be a finite number >= 0; anything else is the user's typo, not a zero.
 double checked_entry(double v, const std::filesystem::path& file, int line, int column) {
   if (!std::isfinite(v) || v < 0)
@@ -89,6 +93,7 @@ std::vector<std::vector<double>> read_csv_rows(const std::filesystem::path& file
   int line_no = 0;
   while (std::getline(in, line)) {
     ++line_no;
+    if (line_no == 1 && line.starts_with(kUtf8Bom)) line.erase(0, kUtf8Bom.size());  // spreadsheet exports
     if (!line.empty() && line.back() == '\r') line.pop_back();
     auto first = line.find_first_not_of(" \t");
     if (first == std::string::npos || line[first] == '#') continue;
@@ -184,6 +189,12 @@ TrafficMatrix load_traffic_matrix(const std::filesystem::path& file, MatrixUnit 
       if (!std::isfinite(m.at(s, d)))
         throw InputError(located(file, fmt::format("row {} column {}: {} tokens x {} bytes per token overflows", s, d,
                                                    rows[s][d], factor)));
+      // Above 2^53 a byte count is not exact and did not fit SimGrid's uint64 flow size (1e19..1e300
+      // all gave the same saturated time): refused, not rounded.
+      if (!is_exact_byte_count(m.at(s, d)))
+        throw InputError(located(file, fmt::format("row {} column {}: {:.17g} bytes is more than 2^53 = {:.0f} bytes, the "
+                                                   "largest count moesim holds exactly",
+                                                   s, d, m.at(s, d), kMaxExactBytes)));
     }
   return m;
 }

@@ -18,14 +18,23 @@ extern "C" __attribute__((used)) const char* __lsan_default_suppressions() { ret
 
 namespace moesim::fuzz {
 
+// Where harnesses put their files: "moesim-fuzz-<pid>" names in $TMPDIR, so that parallel jobs
+// (fork mode) do not clash; or, with MOESIM_FUZZ_SCRATCH_DIR (run_fuzzers.sh --runs, one process),
+// fixed names in that folder: the path appears in error messages, whose bytes steer libFuzzer, and a
+// pid in them made two runs of the same code and seed differ.
+inline std::filesystem::path scratch_path(const std::string& name) {
+  if (const char* fixed = std::getenv("MOESIM_FUZZ_SCRATCH_DIR"); fixed && *fixed) {
+    std::filesystem::create_directories(fixed);
+    return std::filesystem::path(fixed) / ("moesim-fuzz" + name);
+  }
+  const char* dir = std::getenv("TMPDIR");
+  return std::filesystem::path(dir && *dir ? dir : "/tmp") / ("moesim-fuzz-" + std::to_string(::getpid()) + name);
+}
+
 // One temporary file per process, rewritten for every input; removed at exit.
 class ScratchFile {
  public:
-  explicit ScratchFile(const std::string& suffix) {
-    const char* dir = std::getenv("TMPDIR");
-    path_ = std::filesystem::path(dir && *dir ? dir : "/tmp") /
-            ("moesim-fuzz-" + std::to_string(::getpid()) + suffix);
-  }
+  explicit ScratchFile(const std::string& suffix) : path_(scratch_path(suffix)) {}
   ~ScratchFile() {
     std::error_code ec;
     std::filesystem::remove(path_, ec);

@@ -1,16 +1,38 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer harnesses with clang (CMakePresets.json "fuzz": ASan + UBSan + libFuzzer,
-# no LibTorch) in build-fuzz/, then fuzzes each for SECONDS, starting from its seed corpus
-# (tests/fuzz/corpus/<target>, real files). New interesting inputs go to build-fuzz/corpus/<target>,
-# never into the source tree. A crash leaves build-fuzz/artifacts/<target>/crash-* and makes the
-# script exit 1: copy the input to tests/fuzz/regressions/<target>/ once fixed, so ctest replays it.
+# no LibTorch) in build-fuzz/, then fuzzes each target, starting from its seed corpus
+# (tests/fuzz/corpus/<target>, real files). Two modes:
 #
-#   tests/fuzz/run_fuzzers.sh 60                  # every target, 60 s each
-#   tests/fuzz/run_fuzzers.sh 600 trace_reader    # one target
+#   tests/fuzz/run_fuzzers.sh --runs 2000 [--seed 1] [TARGET...]   # CI: deterministic
+#   tests/fuzz/run_fuzzers.sh 600 [TARGET...]                       # campaign: 600 s each, random seed
+#
+# CI mode (issue 20): every target replays its seed corpus and regression inputs, then runs exactly
+# N executions (-runs=N; a target may lower it with a "# ci-runs: N" line in tests/fuzz/<t>.options)
+# from a fixed seed, in one process (no fork mode), from an empty work corpus, without compare
+# tracing (its feedback varies between runs), with a 120 s per-input limit that no healthy input
+# comes near. The same code therefore gives the same run:
+# CI fails only when a change of the code makes it fail. The time-bound, randomly seeded search for
+# new bugs is scripts/fuzz-campaign.sh (which calls the second form).
+#
+# New interesting inputs go to build-fuzz/corpus/<target> (campaign) or build-fuzz/ci-corpus/<target>
+# (CI, emptied first), never into the source tree. A crash leaves build-fuzz/artifacts/<target>/crash-*
+# and makes the script exit 1: copy the input to tests/fuzz/regressions/<target>/ once fixed, so
+# ctest replays it.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-seconds=${1:?usage: run_fuzzers.sh SECONDS [TARGET...]}
-shift
+runs="" seed=""
+while [ $# -gt 0 ]; do
+  case $1 in
+    --runs) runs=${2:?--runs N}; shift 2 ;;
+    --seed) seed=${2:?--seed S}; shift 2 ;;
+    *) break ;;
+  esac
+done
+if [ -z "$runs" ]; then
+  seconds=${1:?usage: run_fuzzers.sh SECONDS [TARGET...] | run_fuzzers.sh --runs N [--seed S] [TARGET...]}
+  shift
+fi
+seed=${seed:-1}
 jobs=${MOESIM_BUILD_JOBS:-2}
 
 # Every harness has a seed corpus directory; that list is the list of targets.
@@ -43,18 +65,38 @@ in_library() {
 }
 
 status=0
-printf '%-14s %8s %10s %8s %s\n' target seconds execs corpus result
+printf '%-18s %8s %10s %8s %s\n' target budget execs corpus result
 for t in "${targets[@]}"; do
-  work=build-fuzz/corpus/$t artifacts=build-fuzz/artifacts/$t
+  artifacts=build-fuzz/artifacts/$t
   rm -rf "$artifacts"  # this run's findings only (copy crash inputs to regressions/ to keep them)
-  mkdir -p "$work" "$artifacts"
-  extra=()
+  extra=() inputs=("tests/fuzz/corpus/$t")
   [ -f "tests/fuzz/$t.dict" ] && extra+=(-dict="tests/fuzz/$t.dict")
-  [ -f "tests/fuzz/$t.options" ] && extra+=($(grep -v '^#' "tests/fuzz/$t.options"))
+  options=$( [ -f "tests/fuzz/$t.options" ] && grep -v '^#' "tests/fuzz/$t.options" )
+  if [ -n "$runs" ]; then
+    work=build-fuzz/ci-corpus/$t
+    rm -rf "$work"
+    [ -d "tests/fuzz/regressions/$t" ] && inputs+=("tests/fuzz/regressions/$t")
+    target_runs=$(sed -n 's/^# ci-runs: *\([0-9][0-9]*\).*/\1/p' "tests/fuzz/$t.options" 2>/dev/null | head -1)
+    target_runs=${target_runs:-$runs}
+    [ "$target_runs" -gt "$runs" ] && target_runs=$runs
+    # One process, no time limits that a loaded machine could trip: -fork and -ignore_* are for campaigns.
+    extra+=($(tr ' ' '\n' <<<"$options" | grep -v '^-fork=\|^-ignore_' || true))
+    # -use_cmp=0 -use_memmem=0: the values that compare-tracing feeds back include heap bytes that
+    # differ between two runs of the same binary; -reload=0: no timed re-reading of the corpus folder.
+    # Without them two runs of the same binary give the same corpus (measured).
+    extra+=(-runs="$target_runs" -seed="$seed" -timeout=120 -use_cmp=0 -use_memmem=0 -reload=0)
+    export MOESIM_FUZZ_SCRATCH_DIR=$PWD/build-fuzz/ci-tmp/$t  # fixed file names: no pid in messages
+    budget="${target_runs}x"
+  else
+    work=build-fuzz/corpus/$t
+    extra+=($options)
+    extra+=(-max_total_time="$seconds" -timeout=20)
+    budget="${seconds}s"
+  fi
+  mkdir -p "$work" "$artifacts"
   log=build-fuzz/fuzz-$t.log
   # -rss_limit_mb / -malloc_limit_mb: a file that makes the parser allocate gigabytes is a finding too.
-  build-fuzz/tests/fuzz/fuzz_$t "$work" "tests/fuzz/corpus/$t" "${extra[@]}" \
-    -max_total_time="$seconds" -timeout=20 -rss_limit_mb=2048 -malloc_limit_mb=1024 \
+  build-fuzz/tests/fuzz/fuzz_$t "$work" "${inputs[@]}" "${extra[@]}" -rss_limit_mb=2048 -malloc_limit_mb=1024 \
     -print_final_stats=1 -artifact_prefix="$artifacts/" >"$log" 2>&1
   rc=$?
   # Fork mode prints "#N DONE ... exec/s" lines instead of final stats.
@@ -85,6 +127,6 @@ for t in "${targets[@]}"; do
   else
     result="FAILED (exit $rc) $found— see $log"; status=1
   fi
-  printf '%-14s %8s %10s %8s %s\n' "$t" "$seconds" "${execs:-?}" "$size" "$result"
+  printf '%-18s %8s %10s %8s %s\n' "$t" "$budget" "${execs:-?}" "$size" "$result"
 done
 exit $status

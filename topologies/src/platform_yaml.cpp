@@ -278,10 +278,7 @@ std::vector<Layer> load_layers(const fs::path& file) {
 void read_node(const View& node, int nodes, NodeSpec& out) {
   node.check_keys({"gpus", "nvswitch", "mesh", "nic", "duplex_bandwidth"});
   out.gpus = positive_int(node, "gpus", kMaxGpusPerNode);
-  if (static_cast<long>(nodes) * out.gpus > kMaxGpus) {
-    const Layer& v = node.value("gpus");
-    fail_at(v.file, v.node, fmt::format("{} nodes x {} GPUs is more than {} GPUs", nodes, out.gpus, kMaxGpus));
-  }
+  (void)nodes;  // nodes x gpus is checked by the caller, which knows which file set which
   bool nvswitch = node.has("nvswitch"), mesh = node.has("mesh");
   if (nvswitch == mesh)
     fail_at(node.top().file, node.top().node,
@@ -402,6 +399,7 @@ void read_calibration(const View& cal, CalibrationSpec& out) {
 
 void read_link_overrides(const Layer& list, std::vector<LinkOverride>& out) {
   if (!list.node.IsSequence()) fail_at(list.file, list.node, "link_overrides must be a list of {link: NAME, ...}");
+  std::map<std::string, int> first_line;  // a link overridden twice silently took the last entry
   for (std::size_t i = 0; i < list.node.size(); ++i) {
     View v({{list.node[i], list.file}}, fmt::format("link_overrides[{}]", i));
     v.check_keys({"link", "bandwidth", "latency", "failed"});
@@ -411,6 +409,9 @@ void read_link_overrides(const Layer& list, std::vector<LinkOverride>& out) {
     o.file = name.file;
     o.line = name.node.Mark().line + 1;
     o.column = name.node.Mark().column + 1;
+    if (auto [it, added] = first_line.emplace(o.link, o.line); !added)
+      fail_at(name.file, name.node, fmt::format("link '{}' is overridden twice (first at line {}): merge the two entries",
+                                                o.link, it->second));
     if (v.has("bandwidth")) o.bandwidth_Bps = bandwidth(v, "bandwidth");
     if (v.has("latency")) o.latency_s = latency(v, "latency");
     if (v.has("failed")) {
@@ -465,15 +466,21 @@ static PlatformSpec load_platform_spec_unguarded(const fs::path& file) {
   if (root.has("description")) spec.description = scalar_text(root.value("description"), "description");
   spec.nodes = root.has("nodes") ? positive_int(root, "nodes") : 1;
   if (!root.has("node")) fail_at(file, layers.front().node, "missing key 'node' (GPUs per node and their fabric)");
-  read_node(root.child("node"), spec.nodes, spec.node);
-  // nodes and gpus are each at most 10^6, but their product sizes every graph and table downstream
+  // nodes and gpus are each bounded, but their product sizes every graph and table downstream
   // (10^6 nodes x 8 GPUs asked for gigabytes; 10^6 x 10^6 overflowed gpu_count()): found by fuzzing,
   // tests/fuzz/regressions/platform_yaml/. 2^17 GPUs is beyond any cluster SimGrid can replay here.
-  if (static_cast<long long>(spec.nodes) * spec.node.gpus > kMaxGpus) {
-    const Layer& at = root.has("nodes") ? root.value("nodes") : layers.front();
-    fail_at(at.file, at.node, fmt::format("{} nodes x {} GPUs is more than {} GPUs in all", spec.nodes,
-                                          spec.node.gpus, kMaxGpus));
+  const View node_view = root.child("node");
+  const int gpus_per_node = positive_int(node_view, "gpus", kMaxGpusPerNode);
+  if (static_cast<long long>(spec.nodes) * gpus_per_node > kMaxGpus) {
+    // Point at the value the user's own file sets (layer 0), not into a file it extends.
+    const Layer gpus = node_view.value("gpus");
+    const bool blame_nodes = root.has("nodes") && gpus.file != layers.front().file &&
+                             root.value("nodes").file == layers.front().file;
+    const Layer at = blame_nodes ? root.value("nodes") : gpus;
+    fail_at(at.file, at.node, fmt::format("{} nodes x {} GPUs is more than {} GPUs in all", spec.nodes, gpus_per_node,
+                                          kMaxGpus));
   }
+  read_node(root.child("node"), spec.nodes, spec.node);
   if (root.has("scale_out")) {
     View so = root.child("scale_out");
     read_scale_out(so, spec.node, spec.scale_out);

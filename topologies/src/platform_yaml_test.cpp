@@ -78,7 +78,7 @@ TEST_CASE("non-positive values are rejected") {
   CHECK(error_of("node:\n  gpus: 4.5\n") == "F:2:9: gpus must be a whole number, got '4.5'");
   CHECK(error_of("? [a, b]\n: 1\n") == "F:1:3: a key must be a plain name, not a list or mapping");
   CHECK(error_of("nodes: 200\n" + kNode4.substr(0, 6) + "  gpus: 1000\n" + kNode4.substr(kNode4.find("  nvswitch"))) ==
-        "F:3:9: 200 nodes x 1000 GPUs is more than 131072 GPUs");
+        "F:3:9: 200 nodes x 1000 GPUs is more than 131072 GPUs in all");
 }
 
 TEST_CASE("k that does not fit: too many NIC ports for the radix and tier count") {
@@ -160,4 +160,18 @@ TEST_CASE("a key written twice in an extended file points into that file") {
   auto base = scratch_file("base_dup.yaml", kNode4 + "nodes: 1\nnodes: 2\n");
   CHECK(error_of("extends: " + base.string() + "\nnodes: 1\n", "child_dup.yaml") ==
         base.string() + ":8:1: duplicate key 'nodes' (first at line 7)");
+}
+
+// Issue 20: nodes x gpus over the limit in a file extending a preset pointed at the preset's
+// `gpus` (a file the user did not write); it must point at the user's `nodes`.
+TEST_CASE("nodes x gpus too large in an extending file points at the user's own value") {
+  CHECK(error_of("extends: fat-tree-256\nnodes: 100000\n", "too_many.yaml") ==
+        "F:2:8: 100000 nodes x 8 GPUs is more than 131072 GPUs in all");
+}
+
+// Issue 20: two overrides of one link silently took the last.
+TEST_CASE("a link overridden twice is an error at the second entry") {
+  CHECK(error_of(kNode4 + "link_overrides:\n  - {link: node0/gpu0-nvswitch, bandwidth: 1GBps}\n"
+                          "  - {link: node0/gpu0-nvswitch, latency: 2us}\n") ==
+        "F:9:12: link 'node0/gpu0-nvswitch' is overridden twice (first at line 8): merge the two entries");
 }

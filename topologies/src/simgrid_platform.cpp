@@ -32,6 +32,7 @@
 #include "moesim/topologies/fabric.hpp"
 #include "moesim/topologies/platform_spec.hpp"
 #include "moesim/topologies/topology_checks.hpp"
+#include "simgrid_xml_check.hpp"
 
 namespace sg4 = simgrid::s4u;
 using Direction = sg4::LinkInRoute::Direction;
@@ -372,6 +373,7 @@ SimgridPlatform load_simgrid_xml(const std::filesystem::path& file, sg4::Engine&
   // <config> tag in the file (it logs "already defined by user"): documented in platforms/README.md.
   configure_network_model_once(1, 1);
   xbt_log_control_set("surf_parse.thresh:warning");  // its "already defined by user" INFO: documented instead
+  check_simgrid_xml(file, engine);  // SimGrid crashes or aborts on some bad files: refuse them first
   try {
     engine.load_platform(file.string());
   } catch (const std::exception& e) {

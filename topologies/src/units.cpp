@@ -38,6 +38,7 @@ constexpr std::array kSizeUnits{Unit{"B", 1},     Unit{"KB", 1e3},           Uni
 template <std::size_t N>
 double parse_with_units(std::string_view text, const std::array<Unit, N>& units, std::string_view what,
                         std::string_view example) {
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
   const char* begin = text.data();
   const char* end = text.data() + text.size();
   double value = 0;
@@ -45,11 +46,15 @@ double parse_with_units(std::string_view text, const std::array<Unit, N>& units,
   if (ec != std::errc() || ptr == begin)
     throw UnitError(fmt::format("'{}' is not a {} (write e.g. {})", text, what, example));
   std::string_view suffix(ptr, static_cast<std::size_t>(end - ptr));
+  // "100 GB/s" as people write it: blanks between the number and its unit, and around, are fine.
+  while (!suffix.empty() && (suffix.front() == ' ' || suffix.front() == '\t')) suffix.remove_prefix(1);
+  while (!suffix.empty() && (suffix.back() == ' ' || suffix.back() == '\t')) suffix.remove_suffix(1);
   if (suffix.empty()) throw UnitError(fmt::format("'{}' has no unit (write e.g. {})", text, example));
   for (const Unit& unit : units)
     if (unit.suffix == suffix) {
-      if (!std::isfinite(value)) throw UnitError(fmt::format("'{}' is not finite", text));
-      return value * unit.to_si;
+      const double si = value * unit.to_si;  // 1e308TBps overflows to inf here
+      if (!std::isfinite(value) || !std::isfinite(si)) throw UnitError(fmt::format("'{}' is not finite", text));
+      return si;
     }
   std::string known;
   for (const Unit& unit : units) known += fmt::format("{}{}", known.empty() ? "" : " ", unit.suffix);

@@ -121,20 +121,21 @@ void register_commands(cli::Commands& commands, CLI::App& app) {
                      sa->o.layers, sa->o.experts, sa->o.top_k, sa->load);
         return kExitOk;
       });
-  synth->add_option("--layers", sa->o.layers, "MoE layers")->capture_default_str();
-  synth->add_option("--experts", sa->o.experts, "Routed experts per layer")->capture_default_str();
-  synth->add_option("--top-k", sa->o.top_k, "Experts per token")->capture_default_str();
-  synth->add_option("--tokens", sa->o.tokens, "Tokens in total")->capture_default_str();
-  synth->add_option("--steps", sa->o.steps, "Steps (batches processed together by all GPUs)")->capture_default_str();
-  synth->add_option("--seq-len", sa->o.seq_len, "Tokens per sequence")->capture_default_str();
-  synth->add_option("--hidden", sa->o.hidden_size, "Hidden size recorded in the header")->capture_default_str();
+  synth->add_option("--layers", sa->o.layers, "MoE layers")->check(cli::positive<int>())->capture_default_str();
+  synth->add_option("--experts", sa->o.experts, "Routed experts per layer")->check(cli::positive<int>())->capture_default_str();
+  synth->add_option("--top-k", sa->o.top_k, "Experts per token")->check(cli::positive<int>())->capture_default_str();
+  synth->add_option("--tokens", sa->o.tokens, "Tokens in total")->check(cli::positive<std::uint64_t>())->capture_default_str();
+  synth->add_option("--steps", sa->o.steps, "Steps (batches processed together by all GPUs)")->check(cli::positive<std::uint64_t>())->capture_default_str();
+  synth->add_option("--seq-len", sa->o.seq_len, "Tokens per sequence")->check(cli::positive<int>())->capture_default_str();
+  synth->add_option("--hidden", sa->o.hidden_size, "Hidden size recorded in the header")->check(cli::positive<int>())->capture_default_str();
   synth->add_option("--load", sa->load, "uniform | zipf:s=S | dirichlet:alpha=A | hot:E=SHARE[,E=SHARE...]")
       ->capture_default_str();
   synth->add_option("--layer-variation", sa->o.layer_variation,
                     "0: same hot experts in every layer; 1: each layer permutes which experts are hot")
+      ->check(cli::non_negative<double>())
       ->capture_default_str();
-  synth->add_option("--seed", sa->o.seed, "Random seed")->capture_default_str();
-  synth->add_option("--chunk-tokens", sa->chunk_tokens, "HDF5 chunk length in tokens")->capture_default_str();
+  synth->add_option("--seed", sa->o.seed, "Random seed")->check(cli::non_negative<std::uint64_t>())->capture_default_str();
+  synth->add_option("--chunk-tokens", sa->chunk_tokens, "HDF5 chunk length in tokens")->check(cli::positive<std::uint64_t>())->capture_default_str();
   synth->add_option("-o,--out", sa->out, "Output trace file (.h5)")->required();
   cli::add_json_flag(synth, sa->json);
   cli::add_quiet_flag(synth, sa->quiet);
@@ -166,7 +167,7 @@ void register_commands(cli::Commands& commands, CLI::App& app) {
         return kExitOk;
       });
   stats->add_option("file", st->file, "Trace file (.h5)")->required();
-  stats->add_option("--layers", st->layers, "Only these layers (file indices)")->delimiter(',');
+  stats->add_option("--layers", st->layers, "Only these layers (file indices)")->check(cli::non_negative<int>())->delimiter(',');
   cli::add_json_flag(stats, st->json);
   cli::add_quiet_flag(stats, st->quiet);
 }

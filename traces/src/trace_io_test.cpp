@@ -2,11 +2,15 @@
 #include <H5Cpp.h>
 #include <fmt/format.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <string>
 
 #include "moesim/common/error.hpp"
 #include "moesim/traces/trace_reader.hpp"
+#include "moesim/traces/trace_stats.hpp"
 #include "moesim/traces/trace_writer.hpp"
 #include "moesim/testing/scratch.hpp"
 
@@ -102,6 +106,41 @@ TEST_CASE("a step written in parts reads back as the same step") {
   CHECK(r.read_tokens(0, 3).token_id == std::vector<std::int32_t>{11, 12, 13});
 }
 
+namespace {
+std::string file_bytes(const fs::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
+}
+}  // namespace
+
+// Regression (issue 20): close() renamed the file while its datasets were still open, so HDF5
+// wrote chunks and metadata into the renamed file later, when the writer was destroyed; a kill in
+// between replaced a good trace with a corrupt one. Once close() returns, the file under the
+// final name must be complete and never written again.
+TEST_CASE("after close() the trace is complete: destroying the writer writes nothing more") {
+  fs::path p = moesim::testing::scratch_path("complete_at_close.h5");
+  fs::path snapshot = moesim::testing::scratch_path("complete_at_close_snapshot.h5");
+  fs::remove(p);
+  fs::remove(snapshot);
+  std::string at_close;
+  {
+    TraceWriter w(p, small_header(), WriterOptions{.chunk_tokens = 2});
+    std::vector<std::int32_t> seq = {0, 0, 1}, pos = {0, 1, 0}, tok = {11, 12, 13};
+    std::vector<std::int32_t> ids = {0, 1, 2, 3, 3, 0};
+    std::vector<float> g = {0.6f, 0.4f, 0.7f, 0.3f, 0.5f, 0.5f};
+    std::vector<float> probs(3 * 4, 0.25f);
+    std::vector<LayerRouting> r = {{ids, g, probs, {}}, {ids, g, probs, {}}};
+    w.append_step({seq, pos, tok}, r);
+    w.close();
+    at_close = file_bytes(p);
+    fs::copy_file(p, snapshot);  // what a kill right after the rename would leave
+  }
+  CHECK(file_bytes(p) == at_close);
+  TraceReader r(snapshot);
+  CHECK(r.header().num_tokens == 3);
+  CHECK(r.read_step(1, 0).expert_ids == std::vector<std::int32_t>{0, 1, 2, 3, 3, 0});
+}
+
 TEST_CASE("writer refuses an expert id outside the declared experts") {
   TraceWriter w(moesim::testing::scratch_path("bad_id.h5"), small_header());
   std::vector<std::int32_t> seq = {0}, pos = {0}, tok = {1}, ids = {0, 4};
@@ -185,6 +224,50 @@ TEST_CASE("reader errors name the file and the problem") {
     }
     TraceReader r(p);
     CHECK_THROWS_WITH_AS(r.read_layer(1, 0, 5), doctest::Contains("layer 1 token 4 lists expert 3 twice"),
+                         moesim::InputError);
+    // Issue 20: `trace stats` (the id-slice path) counted expert 3 twice where replay refused the file.
+    CHECK_THROWS_WITH_AS(compute_stats(r, {}), doctest::Contains("layer 1 token 4 lists expert 3 twice"),
+                         moesim::InputError);
+    CHECK_THROWS_WITH_AS(r.for_each_id_slice(1, 2, [](const IdSlice&) {}),
+                         doctest::Contains("layer 1 token 4 lists expert 3 twice"), moesim::InputError);
+  }
+  SUBCASE("NaN and negative gate weights (issue 20: accepted before)") {
+    for (float bad : {std::nanf(""), -0.25f, INFINITY}) {
+      fs::path p = write_small_trace("bad_gate.h5");
+      {
+        H5::H5File f(p.string(), H5F_ACC_RDWR);
+        H5::DataSet ds = f.openDataSet("layers/0/gate_weights");
+        H5::DataSpace fs_ = ds.getSpace();
+        hsize_t start[2] = {2, 1}, count[2] = {1, 1};
+        fs_.selectHyperslab(H5S_SELECT_SET, count, start);
+        ds.write(&bad, H5::PredType::NATIVE_FLOAT, H5::DataSpace(2, count), fs_);
+      }
+      TraceReader r(p);
+      CHECK_THROWS_WITH_AS(r.read_layer(0, 0, 5), doctest::Contains("layer 0 token 2 has gate weight"), moesim::InputError);
+      CHECK(r.read_layer(0, 0, 5, ReadWhat{.gates = false}).expert_ids.size() == 10);  // ids alone still read
+    }
+  }
+  SUBCASE("hidden_size outside 0..2^24 (issue 20: -16 and 2^62 both became 'hidden_size is 0')") {
+    for (std::int64_t bad : {std::int64_t{-16}, std::int64_t{1} << 62}) {
+      fs::path p = write_small_trace("bad_hidden.h5");
+      {
+        H5::H5File f(p.string(), H5F_ACC_RDWR);
+        f.openAttribute("hidden_size").write(H5::PredType::NATIVE_INT64, &bad);
+      }
+      const std::string message = fmt::format("attribute 'hidden_size' = {} is out of range", bad);
+      CHECK_THROWS_WITH_AS(TraceReader{p}, doctest::Contains(message.c_str()), moesim::InputError);
+    }
+  }
+  SUBCASE("a 1-D or 3-D dataset names its rank (issue 20: reported as shape 0x0)") {
+    fs::path p = write_small_trace("rank.h5");
+    {
+      H5::H5File f(p.string(), H5F_ACC_RDWR);
+      f.unlink("layers/0/gate_weights");
+      hsize_t dims[3] = {5, 2, 1};
+      f.createDataSet("layers/0/gate_weights", H5::PredType::NATIVE_FLOAT, H5::DataSpace(3, dims));
+    }
+    CHECK_THROWS_WITH_AS(TraceReader{p},
+                         doctest::Contains("dataset 'layers/0/gate_weights' has 3 dimensions, expected 2 (5x2: tokens x width)"),
                          moesim::InputError);
   }
   SUBCASE("inconsistent shapes") {

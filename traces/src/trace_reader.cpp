@@ -6,6 +6,7 @@
 #include <H5Cpp.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <fmt/format.h>
 
@@ -15,6 +16,11 @@
 
 namespace moesim::traces {
 namespace fs = std::filesystem;
+
+namespace {
+constexpr std::int64_t kMaxHeaderCount = std::int64_t{1} << 24;  // layers, experts, top_k
+constexpr std::int64_t kMaxHiddenSize = std::int64_t{1} << 24;
+}  // namespace
 
 struct TraceReader::Impl {
   fs::path path;
@@ -77,7 +83,10 @@ struct TraceReader::Impl {
     int rank = s.getSimpleExtentNdims();
     hsize_t dims[2] = {0, 0};
     if (rank == (cols ? 2 : 1)) s.getSimpleExtentDims(dims);
-    if (rank != (cols ? 2 : 1) || dims[0] != rows || (cols && dims[1] != cols))
+    if (rank != (cols ? 2 : 1))  // dims are unread: name the rank, not a made-up 0x0 shape
+      fail(fmt::format("dataset '{}' has {} dimension{}, expected {} ({})", name, rank, rank == 1 ? "" : "s",
+                       cols ? 2 : 1, cols ? fmt::format("{}x{}: tokens x width", rows, cols) : fmt::format("{} entries", rows)));
+    if (dims[0] != rows || (cols && dims[1] != cols))
       fail(cols ? fmt::format("dataset '{}' has shape {}x{}, expected {}x{} (tokens x width)", name, dims[0], dims[1],
                               rows, cols)
                 : fmt::format("dataset '{}' has {} entries, expected {}", name, dims[0], rows));
@@ -119,7 +128,7 @@ struct TraceReader::Impl {
     header.created_at = str_attr("created_at");
     auto positive = [&](const char* name) {
       std::int64_t v = int_attr(name);
-      if (v <= 0 || v > (1 << 24)) fail(fmt::format("attribute '{}' = {} is out of range", name, v));
+      if (v <= 0 || v > kMaxHeaderCount) fail(fmt::format("attribute '{}' = {} is out of range", name, v));
       return static_cast<int>(v);
     };
     header.num_layers = positive("num_layers");
@@ -127,7 +136,12 @@ struct TraceReader::Impl {
     header.top_k = positive("top_k");
     if (header.top_k > header.num_experts)
       fail(fmt::format("top_k {} exceeds num_experts {}", header.top_k, header.num_experts));
-    header.hidden_size = static_cast<int>(int_attr("hidden_size"));
+    // 0 = unknown (replay then needs bytes per token); beyond 2^24 no model exists, and the value
+    // would be cast to int and multiplied into byte counts.
+    const std::int64_t hidden = int_attr("hidden_size");
+    if (hidden < 0 || hidden > kMaxHiddenSize)
+      fail(fmt::format("attribute 'hidden_size' = {} is out of range (0..{}; 0 = unknown)", hidden, kMaxHiddenSize));
+    header.hidden_size = static_cast<int>(hidden);
     std::int64_t tokens = int_attr("num_tokens"), steps = int_attr("num_steps");
     if (tokens < 0 || steps < 0) fail("negative num_tokens or num_steps");
     header.num_tokens = static_cast<std::uint64_t>(tokens);
@@ -246,6 +260,32 @@ struct TraceReader::Impl {
     }
   }
 
+  // Top-k picks k different experts: a token listing one twice would count that expert twice in the
+  // statistics and send it the token twice in a replay. `ids` holds tokens of top_k entries.
+  template <class Id>
+  void check_distinct_experts(int layer, std::uint64_t begin, const Id* ids, std::size_t n) const {
+    constexpr std::size_t kPairwiseUpTo = 16;  // beyond, sorting a copy beats comparing every pair
+    const std::size_t k = static_cast<std::size_t>(header.top_k);
+    std::vector<Id> row;
+    for (std::size_t t = 0; t < n; t += k) {
+      const Id* first = ids + t;
+      const Id* repeated = nullptr;
+      if (k <= kPairwiseUpTo) {
+        for (std::size_t i = 1; i < k && !repeated; ++i)
+          for (std::size_t j = 0; j < i; ++j)
+            if (first[i] == first[j]) repeated = first + i;
+      } else {
+        row.assign(first, first + k);
+        std::sort(row.begin(), row.end());
+        auto twice = std::adjacent_find(row.begin(), row.end());
+        if (twice != row.end()) repeated = &*twice;
+      }
+      if (repeated)
+        fail(fmt::format("layer {} token {} lists expert {} twice (top-k experts must differ)", layer, begin + t / k,
+                         static_cast<std::int64_t>(*repeated)));
+    }
+  }
+
   void check_range(int layer, std::uint64_t begin, std::uint64_t end) const {
     if (layer < 0 || layer >= header.num_layers)
       throw InputError(located(path, fmt::format("layer {} does not exist (the trace has layers 0..{})", layer,
@@ -353,13 +393,12 @@ LayerBlock TraceReader::read_layer(int layer, std::uint64_t begin, std::uint64_t
   for (auto e : b.expert_ids)
     if (e < 0 || e >= h.num_experts)
       impl_->fail(fmt::format("layer {} holds expert id {} but the trace declares {} experts", layer, e, h.num_experts));
-  const std::size_t kk = static_cast<std::size_t>(h.top_k);
-  for (std::size_t t = 0; t < b.expert_ids.size(); t += kk)
-    for (std::size_t i = 1; i < kk; ++i)
-      for (std::size_t j = 0; j < i; ++j)
-        if (b.expert_ids[t + i] == b.expert_ids[t + j])
-          impl_->fail(fmt::format("layer {} token {} lists expert {} twice (top-k experts must differ)", layer,
-                                  begin + t / kk, b.expert_ids[t + i]));
+  impl_->check_distinct_experts(layer, begin, b.expert_ids.data(), b.expert_ids.size());
+  // Gates weight what each expert sends back: NaN or a negative weight is a broken writer, not a number to average.
+  for (std::size_t i = 0; i < b.gates.size(); ++i)
+    if (!std::isfinite(b.gates[i]) || b.gates[i] < 0)
+      impl_->fail(fmt::format("layer {} token {} has gate weight {} (gates must be finite and >= 0)", layer,
+                              begin + i / k, b.gates[i]));
   return b;
 }
 
@@ -398,6 +437,14 @@ void TraceReader::for_each_id_slice(int layer, std::uint64_t slice_tokens,
                      "expert ids");
     if (h.has_kept_mask) impl_->read_kept(layer, begin, end, kept);
     IdSlice s{buffer.data(), impl_->id_width, begin, end - begin, h.top_k, h.has_kept_mask ? kept.data() : nullptr};
+    // The same checks as read_layer(), so that `trace stats` and replay accept and refuse the same files.
+    s.visit([&](const auto* ids, std::size_t n) {
+      for (std::size_t i = 0; i < n; ++i)
+        if (ids[i] >= static_cast<std::uint32_t>(h.num_experts))
+          impl_->fail(fmt::format("layer {} holds expert id {} but the trace declares {} experts", layer, ids[i],
+                                  h.num_experts));
+      impl_->check_distinct_experts(layer, begin, ids, n);
+    });
     fn(s);
   }
 }

@@ -88,11 +88,15 @@ struct TraceWriter::Impl {
       for (int l = 0; l < header.num_layers; ++l) header.model_layers.push_back(l);
     if (static_cast<int>(header.model_layers.size()) != header.num_layers)
       throw std::invalid_argument("trace header: model_layers must have num_layers entries");
+    check_chunk_size();
     H5::Exception::dontPrint();
     // Format versions from HDF5 1.8 on checksum every metadata block, so a corrupted header is
     // refused by the library instead of being parsed (fuzzing found crashes on unchecked ones).
     H5::FileAccPropList access;
     access.setLibverBounds(H5F_LIBVER_V18, H5F_LIBVER_LATEST);
+    // STRONG: closing the file closes (and flushes) every object still open in it, so that no
+    // dataset handle can keep the file open past close() and have HDF5 write after the rename.
+    access.setFcloseDegree(H5F_CLOSE_STRONG);
     file = H5::H5File(output.temp_path().string(), H5F_ACC_TRUNC, H5::FileCreatPropList::DEFAULT, access);
     id_width = schema::id_width_bytes_for(header.num_experts);
     const hsize_t chunk = options.chunk_tokens;
@@ -122,6 +126,18 @@ struct TraceWriter::Impl {
         s.kept = create_appendable(file, schema::layer_dataset(l, schema::kKept), H5::PredType::STD_U8LE, k, chunk, z);
       layers.push_back(std::move(s));
     }
+  }
+
+  // HDF5 refuses chunks of 4 GiB or more (deep inside H5Dcreate, as an environment-like error):
+  // the widest row is a layer's router probabilities (num_experts floats) or its top_k ids/gates.
+  void check_chunk_size() const {
+    constexpr std::uint64_t kMaxChunkBytes = (std::uint64_t{1} << 32) - 1;
+    const std::uint64_t widest_row_bytes =
+        sizeof(float) * static_cast<std::uint64_t>(header.has_router_probs ? header.num_experts : header.top_k);
+    if (options.chunk_tokens == 0 || options.chunk_tokens > kMaxChunkBytes / widest_row_bytes)
+      throw std::invalid_argument("trace writer: chunk of " + std::to_string(options.chunk_tokens) +
+                                  " tokens must be between 1 and " + std::to_string(kMaxChunkBytes / widest_row_bytes) +
+                                  " (HDF5 chunks hold less than 4 GiB)");
   }
 
   // A mask holds only 0 and 1, so that a reader can count kept pairs by adding the bytes.
@@ -225,6 +241,22 @@ struct TraceWriter::Impl {
     H5::DataSet offsets = file.createDataSet(schema::kStepOffsets, H5::PredType::STD_U64LE, space);
     offsets.write(step_offsets.data(), H5::PredType::NATIVE_UINT64);
   }
+
+  // Every handle closed before the file: HDF5 writes an open dataset's chunks and metadata when
+  // its last handle goes, so a handle left open would write into the file after it was renamed
+  // into place (a kill then would replace a good trace with a corrupt one).
+  void close_all() {
+    for (auto& s : layers) {
+      s.expert_ids.close();
+      s.gates.close();
+      s.probs.close();
+      s.kept.close();
+    }
+    sequence_id.close();
+    position.close();
+    token_id.close();
+    file.close();
+  }
 };
 
 TraceWriter::TraceWriter(const std::filesystem::path& path, TraceHeader header, WriterOptions options) {
@@ -260,7 +292,7 @@ void TraceWriter::close() {
   if (impl_->closed) return;
   try {
     impl_->write_header_attrs();
-    impl_->file.close();
+    impl_->close_all();
   } catch (const H5::Exception& e) {
     throw std::runtime_error(impl_->output.final_path().string() + ": write failed: " + e.getDetailMsg());
   }

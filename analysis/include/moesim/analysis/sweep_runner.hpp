@@ -35,6 +35,23 @@ struct RunSummary {
   std::size_t selected = 0, skipped = 0, ok = 0, failed = 0;
 };
 
+// An advisory lock (flock) on OUT/.lock for as long as the object lives: a sweep running in OUT
+// holds it exclusively, so that a second sweep on the same folder refuses at once instead of
+// racing the first over the same result files; Slurm array tasks (--task), which share a folder by
+// design, and `sweep collect` hold it shared. The lock goes with the process, even on SIGKILL.
+// Throws std::runtime_error (exit 1) naming the folder when another process holds it.
+class SweepFolderLock {
+ public:
+  enum class Mode { exclusive, shared };
+  SweepFolderLock(const std::filesystem::path& out_dir, Mode mode);
+  ~SweepFolderLock();
+  SweepFolderLock(const SweepFolderLock&) = delete;
+  SweepFolderLock& operator=(const SweepFolderLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+
 // Writes OUT/sweep.json (atomically) so that `collect` knows the grid even before anything ran.
 void write_sweep_index(const SweepSpec& spec, const std::vector<Scenario>& grid, const std::filesystem::path& out_dir);
 
