@@ -29,6 +29,8 @@ void parse_deepseek_v3_config(const ConfigFields& f, ModelConfig& c) {
   c.qk_rope_head_dim = f.positive("qk_rope_head_dim");
   c.v_head_dim = f.positive("v_head_dim");
   c.rope_interleave = f.get<bool>("rope_interleave", true);
+  // DeepseekV3Attention: q_a_proj, kv_a_proj_with_mqa and o_proj carry attention_bias (q_proj, q_b, kv_b never).
+  c.qkv_bias = c.o_bias = f.get<bool>("attention_bias", false);
   int first_dense = f.non_negative("first_k_dense_replace", 0, ConfigFields::kMaxLayers);
   c.moe_layer.assign(c.num_layers, false);
   for (int i = first_dense; i < c.num_layers; ++i) c.moe_layer[i] = true;

@@ -79,6 +79,31 @@ EmbeddingAndHead EmbeddingAndHead::load(WeightLoader& w, const ModelConfig& c, c
   return out;
 }
 
+at::Tensor Network::forward(const at::Tensor& ids, const at::Tensor& valid, const RoutingCallback& on_routing,
+                            bool want_logits) const {
+  at::Tensor logits = forward_pass(ids, valid, on_routing, want_logits);  // (B, S, V)
+  if (want_logits) {
+    const std::int64_t B = logits.size(0), S = logits.size(1);
+    std::string bad = layers::first_non_finite(logits.reshape({B * S, -1}), S, "logits");
+    if (!bad.empty()) throw NonFiniteError(bad + "; the checkpoint's weights, or the dtype's range, are the likely cause");
+  }
+  return logits;
+}
+
+layers::Routing Network::route(const strategies::RouterView& view, int moe_index, int layer, std::int64_t seq_len,
+                               const RoutingCallback& on_routing) const {
+  layers::Routing routing = strategy_ ? strategy_->apply(view, moe_index) : *view.natural;
+  // One device → host copy for both checks; where something is not finite, say what and where.
+  if (!(at::isfinite(view.natural->router_probs).all() & at::isfinite(routing.gates).all()).item<bool>()) {
+    const std::string where = fmt::format("MoE layer {} (model layer {})", moe_index, layer);
+    std::string bad = layers::first_non_finite(view.natural->router_probs, seq_len, where + " router scores");
+    if (bad.empty()) bad = layers::first_non_finite(routing.gates, seq_len, where + " gates");
+    throw NonFiniteError(bad + "; the checkpoint's weights, or the dtype's range, are the likely cause");
+  }
+  if (on_routing) on_routing(moe_index, layer, routing);
+  return routing;
+}
+
 void LayerInputs::move_to(at::Device device) {
   x = x.to(device);
   rope = {rope.cos.to(device), rope.sin.to(device)};

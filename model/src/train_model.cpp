@@ -80,11 +80,12 @@ NamedWeights init_weights(const ModelConfig& c, double std) {
     normal(p + "self_attn.k_proj.weight", {g * d, H});
     normal(p + "self_attn.v_proj.weight", {g * d, H});
     normal(p + "self_attn.o_proj.weight", {H, h * d});
-    if (c.model_type == "qwen2_moe") {
+    if (c.qkv_bias) {
       zeros(p + "self_attn.q_proj.bias", h * d);
       zeros(p + "self_attn.k_proj.bias", g * d);
       zeros(p + "self_attn.v_proj.bias", g * d);
     }
+    if (c.o_bias) zeros(p + "self_attn.o_proj.bias", H);
     if (c.qk_norm == QkNorm::kPerHead) ones(p + "self_attn.q_norm.weight", d), ones(p + "self_attn.k_norm.weight", d);
     if (c.qk_norm == QkNorm::kWhole) ones(p + "self_attn.q_norm.weight", h * d), ones(p + "self_attn.k_norm.weight", g * d);
     if (c.moe_layer[l]) {

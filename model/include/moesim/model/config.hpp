@@ -72,6 +72,11 @@ struct ModelConfig {
   // Qwen2-MoE: one always-on expert, its output scaled by sigmoid(x · shared_expert_gate)
   int shared_expert_intermediate_size = 0;
 
+  // Biases of the attention projections, as config.json declares them: a checkpoint must then hold
+  // them (a missing one is an error, not a silent zero), and holds none otherwise.
+  bool qkv_bias = false;  // q, k, v (DeepSeek: q_a_proj and kv_a_proj_with_mqa)
+  bool o_bias = false;    // the output projection
+
   QkNorm qk_norm = QkNorm::kNone;
   double clip_qkv = 0;  // OLMoE: clamp q, k, v to ±clip_qkv when > 0
 
