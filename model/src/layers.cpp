@@ -175,6 +175,22 @@ Routing sigmoid_group_limited(const at::Tensor& logits, const at::Tensor& bias, 
   return {ids.gather(1, order), gates.gather(1, order), scores, logits};
 }
 
+Routing softmax_group_limited(const at::Tensor& logits, const GroupLimitedOptions& o) {
+  at::Tensor probs = at::softmax(logits.to(at::kFloat), -1);                   // (T, E)
+  at::Tensor choice = probs;                                                   // (T, E)
+  if (o.n_group > 1) {
+    const int64_t T = probs.size(0), E = probs.size(1);
+    at::Tensor group_scores = std::get<0>(probs.view({T, o.n_group, E / o.n_group}).max(-1));  // (T, G) best expert
+    at::Tensor best_groups = std::get<1>(group_scores.topk(o.topk_group, -1));  // (T, topk_group)
+    at::Tensor group_mask = at::zeros_like(group_scores).scatter_(1, best_groups, 1.0).to(at::kBool);  // (T, G)
+    at::Tensor expert_mask = group_mask.unsqueeze(-1).expand({T, o.n_group, E / o.n_group}).reshape({T, E});
+    choice = probs.masked_fill(expert_mask.logical_not(), 0.0);                // transformers masks with 0, not −inf
+  }
+  auto [gates, ids] = choice.topk(o.k, -1);                                    // (T, k) sorted, largest first
+  if (o.renormalize) gates = gates / (gates.sum(-1, /*keepdim=*/true) + 1e-20);
+  return {ids, gates * o.scaling, probs, logits};
+}
+
 std::string first_non_finite(const at::Tensor& values, std::int64_t seq_len, const std::string& what) {
   at::Tensor bad = at::isfinite(values).logical_not();                         // same shape as values
   if (!bad.any().item<bool>()) return {};

@@ -81,6 +81,11 @@ struct GroupLimitedOptions {
 };
 Routing sigmoid_group_limited(const at::Tensor& logits, const at::Tensor& bias, const GroupLimitedOptions& o);
 
+// DeepSeek-V2: softmax scores; with n_group > 1 selection is restricted to the topk_group groups
+// whose best single score is highest (the others' scores masked to 0, as transformers does);
+// gates are the chosen scores, optionally renormalised, × scale.
+Routing softmax_group_limited(const at::Tensor& logits, const GroupLimitedOptions& o);
+
 // Where `values` (T = B·S rows in (B, S) order, any trailing shape) holds NaN or ±Inf, "<what>: NaN
 // at sequence b, position s (of S, left-padded)" for the first such row; empty when all are finite.
 // One device → host copy when finite; the search for the first bad row runs only on failure.

@@ -2,6 +2,7 @@
 // refused with one line that lists what is wrong, and capture's trace equal to the parity reference.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -129,7 +130,7 @@ TEST_CASE("loading: bad configs, devices and dtypes are refused naming the field
     return load_error(dir);
   };
   CHECK(config_error("\"model_type\": \"qwen3_moe\"", "\"model_type\": \"llama\"")
-            .find("model_type 'llama' is not supported (supported: deepseek_v3, mixtral, olmoe, qwen2_moe, qwen3_moe)") !=
+            .find("model_type 'llama' is not supported (supported: deepseek_v2, deepseek_v3, mixtral, olmoe, qwen2_moe, qwen3_moe)") !=
         std::string::npos);
   CHECK(config_error("\"num_hidden_layers\": 3", "\"num_hidden_layers\": 10000000000")
             .find("field 'num_hidden_layers' = 10000000000 is outside 1..4096") != std::string::npos);
@@ -379,4 +380,46 @@ TEST_CASE("refusing: capture writes no trace when the gates are not finite") {
   auto model = MoeModel::load(dir);
   CHECK_THROWS_AS(capture_trace(*model, o), NonFiniteError);
   CHECK_FALSE(fs::exists(o.out));
+}
+
+TEST_CASE("deepseek_v2: a V3 checkpoint relabelled V2 loads without its correction bias and routes by softmax") {
+  // Smoke test of the V2 paths until transformers fixtures exist (make_parity_fixtures.py: deepseek_v2*):
+  // the parse (topk_method, no e_score_correction_bias), and the routing rule on the model's own scores.
+  fs::path dir = rewrite_fixture("deepseek_v3_plain", "deepseek_v2_relabelled", [](std::vector<TensorToWrite>& t) {
+    std::erase_if(t, [](const TensorToWrite& x) { return x.name.ends_with("e_score_correction_bias"); });
+  });
+  std::ifstream in(dir / "config.json");
+  std::string text((std::istreambuf_iterator<char>(in)), {});
+  in.close();
+  for (auto [from, to] : {std::pair<std::string, std::string>{"\"deepseek_v3\"", "\"deepseek_v2\", \"topk_method\": \"group_limited_greedy\""},
+                          {"\"routed_scaling_factor\": 1.0", "\"routed_scaling_factor\": 2.0"}}) {
+    auto pos = text.find(from);
+    REQUIRE(pos != std::string::npos);
+    text.replace(pos, from.size(), to);
+  }
+  std::ofstream(dir / "config.json") << text;
+  auto model = MoeModel::load(dir);
+  CHECK(model->config().n_group == 2);
+  CHECK(model->config().topk_group == 1);
+  struct Probs : RoutingHook {
+    std::vector<RoutingRecord> records;
+    bool wants_router_probs() const override { return true; }
+    void on_routing(const RoutingRecord& r) override { records.push_back(r); }
+  } hook;
+  model->forward(kSequences, &hook);
+  REQUIRE(hook.records.size() == 3);
+  for (const RoutingRecord& r : hook.records)
+    for (std::int64_t t = 0; t < r.tokens; ++t) {
+      const float* p = r.router_probs.data() + t * 8;
+      double sum = 0;
+      for (int e = 0; e < 8; ++e) sum += p[e];
+      CHECK(sum == doctest::Approx(1.0));  // softmax, not sigmoid
+      // The best group (by its single best score) holds every chosen expert; gates = scores × 2.
+      const int best_group = *std::max_element(p, p + 4) >= *std::max_element(p + 4, p + 8) ? 0 : 1;
+      for (int j = 0; j < r.top_k; ++j) {
+        const int e = r.expert_ids[t * r.top_k + j];
+        CHECK(e / 4 == best_group);
+        CHECK(r.gates[t * r.top_k + j] == doctest::Approx(2.0 * p[e]));
+      }
+    }
 }

@@ -3,6 +3,7 @@
 // layer's routing through one callback. Internal to model/ (includes ATen); users see model.hpp.
 #include <ATen/ATen.h>
 
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <string>
@@ -80,6 +81,16 @@ class Network {
  private:
   strategies::RoutingStrategy* strategy_ = nullptr;
 };
+
+// --dtype and --device as every command spells them, parsed in one place (model.cpp).
+at::ScalarType dtype_from_name(const std::string& name);              // float32, bfloat16, float16
+std::vector<at::Device> devices_from_list(const std::string& list);  // cpu, cuda, cuda:N, or a comma list
+
+// config.json's architecture (architectures.cpp) built from DIR's checkpoint on `placement` in
+// `dtype`: the one loader behind MoeModel::load and load_network. InputError listing every missing,
+// wrong-shaped or unexpected tensor.
+std::unique_ptr<Network> build_network(const std::filesystem::path& dir, const ModelConfig& config,
+                                       const Placement& placement, at::ScalarType dtype);
 
 // gqa_moe.cpp: Mixtral, Qwen2-MoE, Qwen3-MoE, OLMoE (GQA attention, softmax-routed experts).
 std::unique_ptr<Network> build_gqa_moe(const ModelConfig& config, const Placement& placement,
