@@ -18,6 +18,7 @@
 #include "moesim/model/capture.hpp"
 #include "moesim/model/datasets.hpp"
 #include "moesim/model/model.hpp"
+#include "moesim/model/scoring.hpp"
 #include "moesim/model/strategy.hpp"
 #include "moesim/model/tokenizer.hpp"
 #include "moesim/sim/replay.hpp"
@@ -30,70 +31,19 @@ double StrategyResult::ppl() const { return scored ? std::exp(nll / static_cast<
 
 namespace {
 
+// sim/'s default wire format for a trace's tokens: FP8 out, BF16 back (bytes per hidden value).
+constexpr double kDispatchBytesPerValue = 1.0;
+constexpr double kCombineBytesPerValue = 2.0;
+
 struct Args {
   std::string model, dataset, ids_file, data_dir, tokenizer, strategy_file, platform = "cluster:2:4", out = "assign_eval";
   std::string device = "cpu", dtype = "float32", algorithm = "direct";
   std::vector<std::string> strategies;
   std::uint64_t tokens = 16384;
-  int batch = 8, seq = 256, lambada = 0, ep_gpus = 0;
+  int batch = 8, seq = 256, lambada = 0, ep_gpus = 0, hidden_size = 0;
+  double dispatch_bytes = 0, combine_bytes = 0;
   bool json = false, quiet = false;
 };
-
-// −ln p(next token) summed over every position of every sequence that has a next token: the
-// perplexity of non-overlapping windows of --seq tokens (each window's first token is unscored).
-void add_nll(const std::vector<std::vector<std::int32_t>>& sequences, const model::ForwardResult& r, double& nll,
-             std::uint64_t& scored) {
-  for (std::size_t b = 0; b < sequences.size(); ++b) {
-    const auto n = static_cast<std::int64_t>(sequences[b].size());
-    for (std::int64_t i = 0; i + 1 < n; ++i) {
-      std::span<const float> logits = r.at(static_cast<std::int64_t>(b), r.seq_len - n + i);
-      double top = logits[0];
-      for (float v : logits) top = std::max<double>(top, v);
-      double sum = 0;
-      for (float v : logits) sum += std::exp(v - top);
-      nll += top + std::log(sum) - logits[sequences[b][i + 1]];
-      ++scored;
-    }
-  }
-}
-
-// LAMBADA: correct when greedy decoding reproduces every token of the last word.
-struct Lambada {
-  std::vector<std::vector<std::int32_t>> sequences;
-  std::vector<std::size_t> target_tokens;
-};
-
-Lambada lambada_set(const model::Tokenizer& tok, const std::filesystem::path& data_dir, int count) {
-  Lambada set;
-  for (const auto& ex : model::load_lambada(data_dir)) {
-    if (static_cast<int>(set.sequences.size()) >= count) break;
-    auto context = model::encode_for_model(tok, ex.context, true);
-    auto full = model::encode_for_model(tok, ex.context + " " + ex.target, true);
-    if (full.size() <= context.size() || !std::equal(context.begin(), context.end(), full.begin())) continue;
-    set.target_tokens.push_back(full.size() - context.size());
-    set.sequences.push_back(std::move(full));
-  }
-  return set;
-}
-
-double lambada_accuracy(const model::MoeModel& m, const Lambada& set, int batch) {
-  std::size_t correct = 0;
-  for (std::size_t begin = 0; begin < set.sequences.size(); begin += batch) {
-    std::size_t end = std::min(set.sequences.size(), begin + batch);
-    std::vector<std::vector<std::int32_t>> seqs(set.sequences.begin() + begin, set.sequences.begin() + end);
-    model::ForwardResult r = m.forward(seqs);
-    for (std::size_t b = 0; b < seqs.size(); ++b) {
-      const auto n = static_cast<std::int64_t>(seqs[b].size());
-      bool ok = true;
-      for (std::int64_t i = n - 1 - static_cast<std::int64_t>(set.target_tokens[begin + b]); i + 1 < n; ++i) {
-        auto logits = r.at(static_cast<std::int64_t>(b), r.seq_len - n + i);
-        ok = ok && std::max_element(logits.begin(), logits.end()) - logits.begin() == seqs[b][i + 1];
-      }
-      correct += ok;
-    }
-  }
-  return set.sequences.empty() ? 0.0 : static_cast<double>(correct) / static_cast<double>(set.sequences.size());
-}
 
 double mean_of(const std::vector<double>& v) {
   double s = 0;
@@ -102,25 +52,30 @@ double mean_of(const std::vector<double>& v) {
 }
 
 StrategyResult evaluate(model::MoeModel& m, const model::StrategySpec& spec, const EvalOptions& o,
-                        const Lambada* lambada) {
+                        const std::vector<model::LastWordExample>* lambada) {
   StrategyResult res;
   res.strategy = spec.text;
   m.set_routing_strategy(spec);
   model::CaptureOptions c = o.capture;
   c.out = o.trace;
   c.want_logits = true;
-  c.on_step = [&](const auto& sequences, const model::ForwardResult& r, const auto&) { add_nll(sequences, r, res.nll, res.scored); };
+  model::NllSum nll;  // scored as eval-ppl scores windows (model/src/perplexity.cpp)
+  c.on_step = [&](const auto& sequences, const model::ForwardResult& r, const auto&) { nll += model::next_token_nll(sequences, r); };
   model::capture_trace(m, c, o.progress);
+  res.nll = nll.nll;
+  res.scored = static_cast<std::uint64_t>(nll.tokens);
   for (const auto& s : m.routing_strategy_stats()) {
     LayerResult l;
     l.metrics = traces::balance_metrics(s.expert_load);
     l.stats = s;
     res.layers.push_back(l);
   }
-  if (lambada) res.lambada_accuracy = lambada_accuracy(m, *lambada, c.batch);
+  if (lambada) res.lambada_accuracy = model::score_last_word(m, *lambada, c.batch).accuracy();
   // Replay the trace just written: sim/ reads only the file.
   sim::TraceReplayOptions to;
   to.ep_gpus = o.ep_gpus;
+  to.dispatch_bytes_per_token = o.dispatch_bytes_per_token;
+  to.combine_bytes_per_token = o.combine_bytes_per_token;
   sim::ReplayOptions ro;
   ro.algorithm = &sim::find_algorithm(o.algorithm);
   sim::ReplayResult rr = sim::replay_trace(o.trace, topologies::parse_platform_source(o.platform), to, ro);
@@ -178,6 +133,12 @@ int run(const Args& a) {
   model::CaptureOptions& c = o.capture;
   c.model_dir = a.model;
   const model::ModelConfig config = model::load_config(a.model);
+  // Bytes each token's hidden state takes on the wire. sim/'s convention for a trace: hidden × 1
+  // byte out (FP8 dispatch), hidden × 2 back (BF16 combine); --hidden-size replays a small model's
+  // routing at a real model's width, --dispatch-bytes / --combine-bytes set the bytes outright.
+  o.hidden_size = a.hidden_size > 0 ? a.hidden_size : config.hidden_size;
+  o.dispatch_bytes_per_token = a.dispatch_bytes > 0 ? a.dispatch_bytes : o.hidden_size * kDispatchBytesPerValue;
+  o.combine_bytes_per_token = a.combine_bytes > 0 ? a.combine_bytes : o.hidden_size * kCombineBytesPerValue;
   const std::filesystem::path data_dir = a.data_dir.empty() ? model::default_data_dir() : std::filesystem::path(a.data_dir);
   std::unique_ptr<model::Tokenizer> tokenizer;
   if (!a.dataset.empty() || a.lambada > 0) tokenizer = model::load_tokenizer(a.tokenizer.empty() ? a.model : a.tokenizer);
@@ -198,8 +159,8 @@ int run(const Args& a) {
   c.seq_len = a.seq;
   c.load = {a.device, a.dtype};
   c.created_by = cli::invocation();
-  Lambada lambada;
-  if (a.lambada > 0) lambada = lambada_set(*tokenizer, data_dir, a.lambada);
+  std::vector<model::LastWordExample> lambada;  // the examples eval-ppl scores (none skipped)
+  if (a.lambada > 0) lambada = model::lambada_examples(*tokenizer, data_dir, static_cast<std::size_t>(a.lambada));
   auto m = model::MoeModel::load(a.model, c.load);
   for (const auto& s : specs) m->set_routing_strategy(s);  // refuse specs that do not fit the model, before any work
   std::filesystem::create_directories(a.out);
@@ -214,13 +175,21 @@ int run(const Args& a) {
     progress.finish();
   }
   const double base = results.front().ppl();
+  const std::string width = fmt::format("replayed on {} ({}) at dispatch {:g} B/token, combine {:g} B/token{}", a.platform,
+                                        a.algorithm, o.dispatch_bytes_per_token, o.combine_bytes_per_token,
+                                        a.dispatch_bytes > 0 || a.combine_bytes > 0
+                                            ? ""
+                                            : fmt::format(" (hidden size {}: FP8 dispatch, BF16 combine)", o.hidden_size));
   nlohmann::json rows = nlohmann::json::array();
   for (const auto& r : results) rows.push_back(to_json(r, base));
   nlohmann::json doc = {{"model", a.model}, {"architecture", config.model_type}, {"dataset", c.dataset},
                         {"tokens", total}, {"seq", a.seq}, {"batch", a.batch}, {"platform", a.platform},
-                        {"algorithm", a.algorithm}, {"command", cli::invocation()}, {"strategies", rows}};
+                        {"algorithm", a.algorithm}, {"hidden_size", o.hidden_size},
+                        {"dispatch_bytes_per_token", o.dispatch_bytes_per_token},
+                        {"combine_bytes_per_token", o.combine_bytes_per_token},
+                        {"command", cli::invocation()}, {"strategies", rows}};
   std::string csv = "strategy,ppl,ppl_change_pct,lambada_accuracy,gini,max_mean,max_vio,dropped_pairs_pct,dropped_tokens_pct,rerouted_pairs_pct,a2a_p50_us,a2a_p99_us\n";
-  std::string table = fmt::format("{:<44} {:>10} {:>7} {:>7} {:>6} {:>8} {:>7} {:>7} {:>8} {:>9} {:>9}\n", "strategy", "ppl",
+  std::string table = "# " + width + "\n" + fmt::format("{:<44} {:>10} {:>7} {:>7} {:>6} {:>8} {:>7} {:>7} {:>8} {:>9} {:>9}\n", "strategy", "ppl",
                                   "dppl%", "lambada", "gini", "max/mean", "maxvio", "drop%", "reroute%", "a2a P50us", "a2a P99us");
   for (const auto& j : rows) {
     const std::string acc = j.contains("lambada_accuracy") ? fmt::format("{:.3f}", j["lambada_accuracy"].get<double>()) : "-";
@@ -270,6 +239,14 @@ void register_command(cli::Commands& commands, CLI::App& app) {
   cmd->add_option("--lambada", a->lambada, "Also score LAMBADA last-word accuracy on this many examples (0 = skip)")->check(cli::non_negative<decltype(a->lambada)>())->capture_default_str();
   cmd->add_option("--platform", a->platform, "Replay platform: switch:GPUS, cluster:NODES:GPUS_PER_NODE or a platform file")->capture_default_str();
   cmd->add_option("--algorithm", a->algorithm, "All-to-all algorithm: direct | pairwise | hierarchical")->capture_default_str();
+  cmd->add_option("--hidden-size", a->hidden_size,
+                  "Replay as if tokens were this wide: dispatch hidden × 1 B (FP8), combine hidden × 2 B (BF16) "
+                  "per token (default: the model's hidden_size)")
+      ->check(cli::positive<int>());
+  cmd->add_option("--dispatch-bytes", a->dispatch_bytes, "Bytes per token of the dispatch all-to-all (overrides --hidden-size)")
+      ->check(cli::byte_count());
+  cmd->add_option("--combine-bytes", a->combine_bytes, "Bytes per token of the combine all-to-all (overrides --hidden-size)")
+      ->check(cli::byte_count());
   cmd->add_option("--ep-gpus", a->ep_gpus, "GPUs the experts are spread over (0 = all of the platform)")->check(cli::non_negative<decltype(a->ep_gpus)>())->capture_default_str();
   cmd->add_option("--device", a->device, "cpu | cuda | cuda:N")->capture_default_str();
   cmd->add_option("--dtype", a->dtype, "float32 | bfloat16 | float16")->capture_default_str();

@@ -20,6 +20,9 @@ struct EvalOptions {
   std::filesystem::path trace;
   std::string platform, algorithm = "direct";
   int ep_gpus = 0;
+  int hidden_size = 0;                   // the width the bytes below were derived from
+  double dispatch_bytes_per_token = 0;   // resolved: never 0 (sim's own default is not relied on)
+  double combine_bytes_per_token = 0;
   Progress* progress = nullptr;
 };
 

@@ -6,6 +6,7 @@ find_package(HDF5 REQUIRED COMPONENTS CXX)          # target: HDF5::HDF5
 find_package(Boost 1.74 REQUIRED COMPONENTS graph)  # target: Boost::graph
 find_package(nlohmann_json 3 REQUIRED)
 find_package(fmt REQUIRED)
+set(MOESIM_FMT fmt::fmt)  # fmt::fmt-header-only in the moesim-gpu build (dependencies_gpu.cmake)
 find_package(spdlog REQUIRED)
 find_package(CLI11 REQUIRED)
 find_package(Threads REQUIRED)

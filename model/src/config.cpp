@@ -9,6 +9,7 @@
 #include <fstream>
 #include <map>
 
+#include "architectures.hpp"
 #include "config_fields.hpp"
 
 namespace moesim::model {
@@ -68,16 +69,6 @@ void parse_rope(const ConfigFields& f, ModelConfig& c, double default_theta) {
   }
 }
 
-using Parser = void (*)(const ConfigFields&, ModelConfig&);
-const std::map<std::string, Parser>& parsers() {
-  static const std::map<std::string, Parser> table = {
-      {"mixtral", parse_mixtral_config},     {"qwen3_moe", parse_qwen3_moe_config},
-      {"olmoe", parse_olmoe_config},         {"qwen2_moe", parse_qwen2_moe_config},
-      {"deepseek_v3", parse_deepseek_v3_config},
-  };
-  return table;
-}
-
 }  // namespace
 
 double yarn_mscale(double factor, double mscale) {
@@ -133,7 +124,7 @@ std::vector<int> ModelConfig::moe_layer_indices() const {
 const std::vector<std::string>& supported_model_types() {
   static const std::vector<std::string> names = [] {
     std::vector<std::string> v;
-    for (const auto& [name, parse] : parsers()) v.push_back(name);
+    for (const Architecture& a : architectures()) v.emplace_back(a.model_type);
     return v;
   }();
   return names;
@@ -157,14 +148,11 @@ ModelConfig load_config(const std::filesystem::path& model_dir) {
   ConfigFields f(j, path);
   ModelConfig c;
   c.model_type = f.need<std::string>("model_type");
-  auto it = parsers().find(c.model_type);
-  if (it == parsers().end())
-    f.fail(fmt::format("model_type '{}' is not supported (supported: {})", c.model_type,
-                       fmt::join(supported_model_types(), ", ")));
-  it->second(f, c);
+  const Architecture& architecture = find_architecture(c.model_type, path);
+  architecture.parse(f, c);
   // RoPE rotates pairs of dimensions (i, i + d/2): an odd rotary width has no such split, and would
   // only fail later, inside the forward pass, as a tensor shape error.
-  const bool mla = c.model_type == "deepseek_v3";
+  const bool mla = architecture.graph == Graph::kDeepseekMla;
   const int rotary = mla ? c.qk_rope_head_dim : c.head_dim;
   if (rotary % 2 != 0)
     f.fail(fmt::format("field '{}' = {} must be even (RoPE rotates pairs of dimensions)", mla ? "qk_rope_head_dim" : "head_dim",

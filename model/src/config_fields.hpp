@@ -96,11 +96,16 @@ void parse_topk(const ConfigFields& f, ModelConfig& c, std::initializer_list<con
 // Qwen2/Qwen3-MoE: layer i is MoE unless listed in mlp_only_layers or off the decoder_sparse_step grid.
 void parse_sparse_layers(const ConfigFields& f, ModelConfig& c);
 
+// Multi-head latent attention and the dense/shared MLP layout DeepSeek-V2 and V3 share
+// (deepseek_v3_config.cpp); routing is each version's own.
+void parse_mla(const ConfigFields& f, ModelConfig& c);
+
 // One per architecture file.
 void parse_mixtral_config(const ConfigFields& f, ModelConfig& c);
 void parse_qwen3_moe_config(const ConfigFields& f, ModelConfig& c);
 void parse_olmoe_config(const ConfigFields& f, ModelConfig& c);
 void parse_qwen2_moe_config(const ConfigFields& f, ModelConfig& c);
 void parse_deepseek_v3_config(const ConfigFields& f, ModelConfig& c);
+void parse_deepseek_v2_config(const ConfigFields& f, ModelConfig& c);
 
 }  // namespace moesim::model

@@ -1,7 +1,8 @@
-// DeepSeek-V3: multi-head latent attention (MLA), the first layers dense, then MoE layers whose
+// DeepSeek-V3 and V2: multi-head latent attention (MLA), the first layers dense, then MoE layers whose
 // router scores experts with a sigmoid, picks among the best expert groups using
 // e_score_correction_bias for selection only, and scales the gates by routed_scaling_factor;
-// shared experts see every token.
+// shared experts see every token. DeepSeek-V2 (deepseek_v2.cpp) differs only in its router (softmax,
+// greedy or group-limited by the best expert, no correction bias) and softmax scale (no mscale²).
 //
 // MLA per layer (shapes for one token):
 //   q  = q_b(norm(q_a(x)))  or  q_proj(x)        (h, nope + rope)   nope part unrotated, rope part RoPE'd
@@ -44,8 +45,8 @@ class DeepseekV3 final : public Network {
     load(w);
   }
 
-  at::Tensor forward(const at::Tensor& ids, const at::Tensor& valid, const RoutingCallback& on_routing,
-                     bool want_logits) const override {
+  at::Tensor forward_pass(const at::Tensor& ids, const at::Tensor& valid, const RoutingCallback& on_routing,
+                          bool want_logits) const override {
     LayerInputs in;
     in.x = at::embedding(ends_.embed, ids);                                      // (B, S, H)
     at::Tensor positions = layers::positions_from_mask(valid);                   // (B, S)
@@ -100,7 +101,7 @@ class DeepseekV3 final : public Network {
   double softmax_scale() const {
     double scale = 1.0 / std::sqrt(static_cast<double>(c_.qk_nope_head_dim + c_.qk_rope_head_dim));
     const RopeScaling& s = c_.rope_scaling;
-    if (s.type != RopeType::kDefault && s.mscale_all_dim != 0) {
+    if (c_.mla_softmax_mscale && s.type != RopeType::kDefault && s.mscale_all_dim != 0) {
       const double m = yarn_mscale(s.factor, s.mscale_all_dim);
       scale *= m * m;
     }
@@ -112,10 +113,11 @@ class DeepseekV3 final : public Network {
     at::Tensor flat = x.reshape({-1, c_.hidden_size});                           // (T, H)
     at::Tensor logits = at::linear(flat.to(at::kFloat), w.router.to(at::kFloat)); // (T, E) routing in float32
     layers::GroupLimitedOptions options{c_.top_k, c_.n_group, c_.topk_group, c_.norm_topk_prob, c_.routed_scaling_factor};
-    layers::Routing routing = layers::sigmoid_group_limited(logits, w.score_bias, options);  // (T, k)
-    routing = reroute({routing.router_probs, w.score_bias.to(at::kFloat), true, c_.top_k, c_.norm_topk_prob,
-                       c_.routed_scaling_factor, &routing}, moe_index);
-    if (on_routing) on_routing(moe_index, layer, routing);
+    const bool sigmoid = c_.router == Router::kSigmoidGroupLimited;             // V3; V2 routes by softmax
+    layers::Routing routing = sigmoid ? layers::sigmoid_group_limited(logits, w.score_bias, options)
+                                      : layers::softmax_group_limited(logits, options);  // (T, k)
+    routing = route({routing.router_probs, sigmoid ? w.score_bias.to(at::kFloat) : at::Tensor(), sigmoid, c_.top_k,
+                     c_.norm_topk_prob, c_.routed_scaling_factor, &routing}, moe_index, layer, x.size(1), on_routing);
     at::Tensor out = layers::moe_experts(flat, routing, w.experts);               // (T, H)
     if (c_.n_shared_experts > 0) out = out + layers::swiglu(flat, w.shared);
     return out.view(x.sizes());                                                   // (B, S, H)
@@ -134,24 +136,25 @@ class DeepseekV3 final : public Network {
       MlaWeights& a = L.attention;
       if (c_.q_lora_rank > 0) {
         a.q_a = w.get(p + "self_attn.q_a_proj.weight", {c_.q_lora_rank, H});
-        a.q_a_bias = w.optional(p + "self_attn.q_a_proj.bias", {c_.q_lora_rank});
+        if (c_.qkv_bias) a.q_a_bias = w.get(p + "self_attn.q_a_proj.bias", {c_.q_lora_rank});
         a.q_a_norm = w.get(p + "self_attn.q_a_layernorm.weight", {c_.q_lora_rank});
         a.q_b = w.get(p + "self_attn.q_b_proj.weight", {h * qk, c_.q_lora_rank});
       } else {
         a.q_proj = w.get(p + "self_attn.q_proj.weight", {h * qk, H});
       }
       a.kv_a = w.get(p + "self_attn.kv_a_proj_with_mqa.weight", {c_.kv_lora_rank + c_.qk_rope_head_dim, H});
-      a.kv_a_bias = w.optional(p + "self_attn.kv_a_proj_with_mqa.bias", {c_.kv_lora_rank + c_.qk_rope_head_dim});
+      if (c_.qkv_bias) a.kv_a_bias = w.get(p + "self_attn.kv_a_proj_with_mqa.bias", {c_.kv_lora_rank + c_.qk_rope_head_dim});
       a.kv_a_norm = w.get(p + "self_attn.kv_a_layernorm.weight", {c_.kv_lora_rank});
       a.kv_b = w.get(p + "self_attn.kv_b_proj.weight", {h * (c_.qk_nope_head_dim + c_.v_head_dim), c_.kv_lora_rank});
       a.o = w.get(p + "self_attn.o_proj.weight", {H, h * c_.v_head_dim});
-      a.o_bias = w.optional(p + "self_attn.o_proj.bias", {H});
+      if (c_.o_bias) a.o_bias = w.get(p + "self_attn.o_proj.bias", {H});
       L.is_moe = c_.moe_layer[l];
       if (L.is_moe) {
         L.router = w.get(p + "mlp.gate.weight", {c_.num_experts, H});
         // Kept in float32 as transformers does (_keep_in_fp32_modules_strict): in bfloat16 the small
-        // bias differences that decide close selections would round away.
-        L.score_bias = w.get_float32(p + "mlp.gate.e_score_correction_bias", {c_.num_experts});
+        // bias differences that decide close selections would round away. DeepSeek-V2 has none.
+        if (c_.router == Router::kSigmoidGroupLimited)
+          L.score_bias = w.get_float32(p + "mlp.gate.e_score_correction_bias", {c_.num_experts});
         L.experts = w.experts(p + "mlp.experts", c_.num_experts, H, c_.moe_intermediate_size, "gate_proj", "up_proj",
                               "down_proj");
         if (c_.n_shared_experts > 0)

@@ -44,20 +44,7 @@ int run_eval(const EvalOptions& o) {
   LogitsFn logits_of = [&](const at::Tensor& ids, const at::Tensor& valid) { return net.network->forward(ids, valid, {}, /*want_logits=*/true); };
   nlohmann::json result = {{"model", o.model}, {"dataset", o.dataset}, {"device", o.device}, {"dtype", o.dtype}};
   if (o.dataset == "lambada") {
-    std::vector<LambadaExample> raw = load_lambada(data_dir);
-    if (o.max_examples > 0 && raw.size() > o.max_examples) raw.resize(o.max_examples);
-    std::vector<LastWordExample> examples;
-    for (const LambadaExample& ex : raw) {
-      // lm-evaluation-harness: target ids = encode(context + " " + target) minus encode(context).
-      std::vector<std::int32_t> context = encode_for_model(*tokenizer, ex.context, true);
-      std::vector<std::int32_t> whole = encode_for_model(*tokenizer, ex.context + " " + ex.target, true);
-      std::vector<std::int32_t> target;
-      if (whole.size() > context.size() && std::equal(context.begin(), context.end(), whole.begin()))
-        target.assign(whole.begin() + static_cast<std::ptrdiff_t>(context.size()), whole.end());
-      else
-        target = tokenizer->encode(" " + ex.target);
-      examples.push_back({context, target});
-    }
+    const std::vector<LastWordExample> examples = lambada_examples(*tokenizer, data_dir, o.max_examples);
     if (examples.empty()) throw InputError(no_scored_tokens(o.dataset, 0));
     Progress progress("lambada", examples.size(), "examples", !o.quiet);
     std::int64_t shown = 0;

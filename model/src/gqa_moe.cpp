@@ -46,8 +46,8 @@ class GqaMoe final : public Network {
     load(w);
   }
 
-  at::Tensor forward(const at::Tensor& ids, const at::Tensor& valid, const RoutingCallback& on_routing,
-                     bool want_logits) const override {
+  at::Tensor forward_pass(const at::Tensor& ids, const at::Tensor& valid, const RoutingCallback& on_routing,
+                          bool want_logits) const override {
     LayerInputs in;
     in.x = at::embedding(ends_.embed, ids);                                      // (B, S, H)
     at::Tensor positions = layers::positions_from_mask(valid);                   // (B, S)
@@ -137,8 +137,8 @@ class GqaMoe final : public Network {
     at::Tensor flat = x.reshape({-1, c_.hidden_size});                          // (T, H)
     at::Tensor logits = layers::linear(flat, w.router);                         // (T, E)
     layers::Routing routing = layers::softmax_topk(logits, c_.top_k, c_.norm_topk_prob);  // (T, k)
-    routing = reroute({routing.router_probs, {}, false, c_.top_k, c_.norm_topk_prob, 1.0, &routing}, moe_index);
-    if (on_routing) on_routing(moe_index, layer, routing);
+    routing = route({routing.router_probs, {}, false, c_.top_k, c_.norm_topk_prob, 1.0, &routing}, moe_index, layer,
+                    x.size(1), on_routing);
     at::Tensor out = layers::moe_experts(flat, routing, w.experts);             // (T, H)
     if (w.shared_gate.defined())
       out = out + at::sigmoid(layers::linear(flat, w.shared_gate)) * layers::swiglu(flat, w.shared);
@@ -159,10 +159,12 @@ class GqaMoe final : public Network {
       a.k = w.get(p + "self_attn.k_proj.weight", {g * d, H});
       a.v = w.get(p + "self_attn.v_proj.weight", {g * d, H});
       a.o = w.get(p + "self_attn.o_proj.weight", {H, h * d});
-      a.q_bias = w.optional(p + "self_attn.q_proj.bias", {h * d});
-      a.k_bias = w.optional(p + "self_attn.k_proj.bias", {g * d});
-      a.v_bias = w.optional(p + "self_attn.v_proj.bias", {g * d});
-      a.o_bias = w.optional(p + "self_attn.o_proj.bias", {H});
+      if (c_.qkv_bias) {
+        a.q_bias = w.get(p + "self_attn.q_proj.bias", {h * d});
+        a.k_bias = w.get(p + "self_attn.k_proj.bias", {g * d});
+        a.v_bias = w.get(p + "self_attn.v_proj.bias", {g * d});
+      }
+      if (c_.o_bias) a.o_bias = w.get(p + "self_attn.o_proj.bias", {H});
       if (c_.qk_norm == QkNorm::kPerHead) {
         a.q_norm = w.get(p + "self_attn.q_norm.weight", {d});
         a.k_norm = w.get(p + "self_attn.k_norm.weight", {d});

@@ -1,5 +1,6 @@
 #include "layers.hpp"
 
+#include <fmt/format.h>
 #include <torch/version.h>
 
 #include <cmath>
@@ -172,6 +173,34 @@ Routing sigmoid_group_limited(const at::Tensor& logits, const at::Tensor& bias, 
   // Column 0 = largest gate, the order the trace format promises.
   at::Tensor order = std::get<1>(gates.sort(-1, /*descending=*/true));
   return {ids.gather(1, order), gates.gather(1, order), scores, logits};
+}
+
+Routing softmax_group_limited(const at::Tensor& logits, const GroupLimitedOptions& o) {
+  at::Tensor probs = at::softmax(logits.to(at::kFloat), -1);                   // (T, E)
+  at::Tensor choice = probs;                                                   // (T, E)
+  if (o.n_group > 1) {
+    const int64_t T = probs.size(0), E = probs.size(1);
+    at::Tensor group_scores = std::get<0>(probs.view({T, o.n_group, E / o.n_group}).max(-1));  // (T, G) best expert
+    at::Tensor best_groups = std::get<1>(group_scores.topk(o.topk_group, -1));  // (T, topk_group)
+    at::Tensor group_mask = at::zeros_like(group_scores).scatter_(1, best_groups, 1.0).to(at::kBool);  // (T, G)
+    at::Tensor expert_mask = group_mask.unsqueeze(-1).expand({T, o.n_group, E / o.n_group}).reshape({T, E});
+    choice = probs.masked_fill(expert_mask.logical_not(), 0.0);                // transformers masks with 0, not −inf
+  }
+  auto [gates, ids] = choice.topk(o.k, -1);                                    // (T, k) sorted, largest first
+  if (o.renormalize) gates = gates / (gates.sum(-1, /*keepdim=*/true) + 1e-20);
+  return {ids, gates * o.scaling, probs, logits};
+}
+
+std::string first_non_finite(const at::Tensor& values, std::int64_t seq_len, const std::string& what) {
+  at::Tensor bad = at::isfinite(values).logical_not();                         // same shape as values
+  if (!bad.any().item<bool>()) return {};
+  const std::int64_t T = values.size(0);
+  const std::int64_t row = bad.reshape({T, -1}).any(1).nonzero()[0][0].item<std::int64_t>();  // first bad row
+  at::Tensor first_row = values.reshape({T, -1})[row].to(at::kCPU, at::kDouble);
+  const std::int64_t col = bad.reshape({T, -1})[row].nonzero()[0][0].item<std::int64_t>();
+  const double v = first_row[col].item<double>();
+  return fmt::format("{}: {} at sequence {}, position {} (of {}, left-padded)", what,
+                     std::isnan(v) ? "NaN" : v > 0 ? "+Inf" : "-Inf", row / seq_len, row % seq_len, seq_len);
 }
 
 at::Tensor moe_experts(const at::Tensor& x, const Routing& routing, const ExpertWeights& w) {

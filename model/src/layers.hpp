@@ -9,6 +9,7 @@
 #include <ATen/ATen.h>
 
 #include <optional>
+#include <string>
 
 #include "moesim/model/config.hpp"
 
@@ -79,6 +80,16 @@ struct GroupLimitedOptions {
   double scaling = 1.0;
 };
 Routing sigmoid_group_limited(const at::Tensor& logits, const at::Tensor& bias, const GroupLimitedOptions& o);
+
+// DeepSeek-V2: softmax scores; with n_group > 1 selection is restricted to the topk_group groups
+// whose best single score is highest (the others' scores masked to 0, as transformers does);
+// gates are the chosen scores, optionally renormalised, × scale.
+Routing softmax_group_limited(const at::Tensor& logits, const GroupLimitedOptions& o);
+
+// Where `values` (T = B·S rows in (B, S) order, any trailing shape) holds NaN or ±Inf, "<what>: NaN
+// at sequence b, position s (of S, left-padded)" for the first such row; empty when all are finite.
+// One device → host copy when finite; the search for the first bad row runs only on failure.
+std::string first_non_finite(const at::Tensor& values, std::int64_t seq_len, const std::string& what);
 
 // Σ_j gates[t, j] · expert_{ids[t, j]}(x[t]) without a loop over tokens: the T·k (token, expert)
 // pairs are sorted by expert, each expert runs once on its contiguous block, results are weighted

@@ -53,6 +53,23 @@ TEST_CASE("sigmoid_group_limited: the bias steers selection only, groups limit i
   CHECK(r0.gates[0][0].item<float>() == doctest::Approx(0.9 / 1.1));  // renormalised without the bias
 }
 
+TEST_CASE("softmax_group_limited (DeepSeek-V2): groups ranked by their best score, gates scaled, not renormalised") {
+  // Probabilities 0.05 0.40 | 0.35 0.20 set through their logits (softmax of ln p is p when Σp = 1).
+  at::Tensor logits = floats({std::log(0.05f), std::log(0.40f), std::log(0.35f), std::log(0.20f)}, {1, 4});
+  // greedy (one group): the two best, 0.40 and 0.35, × routed_scaling_factor 2.
+  auto greedy = layers::softmax_group_limited(logits, layers::GroupLimitedOptions{2, 1, 1, false, 2.0});
+  CHECK(ints(greedy.expert_ids) == std::vector<int64_t>{1, 2});
+  CHECK(greedy.gates[0][0].item<float>() == doctest::Approx(0.80));
+  CHECK(greedy.gates[0][1].item<float>() == doctest::Approx(0.70));
+  // Two groups {0,1} {2,3}, one searched: group {0,1} has the best single score (0.40 > 0.35) although
+  // group {2,3} has the larger sum (0.55 > 0.45, which DeepSeek-V3's top-2 sum would pick).
+  auto grouped = layers::softmax_group_limited(logits, layers::GroupLimitedOptions{2, 2, 1, false, 1.0});
+  CHECK(ints(grouped.expert_ids) == std::vector<int64_t>{1, 0});
+  CHECK(grouped.gates[0][0].item<float>() == doctest::Approx(0.40));
+  CHECK(grouped.gates[0][1].item<float>() == doctest::Approx(0.05));
+  CHECK(grouped.router_probs[0][3].item<float>() == doctest::Approx(0.20));
+}
+
 TEST_CASE("attention_bias: causal and left padding") {
   at::Tensor valid = at::tensor(std::vector<int64_t>{0, 1, 1}, at::kLong).reshape({1, 3}).to(at::kBool);
   at::Tensor bias = layers::attention_bias(valid, at::kFloat);  // (1, 1, 3, 3)

@@ -8,42 +8,11 @@
 #include <cstdio>
 
 #include "moesim/common/error.hpp"
+#include "architectures.hpp"
 #include "network.hpp"
 
 namespace moesim::model {
 namespace {
-
-at::ScalarType parse_dtype(const std::string& name) {
-  if (name == "float32" || name == "f32" || name == "fp32") return at::kFloat;
-  if (name == "bfloat16" || name == "bf16") return at::kBFloat16;
-  if (name == "float16" || name == "f16" || name == "fp16") return at::kHalf;
-  throw InputError(fmt::format("--dtype {}: expected float32, bfloat16 or float16", name));
-}
-
-at::Device parse_device(const std::string& name) {
-  if (name != "cpu" && name.rfind("cuda", 0) != 0) throw InputError(fmt::format("--device {}: expected cpu, cuda or cuda:N", name));
-  at::Device device = [&] {
-    try {
-      return at::Device(name);
-    } catch (const c10::Error&) {
-      throw InputError(fmt::format("--device {}: expected cpu, cuda or cuda:N", name));
-    }
-  }();
-  if (device.is_cuda() && !at::hasCUDA()) throw InputError(fmt::format("--device {}: this build of LibTorch has no CUDA", name));
-  return device;
-}
-
-// "cpu", "cuda", "cuda:1", or a comma-separated list to split the layers over several devices.
-std::vector<at::Device> parse_devices(const std::string& list) {
-  std::vector<at::Device> devices;
-  std::size_t begin = 0;
-  while (begin <= list.size()) {
-    std::size_t end = std::min(list.find(',', begin), list.size());
-    devices.push_back(parse_device(list.substr(begin, end - begin)));
-    begin = end + 1;
-  }
-  return devices;
-}
 
 std::vector<std::int32_t> to_int32(const at::Tensor& t) {
   at::Tensor c = t.to(at::kCPU, at::kInt).contiguous();
@@ -56,6 +25,59 @@ std::vector<float> to_float(const at::Tensor& t) {
 }
 
 }  // namespace
+
+at::ScalarType dtype_from_name(const std::string& name) {
+  if (name == "float32" || name == "f32" || name == "fp32") return at::kFloat;
+  if (name == "bfloat16" || name == "bf16") return at::kBFloat16;
+  if (name == "float16" || name == "f16" || name == "fp16") return at::kHalf;
+  throw InputError(fmt::format("--dtype {}: expected float32, bfloat16 or float16", name));
+}
+
+std::vector<at::Device> devices_from_list(const std::string& list) {
+  auto parse_device = [](const std::string& name) {
+    const std::string expected = fmt::format("--device {}: expected cpu, cuda or cuda:N", name);
+    if (name != "cpu" && name.rfind("cuda", 0) != 0) throw InputError(expected);
+    at::Device device(at::kCPU);
+    try {
+      device = at::Device(name);
+    } catch (const c10::Error&) {
+      throw InputError(expected);
+    }
+    if (device.is_cuda() && !at::hasCUDA()) throw InputError(fmt::format("--device {}: this build of LibTorch has no CUDA", name));
+    return device;
+  };
+  std::vector<at::Device> devices;
+  std::size_t begin = 0;
+  while (begin <= list.size()) {
+    std::size_t end = std::min(list.find(',', begin), list.size());
+    devices.push_back(parse_device(list.substr(begin, end - begin)));
+    begin = end + 1;
+  }
+  return devices;
+}
+
+std::unique_ptr<Network> build_network(const std::filesystem::path& dir, const ModelConfig& c, const Placement& placement,
+                                       at::ScalarType dtype) {
+  const Architecture& architecture = find_architecture(c.model_type, dir / "config.json");
+  Checkpoint checkpoint(dir);
+  WeightLoader weights(checkpoint, placement.layer.front(), dtype);
+  for (const auto& name : checkpoint.names()) {
+    // Buffers some exporters save although they are recomputed (RoPE), and layers past the last
+    // decoder layer that a forward pass never uses (DeepSeek's multi-token prediction).
+    if (name.ends_with("rotary_emb.inv_freq")) weights.ignore(name);
+    int layer = -1;
+    if (architecture.unused_extra_layers && std::sscanf(name.c_str(), "model.layers.%d.", &layer) == 1 &&
+        layer >= c.num_layers)
+      weights.ignore(name);
+  }
+  std::unique_ptr<Network> network;
+  switch (architecture.graph) {
+    case Graph::kGqaMoe: network = build_gqa_moe(c, placement, weights); break;
+    case Graph::kDeepseekMla: network = build_deepseek_v3(c, placement, weights); break;
+  }
+  weights.finish();
+  return network;
+}
 
 Placement Placement::contiguous(const std::vector<at::Device>& devices, int num_layers) {
   Placement p;
@@ -77,6 +99,31 @@ EmbeddingAndHead EmbeddingAndHead::load(WeightLoader& w, const ModelConfig& c, c
     out.lm_head = w.get("lm_head.weight", {c.vocab_size, c.hidden_size});
   }
   return out;
+}
+
+at::Tensor Network::forward(const at::Tensor& ids, const at::Tensor& valid, const RoutingCallback& on_routing,
+                            bool want_logits) const {
+  at::Tensor logits = forward_pass(ids, valid, on_routing, want_logits);  // (B, S, V)
+  if (want_logits) {
+    const std::int64_t B = logits.size(0), S = logits.size(1);
+    std::string bad = layers::first_non_finite(logits.reshape({B * S, -1}), S, "logits");
+    if (!bad.empty()) throw NonFiniteError(bad + "; the checkpoint's weights, or the dtype's range, are the likely cause");
+  }
+  return logits;
+}
+
+layers::Routing Network::route(const strategies::RouterView& view, int moe_index, int layer, std::int64_t seq_len,
+                               const RoutingCallback& on_routing) const {
+  layers::Routing routing = strategy_ ? strategy_->apply(view, moe_index) : *view.natural;
+  // One device → host copy for both checks; where something is not finite, say what and where.
+  if (!(at::isfinite(view.natural->router_probs).all() & at::isfinite(routing.gates).all()).item<bool>()) {
+    const std::string where = fmt::format("MoE layer {} (model layer {})", moe_index, layer);
+    std::string bad = layers::first_non_finite(view.natural->router_probs, seq_len, where + " router scores");
+    if (bad.empty()) bad = layers::first_non_finite(routing.gates, seq_len, where + " gates");
+    throw NonFiniteError(bad + "; the checkpoint's weights, or the dtype's range, are the likely cause");
+  }
+  if (on_routing) on_routing(moe_index, layer, routing);
+  return routing;
 }
 
 void LayerInputs::move_to(at::Device device) {
@@ -117,8 +164,8 @@ std::unique_ptr<MoeModel> MoeModel::load(const std::filesystem::path& dir, const
   auto impl = std::make_unique<Impl>();
   impl->options = options;
   impl->config = load_config(dir);
-  const at::ScalarType dtype = parse_dtype(options.dtype);
-  const std::vector<at::Device> devices = parse_devices(options.device);
+  const at::ScalarType dtype = dtype_from_name(options.dtype);
+  const std::vector<at::Device> devices = devices_from_list(options.device);
   if (static_cast<int>(devices.size()) > impl->config.num_layers)
     throw InputError(fmt::format("--device {}: more devices than the model's {} layers", options.device,
                                  impl->config.num_layers));
@@ -127,21 +174,7 @@ std::unique_ptr<MoeModel> MoeModel::load(const std::filesystem::path& dir, const
     if (d.is_cpu() && dtype == at::kHalf)
       throw InputError("--dtype float16 needs a CUDA device; on CPU use bfloat16 or float32");
   c10::InferenceMode guard;
-  Checkpoint checkpoint(dir);
-  WeightLoader weights(checkpoint, devices.front(), dtype);
-  for (const auto& name : checkpoint.names()) {
-    // Buffers some exporters save although they are recomputed (RoPE), and DeepSeek's
-    // multi-token-prediction layers (index >= num_hidden_layers), which a forward pass never uses.
-    if (name.ends_with("rotary_emb.inv_freq")) weights.ignore(name);
-    int layer = -1;
-    if (std::sscanf(name.c_str(), "model.layers.%d.", &layer) == 1 && layer >= impl->config.num_layers &&
-        impl->config.model_type == "deepseek_v3")
-      weights.ignore(name);
-  }
-  impl->network = impl->config.model_type == "deepseek_v3"
-                      ? build_deepseek_v3(impl->config, impl->placement, weights)
-                      : build_gqa_moe(impl->config, impl->placement, weights);
-  weights.finish();
+  impl->network = build_network(dir, impl->config, impl->placement, dtype);
   return std::unique_ptr<MoeModel>(new MoeModel(std::move(impl)));
 }
 

@@ -2,6 +2,7 @@
 // refused with one line that lists what is wrong, and capture's trace equal to the parity reference.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -129,7 +130,7 @@ TEST_CASE("loading: bad configs, devices and dtypes are refused naming the field
     return load_error(dir);
   };
   CHECK(config_error("\"model_type\": \"qwen3_moe\"", "\"model_type\": \"llama\"")
-            .find("model_type 'llama' is not supported (supported: deepseek_v3, mixtral, olmoe, qwen2_moe, qwen3_moe)") !=
+            .find("model_type 'llama' is not supported (supported: deepseek_v2, deepseek_v3, mixtral, olmoe, qwen2_moe, qwen3_moe)") !=
         std::string::npos);
   CHECK(config_error("\"num_hidden_layers\": 3", "\"num_hidden_layers\": 10000000000")
             .find("field 'num_hidden_layers' = 10000000000 is outside 1..4096") != std::string::npos);
@@ -291,4 +292,134 @@ TEST_CASE("loading: a hub-style rope_scaling {type: yarn} reads the same as tran
   std::ofstream(dir / "config.json") << plain_text;
   auto plain = MoeModel::load(dir)->forward(kSequences);
   CHECK(plain.logits != v5.logits);
+}
+
+// --- Refusals (issue 18, point 4): what the config implies must be there, and NaN/Inf stop the run.
+
+namespace {
+// A copy of `arch` whose tensor `name` has its row `row` (or every value, row < 0) set to `value`.
+fs::path poison_fixture(const std::string& arch, const std::string& dir_name, const std::string& name, int row, float value,
+                        std::vector<float>& storage) {
+  return rewrite_fixture(arch, dir_name, [&](std::vector<TensorToWrite>& t) {
+    for (auto& x : t) {
+      if (x.name != name) continue;
+      REQUIRE(x.dtype == DType::kF32);
+      storage.resize(x.bytes.size() / sizeof(float));
+      std::memcpy(storage.data(), x.bytes.data(), x.bytes.size());
+      const std::size_t width = static_cast<std::size_t>(x.shape.back());
+      for (std::size_t i = 0; i < storage.size(); ++i)
+        if (row < 0 || i / width == static_cast<std::size_t>(row)) storage[i] = value;
+      x.bytes = std::as_bytes(std::span<const float>(storage));
+    }
+  });
+}
+
+std::string non_finite_error(const fs::path& dir, RoutingHook* hook = nullptr) {
+  auto model = MoeModel::load(dir);
+  try {
+    model->forward(kSequences, hook);
+  } catch (const NonFiniteError& e) {
+    return e.what();
+  }
+  return "";
+}
+}  // namespace
+
+TEST_CASE("refusing: an attention bias the config declares must be in the checkpoint, and one it does not is unexpected") {
+  // qwen2_moe declares q/k/v biases (qkv_bias): without q_proj's, the logits would move by ~1e-2 silently.
+  fs::path dir = rewrite_fixture("qwen2_moe", "no_q_bias", [](std::vector<TensorToWrite>& t) {
+    std::erase_if(t, [](const TensorToWrite& x) { return x.name == "model.layers.0.self_attn.q_proj.bias"; });
+  });
+  CHECK(load_error(dir).find("1 missing tensors: model.layers.0.self_attn.q_proj.bias") != std::string::npos);
+  // Mixtral's attention has no biases: a checkpoint that carries one does not match the model transformers builds.
+  static const float zeros[32] = {};
+  fs::path extra = rewrite_fixture("mixtral", "extra_o_bias", [](std::vector<TensorToWrite>& t) {
+    t.push_back({"model.layers.0.self_attn.o_proj.bias", DType::kF32, {32}, std::as_bytes(std::span<const float>(zeros))});
+  });
+  CHECK(load_error(extra).find("1 unexpected tensors: model.layers.0.self_attn.o_proj.bias") != std::string::npos);
+}
+
+TEST_CASE("refusing: NaN router scores stop the forward pass naming the MoE layer and the first bad position") {
+  // Token 64 appears only in the second sequence: a NaN embedding row for it reaches the first MoE
+  // layer's router there, at every column (NaN + the mask's finite lowest value is still NaN, in
+  // transformers' eager attention too), while the first sequence stays finite.
+  std::vector<float> storage;
+  fs::path dir = poison_fixture("qwen3_moe", "nan_embedding", "model.embed_tokens.weight", 64, std::nanf(""), storage);
+  struct Count : RoutingHook {
+    int calls = 0;
+    void on_routing(const RoutingRecord&) override { ++calls; }
+  } hook;
+  CHECK(non_finite_error(dir, &hook) ==
+        "MoE layer 0 (model layer 0) router scores: NaN at sequence 1, position 0 (of 12, left-padded); the "
+        "checkpoint's weights, or the dtype's range, are the likely cause");
+  CHECK(hook.calls == 0);  // no routing record leaves the model
+}
+
+TEST_CASE("refusing: NaN gates in a later layer name that layer; Inf logits name the logits") {
+  std::vector<float> storage;
+  // Router of the second MoE layer (model layer 2) all NaN: layer 0's routing is fine and reported.
+  fs::path dir = poison_fixture("qwen3_moe", "nan_router", "model.layers.2.mlp.gate.weight", -1, std::nanf(""), storage);
+  CHECK(non_finite_error(dir).starts_with("MoE layer 1 (model layer 2) router scores: NaN at sequence 0, position 0 (of 12"));
+  // An infinite LM-head row: every position's logits hold ±Inf (or NaN where the hidden value is 0).
+  std::vector<float> storage2;
+  fs::path inf = poison_fixture("mixtral", "inf_head", "lm_head.weight", 7, INFINITY, storage2);
+  const std::string e = non_finite_error(inf);
+  CHECK(e.starts_with("logits: "));
+  CHECK(e.find("at sequence 0, position 0 (of 12, left-padded)") != std::string::npos);
+}
+
+TEST_CASE("refusing: capture writes no trace when the gates are not finite") {
+  std::vector<float> storage;
+  fs::path dir = poison_fixture("qwen3_moe", "nan_capture", "model.embed_tokens.weight", 64, std::nanf(""), storage);
+  CaptureOptions o;
+  o.model_dir = dir;
+  for (const auto& s : kSequences) o.token_ids.insert(o.token_ids.end(), s.begin(), s.end());
+  o.seq_len = 12;
+  o.batch = 2;
+  o.out = scratch("nan_capture_out") / "trace.h5";
+  auto model = MoeModel::load(dir);
+  CHECK_THROWS_AS(capture_trace(*model, o), NonFiniteError);
+  CHECK_FALSE(fs::exists(o.out));
+}
+
+TEST_CASE("deepseek_v2: a V3 checkpoint relabelled V2 loads without its correction bias and routes by softmax") {
+  // Smoke test of the V2 paths until transformers fixtures exist (make_parity_fixtures.py: deepseek_v2*):
+  // the parse (topk_method, no e_score_correction_bias), and the routing rule on the model's own scores.
+  fs::path dir = rewrite_fixture("deepseek_v3_plain", "deepseek_v2_relabelled", [](std::vector<TensorToWrite>& t) {
+    std::erase_if(t, [](const TensorToWrite& x) { return x.name.ends_with("e_score_correction_bias"); });
+  });
+  std::ifstream in(dir / "config.json");
+  std::string text((std::istreambuf_iterator<char>(in)), {});
+  in.close();
+  for (auto [from, to] : {std::pair<std::string, std::string>{"\"deepseek_v3\"", "\"deepseek_v2\", \"topk_method\": \"group_limited_greedy\""},
+                          {"\"routed_scaling_factor\": 1.0", "\"routed_scaling_factor\": 2.0"}}) {
+    auto pos = text.find(from);
+    REQUIRE(pos != std::string::npos);
+    text.replace(pos, from.size(), to);
+  }
+  std::ofstream(dir / "config.json") << text;
+  auto model = MoeModel::load(dir);
+  CHECK(model->config().n_group == 2);
+  CHECK(model->config().topk_group == 1);
+  struct Probs : RoutingHook {
+    std::vector<RoutingRecord> records;
+    bool wants_router_probs() const override { return true; }
+    void on_routing(const RoutingRecord& r) override { records.push_back(r); }
+  } hook;
+  model->forward(kSequences, &hook);
+  REQUIRE(hook.records.size() == 3);
+  for (const RoutingRecord& r : hook.records)
+    for (std::int64_t t = 0; t < r.tokens; ++t) {
+      const float* p = r.router_probs.data() + t * 8;
+      double sum = 0;
+      for (int e = 0; e < 8; ++e) sum += p[e];
+      CHECK(sum == doctest::Approx(1.0));  // softmax, not sigmoid
+      // The best group (by its single best score) holds every chosen expert; gates = scores × 2.
+      const int best_group = *std::max_element(p, p + 4) >= *std::max_element(p + 4, p + 8) ? 0 : 1;
+      for (int j = 0; j < r.top_k; ++j) {
+        const int e = r.expert_ids[t * r.top_k + j];
+        CHECK(e / 4 == best_group);
+        CHECK(r.gates[t * r.top_k + j] == doctest::Approx(2.0 * p[e]));
+      }
+    }
 }

@@ -3,6 +3,7 @@
 // layer's routing through one callback. Internal to model/ (includes ATen); users see model.hpp.
 #include <ATen/ATen.h>
 
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <string>
@@ -52,8 +53,10 @@ class Network {
   // ids (B, S) int64, left-padded, on the first layer's device; valid (B, S) bool marks real tokens
   // → logits (B, S, V) float32 on the last layer's device; with want_logits false (routing capture)
   // the LM head, often the largest matmul of a small model, is skipped and the result undefined.
-  virtual at::Tensor forward(const at::Tensor& ids, const at::Tensor& valid, const RoutingCallback& on_routing,
-                             bool want_logits) const = 0;
+  // Throws NonFiniteError (exit 1) at the first MoE layer whose router scores or gates, or at logits,
+  // holding NaN or ±Inf: a broken checkpoint must not become a trace or a perplexity of nan.
+  at::Tensor forward(const at::Tensor& ids, const at::Tensor& valid, const RoutingCallback& on_routing,
+                     bool want_logits) const;
 
   // Training (train*.cpp): every weight the forward pass reads, once each, under its checkpoint
   // name; routed experts as stacked tensors named "<prefix>.experts.gate|up|down" (E, I, H),
@@ -62,17 +65,32 @@ class Network {
   virtual std::vector<std::pair<std::string, at::Tensor>> named_weights() const { return {}; }
 
   // The one hook for assignment strategies (strategies/): where an architecture has taken its
-  // router's top-k, it hands the choice to reroute(), which returns it unchanged without a strategy.
+  // router's top-k, it hands the choice to route(), which returns it unchanged without a strategy.
   void set_strategy(strategies::RoutingStrategy* strategy) { strategy_ = strategy; }
 
  protected:
-  layers::Routing reroute(const strategies::RouterView& view, int moe_index) const {
-    return strategy_ ? strategy_->apply(view, moe_index) : *view.natural;
-  }
+  // Each architecture's forward pass, as forward() describes it.
+  virtual at::Tensor forward_pass(const at::Tensor& ids, const at::Tensor& valid, const RoutingCallback& on_routing,
+                                  bool want_logits) const = 0;
+
+  // Where an architecture has its router's choice (view.natural): the strategy's choice (or the
+  // natural one), checked finite, reported through on_routing. seq_len: S of the (B, S) positions.
+  layers::Routing route(const strategies::RouterView& view, int moe_index, int layer, std::int64_t seq_len,
+                        const RoutingCallback& on_routing) const;
 
  private:
   strategies::RoutingStrategy* strategy_ = nullptr;
 };
+
+// --dtype and --device as every command spells them, parsed in one place (model.cpp).
+at::ScalarType dtype_from_name(const std::string& name);              // float32, bfloat16, float16
+std::vector<at::Device> devices_from_list(const std::string& list);  // cpu, cuda, cuda:N, or a comma list
+
+// config.json's architecture (architectures.cpp) built from DIR's checkpoint on `placement` in
+// `dtype`: the one loader behind MoeModel::load and load_network. InputError listing every missing,
+// wrong-shaped or unexpected tensor.
+std::unique_ptr<Network> build_network(const std::filesystem::path& dir, const ModelConfig& config,
+                                       const Placement& placement, at::ScalarType dtype);
 
 // gqa_moe.cpp: Mixtral, Qwen2-MoE, Qwen3-MoE, OLMoE (GQA attention, softmax-routed experts).
 std::unique_ptr<Network> build_gqa_moe(const ModelConfig& config, const Placement& placement,

@@ -11,6 +11,7 @@ void parse_olmoe_config(const ConfigFields& f, ModelConfig& c) {
   parse_topk(f, c, {"num_experts", "num_local_experts"});
   c.norm_topk_prob = f.get<bool>("norm_topk_prob", false);
   c.qk_norm = QkNorm::kWhole;
+  c.qkv_bias = c.o_bias = f.get<bool>("attention_bias", false);  // OlmoeAttention: all four projections
   c.clip_qkv = f.get<double>("clip_qkv", 0.0);
   c.moe_layer.assign(c.num_layers, true);
 }

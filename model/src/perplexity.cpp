@@ -132,4 +132,39 @@ LastWordScore last_word_score(const LogitsFn& logits_of, const std::vector<LastW
   return score;
 }
 
+NllSum next_token_nll(const std::vector<std::vector<std::int32_t>>& sequences, const ForwardResult& r) {
+  const std::int64_t B = r.batch, S = r.seq_len, V = r.vocab;
+  if (static_cast<std::int64_t>(sequences.size()) != B || r.logits.empty() || S < 2) return {};
+  // Row q−1 predicts token q; sequence b's tokens sit in columns [S − n, S).
+  at::Tensor ids = at::zeros({B, S}, at::kLong), scored = at::zeros({B, S - 1}, at::kBool);
+  auto ids_a = ids.accessor<std::int64_t, 2>();
+  auto scored_a = scored.accessor<bool, 2>();
+  for (std::int64_t b = 0; b < B; ++b) {
+    const auto n = static_cast<std::int64_t>(sequences[static_cast<std::size_t>(b)].size());
+    for (std::int64_t i = 0; i < n; ++i) ids_a[b][S - n + i] = sequences[static_cast<std::size_t>(b)][static_cast<std::size_t>(i)];
+    for (std::int64_t q = S - n + 1; q < S; ++q) scored_a[b][q - 1] = true;
+  }
+  at::Tensor logits = at::from_blob(const_cast<float*>(r.logits.data()), {B, S, V}, at::kFloat);  // (B, S, V)
+  at::Tensor nll = at::cross_entropy_loss(logits.narrow(1, 0, S - 1).reshape({-1, V}), ids.narrow(1, 1, S - 1).reshape({-1}),
+                                          {}, at::Reduction::None)
+                       .reshape({B, S - 1});                                                       // (B, S−1)
+  return {nll.masked_select(scored).to(at::kDouble).sum().item<double>(), scored.sum().item<std::int64_t>()};
+}
+
+LastWordScore score_last_word(const MoeModel& model, const std::vector<LastWordExample>& examples, int batch) {
+  // last_word_score pads as MoeModel::forward does (left, to the longest): strip and re-pad.
+  LogitsFn logits_of = [&](const at::Tensor& ids, const at::Tensor& valid) {
+    const std::int64_t B = ids.size(0), S = ids.size(1);
+    auto ids_a = ids.accessor<std::int64_t, 2>();
+    auto valid_a = valid.accessor<bool, 2>();
+    std::vector<std::vector<std::int32_t>> sequences(static_cast<std::size_t>(B));
+    for (std::int64_t b = 0; b < B; ++b)
+      for (std::int64_t s = 0; s < S; ++s)
+        if (valid_a[b][s]) sequences[static_cast<std::size_t>(b)].push_back(static_cast<std::int32_t>(ids_a[b][s]));
+    ForwardResult r = model.forward(sequences);
+    return at::from_blob(r.logits.data(), {r.batch, r.seq_len, r.vocab}, at::kFloat).clone();  // (B, S, V)
+  };
+  return last_word_score(logits_of, examples, batch, at::kCPU);
+}
+
 }  // namespace moesim::model

@@ -15,35 +15,18 @@
 #include <functional>
 #include <vector>
 
+#include "moesim/model/scoring.hpp"
+
 namespace moesim::model {
 
 // ids (B, S) int64 and valid (B, S) bool (left padding) on the device → logits (B, S, V) float32.
 using LogitsFn = std::function<at::Tensor(const at::Tensor& ids, const at::Tensor& valid)>;
 
-struct NllSum {
-  double nll = 0;           // Σ −ln p(token), nats
-  std::int64_t tokens = 0;  // tokens scored
-  double loss() const { return tokens ? nll / static_cast<double>(tokens) : 0.0; }
-  double ppl() const { return std::exp(loss()); }
-};
-
 // `batch` windows per forward pass. progress(windows done, windows total) after each batch.
 NllSum sliding_window_nll(const LogitsFn& logits_of, const std::vector<std::int32_t>& tokens, int seq, int stride,
                           int batch, at::Device device, const std::function<void(std::int64_t, std::int64_t)>& progress = {});
 
-// LAMBADA: each example's context (BOS included) and target word's token ids. Correct when greedy
-// decoding reproduces every target token; word perplexity = exp(mean over examples of −ln p(word)),
-// as lm-evaluation-harness reports it; token perplexity = exp(Σ NLL / target tokens).
-struct LastWordExample {
-  std::vector<std::int32_t> context, target;
-};
-struct LastWordScore {
-  std::int64_t examples = 0, correct = 0, target_tokens = 0;
-  double nll = 0;  // Σ over examples of −ln p(target word)
-  double accuracy() const { return examples ? static_cast<double>(correct) / static_cast<double>(examples) : 0.0; }
-  double word_ppl() const { return examples ? std::exp(nll / static_cast<double>(examples)) : 0.0; }
-  double token_ppl() const { return target_tokens ? std::exp(nll / static_cast<double>(target_tokens)) : 0.0; }
-};
+// LAMBADA (LastWordExample, LastWordScore: moesim/model/scoring.hpp).
 LastWordScore last_word_score(const LogitsFn& logits_of, const std::vector<LastWordExample>& examples, int batch,
                               at::Device device, const std::function<void(std::int64_t, std::int64_t)>& progress = {});
 

@@ -12,6 +12,7 @@ void parse_qwen2_moe_config(const ConfigFields& f, ModelConfig& c) {
   c.shared_expert_intermediate_size = f.non_negative("shared_expert_intermediate_size", 0);
   parse_topk(f, c, {"num_experts", "num_local_experts"});
   c.norm_topk_prob = f.get<bool>("norm_topk_prob", false);
+  c.qkv_bias = f.get<bool>("qkv_bias", true);  // Qwen2MoeAttention: q, k, v biased, o_proj never
   parse_sparse_layers(f, c);
 }
 

@@ -12,6 +12,7 @@ void parse_qwen3_moe_config(const ConfigFields& f, ModelConfig& c) {
   parse_topk(f, c, {"num_experts", "num_local_experts"});
   c.norm_topk_prob = f.get<bool>("norm_topk_prob", true);
   c.qk_norm = QkNorm::kPerHead;
+  c.qkv_bias = c.o_bias = f.get<bool>("attention_bias", false);  // Qwen3MoeAttention: all four projections
   parse_sparse_layers(f, c);
 }
 

@@ -2,65 +2,44 @@
 #include "train_model.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <cstdio>
 
 #include "moesim/common/error.hpp"
 #include "moesim/model/safetensors.hpp"
+#include "architectures.hpp"
 #include "weights.hpp"
 
 namespace moesim::model {
-
-at::ScalarType dtype_from_name(const std::string& name) {
-  if (name == "float32" || name == "f32" || name == "fp32") return at::kFloat;
-  if (name == "bfloat16" || name == "bf16") return at::kBFloat16;
-  if (name == "float16" || name == "f16" || name == "fp16") return at::kHalf;
-  throw InputError(fmt::format("--dtype {}: expected float32, bfloat16 or float16", name));
-}
-
-at::Device device_from_name(const std::string& name) {
-  const std::string expected = fmt::format("--device {}: expected cpu, cuda or cuda:N", name);
-  if (name != "cpu" && name.rfind("cuda", 0) != 0) throw InputError(expected);
-  at::Device device(at::kCPU);
-  try {
-    device = at::Device(name);
-  } catch (const c10::Error&) {
-    throw InputError(expected);
-  }
-  if (device.is_cuda() && !at::hasCUDA()) throw InputError(fmt::format("--device {}: this build of LibTorch has no CUDA", name));
-  return device;
-}
 
 LoadedNetwork load_network(const std::filesystem::path& dir, const std::string& device, const std::string& dtype,
                            bool trainable) {
   LoadedNetwork out;
   out.config = load_config(dir);
-  out.device = device_from_name(device);
+  const std::vector<at::Device> devices = devices_from_list(device);
+  if (devices.size() != 1) throw InputError(fmt::format("--device {}: training and evaluation run on one device", device));
+  out.device = devices.front();
   const at::ScalarType type = trainable ? at::kFloat : dtype_from_name(dtype);
-  if (trainable && out.config.model_type == "deepseek_v3")
-    throw InputError(located(dir, "training deepseek_v3 models is not supported yet (Mixtral family only)"));
-  Checkpoint checkpoint(dir);
-  WeightLoader weights(checkpoint, out.device, type);
-  // The same tensors MoeModel::load skips (model.cpp): RoPE buffers, DeepSeek's MTP layers.
-  for (const auto& name : checkpoint.names()) {
-    if (name.ends_with("rotary_emb.inv_freq")) weights.ignore(name);
-    int layer = -1;
-    if (std::sscanf(name.c_str(), "model.layers.%d.", &layer) == 1 && layer >= out.config.num_layers &&
-        out.config.model_type == "deepseek_v3")
-      weights.ignore(name);
-  }
-  const Placement placement = Placement::contiguous({out.device}, out.config.num_layers);
-  out.network = out.config.model_type == "deepseek_v3" ? build_deepseek_v3(out.config, placement, weights)
-                                                        : build_gqa_moe(out.config, placement, weights);
-  weights.finish();
+  if (trainable) require_trainable(out.config, dir / "config.json");
+  out.network = build_network(dir, out.config, Placement::contiguous({out.device}, out.config.num_layers), type);
   out.weights = out.network->named_weights();
   if (trainable)
     for (auto& [name, tensor] : out.weights) tensor.requires_grad_(true);
   return out;
 }
 
+void require_trainable(const ModelConfig& c, const std::filesystem::path& config) {
+  if (find_architecture(c.model_type, config).trainable) return;
+  std::vector<std::string_view> trainable;
+  for (const Architecture& a : architectures())
+    if (a.trainable) trainable.push_back(a.model_type);
+  throw InputError(located(config, fmt::format("training {} models is not supported yet (trainable: {})", c.model_type,
+                                               fmt::join(trainable, ", "))));
+}
+
 NamedWeights init_weights(const ModelConfig& c, double std) {
-  if (c.model_type == "deepseek_v3") throw InputError("training deepseek_v3 from scratch is not supported (Mixtral family only)");
+  require_trainable(c, "config.json");
   const int64_t H = c.hidden_size, h = c.num_heads, g = c.num_kv_heads, d = c.head_dim, E = c.num_experts,
                 I = c.moe_intermediate_size, V = c.vocab_size;
   NamedWeights w;
@@ -80,11 +59,12 @@ NamedWeights init_weights(const ModelConfig& c, double std) {
     normal(p + "self_attn.k_proj.weight", {g * d, H});
     normal(p + "self_attn.v_proj.weight", {g * d, H});
     normal(p + "self_attn.o_proj.weight", {H, h * d});
-    if (c.model_type == "qwen2_moe") {
+    if (c.qkv_bias) {
       zeros(p + "self_attn.q_proj.bias", h * d);
       zeros(p + "self_attn.k_proj.bias", g * d);
       zeros(p + "self_attn.v_proj.bias", g * d);
     }
+    if (c.o_bias) zeros(p + "self_attn.o_proj.bias", H);
     if (c.qk_norm == QkNorm::kPerHead) ones(p + "self_attn.q_norm.weight", d), ones(p + "self_attn.k_norm.weight", d);
     if (c.qk_norm == QkNorm::kWhole) ones(p + "self_attn.q_norm.weight", h * d), ones(p + "self_attn.k_norm.weight", g * d);
     if (c.moe_layer[l]) {

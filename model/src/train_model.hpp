@@ -17,8 +17,6 @@ namespace moesim::model {
 
 using NamedWeights = std::vector<std::pair<std::string, at::Tensor>>;
 
-at::Device device_from_name(const std::string& name);        // cpu, cuda, cuda:N; InputError otherwise
-at::ScalarType dtype_from_name(const std::string& name);      // float32, bfloat16, float16
 
 struct LoadedNetwork {
   ModelConfig config;
@@ -32,6 +30,9 @@ struct LoadedNetwork {
 // trainer does not handle yet).
 LoadedNetwork load_network(const std::filesystem::path& dir, const std::string& device, const std::string& dtype,
                            bool trainable);
+
+// InputError naming `config` unless the architecture table marks the config's model_type trainable.
+void require_trainable(const ModelConfig& config, const std::filesystem::path& config_file);
 
 // Random initial weights for a config (Mixtral family): normal(0, std) matrices, unit norms, zero
 // biases, named as Network::named_weights() names them. Uses (and advances) ATen's CPU generator.

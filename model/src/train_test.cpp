@@ -10,6 +10,7 @@
 #include "moesim/model/model.hpp"
 #include "moesim/model/safetensors.hpp"
 #include "train.hpp"
+#include "train_model.hpp"
 #include "moesim/testing/scratch.hpp"
 
 using namespace moesim::model;
@@ -172,4 +173,20 @@ TEST_CASE("train: bad input is named") {
   o = tiny_run(dir / "run2", dir / "init");
   o.resume = true;
   CHECK_THROWS_WITH_AS(train_model(o), doctest::Contains("no checkpoint to resume from"), moesim::InputError);
+}
+
+TEST_CASE("architecture table: only architectures marked trainable are trained; the refusal lists them") {
+  const fs::path fixtures = fs::path(MOESIM_SOURCE_DIR) / "tests" / "fixtures";
+  try {
+    load_network(fixtures / "deepseek_v3", "cpu", "float32", /*trainable=*/true);
+    FAIL("deepseek_v3 loaded as trainable");
+  } catch (const moesim::InputError& e) {
+    CHECK(std::string(e.what()).find("training deepseek_v3 models is not supported yet (trainable: mixtral, olmoe, "
+                                     "qwen2_moe, qwen3_moe)") != std::string::npos);
+  }
+  // The same table lets every command evaluate it (eval-ppl goes through load_network too).
+  LoadedNetwork net = load_network(fixtures / "deepseek_v3", "cpu", "float32", /*trainable=*/false);
+  CHECK(net.config.model_type == "deepseek_v3");
+  CHECK_THROWS_WITH_AS(load_network(fixtures / "mixtral", "cpu,cpu", "float32", false),
+                       "--device cpu,cpu: training and evaluation run on one device", moesim::InputError);
 }

@@ -17,10 +17,10 @@ for f in "$C"/debs/*.deb; do dpkg -x "$f" "$P"; done
 TORCH_CMAKE=$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)')
 G=""; command -v ninja >/dev/null && G="-G Ninja"
 t0=$(date +%s)
-cmake -S "$C/src/scripts/gpu" -B "$B" $G -DCMAKE_PREFIX_PATH="$TORCH_CMAKE;$P/usr" > /tmp/build.log 2>&1 &&
-  cmake --build "$B" -j 16 >> /tmp/build.log 2>&1 || { tail -c 6000 /tmp/build.log; exit 1; }
+cmake -S "$C/src" -B "$B" $G -DMOESIM_GPU_ONLY=ON -DCMAKE_PREFIX_PATH="$TORCH_CMAKE;$P/usr" > /tmp/build.log 2>&1 &&
+  cmake --build "$B" --target moesim-gpu -j 16 >> /tmp/build.log 2>&1 || { tail -c 6000 /tmp/build.log; exit 1; }
 echo "build: $(( $(date +%s) - t0 )) s"
-M=$B/moesim-gpu
+M=$B/scripts/gpu/moesim-gpu
 DATA="--train-data ids:$C/ids/train.ids --valid-data ids:$C/ids/valid.ids"
 CFG=${CFG:-$C/src/analysis/finetune_study_model_config.json}
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader

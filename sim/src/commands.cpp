@@ -118,26 +118,6 @@ std::string algorithm_help() {
   return h;
 }
 
-// CLI11's PositiveNumber and NonNegativeNumber let NaN through (every comparison with NaN is false)
-// and accept inf: either would print a time of nan or inf with exit 0.
-CLI::Validator finite_number(bool zero_allowed) {
-  return CLI::Validator(
-      [zero_allowed](std::string& text) -> std::string {
-        double v = 0;
-        try {
-          std::size_t used = 0;
-          v = std::stod(text, &used);
-          if (used != text.size()) return "'" + text + "' is not a number";
-        } catch (const std::exception&) {
-          return "'" + text + "' is not a number";
-        }
-        if (!std::isfinite(v)) return "must be a finite number, got '" + text + "'";
-        if (zero_allowed ? v < 0 : v <= 0) return std::string("must be ") + (zero_allowed ? ">= 0" : "> 0") + ", got " + text;
-        return "";
-      },
-      zero_allowed ? "FINITE >= 0" : "FINITE > 0");
-}
-
 }  // namespace
 
 void register_commands(cli::Commands& commands, CLI::App& app) {
@@ -156,6 +136,7 @@ void register_commands(cli::Commands& commands, CLI::App& app) {
                   "or cluster:NODES:GPUS_PER_NODE")
       ->required();
   cmd->add_option("--gpus", args->gpus, "Expert-parallel degree (default: every GPU of the platform; a matrix: its size)")
+      ->check(cli::positive<int>())
       ->check(CLI::Range(1, static_cast<int>(topologies::kMaxPlatformGpus)));
   cmd->add_option("--algorithm", args->algorithm, algorithm_help())->capture_default_str();
   cmd->add_option("--engine", args->engine,
@@ -167,26 +148,28 @@ void register_commands(cli::Commands& commands, CLI::App& app) {
                                            "Trace input: contiguous, strided, eplb, or a placement file (.json/.csv)")
       ->capture_default_str();
   cmd->add_option("--redundant-experts", args->redundant, "EPLB: extra expert replicas in total (E + R divisible by GPUs)")
+      ->check(cli::non_negative<int>())
       ->check(CLI::Range(0, 1'000'000));
   cmd->add_option("--spread", args->spread, "How a step's tokens start on GPUs: even (batch split) or sequence")
       ->check(CLI::IsMember({"even", "sequence"}))
       ->capture_default_str();
   cmd->add_option("--dispatch-bytes", args->dispatch_bytes, "Bytes per token dispatched (default hidden size × 1, FP8)")
-      ->check(finite_number(false));
+      ->check(cli::byte_count());
   cmd->add_option("--combine-bytes", args->combine_bytes, "Bytes per token combined (default hidden size × 2, BF16)")
-      ->check(finite_number(false));
+      ->check(cli::byte_count());
   cmd->add_flag("--no-dedup", args->no_dedup, "Send a token once per expert, even to experts on the same GPU (default: once per GPU, as DeepEP)");
   cmd->add_option("--matrix-unit", args->matrix_unit, "Unit of the matrix entries: bytes or tokens")
       ->check(CLI::IsMember({"bytes", "tokens"}))
       ->capture_default_str();
   cmd->add_option("--flops-per-token", args->options.flops_per_token,
                   "Expert FLOPs per (token, expert); enables compute between dispatch and combine")
-      ->check(finite_number(true));
-  cmd->add_option("--gpu-tflops", args->gpu_tflops, "Achieved TFLOP/s of one GPU for expert compute")->check(finite_number(true));
-  cmd->add_option("--launch-us", args->launch_us, "Launch latency of each all-to-all, microseconds")->check(finite_number(true));
-  cmd->add_option("--overhead-us", args->overhead_us, "Software overhead per message, microseconds")->check(finite_number(true));
+      ->check(cli::non_negative<double>());
+  cmd->add_option("--gpu-tflops", args->gpu_tflops, "Achieved TFLOP/s of one GPU for expert compute")->check(cli::non_negative<double>());
+  cmd->add_option("--launch-us", args->launch_us, "Launch latency of each all-to-all, microseconds")->check(cli::non_negative<double>());
+  cmd->add_option("--overhead-us", args->overhead_us, "Software overhead per message, microseconds")->check(cli::non_negative<double>());
   cmd->add_option("--layers", args->layers, "MoE layers to replay (file indices; default all)")->delimiter(',');
-  cmd->add_option("--steps", args->steps, "Replay at most this many steps (default all)");
+  cmd->add_option("--steps", args->steps, "Replay at most this many steps (default all)")
+      ->check(cli::non_negative<std::uint64_t>());
   cmd->add_flag("--no-balanced", args->no_balanced, "Skip the balanced reference (halves the simulations)");
   cmd->add_flag("--no-reuse", args->no_reuse, "Simulate identical all-to-alls again instead of reusing the first result");
   cmd->add_option("--out", args->out, "Directory for replay.h5 (every row), a2a.csv and summary.json");

@@ -19,6 +19,7 @@ enum class QkNorm {
 enum class Router {
   kSoftmaxTopK,         // softmax over experts, top-k, optional renormalisation (Mixtral, Qwen, OLMoE)
   kSigmoidGroupLimited, // DeepSeek-V3: sigmoid, +bias for selection only, best groups first, scaled
+  kSoftmaxGroupLimited, // DeepSeek-V2: softmax, best groups (by their top expert) first or greedy, scaled, never renormalised
 };
 
 // How RoPE frequencies are stretched beyond the pre-training context (config.json rope_parameters
@@ -48,7 +49,7 @@ struct RopeScaling {
 double yarn_mscale(double factor, double mscale);
 
 struct ModelConfig {
-  std::string model_type;  // config.json model_type: mixtral, qwen3_moe, olmoe, qwen2_moe, deepseek_v3
+  std::string model_type;  // config.json model_type (src/architectures.cpp lists them)
   int vocab_size = 0;
   int hidden_size = 0;
   int num_layers = 0;
@@ -72,6 +73,11 @@ struct ModelConfig {
   // Qwen2-MoE: one always-on expert, its output scaled by sigmoid(x · shared_expert_gate)
   int shared_expert_intermediate_size = 0;
 
+  // Biases of the attention projections, as config.json declares them: a checkpoint must then hold
+  // them (a missing one is an error, not a silent zero), and holds none otherwise.
+  bool qkv_bias = false;  // q, k, v (DeepSeek: q_a_proj and kv_a_proj_with_mqa)
+  bool o_bias = false;    // the output projection
+
   QkNorm qk_norm = QkNorm::kNone;
   double clip_qkv = 0;  // OLMoE: clamp q, k, v to ±clip_qkv when > 0
 
@@ -86,6 +92,7 @@ struct ModelConfig {
   int topk_group = 1;
   int n_shared_experts = 0;
   double routed_scaling_factor = 1.0;
+  bool mla_softmax_mscale = false;  // DeepSeek-V3 (not V2): softmax scale × yarn_mscale(factor, mscale_all_dim)²
 
   std::vector<int> moe_layer_indices() const;  // model layer index of each MoE layer
 };

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <memory>
 #include <span>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,14 @@
 #include "moesim/model/strategy.hpp"
 
 namespace moesim::model {
+
+// NaN or ±Inf in a model's logits, router scores or gates (a broken checkpoint, or overflow in a
+// low-precision dtype): not bad input of the user's making, so it exits 1. The message names the MoE
+// layer (or the logits) and the first bad position.
+class NonFiniteError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
 
 struct LoadOptions {
   // cpu, cuda, cuda:N, or a list such as "cuda:0,cuda:1" that splits the decoder layers into
