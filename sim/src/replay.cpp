@@ -159,7 +159,8 @@ double max_of(const std::vector<double>& v) { return v.empty() ? 0.0 : *std::max
 }  // namespace
 
 A2ARow ReplayEngine::summarize(const LayerWork& w, Phase phase, const TrafficMatrix& m,
-                               const std::vector<double>& ready_s, const std::vector<double>& finish_s) {
+                               const std::vector<double>& ready_s, const std::vector<double>& finish_s,
+                               std::vector<double>& done_lb_s) {
   A2ARow row;
   row.step = w.step;
   row.layer = w.layer;
@@ -182,8 +183,8 @@ A2ARow ReplayEngine::summarize(const LayerWork& w, Phase phase, const TrafficMat
   row.network_bytes = m.network_bytes();
   row.max_bytes_in = max_of(in);
   row.max_bytes_out = max_of(out);
-  auto done_lb = done_lower_bounds_s(m, ready_s);
-  for (int g = 0; g < gpus_; ++g) row.bound_s = std::max(row.bound_s, done_lb[g] - ready_s[g]);
+  done_lb_s = done_lower_bounds_s(m, ready_s);
+  for (int g = 0; g < gpus_; ++g) row.bound_s = std::max(row.bound_s, done_lb_s[g] - ready_s[g]);
   if (options_.balanced_reference) {
     std::vector<double> zero(gpus_, 0.0);
     row.balanced_s = max_of(simulate(balanced_like(m), zero));
@@ -197,6 +198,7 @@ A2ARow ReplayEngine::summarize(const LayerWork& w, Phase phase, const TrafficMat
 // (dispatch, then compute, then combine); its balanced reference is the balanced dispatch, the
 // compute spread evenly, and the balanced combine.
 LayerRow ReplayEngine::summarize_layer(const LayerWork& w, const A2ARow& dispatch, const A2ARow& combine,
+                                       std::vector<double> dispatch_done_lb_s,
                                        const std::vector<double>& combine_finish_s) {
   LayerRow row;
   row.step = w.step;
@@ -205,7 +207,7 @@ LayerRow ReplayEngine::summarize_layer(const LayerWork& w, const A2ARow& dispatc
   std::vector<double> compute_s(static_cast<std::size_t>(gpus_), 0.0);
   for (int g = 0; g < gpus_ && g < static_cast<int>(w.compute_s.size()); ++g) compute_s[g] = w.compute_s[g];
   row.compute_max_s = max_of(compute_s);
-  auto combine_ready_lb = done_lower_bounds_s(w.dispatch, std::vector<double>(static_cast<std::size_t>(gpus_), 0.0));
+  std::vector<double>& combine_ready_lb = dispatch_done_lb_s;  // the dispatch's bounds (all ready at 0) + compute
   for (int g = 0; g < gpus_; ++g) combine_ready_lb[g] += compute_s[g];
   row.bound_s = max_of(done_lower_bounds_s(w.combine, combine_ready_lb));
   if (options_.balanced_reference) {
@@ -220,14 +222,15 @@ void ReplayEngine::replay_layer(const LayerWork& w) {
     throw std::logic_error("replay_layer: matrix size differs from the expert-parallel degree");
   std::vector<double> ready(gpus_, 0.0);
   auto dispatch_done = simulate(w.dispatch, ready);
-  A2ARow dispatch = summarize(w, Phase::kDispatch, w.dispatch, ready, dispatch_done);
+  std::vector<double> dispatch_done_lb, combine_done_lb;
+  A2ARow dispatch = summarize(w, Phase::kDispatch, w.dispatch, ready, dispatch_done, dispatch_done_lb);
 
   // Each GPU starts its combine when its dispatch is done and its experts have computed.
   std::vector<double> combine_ready = dispatch_done;
   for (int g = 0; g < gpus_ && g < static_cast<int>(w.compute_s.size()); ++g) combine_ready[g] += w.compute_s[g];
   auto combine_done = simulate(w.combine, combine_ready);
-  A2ARow combine = summarize(w, Phase::kCombine, w.combine, combine_ready, combine_done);
-  result_.layer_rows.push_back(summarize_layer(w, dispatch, combine, combine_done));
+  A2ARow combine = summarize(w, Phase::kCombine, w.combine, combine_ready, combine_done, combine_done_lb);
+  result_.layer_rows.push_back(summarize_layer(w, dispatch, combine, std::move(dispatch_done_lb), combine_done));
   result_.a2a_rows.push_back(dispatch);
   result_.a2a_rows.push_back(combine);
   result_.dispatch_bytes_total += w.dispatch.total_bytes();

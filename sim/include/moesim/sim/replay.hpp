@@ -80,10 +80,11 @@ class ReplayEngine {
   std::vector<double> simulate(const TrafficMatrix& m, const std::vector<double>& ready_s);
   std::vector<double> done_lower_bounds_s(const TrafficMatrix& m, const std::vector<double>& ready_s);
   double route_latency_s(int src, int dst);
+  // done_lb_s: the per-GPU lower bounds of done_lower_bounds_s(m, ready_s), computed once here.
   A2ARow summarize(const LayerWork& w, Phase phase, const TrafficMatrix& m, const std::vector<double>& ready_s,
-                   const std::vector<double>& finish_s);
+                   const std::vector<double>& finish_s, std::vector<double>& done_lb_s);
   LayerRow summarize_layer(const LayerWork& w, const A2ARow& dispatch, const A2ARow& combine,
-                           const std::vector<double>& combine_finish_s);
+                           std::vector<double> dispatch_done_lb_s, const std::vector<double>& combine_finish_s);
 
   FlowNetwork& net_;
   int gpus_;
