@@ -56,11 +56,11 @@ double run_phase(std::span<const Message> messages, std::span<const double> read
   return last_s;
 }
 
-std::vector<Message> neighbour_order_messages(const TrafficMatrix& m) {
+std::vector<Message> neighbour_order_messages(const TrafficMatrix& m, const A2AOptions& options) {
   const int n = m.gpus;
   std::vector<Message> messages;
   for (int s = 0; s < n; ++s)
-    for (int k = 1; k < n; ++k) {
+    for (int k = options.local_copy ? 0 : 1; k < n; ++k) {
       int d = (s + k) % n;
       if (m.at(s, d) > 0) messages.push_back({s, d, m.at(s, d)});
     }

@@ -9,6 +9,7 @@
 
 #include "moesim/common/error.hpp"
 #include "moesim/sim/replay.hpp"
+#include "moesim/sim/start_offsets.hpp"
 #include "moesim/sim/summary.hpp"
 
 namespace moesim::sim {
@@ -17,7 +18,7 @@ namespace {
 
 struct ReplayArgs {
   std::string trace, matrix, platform, placement = "contiguous", spread = "even", matrix_unit = "bytes", out;
-  std::string algorithm = "direct", engine = "simgrid";
+  std::string algorithm = "direct", engine = "simgrid", start_offsets;
   CLI::Option* placement_option = nullptr;  // to tell a --placement given from its default
   int gpus = 0, redundant = 0;
   double dispatch_bytes = 0, combine_bytes = 0, launch_us = 0, overhead_us = 0, flops_per_token = 0, gpu_tflops = 0;
@@ -47,7 +48,8 @@ nlohmann::json config_json(const ReplayArgs& a) {
           {"gpu_flops", a.options.gpu_flops},
           {"layers", a.layers},
           {"max_steps", a.steps},
-          {"balanced_reference", a.options.balanced_reference}};
+          {"balanced_reference", a.options.balanced_reference},
+          {"start_offsets", a.start_offsets}};
 }
 
 ReplayResult run_matrix(const ReplayArgs& a, const PlatformSource& platform) {
@@ -94,12 +96,19 @@ int run_replay(ReplayArgs& a, bool placement_given) {
   a.options.balanced_reference = !a.no_balanced;
   a.options.reuse_identical = !a.no_reuse;
   a.options.progress = !a.quiet && !a.json;
+  if (!a.start_offsets.empty()) a.options.start_offsets = parse_start_offsets(a.start_offsets);
   if (a.options.flops_per_token > 0 && a.options.gpu_flops <= 0)
     throw InputError("--flops-per-token needs --gpu-tflops (the GPU's achieved rate)");
   PlatformSource platform = topologies::parse_platform_source(a.platform);
   if (!platform.spec && platform.text.find('/') != std::string::npos) cli::require_file(platform.text);
   ReplayResult r = a.matrix.empty() ? run_trace(a, platform) : run_matrix(a, platform);
   ReplaySummary s = summarize(r);
+  // One line, on stderr so that --json stays one JSON document: a nominal platform's times are
+  // datasheet figures (about 2x optimistic against NCCL on the demo, issue 17), not predictions.
+  if (r.settings.nominal_platform && !a.quiet)
+    std::cerr << fmt::format("note: platform '{}' is nominal (datasheet figures, not calibrated on measurements); "
+                             "see platforms/README.md, \"Calibrating a platform\"\n",
+                             r.platform);
   if (!a.out.empty()) write_outputs(a.out, r, s, config_json(a));
   if (a.json) {
     auto j = to_json(s, r);
@@ -167,6 +176,9 @@ void register_commands(cli::Commands& commands, CLI::App& app) {
   cmd->add_option("--gpu-tflops", args->gpu_tflops, "Achieved TFLOP/s of one GPU for expert compute")->check(cli::non_negative<double>());
   cmd->add_option("--launch-us", args->launch_us, "Launch latency of each all-to-all, microseconds")->check(cli::non_negative<double>());
   cmd->add_option("--overhead-us", args->overhead_us, "Software overhead per message, microseconds")->check(cli::non_negative<double>());
+  cmd->add_option("--start-offsets", args->start_offsets,
+                  "When each GPU starts its dispatch: a file of microseconds, one per GPU, or uniform:MAX_US[:SEED] "
+                  "(default: all at 0). Each GPU's times still count from its own start");
   cmd->add_option("--layers", args->layers, "MoE layers to replay (file indices; default all)")->delimiter(',');
   cmd->add_option("--steps", args->steps, "Replay at most this many steps (default all)")
       ->check(cli::non_negative<std::uint64_t>());

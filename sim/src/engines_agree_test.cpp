@@ -27,7 +27,8 @@ struct Case {
 };
 
 // Presets of every scale-out shape (first `gpus` GPUs), the calibrated 4-GPU platform with its
-// size-dependent factors, and the two specs built in code.
+// size-dependent factors, the two specs built in code, and two fixtures with every NCCL mechanism
+// (local copy, per-peer limit, duplex cap) switched on.
 std::vector<Case> platforms() {
   return {{"switch:8", 8},
           {"cluster:2:4", 8},
@@ -35,11 +36,13 @@ std::vector<Case> platforms() {
           {"two-dgx-single-switch", 16},
           {"rail-optimized-64", 16},
           {"fat-tree-256", 16},
-          {std::string(MOESIM_SOURCE_DIR) + "/analysis/validation/h100x4/calibrated.yaml", 4}};
+          {std::string(MOESIM_SOURCE_DIR) + "/analysis/validation/h100x4/calibrated.yaml", 4},
+          {std::string(MOESIM_SOURCE_DIR) + "/tests/fixtures/platforms/nccl-mechanisms-4gpu.yaml", 4},
+          {std::string(MOESIM_SOURCE_DIR) + "/tests/fixtures/platforms/nccl-mechanisms-2node.yaml", 16}};
 }
 
 // MoE-like skew: hot destinations get several times the bytes, a fifth of the pairs send nothing,
-// sizes span 64 KiB .. 8 MB (several calibration factors).
+// sizes span 64 KiB .. 8 MB (several calibration factors); the diagonal (the local copy) too.
 TrafficMatrix random_skewed(int n, std::mt19937& rng) {
   std::uniform_real_distribution<double> log_size(std::log(64e3), std::log(2e6)), coin(0, 1);
   std::vector<double> heat(n, 1.0);
@@ -47,7 +50,7 @@ TrafficMatrix random_skewed(int n, std::mt19937& rng) {
   auto m = TrafficMatrix::zeros(n);
   for (int s = 0; s < n; ++s)
     for (int d = 0; d < n; ++d)
-      if (s != d && coin(rng) < 0.8) m.at(s, d) = std::round(std::exp(log_size(rng)) * heat[d]);
+      if (coin(rng) < 0.8) m.at(s, d) = std::round(std::exp(log_size(rng)) * heat[d]);
   return m;
 }
 
@@ -57,7 +60,9 @@ std::vector<double> finish_times(const moesim::topologies::PlatformSource& p, in
   auto r = run_simulation(p, n, [&](FlowNetwork& net) {
     net.set_engine(engine);
     ReplayResult out;
-    auto finish = find_algorithm(algorithm).run(m, ready, net, options);
+    A2AOptions with_platform = options;
+    with_platform.local_copy = net.platform().local_copy_Bps > 0;  // as the replay engine sets it
+    auto finish = find_algorithm(algorithm).run(m, ready, net, with_platform);
     for (int g = 0; g < n; ++g) out.gpu_rows.push_back({0, 0, 0, g, ready[g], finish[g], 0, 0});
     return out;
   });
@@ -66,9 +71,19 @@ std::vector<double> finish_times(const moesim::topologies::PlatformSource& p, in
   return finish;
 }
 
+// SimGrid resolves time to surf/precision (1e-9 s): it rounds a latency or a remainder below that
+// to zero (double_update in its kernel), so two events less than a nanosecond apart may merge. A
+// seeded matrix of this test showed it (cluster:2:4, direct with overheads: 0.5 ns and 1 ns on two
+// GPUs of ~50-90 us). Differences within two such quanta are SimGrid's resolution, not a disagreement.
+constexpr double kSimgridTimeQuantum_s = 1e-9;
+
 double max_relative_diff(const std::vector<double>& a, const std::vector<double>& b) {
   double worst = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) worst = std::max(worst, std::fabs(a[i] - b[i]) / std::fabs(b[i]));
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    double diff = std::fabs(a[i] - b[i]);
+    if (diff <= 2 * kSimgridTimeQuantum_s) continue;
+    worst = std::max(worst, diff / std::fabs(b[i]));
+  }
   return worst;
 }
 

@@ -27,6 +27,11 @@ ReplayEngine::ReplayEngine(FlowNetwork& net, int gpus, ReplayOptions options)
   result_.algorithm = options_.algorithm->name;
   result_.gpus = gpus;
   result_.settings.calibration = net.platform().calibration;
+  options_.a2a.local_copy = net.platform().local_copy_Bps > 0;
+  result_.settings.nominal_platform = net.platform().nominal;
+  result_.settings.local_copy = options_.a2a.local_copy;
+  result_.settings.start_offsets = options_.start_offsets.source;
+  start_s_ = options_.start_offsets.resolve(gpus);
   net_.set_engine(options_.engine);
   result_.engine = to_string(net_.engine());
 }
@@ -120,6 +125,13 @@ std::vector<double> ReplayEngine::done_lower_bounds_s(const TrafficMatrix& m, co
       if (nic_Bps > 0) t = std::max(t, in_inter / nic_Bps);
       done = std::max(done, first_source_ready_s + launch_s + receive_latency_s + t);
     }
+    // The local copy (node.local_copy_bandwidth) runs on the GPU's copy link from its own start; with
+    // node.duplex_bandwidth everything the GPU sends, receives and copies shares one cap, from the
+    // earlier of its own start and its first source's.
+    const double diagonal = options_.a2a.local_copy ? m.at(g, g) : 0.0;
+    if (diagonal > 0) done = std::max(done, ready_s[g] + launch_s + diagonal / p.local_copy_Bps);
+    if (p.duplex_Bps > 0 && out + in + diagonal > 0)
+      done = std::max(done, std::min(ready_s[g], first_source_ready_s) + launch_s + (out + in + diagonal) / p.duplex_Bps);
     done_s[static_cast<std::size_t>(g)] = done;
   }
   return done_s;
@@ -158,6 +170,10 @@ double max_of(const std::vector<double>& v) { return v.empty() ? 0.0 : *std::max
 
 }  // namespace
 
+double ReplayEngine::first_start_s() const {
+  return start_s_.empty() ? 0.0 : *std::min_element(start_s_.begin(), start_s_.end());
+}
+
 A2ARow ReplayEngine::summarize(const LayerWork& w, Phase phase, const TrafficMatrix& m,
                                const std::vector<double>& ready_s, const std::vector<double>& finish_s,
                                std::vector<double>& done_lb_s) {
@@ -187,14 +203,14 @@ A2ARow ReplayEngine::summarize(const LayerWork& w, Phase phase, const TrafficMat
   for (int g = 0; g < gpus_; ++g) row.bound_s = std::max(row.bound_s, done_lb_s[g] - ready_s[g]);
   if (options_.balanced_reference) {
     std::vector<double> zero(gpus_, 0.0);
-    row.balanced_s = max_of(simulate(balanced_like(m), zero));
+    row.balanced_s = max_of(simulate(balanced_like(m, options_.a2a.local_copy), zero));
   }
   for (int g = 0; g < gpus_; ++g)
     result_.gpu_rows.push_back({w.step, w.layer, row.phase, g, ready_s[g], finish_s[g], out[g], in[g]});
   return row;
 }
 
-// The layer: first dispatch start (0) -> last combine finish. Its bound chains the per-GPU bounds
+// The layer: first dispatch start -> last combine finish. Its bound chains the per-GPU bounds
 // (dispatch, then compute, then combine); its balanced reference is the balanced dispatch, the
 // compute spread evenly, and the balanced combine.
 LayerRow ReplayEngine::summarize_layer(const LayerWork& w, const A2ARow& dispatch, const A2ARow& combine,
@@ -203,13 +219,13 @@ LayerRow ReplayEngine::summarize_layer(const LayerWork& w, const A2ARow& dispatc
   LayerRow row;
   row.step = w.step;
   row.layer = w.layer;
-  row.time_s = max_of(combine_finish_s);
+  row.time_s = max_of(combine_finish_s) - first_start_s();
   std::vector<double> compute_s(static_cast<std::size_t>(gpus_), 0.0);
   for (int g = 0; g < gpus_ && g < static_cast<int>(w.compute_s.size()); ++g) compute_s[g] = w.compute_s[g];
   row.compute_max_s = max_of(compute_s);
-  std::vector<double>& combine_ready_lb = dispatch_done_lb_s;  // the dispatch's bounds (all ready at 0) + compute
+  std::vector<double>& combine_ready_lb = dispatch_done_lb_s;  // the dispatch's bounds (from each GPU's start) + compute
   for (int g = 0; g < gpus_; ++g) combine_ready_lb[g] += compute_s[g];
-  row.bound_s = max_of(done_lower_bounds_s(w.combine, combine_ready_lb));
+  row.bound_s = max_of(done_lower_bounds_s(w.combine, combine_ready_lb)) - first_start_s();
   if (options_.balanced_reference) {
     double mean_compute_s = std::accumulate(compute_s.begin(), compute_s.end(), 0.0) / gpus_;
     row.balanced_s = dispatch.balanced_s + mean_compute_s + combine.balanced_s;
@@ -220,7 +236,8 @@ LayerRow ReplayEngine::summarize_layer(const LayerWork& w, const A2ARow& dispatc
 void ReplayEngine::replay_layer(const LayerWork& w) {
   if (w.dispatch.gpus != gpus_ || w.combine.gpus != gpus_)
     throw std::logic_error("replay_layer: matrix size differs from the expert-parallel degree");
-  std::vector<double> ready(gpus_, 0.0);
+  // Each GPU starts its dispatch at its start offset (--start-offsets; 0 = all together).
+  std::vector<double> ready = start_s_;
   auto dispatch_done = simulate(w.dispatch, ready);
   std::vector<double> dispatch_done_lb, combine_done_lb;
   A2ARow dispatch = summarize(w, Phase::kDispatch, w.dispatch, ready, dispatch_done, dispatch_done_lb);

@@ -72,6 +72,9 @@ std::string serialize(const ReplayResult& r) {
   w.pod(r.settings.hidden_size);
   w.str(r.settings.placement);
   w.str(r.settings.calibration);
+  w.pod(r.settings.nominal_platform);
+  w.str(r.settings.start_offsets);
+  w.pod(r.settings.local_copy);
   w.vec(r.gpu_rows);
   w.vec(r.a2a_rows);
   w.vec(r.layer_rows);
@@ -94,6 +97,9 @@ ReplayResult deserialize_result(const std::string& bytes) {
   r.settings.hidden_size = rd.pod<int>();
   r.settings.placement = rd.str();
   r.settings.calibration = rd.str();
+  r.settings.nominal_platform = rd.pod<bool>();
+  r.settings.start_offsets = rd.str();
+  r.settings.local_copy = rd.pod<bool>();
   r.gpu_rows = rd.vec<GpuRow>();
   r.a2a_rows = rd.vec<A2ARow>();
   r.layer_rows = rd.vec<LayerRow>();

@@ -139,3 +139,64 @@ TEST_CASE("compute lands only in the layer time (hand-worked, 3 GPUs, switch:3:5
     CHECK(r.layer_rows[0].balanced_s == doctest::Approx(2 * balanced_phase_s + 2 * compute_s / 3).epsilon(1e-9));
   }
 }
+
+namespace {
+// switch:2 (10 GB/s ports, 2 us GPU -> GPU) with a copy link per GPU and, optionally, a duplex cap.
+PlatformSource switch_with_copy(double copy_Bps, double duplex_Bps = 0) {
+  auto spec = moesim::topologies::switch_platform_spec(2, 10e9, 2e-6);
+  spec.node.local_copy_bandwidth_Bps = copy_Bps;
+  spec.node.duplex_bandwidth_Bps = duplex_Bps;
+  return {"switch-with-copy", spec};
+}
+}  // namespace
+
+TEST_CASE("local copy: the diagonal takes diagonal / copy bandwidth, and nothing without a copy link") {
+  auto m = TrafficMatrix::zeros(2);
+  m.at(0, 0) = 2e6;
+  m.at(1, 1) = 1e6;
+  ReplayOptions opt;
+  opt.balanced_reference = false;
+  auto r = replay_matrix(m, 1.0, switch_with_copy(100e9), 2, opt);
+  CHECK(r.settings.local_copy);
+  CHECK(r.a2a_rows[0].time_s == doctest::Approx(2e6 / 100e9).epsilon(1e-9));  // the self route has no latency
+  CHECK(r.a2a_rows[0].bound_s == doctest::Approx(2e6 / 100e9).epsilon(1e-9));
+  auto free = replay_matrix(m, 1.0, switch_platform(2, 10e9, 2e-6), 2, opt);
+  CHECK_FALSE(free.settings.local_copy);
+  CHECK(free.a2a_rows[0].time_s == 0);
+}
+
+TEST_CASE("local copy shares the GPU's duplex cap with its sends (hand-worked max-min)") {
+  // GPU 0 copies 1 MB and sends 1 MB to GPU 1; duplex 20 GB/s, copy link 100 GB/s, port 10 GB/s.
+  // 0-2 us: the send is in its latency, the copy alone runs at the duplex 20 GB/s (40 kB).
+  // 2-98 us: both share the duplex, 10 GB/s each: the copy's other 960 kB end at 98 us.
+  // 98-102 us: the send, alone, is held at its 10 GB/s port: its last 40 kB end at 102 us.
+  auto m = TrafficMatrix::zeros(2);
+  m.at(0, 0) = 1e6;
+  m.at(0, 1) = 1e6;
+  ReplayOptions opt;
+  opt.balanced_reference = false;
+  auto r = replay_matrix(m, 1.0, switch_with_copy(100e9, 20e9), 2, opt);
+  CHECK(r.gpu_rows[0].finish_s == doctest::Approx(102e-6).epsilon(1e-9));
+  CHECK(r.gpu_rows[1].finish_s == doctest::Approx(102e-6).epsilon(1e-9));
+  // Bound: GPU 0's send side, 2 us + 1 MB / min(port, duplex) = 102 us; its duplex side 2 MB / 20 GB/s.
+  CHECK(r.a2a_rows[0].bound_s == doctest::Approx(102e-6).epsilon(1e-9));
+}
+
+TEST_CASE("start offsets: each GPU's time counts from its own start, the layer from the first") {
+  // GPU 0 sends 1 MB to GPU 1 at 10 GB/s (+2 us); combine returns 2 MB. GPU 0 starts 5 us late.
+  auto m = TrafficMatrix::zeros(2);
+  m.at(0, 1) = 1e6;
+  ReplayOptions opt;
+  opt.balanced_reference = false;
+  opt.start_offsets.values_s = {5e-6, 0.0};
+  opt.start_offsets.source = "test";
+  auto r = replay_matrix(m, 2.0, switch_platform(2, 10e9, 2e-6), 2, opt);
+  // Dispatch: the flow runs 5 -> 107 us. GPU 0: 102 us from its start; GPU 1 (start 0): 107 us.
+  CHECK(r.gpu_rows[0].start_s == doctest::Approx(5e-6));
+  CHECK(r.gpu_rows[0].finish_s - r.gpu_rows[0].start_s == doctest::Approx(102e-6).epsilon(1e-9));
+  CHECK(r.a2a_rows[0].time_s == doctest::Approx(107e-6).epsilon(1e-9));
+  // Combine: GPU 1 sends 2 MB back from 107 us: done at 107 + 2 + 200 = 309 us; the layer from 0.
+  CHECK(r.layer_rows[0].time_s == doctest::Approx(309e-6).epsilon(1e-9));
+  opt.start_offsets.values_s = {0.0, 0.0, 0.0};
+  CHECK_THROWS_AS(replay_matrix(m, 2.0, switch_platform(2, 10e9, 2e-6), 2, opt), moesim::InputError);
+}

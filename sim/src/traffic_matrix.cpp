@@ -64,8 +64,13 @@ TrafficMatrix TrafficMatrix::scaled(double factor) const {
   return t;
 }
 
-TrafficMatrix balanced_like(const TrafficMatrix& m) {
+TrafficMatrix balanced_like(const TrafficMatrix& m, bool including_diagonal) {
   TrafficMatrix b = TrafficMatrix::zeros(m.gpus);
+  if (including_diagonal) {
+    double per_entry = m.total_bytes() / (static_cast<double>(m.gpus) * m.gpus);
+    for (double& v : b.bytes) v = per_entry;
+    return b;
+  }
   if (m.gpus < 2) return b;
   double per_pair = m.network_bytes() / (static_cast<double>(m.gpus) * (m.gpus - 1));
   for (int s = 0; s < m.gpus; ++s)

@@ -3,6 +3,7 @@
 #include "moesim/topologies/commands.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <simgrid/s4u.hpp>
 
 #include <algorithm>
@@ -78,9 +79,12 @@ nlohmann::json report_json(const PlatformSpec& spec, const Fabric& f, const Topo
       {"bisection_closed_form_Bps", r.bisection_closed_form_Bps},
       {"oversubscription", r.oversubscription},
       {"calibration", {{"bandwidth_factor", spec.calibration.bandwidth_factor},
-                       {"latency_factor", spec.calibration.latency_factor}}},
+                       {"latency_factor", spec.calibration.latency_factor},
+                       {"source", spec.calibration.source},
+                       {"nominal", spec.calibration.nominal()}}},
       {"duplex_bandwidth_Bps", spec.node.duplex_bandwidth_Bps > 0 ? nlohmann::json(spec.node.duplex_bandwidth_Bps) : nlohmann::json(nullptr)},
       {"flow_bandwidth_Bps", spec.node.flow_bandwidth_Bps > 0 ? nlohmann::json(spec.node.flow_bandwidth_Bps) : nlohmann::json(nullptr)},
+      {"local_copy_bandwidth_Bps", spec.node.local_copy_bandwidth_Bps > 0 ? nlohmann::json(spec.node.local_copy_bandwidth_Bps) : nlohmann::json(nullptr)},
   };
   nlohmann::json factors = nlohmann::json::array();
   for (const BandwidthFactorPoint& p : spec.calibration.bandwidth_factors)
@@ -147,12 +151,13 @@ void print_report(const PlatformSpec& spec, const Fabric& f, const TopologyRepor
   fmt::print("bisection     {}{}", human_Bps(r.bisection_Bps), closed);
   if (spec.nodes > 1) fmt::print(", oversubscription {:.2f}:1", r.oversubscription);
   fmt::print("\n");
-  if (node.duplex_bandwidth_Bps > 0 || node.flow_bandwidth_Bps > 0)
-    fmt::print("limits        {}{}\n",
-               node.duplex_bandwidth_Bps > 0 ? fmt::format("send + receive {} per GPU", human_Bps(node.duplex_bandwidth_Bps)) : "",
-               node.flow_bandwidth_Bps > 0 ? fmt::format("{}{} per GPU->GPU flow", node.duplex_bandwidth_Bps > 0 ? "; " : "",
-                                                         human_Bps(node.flow_bandwidth_Bps))
-                                           : "");
+  std::vector<std::string> limits;
+  if (node.duplex_bandwidth_Bps > 0) limits.push_back(fmt::format("send + receive {} per GPU", human_Bps(node.duplex_bandwidth_Bps)));
+  if (node.flow_bandwidth_Bps > 0) limits.push_back(fmt::format("{} per GPU->GPU flow", human_Bps(node.flow_bandwidth_Bps)));
+  if (node.local_copy_bandwidth_Bps > 0) limits.push_back(fmt::format("local copy {} per GPU", human_Bps(node.local_copy_bandwidth_Bps)));
+  if (!limits.empty()) fmt::print("limits        {}\n", fmt::join(limits, "; "));
+  fmt::print("calibration   {}\n", spec.calibration.nominal() ? "nominal (datasheet figures, not measured)"
+                                                             : "measured: " + spec.calibration.source);
   if (spec.calibration.bandwidth_factor != 1 || spec.calibration.latency_factor != 1)
     fmt::print("calibration   bandwidth x{:g}, latency x{:g}\n", spec.calibration.bandwidth_factor,
                spec.calibration.latency_factor);

@@ -276,7 +276,7 @@ std::vector<Layer> load_layers(const fs::path& file) {
 // --- sections -----------------------------------------------------------------------------------
 
 void read_node(const View& node, int nodes, NodeSpec& out) {
-  node.check_keys({"gpus", "nvswitch", "mesh", "nic", "duplex_bandwidth"});
+  node.check_keys({"gpus", "nvswitch", "mesh", "nic", "duplex_bandwidth", "local_copy_bandwidth"});
   out.gpus = positive_int(node, "gpus", kMaxGpusPerNode);
   (void)nodes;  // nodes x gpus is checked by the caller, which knows which file set which
   bool nvswitch = node.has("nvswitch"), mesh = node.has("mesh");
@@ -301,6 +301,7 @@ void read_node(const View& node, int nodes, NodeSpec& out) {
     out.latency_s = latency(f, "latency");
   }
   if (node.has("duplex_bandwidth")) out.duplex_bandwidth_Bps = bandwidth(node, "duplex_bandwidth");
+  if (node.has("local_copy_bandwidth")) out.local_copy_bandwidth_Bps = bandwidth(node, "local_copy_bandwidth");
   if (!node.has("nic")) {
     if (nodes > 1) fail_at(node.top().file, node.top().node, "missing key 'nic' in 'node' (needed when nodes > 1)");
     return;
@@ -387,7 +388,8 @@ void read_bandwidth_factors(const Layer& list, std::vector<BandwidthFactorPoint>
 }
 
 void read_calibration(const View& cal, CalibrationSpec& out) {
-  cal.check_keys({"bandwidth_factor", "latency_factor", "bandwidth_factors"});
+  cal.check_keys({"bandwidth_factor", "latency_factor", "bandwidth_factors", "source"});
+  if (cal.has("source")) out.source = scalar_text(cal.value("source"), "calibration.source");
   if (cal.has("bandwidth_factors")) read_bandwidth_factors(cal.value("bandwidth_factors"), out.bandwidth_factors);
   if (cal.has("bandwidth_factor")) {
     const Layer& v = cal.value("bandwidth_factor");
@@ -442,6 +444,8 @@ double CalibrationSpec::bandwidth_factor_for(double message_bytes) const {
   double w = std::log(message_bytes / lo->message_bytes) / std::log(hi->message_bytes / lo->message_bytes);
   return bandwidth_factor * (lo->factor + w * (hi->factor - lo->factor));
 }
+
+bool CalibrationSpec::nominal() const { return source.empty() || source.starts_with("nominal"); }
 
 static PlatformSpec load_platform_spec_unguarded(const fs::path& file);
 

@@ -83,11 +83,13 @@ class LinkTable {
  public:
   LinkTable(const Fabric& f, const NodeSpec& node)
       : f_(f), edge_link_(f.links.size(), nullptr), switch_link_(f.vertices.size(), nullptr), port_sums_(port_bandwidth_sums(f)),
-        duplex_Bps_(node.duplex_bandwidth_Bps), flow_Bps_(node.flow_bandwidth_Bps) {}
+        duplex_Bps_(node.duplex_bandwidth_Bps), flow_Bps_(node.flow_bandwidth_Bps),
+        copy_Bps_(node.local_copy_bandwidth_Bps) {}
 
   void create_all(sg4::NetZone* zone) {
     for (std::size_t e = 0; e < f_.links.size(); ++e) create_edge(static_cast<int>(e), zone);
     create_duplex_caps(zone);
+    create_copy_links(zone);
     for (std::size_t v = 0; v < f_.vertices.size(); ++v)
       if (f_.vertices[v].kind == VertexKind::nvswitch || f_.vertices[v].kind == VertexKind::switch_group)
         create_switch(static_cast<int>(v), zone);
@@ -113,6 +115,25 @@ class LinkTable {
   }
   void append_duplex(int gpu, std::vector<sg4::LinkInRoute>& route) const {
     if (!duplex_link_.empty()) route.emplace_back(duplex_link_[static_cast<std::size_t>(gpu)]);
+  }
+
+  // node.local_copy_bandwidth: the all-to-all's diagonal is a copy inside the GPU. NCCL moves it in
+  // the same kernel as the peers' data (a send/recv with peer == rank: src/device/sendrecv.h copies
+  // the send buffer into the receive buffer with the channel's threads), so it is a flow of its own on
+  // the GPU's self route: its copy link, then the duplex link it shares with the GPU's other traffic.
+  void create_copy_links(sg4::NetZone* zone) {
+    if (copy_Bps_ <= 0) return;
+    for (int g = 0; g < f_.gpus; ++g)
+      copy_link_.push_back(zone->create_link(f_.vertices[static_cast<std::size_t>(g)].name + "/copy", copy_Bps_)
+                               ->set_sharing_policy(sg4::Link::SharingPolicy::SHARED)
+                               ->set_latency(0)
+                               ->seal());
+  }
+  bool copies_locally() const { return !copy_link_.empty(); }
+  void self_route(int gpu, std::vector<sg4::LinkInRoute>& route) const {
+    route.clear();
+    route.emplace_back(copy_link_[static_cast<std::size_t>(gpu)]);
+    append_duplex(gpu, route);
   }
 
   void create_switch(int vertex, sg4::NetZone* zone) {
@@ -157,8 +178,9 @@ class LinkTable {
   std::vector<sg4::SplitDuplexLink*> edge_link_;
   std::vector<sg4::Link*> switch_link_;
   std::vector<double> port_sums_;
-  double duplex_Bps_ = 0, flow_Bps_ = 0;
+  double duplex_Bps_ = 0, flow_Bps_ = 0, copy_Bps_ = 0;
   std::vector<sg4::Link*> duplex_link_;  // per GPU, empty without node.duplex_bandwidth
+  std::vector<sg4::Link*> copy_link_;    // per GPU, empty without node.local_copy_bandwidth
 };
 
 [[noreturn]] void unroutable(const PlatformSpec& spec, const Fabric& f, int a, int b) {
@@ -195,6 +217,12 @@ std::pair<sg4::NetZone*, simgrid::kernel::routing::NetPoint*> build_node_zone(co
       links.append_duplex(n * g + j, route);
       zone->add_route(gpu_points[static_cast<std::size_t>(i)], gpu_points[static_cast<std::size_t>(j)], nullptr,
                       nullptr, route, true);
+    }
+  if (links.copies_locally())
+    for (int i = 0; i < g; ++i) {
+      links.self_route(n * g + i, route);
+      zone->add_route(gpu_points[static_cast<std::size_t>(i)], gpu_points[static_cast<std::size_t>(i)], nullptr,
+                      nullptr, route, false);
     }
   simgrid::kernel::routing::NetPoint* gateway = nullptr;
   if (parent) {
@@ -244,13 +272,17 @@ void fill_figures(const PlatformSpec& spec, const Fabric& f, SimgridPlatform& ou
   if (spec.node.duplex_bandwidth_Bps > 0)  // one direction alone never exceeds the duplex cap either
     for (double& e : out.egress_Bps) e = std::min(e, spec.node.duplex_bandwidth_Bps);
   out.ingress_Bps = out.egress_Bps;  // every link is full duplex with equal directions
+  out.local_copy_Bps = spec.node.local_copy_bandwidth_Bps;
+  out.duplex_Bps = spec.node.duplex_bandwidth_Bps;
   out.intra_node_latency_s = spec.node.latency_s;
   if (spec.nodes > 1) out.inter_node_latency_s = worst_inter_node_latency_s(spec, f);
 }
 
 std::string describe_calibration(const CalibrationSpec& c) {
-  if (c.bandwidth_factor == 1 && c.latency_factor == 1 && c.bandwidth_factors.empty()) return "nominal (no calibration)";
-  std::string text = fmt::format("bandwidth x{:g}, latency x{:g}", c.bandwidth_factor, c.latency_factor);
+  std::string source = c.source.empty() ? "nominal" : c.source;
+  if (c.bandwidth_factor == 1 && c.latency_factor == 1 && c.bandwidth_factors.empty())
+    return c.source.empty() ? "nominal (no calibration)" : source;
+  std::string text = fmt::format("{}: bandwidth x{:g}, latency x{:g}", source, c.bandwidth_factor, c.latency_factor);
   if (!c.bandwidth_factors.empty())
     text += fmt::format(", bandwidth factor by message size ({} points, x{:g} at {:.0f} B ... x{:g} at {:.0f} B)",
                         c.bandwidth_factors.size(), c.bandwidth_factors.front().factor,
@@ -309,6 +341,7 @@ SimgridPlatform build_simgrid_platform(const PlatformSpec& spec, sg4::Engine& en
     };
   out.bisection_Bps = report.bisection_Bps;
   out.calibration = describe_calibration(spec.calibration);
+  out.nominal = spec.calibration.nominal();
   return out;
 }
 

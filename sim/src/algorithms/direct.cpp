@@ -7,7 +7,7 @@ namespace moesim::sim {
 static std::vector<double> run_direct(const TrafficMatrix& m, std::span<const double> ready_s, FlowNetwork& net,
                                       const A2AOptions& options) {
   auto finish_s = initial_finish_times(ready_s, options);
-  run_phase(neighbour_order_messages(m), ready_s, 0.0, net, options, finish_s);
+  run_phase(neighbour_order_messages(m, options), ready_s, 0.0, net, options, finish_s);
   return finish_s;
 }
 
@@ -15,7 +15,7 @@ static std::vector<double> run_direct(const TrafficMatrix& m, std::span<const do
 // N(N-1). A GPU's sends progress together, like one NCCL kernel driving all its peers at one pace.
 static std::vector<double> run_direct_ptask(const TrafficMatrix& m, std::span<const double> ready_s,
                                             FlowNetwork& net, const A2AOptions& options) {
-  auto flows = phase_flows(neighbour_order_messages(m), ready_s, 0.0, options);
+  auto flows = phase_flows(neighbour_order_messages(m, options), ready_s, 0.0, options);
   auto end_s = net.run_per_source_tasks(flows);
   auto finish_s = initial_finish_times(ready_s, options);
   for (std::size_t i = 0; i < flows.size(); ++i) {

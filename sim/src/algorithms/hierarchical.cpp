@@ -24,8 +24,8 @@ static std::vector<double> run_hierarchical(const TrafficMatrix& m, std::span<co
   TrafficMatrix rail = TrafficMatrix::zeros(n);
   for (int s = 0; s < n; ++s)
     for (int d = 0; d < n; ++d) {
-      if (s == d || m.at(s, d) <= 0) continue;
-      if (node[s] == node[d]) {
+      if (m.at(s, d) <= 0 || (s == d && !options.local_copy)) continue;
+      if (node[s] == node[d]) {  // the local copy (s == d) too: it runs beside the NVLink phase
         nvlink.at(s, d) += m.at(s, d);
       } else {
         int relay = gpu_of(node[s], local(d));  // the GPU of s's node on d's rail
@@ -35,8 +35,8 @@ static std::vector<double> run_hierarchical(const TrafficMatrix& m, std::span<co
     }
 
   auto finish_s = initial_finish_times(ready_s, options);
-  double barrier_s = run_phase(neighbour_order_messages(nvlink), ready_s, 0.0, net, options, finish_s);
-  run_phase(neighbour_order_messages(rail), ready_s, barrier_s, net, options, finish_s);
+  double barrier_s = run_phase(neighbour_order_messages(nvlink, options), ready_s, 0.0, net, options, finish_s);
+  run_phase(neighbour_order_messages(rail, options), ready_s, barrier_s, net, options, finish_s);
   return finish_s;
 }
 

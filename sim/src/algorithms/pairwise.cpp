@@ -12,9 +12,11 @@ static std::vector<double> run_pairwise(const TrafficMatrix& m, std::span<const 
                                         const A2AOptions& options) {
   const int n = m.gpus;
   auto finish_s = initial_finish_times(ready_s, options);
-  double barrier_s = 0;  // round 1 starts at each GPU's own ready time
+  double barrier_s = 0;  // the first round starts at each GPU's own ready time
   std::vector<Message> round;
-  for (int r = 1; r < n; ++r) {
+  // Round 0, with a modelled local copy, is each GPU's copy to itself (as MPI's pairwise exchange
+  // copies its own block first).
+  for (int r = options.local_copy ? 0 : 1; r < n; ++r) {
     round.clear();
     for (int s = 0; s < n; ++s)
       if (m.at(s, (s + r) % n) > 0) round.push_back({s, (s + r) % n, m.at(s, (s + r) % n)});

@@ -14,6 +14,10 @@ namespace moesim::sim {
 struct A2AOptions {
   double launch_latency_s = 0;         // kernel launch / collective setup, once per all-to-all
   double per_message_overhead_s = 0;   // software cost of issuing one message; a GPU issues its messages one after another
+  // The platform moves the diagonal (node.local_copy_bandwidth): each GPU's bytes to itself are a
+  // message on its self route, issued first, as NCCL's p2p schedule does (src/init.cc: the peer of
+  // round 0 is the rank itself). Set from the platform by the replay engine, not by users.
+  bool local_copy = false;
 };
 
 // ready_s[g]: when GPU g may start sending (phase-relative). Returns, per GPU, when it has sent and
@@ -60,7 +64,8 @@ double run_phase(std::span<const Message> messages, std::span<const double> read
                  FlowNetwork& net, const A2AOptions& options, std::vector<double>& finish_s);
 
 // Each source's messages to its peers, its right neighbour first (s+1, s+2, ... mod N), so that GPUs
-// do not all begin with the same destination; empty entries are skipped.
-std::vector<Message> neighbour_order_messages(const TrafficMatrix& m);
+// do not all begin with the same destination; empty entries are skipped. With options.local_copy the
+// copy to itself (s -> s) comes first.
+std::vector<Message> neighbour_order_messages(const TrafficMatrix& m, const A2AOptions& options);
 
 }  // namespace moesim::sim

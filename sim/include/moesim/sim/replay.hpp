@@ -14,6 +14,7 @@
 #include "moesim/sim/layer_traffic.hpp"
 #include "moesim/sim/placement.hpp"
 #include "moesim/sim/replay_result.hpp"
+#include "moesim/sim/start_offsets.hpp"
 #include "moesim/sim/traffic_matrix.hpp"
 #include "moesim/topologies/platform_source.hpp"
 
@@ -30,6 +31,10 @@ struct ReplayOptions {
   bool balanced_reference = true;
   bool reuse_identical = true;  // an all-to-all identical to one already simulated reuses its result
   bool progress = false;
+  // When each GPU starts its dispatch (empty = every GPU at 0): start skew as an input
+  // (--start-offsets), so it is not measured as transfer time. Phase times stay per GPU (finish minus
+  // its own start); the layer runs from the first start.
+  StartOffsets start_offsets;
 };
 
 // One layer's work for the engine, built from a trace layer or a matrix.
@@ -80,6 +85,8 @@ class ReplayEngine {
   std::vector<double> simulate(const TrafficMatrix& m, const std::vector<double>& ready_s);
   std::vector<double> done_lower_bounds_s(const TrafficMatrix& m, const std::vector<double>& ready_s);
   double route_latency_s(int src, int dst);
+  double first_start_s() const;
+  std::vector<double> start_s_;  // per GPU: its dispatch start (options_.start_offsets resolved)
   // done_lb_s: the per-GPU lower bounds of done_lower_bounds_s(m, ready_s), computed once here.
   A2ARow summarize(const LayerWork& w, Phase phase, const TrafficMatrix& m, const std::vector<double>& ready_s,
                    const std::vector<double>& finish_s, std::vector<double>& done_lb_s);

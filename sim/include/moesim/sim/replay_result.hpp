@@ -18,7 +18,8 @@ const char* to_string(Phase p);
 // Per (step, layer, phase, GPU). Times are relative to the layer's start.
 struct GpuRow {
   std::int32_t step = 0, layer = 0, phase = 0, gpu = 0;
-  double start_s = 0;   // the GPU's own start of the phase: dispatch 0 (the layer start), combine when
+  double start_s = 0;   // the GPU's own start of the phase: dispatch its start offset (0 unless
+                        // --start-offsets), combine when
                         // its dispatch is done and its experts have computed
   double finish_s = 0;  // when it had sent and received everything
   double bytes_out = 0, bytes_in = 0;  // over the network (its own diagonal excluded)
@@ -58,7 +59,10 @@ struct ResolvedSettings {
   double combine_bytes_per_token = 0;
   int hidden_size = 0;                  // from the trace; 0 for matrix input
   std::string placement;                // contiguous, strided, eplb, a file, or "matrix"
-  std::string calibration;              // the platform's calibration, or "none (nominal)"
+  std::string calibration;              // the platform's calibration, or "nominal (no calibration)"
+  bool nominal_platform = true;         // the platform's figures are datasheet values, not measured
+  std::string start_offsets;            // --start-offsets as given; empty = every GPU starts at 0
+  bool local_copy = false;              // the diagonal moved on each GPU's copy link (node.local_copy_bandwidth)
 };
 
 struct ReplayResult {

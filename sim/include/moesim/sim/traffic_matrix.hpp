@@ -26,8 +26,9 @@ struct TrafficMatrix {
 };
 
 // The same network bytes spread perfectly evenly over every ordered pair of distinct GPUs: the
-// "balanced" reference each all-to-all is compared with.
-TrafficMatrix balanced_like(const TrafficMatrix& m);
+// "balanced" reference each all-to-all is compared with. With including_diagonal (a platform that
+// moves the local copy), all bytes, the diagonal's too, spread evenly over all N x N entries.
+TrafficMatrix balanced_like(const TrafficMatrix& m, bool including_diagonal = false);
 
 enum class MatrixUnit { kBytes, kTokens };
 

@@ -37,6 +37,9 @@ struct NodeSpec {
   double duplex_bandwidth_Bps = 0;  // node.duplex_bandwidth: one GPU's send + receive together, over
                                     // all its links (the SMs / copy engines serve both directions)
   double flow_bandwidth_Bps = 0;    // node.nvswitch.flow_bandwidth: the most one GPU -> GPU flow moves
+                                    // (NCCL's per-peer limit: a bounded number of channels per peer)
+  double local_copy_bandwidth_Bps = 0;  // node.local_copy_bandwidth: the GPU's copy to itself (the
+                                        // all-to-all's diagonal); 0 = the diagonal costs nothing
 
   double gpu_link_Bps() const { return links * link_bandwidth_Bps; }  // nvswitch: GPU <-> switch
 };
@@ -68,6 +71,11 @@ struct CalibrationSpec {
   // calibration.bandwidth_factors: per-flow factor by message size (multiplies bandwidth_factor);
   // empty = one factor for every size. Sizes strictly increasing, factors in (0, 1].
   std::vector<BandwidthFactorPoint> bandwidth_factors;
+  // calibration.source: where the figures come from ("analysis/validation/h100x4/results.json,
+  // 2026-11-26", or "nominal: datasheet values"). Empty or starting with "nominal" = not measured.
+  std::string source;
+
+  bool nominal() const;
 
   // The factor a flow of `message_bytes` gets: bandwidth_factor x the interpolated table value.
   double bandwidth_factor_for(double message_bytes) const;

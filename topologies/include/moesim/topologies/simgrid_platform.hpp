@@ -34,6 +34,12 @@ struct SimgridPlatform {
   // The calibration applied, in words: "nominal (no calibration)" or the factors (replay outputs
   // record it beside the figures it shaped).
   std::string calibration = "nominal (no calibration)";
+  // Not measured: calibration.source is absent or says "nominal" (replay says so once per run).
+  bool nominal = true;
+  // node.local_copy_bandwidth (0 = the diagonal is free) and node.duplex_bandwidth (0 = none): the
+  // GPU's self route is then copy link + duplex link, and the diagonal is traffic.
+  double local_copy_Bps = 0;
+  double duplex_Bps = 0;
 };
 
 // Loads a platform file (our YAML, or SimGrid XML by extension .xml) and builds it into `engine`.
