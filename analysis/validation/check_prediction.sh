@@ -2,7 +2,7 @@
 # ctest: re-run the hardware validation from the committed measurements (4 x H100, NCCL) and fail
 # if moesim predicts the skewed all-to-alls less faithfully than the committed error table says.
 #   check_prediction.sh MOESIM_BIN [MARGIN]
-# 1. calibrate.py: fit the preset on the uniform matrices + copy bandwidth, refined against this
+# 1. moesim calibrate: fit the preset on the uniform matrices + copy bandwidth, refined against this
 #    moesim's own `replay` (so an engine change that shifts uniform times is absorbed by the fit);
 # 2. predict.py --check: replay every skewed matrix, compare the median |error| at >= 4 MiB/GPU
 #    with h100x4/errors.json, allowing MARGIN (default 0.02 = 2 points).
@@ -18,6 +18,6 @@ fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cd "$here"
-"$python" calibrate.py --moesim "$moesim" --out "$work/calibrated.yaml"
+"$moesim" calibrate --results h100x4/results.json --preset h100-nvswitch-4gpu --out "$work/calibrated.yaml" > /dev/null
 "$python" predict.py --moesim "$moesim" --calibration "$work/calibrated.json" \
   --check h100x4/errors.json --margin "$margin"

@@ -5,7 +5,7 @@
   /usr/bin/python3 analysis/validation/predict.py --moesim build/cli/moesim \\
       --check analysis/validation/h100x4/errors.json --margin 0.02                 # CI: no regression
 
-Reads results.json (first pass) and the calibration (calibrate.py's JSON), runs `moesim replay` on
+Reads results.json (first pass) and the calibration (`moesim calibrate`'s JSON), runs `moesim replay` on
 every matrix (--moesim; else the numpy fluid reference, fluid_reference.py), and compares per-GPU
 and max-over-GPUs latency with the measured medians. The uniform matrices were used for the fit and
 are scored separately; the error table covers the skewed ones only.
@@ -40,6 +40,49 @@ def predict_all(ms, predictor):
                      "err_per_gpu": V.relative_errors(p, m.per_rank_s),
                      "err_max": float(p.max() / m.max_s - 1)})
     return rows
+
+
+def two_number_baseline(uniform):
+    """The baseline every model must beat: t = A + max(bytes sent, bytes received) / B per GPU (the
+    diagonal excluded), A and B fitted by least squares on the relative error of the uniform
+    matrices' max-over-GPUs times (the same matrices moesim is calibrated on)."""
+    def load(m):
+        off = m.offdiag()
+        return np.maximum(off.sum(axis=1), off.sum(axis=0))
+    x = np.array([load(m).max() for m in uniform], dtype=float)
+    t = np.array([m.max_s for m in uniform])
+    design = np.stack([np.ones_like(x), x], axis=1) / t[:, None]
+    (a_s, inv_b), *_ = np.linalg.lstsq(design, np.ones_like(t), rcond=None)
+    return lambda m: a_s + load(m) * inv_b, float(a_s), float(1 / inv_b)
+
+
+def family_table(rows, baseline):
+    """Per pattern (family) and size >= 4 MiB per GPU: moesim's and the baseline's signed error of the
+    max-over-GPUs time, and their median |per-GPU error|."""
+    out = []
+    for r in rows:
+        m = r["measured"]
+        if m.bytes_per_gpu < V.HEADLINE_MIN_BYTES:
+            continue
+        b = baseline(m)
+        out.append({"family": r["pattern"], "bytes_per_gpu": m.bytes_per_gpu,
+                    "moesim_max_err": r["err_max"], "baseline_max_err": float(b.max() / m.max_s - 1),
+                    "moesim_per_gpu_median_abs": float(np.median(np.abs(r["err_per_gpu"]))),
+                    "baseline_per_gpu_median_abs": float(np.median(np.abs(V.relative_errors(b, m.per_rank_s))))})
+    return out
+
+
+def markdown_family_table(fam):
+    lines = ["| family | bytes per GPU | moesim max-over-GPUs | baseline max-over-GPUs | moesim per-GPU median abs | baseline per-GPU median abs |",
+             "|---|---|---|---|---|---|"]
+    for f in fam:
+        lines.append(f"| {f['family']} | {V.human_bytes(f['bytes_per_gpu'])} | {100 * f['moesim_max_err']:+.1f} % | "
+                     f"{100 * f['baseline_max_err']:+.1f} % | {100 * f['moesim_per_gpu_median_abs']:.1f} % | "
+                     f"{100 * f['baseline_per_gpu_median_abs']:.1f} % |")
+    med = lambda k: 100 * float(np.median([abs(f[k]) for f in fam]))
+    lines.append(f"| **all** (median abs) | >= 4 MiB | {med('moesim_max_err'):.1f} % | {med('baseline_max_err'):.1f} % | "
+                 f"{med('moesim_per_gpu_median_abs'):.1f} % | {med('baseline_per_gpu_median_abs'):.1f} % |")
+    return "\n".join(lines)
 
 
 def headline(table):
@@ -79,7 +122,7 @@ def per_pattern_table(rows):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--results", default=V.DEFAULT_RESULTS)
-    ap.add_argument("--calibration", default=DEFAULT_CALIBRATION, help="calibrate.py's JSON")
+    ap.add_argument("--calibration", default=DEFAULT_CALIBRATION, help="`moesim calibrate`'s JSON")
     ap.add_argument("--moesim", help="moesim binary (else: the numpy fluid reference)")
     ap.add_argument("--out-dir", help="where predictions.csv / errors.json go (default: beside the calibration)")
     ap.add_argument("--check", metavar="ERRORS_JSON", help="compare with committed errors; write nothing")
@@ -96,7 +139,7 @@ def main():
             cal = json.load(f)
         cal["platform"]["link_bandwidth_Bps"], cal["replay"]["launch_latency_s"]
     except (OSError, ValueError, KeyError, TypeError) as e:
-        raise V.BadInput(f"{args.calibration}: not a calibrate.py calibration JSON ({e!r})")
+        raise V.BadInput(f"{args.calibration}: not a `moesim calibrate` calibration JSON ({e!r})")
     workdir = tempfile.mkdtemp(prefix="moesim-predict-")
     try:
         predictor = (predictors.MoesimPredictor(cal, args.moesim, workdir=workdir) if args.moesim
@@ -132,17 +175,23 @@ def main():
         print("ok: prediction error within the committed bound")
         return 0
 
+    baseline, base_a_s, base_b_Bps = two_number_baseline([m for m in ms if m.pattern == "uniform"])
+    families = family_table(rows, baseline)
     out_dir = args.out_dir or os.path.dirname(os.path.abspath(args.calibration))
     os.makedirs(out_dir, exist_ok=True)
     write_predictions_csv(os.path.join(out_dir, "predictions.csv"), fit_rows + rows)
     doc = {"engine": predictor.name, "calibration": os.path.relpath(args.calibration, V.REPO_ROOT),
            "results": os.path.relpath(args.results, V.REPO_ROOT), "headline": now,
-           "skewed": table, "uniform_fit": fit_table}
+           "skewed": table, "uniform_fit": fit_table,
+           "two_number_baseline": {"fixed_s": base_a_s, "Bps": base_b_Bps, "families": families}}
     V.write_text_atomically(os.path.join(out_dir, "errors.json"), json.dumps(doc, indent=1) + "\n")
     print(f"Skewed matrices (predicted with engine '{predictor.name}'), relative error of the median latency:\n")
     print(V.markdown_error_table(table))
     print("\nMax-over-GPUs error per matrix (signed; + = simulator slower than hardware):\n")
     print(per_pattern_table(rows))
+    print(f"\nAgainst the two-number baseline (t = {base_a_s * 1e6:.2f} us + max(sent, received) / "
+          f"{base_b_Bps / 1e9:.1f} GB/s, fitted on the uniform matrices), >= 4 MiB per GPU:\n")
+    print(markdown_family_table(families))
     print("\nUniform matrices (the calibration's own fit):\n")
     print(V.markdown_error_table(fit_table))
     return 0

@@ -6,7 +6,7 @@
 - FluidPredictor: fluid_reference.py, the same semantics in plain numpy; an independent cross-check
   and the tool for asking "what would a richer platform model buy" without touching the simulator.
 
-A calibration (calibrate.py's JSON) holds:
+A calibration (`moesim calibrate`'s JSON) holds:
   platform: preset, links_per_gpu, link_bandwidth_Bps, bandwidth_factor, latency_s, and optionally
             duplex_bandwidth_Bps (node.duplex_bandwidth), flow_bandwidth_Bps (node.nvswitch.flow_bandwidth),
             bandwidth_factors: [[message bytes, factor], ...] (calibration.bandwidth_factors)
@@ -33,7 +33,7 @@ def format_latency(s):
 def platform_yaml(cal, source_note):
     p = cal["platform"]
     lines = [
-        f"# Calibrated by analysis/validation/calibrate.py: {source_note}",
+        f"# Written by analysis/validation/predictors.py from a `moesim calibrate` JSON: {source_note}",
         "# link_bandwidth = measured peer copy bandwidth / links per GPU (what one GPU's NVLinks carry);",
     ]
     if p.get("bandwidth_factors"):
@@ -58,6 +58,8 @@ def platform_yaml(cal, source_note):
     ]
     if p.get("duplex_bandwidth_Bps"):
         lines.append(f"  duplex_bandwidth: {format_bandwidth(p['duplex_bandwidth_Bps'])}")
+    if p.get("local_copy_bandwidth_Bps"):
+        lines.append(f"  local_copy_bandwidth: {format_bandwidth(p['local_copy_bandwidth_Bps'])}")
     lines += [
         "  nvswitch:",
         f"    links_per_gpu: {p['links_per_gpu']}",
@@ -66,7 +68,7 @@ def platform_yaml(cal, source_note):
     ]
     if p.get("flow_bandwidth_Bps"):
         lines.append(f"    flow_bandwidth: {format_bandwidth(p['flow_bandwidth_Bps'])}")
-    lines += ["calibration:", f"  bandwidth_factor: {p['bandwidth_factor']:.6g}"]
+    lines += ["calibration:", f"  source: \"{source_note}\"", f"  bandwidth_factor: {p['bandwidth_factor']:.6g}"]
     if p.get("bandwidth_factors"):
         lines.append("  bandwidth_factors:")
         lines += [f"    - {{message_size: {int(b)}B, factor: {f:.6g}}}" for b, f in p["bandwidth_factors"]]

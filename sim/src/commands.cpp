@@ -190,6 +190,7 @@ void register_commands(cli::Commands& commands, CLI::App& app) {
   cmd->callback([trace, matrix] {
     if (trace->count() == 0 && matrix->count() == 0) throw CLI::RequiredError("--trace or --matrix");
   });
+  register_calibrate_command(commands, app);
 }
 
 }  // namespace moesim::sim
