@@ -46,6 +46,8 @@ MiB = 1024 * KiB
 ALIGN_BYTES = 16                 # every per-pair message is a multiple of this (bf16 tokens are)
 SIZES_SKEWED_BYTES = [64 * KiB * 4**k for k in range(7)]          # 64 KiB .. 256 MiB per GPU
 SIZES_UNIFORM_BYTES = [64 * KiB * 2**k for k in range(13)]        # denser for calibration
+# --calibration-sets (issue 17): what `moesim calibrate` fits each mechanism on, 4 KiB .. 1 GiB per GPU.
+SIZES_CALIBRATION_BYTES = [4 * KiB * 4**k for k in range(10)]     # 4 KiB .. 1 GiB per GPU
 HOT_FACTOR = 4.0                 # hot GPU sends / receives this many times a normal pair's share
 RANDOM_SIGMA = 1.0               # log-normal sigma of random-skew entries
 ZIPF_EXPERTS, ZIPF_TOP_K, ZIPF_TOKENS_PER_GPU = 64, 8, 4096       # OLMoE-like routing shape
@@ -103,6 +105,27 @@ def zipf_routing_weights(n, rng, exponent):
     return counts
 
 
+def single_peer_weights(n, rng):
+    """GPU 0 sends to GPU 1 only: one flow, no other traffic on either GPU (the per-peer limit)."""
+    w = np.zeros((n, n))
+    w[0, 1] = 1.0
+    return w
+
+
+def diagonal_only_weights(n, rng):
+    """Every GPU copies to itself only (the local copy NCCL makes in the same kernel)."""
+    return np.eye(n)
+
+
+def calibration_sets(n, sizes):
+    """The matrices `moesim calibrate` fits the local copy and the per-peer limit on, plus uniform ones
+    up to the largest size (the size-dependent efficiency beyond the committed 256 MiB)."""
+    sets = [("uniform", "equal bytes to every GPU (diagonal included)", uniform_weights(n, None)),
+            ("single_peer", "GPU 0 sends to GPU 1 only", single_peer_weights(n, None)),
+            ("diagonal_only", "every GPU copies to itself only", diagonal_only_weights(n, None))]
+    return [(name, desc, s, scale_to_size(w, s)) for name, desc, w in sets for s in sizes]
+
+
 def build_patterns(n, seed):
     """(name, description, weights) for every skewed pattern; seeded, so reruns give the same."""
     rng = np.random.default_rng(seed)
@@ -136,9 +159,11 @@ def extra_patterns(path, n):
     return out
 
 
-def build_matrices(n, seed, sizes_uniform, sizes_skewed, extra_path=None, only_extra=False):
+def build_matrices(n, seed, sizes_uniform, sizes_skewed, extra_path=None, only_extra=False, sizes_calibration=()):
     matrices = [("uniform", "equal bytes to every GPU (diagonal included)", s,
                  scale_to_size(uniform_weights(n, None), s)) for s in sizes_uniform]
+    matrices += [m for m in calibration_sets(n, sizes_calibration)
+                 if not (m[0] == "uniform" and m[2] in sizes_uniform)]
     patterns = extra_patterns(extra_path, n) if only_extra else build_patterns(n, seed) + extra_patterns(extra_path, n)
     for name, desc, w in patterns:
         matrices += [(name, desc, s, scale_to_size(w, s)) for s in sizes_skewed]
@@ -304,8 +329,11 @@ class Timer:
         return self.t1 - self.t0
 
 
-def one_matrix(rank, n, matrix_bytes, dtype, device, use_cuda, warmup, iters):
-    """Per-iteration seconds of this rank for all_to_all_single on matrix_bytes; checks the data once."""
+def one_matrix(rank, n, matrix_bytes, dtype, device, use_cuda, warmup, iters, natural=False):
+    """Per-iteration seconds of this rank for all_to_all_single on matrix_bytes; checks the data once.
+    natural: no GPU spin and no aligning all_reduce: each rank launches right after the host barrier,
+    as a training step does, and its host launch time (CLOCK_REALTIME, one clock on one node) is kept
+    so that the start offsets can be given to `moesim replay --start-offsets`."""
     elem = torch.tensor([], dtype=dtype).element_size()
     send = [int(b) // elem for b in matrix_bytes[rank]]
     recv = [int(matrix_bytes[j][rank]) // elem for j in range(n)]
@@ -325,6 +353,18 @@ def one_matrix(rank, n, matrix_bytes, dtype, device, use_cuda, warmup, iters):
     timer, times, enqueue = Timer(use_cuda), [], []
     for it in range(warmup + iters):
         dist.barrier(**barrier_kwargs)
+        if natural:
+            if use_cuda:
+                torch.cuda.synchronize()
+            launch_ns = time.clock_gettime_ns(time.CLOCK_REALTIME)
+            timer.start()
+            dist.all_to_all_single(out, inp, recv, send)
+            timer.stop()
+            t = timer.seconds()
+            if it >= warmup:
+                times.append(t)
+                enqueue.append(launch_ns * 1e-9)   # natural mode: the launch instant, not an enqueue time
+            continue
         if use_cuda and hasattr(torch.cuda, "_sleep"):
             torch.cuda._sleep(SLEEP_CYCLES)   # GPU waits while the host queues the next three ops
         t_host = time.perf_counter()
@@ -379,7 +419,8 @@ def worker(rank, n, args, matrices, partial_path, use_cuda):
                 break
             large = size >= args.large_bytes
             iters = args.iters_large if large else args.iters
-            times, enqueue = one_matrix(rank, n, m, dtype, device, use_cuda, args.warmup, iters)
+            natural = args.launch == "natural"
+            times, enqueue = one_matrix(rank, n, m, dtype, device, use_cuda, args.warmup, iters, natural)
             gathered, gathered_enq = [None] * n, [None] * n
             dist.all_gather_object(gathered, times)
             dist.all_gather_object(gathered_enq, [spin_s] + enqueue)
@@ -396,6 +437,15 @@ def worker(rank, n, args, matrices, partial_path, use_cuda):
                            any(gathered_enq[r][1 + i] > gathered_enq[r][0] for r in range(n))
                            for i in range(iters))) if use_cuda else 0,
                        "raw_s": [[round(float(t), 9) for t in row] for row in per_iter]}
+                if natural:   # per iteration, each rank's launch - the first rank's (seconds)
+                    launches = np.array([g[1:] for g in gathered_enq])          # ranks x iters
+                    offsets = launches - launches.min(axis=0)
+                    rec["launch"] = "natural"
+                    rec["start_offsets_s"] = [[round(float(o), 9) for o in row] for row in offsets]
+                    rec["start_offset_median_s"] = [float(np.median(row)) for row in offsets]
+                    for k in ("host_enqueue_median_s", "host_enqueue_max_s"):
+                        rec.pop(k)
+                    rec["iters_enqueue_over_spin"] = 0
                 records.append(rec)
                 if len(records) % 8 == 0:
                     write_json_atomically(partial_path, {"records": records, "partial": True})
@@ -460,6 +510,12 @@ def main():
     ap.add_argument("--port", type=int, default=29533)
     ap.add_argument("--extra-patterns", help="JSON {source, patterns: {name: NxN weights}} measured at the skewed sizes too")
     ap.add_argument("--only-extra", action="store_true", help="skewed matrices: only --extra-patterns")
+    ap.add_argument("--calibration-sets", action="store_true",
+                    help="also measure single-peer and diagonal-only matrices and uniform ones, 4 KiB .. 1 GiB per GPU "
+                         "(what `moesim calibrate` fits the per-peer limit and the local copy on)")
+    ap.add_argument("--launch", choices=["aligned", "natural"], default="aligned",
+                    help="aligned: GPU spin + all_reduce line the ranks up before each call (default); natural: "
+                         "launch after a host barrier only, and record each rank's start offset")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
 
@@ -469,12 +525,14 @@ def main():
         if n < 2:
             sys.exit("measure_alltoall: needs at least 2 GPUs (or --cpu-test N)")
         sizes_u, sizes_s = SIZES_UNIFORM_BYTES, SIZES_SKEWED_BYTES
+        sizes_c = SIZES_CALIBRATION_BYTES if args.calibration_sets else []
         os.environ.setdefault("NCCL_DEBUG", "INFO")
         os.environ.setdefault("NCCL_DEBUG_SUBSYS", "INIT,TUNING")   # per-collective lines dropped below
         os.environ.setdefault("NCCL_DEBUG_FILE", "/tmp/nccl_debug.%h.%p.log")
     else:
         n = args.cpu_test
         sizes_u, sizes_s = [KiB * 2**k for k in range(4)], [KiB, 16 * KiB]
+        sizes_c = [KiB, 4 * KiB, 16 * KiB] if args.calibration_sets else []
         args.iters, args.iters_large, args.warmup, args.large_bytes = 5, 3, 1, 16 * KiB
 
     t0 = time.time()
@@ -506,7 +564,7 @@ def main():
     print(f"setup + copies: {time.time() - t0:.1f} s", flush=True)
     write_json_atomically(os.path.join(args.out, "meta.json"), meta)   # survives a killed run
 
-    matrices = build_matrices(n, args.seed, sizes_u, sizes_s, args.extra_patterns, args.only_extra)
+    matrices = build_matrices(n, args.seed, sizes_u, sizes_s, args.extra_patterns, args.only_extra, sizes_c)
     partial_path = os.path.join(args.out, "records.partial.json")
     mp.spawn(worker, args=(n, args, matrices, partial_path, use_cuda), nprocs=n, join=True)
 
