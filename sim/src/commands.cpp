@@ -29,7 +29,7 @@ struct ReplayArgs {
 };
 
 nlohmann::json config_json(const ReplayArgs& a) {
-  return {{"trace", a.trace},
+  nlohmann::json j = {{"trace", a.trace},
           {"matrix", a.matrix},
           {"matrix_unit", a.matrix_unit},
           {"platform", a.platform},
@@ -48,8 +48,10 @@ nlohmann::json config_json(const ReplayArgs& a) {
           {"gpu_flops", a.options.gpu_flops},
           {"layers", a.layers},
           {"max_steps", a.steps},
-          {"balanced_reference", a.options.balanced_reference},
-          {"start_offsets", a.start_offsets}};
+          {"balanced_reference", a.options.balanced_reference}};
+  // Only when given: a folder written before --start-offsets existed keeps the same configuration.
+  if (!a.start_offsets.empty()) j["start_offsets"] = a.start_offsets;
+  return j;
 }
 
 ReplayResult run_matrix(const ReplayArgs& a, const PlatformSource& platform) {
