@@ -1,6 +1,6 @@
 // The two network engines compute the same thing: SimGrid (one comm per flow, network/optim:Full)
 // and the fluid engine must give every GPU the same finish time, to 1e-9 relative, on every
-// algorithm, platform shape and issue pattern. A property test over seeded random skewed matrices ×
+// algorithm (deepep dispatch and combine: + 2 ns, kTimingSlack_s), platform shape and issue pattern. A property test over seeded random skewed matrices ×
 // the preset platforms (and the specs built in code) × algorithms × {plain, launch latency and
 // per-message overheads, staggered ready times with idle gaps}.
 //
@@ -92,11 +92,18 @@ std::vector<double> finish_times(const moesim::topologies::PlatformSource& p, in
   return finish;
 }
 
-double max_relative_diff(const std::vector<double>& a, const std::vector<double>& b) {
+double max_relative_diff(const std::vector<double>& a, const std::vector<double>& b, double slack_s = 0) {
   double worst = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) worst = std::max(worst, std::fabs(a[i] - b[i]) / std::fabs(b[i]));
+  for (std::size_t i = 0; i < a.size(); ++i)
+    worst = std::max(worst, std::max(0.0, std::fabs(a[i] - b[i]) - slack_s) / std::fabs(b[i]));
   return worst;
 }
+
+// deepep starts a second-stage flow one chunk after its feeder starts: for a feeder smaller than a
+// chunk that is the feeder's own end, computed another way, and the two engines may order the two
+// events (equal to within SimGrid's timing precision, surf/precision = 1e-9 s) differently. Seen once
+// (cluster:2:4, overheads, combine): one GPU 1e-9 s apart. Allowed: that precision, twice.
+constexpr double kTimingSlack_s = 2e-9;
 
 enum class Issue { kPlain, kOverheads, kStaggered };
 
@@ -113,9 +120,10 @@ void check_engines_agree(const std::string& algorithm, Issue issue, bool combine
         for (double& r : ready) r = 40e-6 * static_cast<double>(rng() % 5);  // longer than most flows last
       auto simgrid = finish_times(p, c.gpus, m, algorithm, NetworkEngine::kSimgrid, options, ready, combine);
       auto fluid = finish_times(p, c.gpus, m, algorithm, NetworkEngine::kFluid, options, ready, combine);
-      INFO(c.platform << " " << algorithm << (combine ? " combine" : "") << " issue " << static_cast<int>(issue)
-                      << " seed " << seed);
-      CHECK(max_relative_diff(fluid, simgrid) <= 1e-9);
+      INFO(c.platform << " " << algorithm << std::string(combine ? " combine" : "") << " issue "
+                      << static_cast<int>(issue) << " seed " << seed);
+      const double slack_s = find_algorithm(algorithm).needs_token_routing ? kTimingSlack_s : 0.0;
+      CHECK(max_relative_diff(fluid, simgrid, slack_s) <= 1e-9);
     }
   }
 }
