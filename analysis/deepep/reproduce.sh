@@ -5,12 +5,16 @@
 # top-8; internode with one expert group per node and top-min(nodes, 4) groups (scores |N(0,1)|+1 are
 # i.i.d., so the chosen groups and experts are uniform: `trace synth --load uniform --groups`).
 #
-# usage: analysis/deepep/reproduce.sh BUILD_DIR [WORK_DIR]   (~1 min; both engines agree, fluid used)
+# usage: analysis/deepep/reproduce.sh BUILD_DIR [WORK_DIR [TABLE]]   (~10 s; fluid engine, which agrees
+# with SimGrid per GPU: sim/src/engines_agree_test.cpp). TABLE defaults to analysis/deepep/table.md.
+# Exits 1 when a row predicted with the fitted link rates misses the published figure by more than 10 %.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 moesim=$(cd "$1" && pwd)/cli/moesim
 work=${2:-$(mktemp -d)}
+table=${3:-$here/table.md}
 mkdir -p "$work"
+rm -f "$work"/ep*.h5  # traces are drawn once per run, shared by its three link variants
 py=/usr/bin/python3
 
 # EP, published dispatch GB/s, published combine GB/s (docs/legacy.md)
@@ -19,8 +23,12 @@ rows="8 153 158
 32 58 57
 64 51 50"
 
-# A variant with NVLink at the ~160 GB/s DeepEP states as H800's maximum (8 links x 20 GB/s).
-nvl160() { printf 'extends: %s\nnode:\n  nvswitch: {link_bandwidth: 20GBps}\n' "$1" > "$2"; }
+# Variants: `extends` the preset with other link rates (GB/s per direction): NVLink per GPU (8 links),
+# NIC per GPU.
+variant() {  # preset nvlink_GBps nic_GBps out.yaml
+  printf 'extends: %s\nnode:\n  nvswitch: {link_bandwidth: %sGBps}\n  nic: {bandwidth: %sGBps}\n' \
+    "$1" "$(echo "$2 / 8" | bc -l)" "$3" > "$4"
+}
 
 run_row() {  # ep platform tag
   local ep=$1 platform=$2 tag=$3 nodes=$(( $1 / 8 ))
@@ -35,23 +43,46 @@ run_row() {  # ep platform tag
   $py "$here/bandwidth.py" "$trace" "$work/ep$ep-$tag" "$ep" 8
 }
 
+preset_of() { if (( $1 == 8 )); then echo h800-cx7-node; else echo h800-cx7-$(( $1 / 8 ))node; fi; }
+gbps() { $py -c "import json,sys; print(json.loads(sys.argv[1])['$2']['GBps'])" "$1"; }
+
+# 1. Nominal links (NVLink 200 GB/s, NIC 50 GB/s) for every row.
+declare -A nominal derated fitted
+while read -r ep _ _; do nominal[$ep]=$(run_row "$ep" "$(preset_of "$ep")" nominal); done <<< "$rows"
+# 2. NVLink at the ~160 GB/s DeepEP states as H800's maximum.
+while read -r ep _ _; do
+  variant "$(preset_of "$ep")" 160 50 "$work/nvl160-$ep.yaml"
+  derated[$ep]=$(run_row "$ep" "$work/nvl160-$ep.yaml" nvl160)
+done <<< "$rows"
+# 3. Achieved link rates fitted on two rows, the others predicted: EP8 dispatch is NVLink-bound alone
+#    (NVLink := 200 x published / moesim), EP32 dispatch RDMA-bound (NIC := 50 x published / moesim).
+nvl_fit=$($py -c "print(round(200 * 153 / $(gbps "${nominal[8]}" dispatch), 1))")
+nic_fit=$($py -c "print(round(50 * 58 / $(gbps "${nominal[32]}" dispatch), 1))")
+while read -r ep _ _; do
+  variant "$(preset_of "$ep")" "$nvl_fit" "$nic_fit" "$work/fit-$ep.yaml"
+  fitted[$ep]=$(run_row "$ep" "$work/fit-$ep.yaml" fitted)
+done <<< "$rows"
+
 {
-  echo "| #EP | phase | published GB/s | moesim GB/s (nominal) | error | moesim GB/s (NVLink 160 GB/s) | error | GPU 0 time (nominal) µs |"
-  echo "|---|---|---|---|---|---|---|---|"
+  echo "| #EP | phase | published GB/s | nominal (NVLink 200, NIC 50 GB/s) | error | NVLink 160 GB/s | error | fitted (NVLink $nvl_fit, NIC $nic_fit GB/s) | error | GPU 0 time, nominal µs |"
+  echo "|---|---|---|---|---|---|---|---|---|---|"
   while read -r ep pub_d pub_c; do
-    if (( ep == 8 )); then preset=h800-cx7-node; else preset=h800-cx7-$(( ep / 8 ))node; fi
-    nvl160 "$preset" "$work/$preset-nvl160.yaml"
-    nominal=$(run_row "$ep" "$preset" nominal)
-    derated=$(run_row "$ep" "$work/$preset-nvl160.yaml" nvl160)
-    $py - "$ep" "$pub_d" "$pub_c" "$nominal" "$derated" <<'PY'
+    $py - "$ep" "$pub_d" "$pub_c" "${nominal[$ep]}" "${derated[$ep]}" "${fitted[$ep]}" <<'PY'
 import json, sys
 ep, pub = sys.argv[1], {"dispatch": float(sys.argv[2]), "combine": float(sys.argv[3])}
-nom, der = json.loads(sys.argv[4]), json.loads(sys.argv[5])
+runs = [json.loads(a) for a in sys.argv[4:7]]
+fit_rows = {("8", "dispatch"), ("32", "dispatch")}
 for phase in ("dispatch", "combine"):
-    a, b = nom[phase]["GBps"], der[phase]["GBps"]
     p = pub[phase]
-    print(f"| {ep} | {phase} | {p:.0f} | {a:.1f} | {100 * (a - p) / p:+.0f} % | {b:.1f} | {100 * (b - p) / p:+.0f} % "
-          f"| {nom[phase]['gpu0_time_us']:.0f} |")
+    cells = []
+    for i, r in enumerate(runs):
+        v = r[phase]["GBps"]
+        err = f"{100 * (v - p) / p:+.0f} %" + (" (fitted)" if i == 2 and (ep, phase) in fit_rows else "")
+        cells += [f"{v:.1f}", err]
+    print(f"| {ep} | {phase} | {p:.0f} | " + " | ".join(cells) + f" | {runs[0][phase]['gpu0_time_us']:.0f} |")
 PY
   done <<< "$rows"
-} | tee "$here/table.md"
+} | tee "$table"
+# The fitted column's errors (the 9th cell), fitted rows included: all within 10 %?
+awk -F'|' 'NR > 2 { gsub(/[ %+]|\(fitted\)/, "", $10); e = $10 + 0; if (e < 0) e = -e; if (e > 10) bad = 1 }
+           END { if (bad) { print "a fitted row misses by more than 10 %"; exit 1 } print "fitted rows: all within 10 %" }' "$table"
