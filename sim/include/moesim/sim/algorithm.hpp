@@ -23,12 +23,14 @@ struct A2ATraffic {
   A2ATraffic() = default;
   // A plain matrix is traffic without token routing (matrix input, the balanced reference, tests).
   A2ATraffic(TrafficMatrix gpu_bytes) : gpu(std::move(gpu_bytes)) {}  // NOLINT(google-explicit-constructor)
+  // The direction matters only to the once-per-node stage: without it a combine is a plain matrix,
+  // so that one identical to its dispatch is recognised as such (ReplayEngine's reuse).
   A2ATraffic(TrafficMatrix gpu_bytes, TrafficMatrix node_once_bytes, bool is_combine)
-      : gpu(std::move(gpu_bytes)), node_once(std::move(node_once_bytes)), combine(is_combine) {}
+      : gpu(std::move(gpu_bytes)), node_once(std::move(node_once_bytes)), combine(is_combine && node_once.gpus > 0) {}
 
   TrafficMatrix gpu;        // bytes, rows = source GPU; the diagonal stays local
   TrafficMatrix node_once;  // bytes, rows = source GPU; gpus = 0 when unknown
-  bool combine = false;
+  bool combine = false;     // only with node_once
 
   bool has_node_once() const { return node_once.gpus > 0; }
   bool operator==(const A2ATraffic&) const = default;
