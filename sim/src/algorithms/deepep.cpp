@@ -118,40 +118,51 @@ double chunk_s(FlowNetwork& net, const Message& m, double rate_Bps) {
   return net.route_latency_s(m.src, m.dst) + std::min(kChunkBytes, m.bytes) / rate_Bps;
 }
 
+// The link that paces a chunk on a hop: across nodes the source's NIC, inside a node its NVLinks.
+double hop_rate_Bps(const FlowNetwork& net, const NodeLayout& nodes, const Message& m) {
+  const auto& p = net.platform();
+  return nodes.node_of(m.src) != nodes.node_of(m.dst) ? p.scaleout_egress_Bps[m.src] : p.intra_node_egress_Bps[m.src];
+}
+
+// When second-stage message k may start: one chunk after its feeders start (dispatch: the first
+// feeder, a chunk is forwarded as soon as it lands; combine: the last, a token is reduced once all
+// its partials are in), and not before its own GPU has started.
+double second_stage_start_s(const Stages& st, std::size_t k, std::span<const Flow> first_flows, bool combine,
+                            std::span<const double> ready_s, FlowNetwork& net, const NodeLayout& nodes,
+                            const A2AOptions& options) {
+  double fed_s = st.feeders[k].empty() ? 0.0 : (combine ? 0.0 : INFINITY);
+  for (std::size_t i : st.feeders[k]) {
+    const Message& feeder = st.first[i];
+    const double first_chunk_s = first_flows[i].start_s + chunk_s(net, feeder, hop_rate_Bps(net, nodes, feeder));
+    fed_s = combine ? std::max(fed_s, first_chunk_s) : std::min(fed_s, first_chunk_s);
+  }
+  return std::max(ready_s[st.second[k].src] + options.launch_latency_s, fed_s);
+}
+
 std::vector<double> run_deepep(const A2ATraffic& t, std::span<const double> ready_s, FlowNetwork& net,
                                const A2AOptions& options) {
   if (!t.has_node_once())
     throw InputError("--algorithm deepep needs token-level routing (--trace): a GPU × GPU matrix does not say which "
                      "tokens share a destination node");
   const NodeLayout nodes = layout_of(net, t.gpu.gpus);
-  const auto& p = net.platform();
   const Stages st = build_stages(t, nodes);
-  // The link that paces a chunk on each hop: dispatch RDMA then NVLink, combine NVLink then RDMA.
-  auto first_rate_Bps = [&](const Message& m) {
-    return nodes.node_of(m.src) != nodes.node_of(m.dst) ? p.scaleout_egress_Bps[m.src] : p.intra_node_egress_Bps[m.src];
-  };
-  auto second_rate_Bps = [&](const Message& m) {
-    return t.combine ? p.scaleout_egress_Bps[m.src] : p.intra_node_egress_Bps[m.src];
-  };
 
+  // First stage as any phase; the second continues each GPU's message count (per-message overheads).
   std::vector<Flow> flows = phase_flows(st.first, ready_s, 0.0, options);
   std::vector<int> issued(ready_s.size(), 0);
   for (const Message& m : st.first) ++issued[m.src];
+  const std::size_t first_count = flows.size();
   for (std::size_t k = 0; k < st.second.size(); ++k) {
     const Message& m = st.second[k];
-    double fed_s = st.feeders[k].empty() ? 0.0 : (t.combine ? 0.0 : INFINITY);
-    for (std::size_t i : st.feeders[k]) {
-      const double first_chunk_s = flows[i].start_s + chunk_s(net, st.first[i], first_rate_Bps(st.first[i]));
-      fed_s = t.combine ? std::max(fed_s, first_chunk_s) : std::min(fed_s, first_chunk_s);
-    }
-    const double start_s = std::max(ready_s[m.src] + options.launch_latency_s, fed_s);
+    const double start_s = second_stage_start_s(st, k, std::span(flows).first(first_count), t.combine, ready_s, net,
+                                                nodes, options);
     flows.push_back({m.src, m.dst, m.bytes, start_s + ++issued[m.src] * options.per_message_overhead_s});
   }
 
   std::vector<double> end_s = flows.empty() ? std::vector<double>{} : net.run(flows);
-  for (std::size_t k = 0; k < st.second.size(); ++k) {  // the last chunk follows the last feeder's end
-    double& end = end_s[st.first.size() + k];
-    for (std::size_t i : st.feeders[k]) end = std::max(end, end_s[i] + chunk_s(net, st.second[k], second_rate_Bps(st.second[k])));
+  for (std::size_t k = 0; k < st.second.size(); ++k) {  // its last chunk follows its last feeder's end
+    const double last_chunk_s = chunk_s(net, st.second[k], hop_rate_Bps(net, nodes, st.second[k]));
+    for (std::size_t i : st.feeders[k]) end_s[first_count + k] = std::max(end_s[first_count + k], end_s[i] + last_chunk_s);
   }
   auto finish_s = initial_finish_times(ready_s, options);
   for (std::size_t i = 0; i < flows.size(); ++i) {
