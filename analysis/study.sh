@@ -44,7 +44,7 @@ echo "# moesim study: outputs of analysis/study.sh" > "$summary"
 echo "" >> "$summary"
 : > "$tables"
 # Is this command built in? (`moesim --help` lists the commands; model ones need a LibTorch build.)
-has() { "$moesim" --help | grep -qE "^  $1( |$)"; }
+has() { grep -qE "^  $1( |$)" <<< "$("$moesim" --help)"; }  # whole help first: grep -q on a pipe + pipefail = SIGPIPE
 note() { echo "study: $*"; echo "- $*" >> "$summary"; }
 reports=()
 

@@ -12,7 +12,10 @@ moesim=$1 margin=${2:-0.02}
 here=$(cd "$(dirname "$0")" && pwd)
 python=${MOESIM_PYTHON:-/usr/bin/python3}
 if ! "$python" -c "import numpy, h5py" 2>/dev/null; then echo "skipped: $python lacks numpy or h5py"; exit 77; fi
-if ! "$moesim" replay --help 2>/dev/null | grep -q -- '--matrix'; then
+# The help is read whole first: `grep -q` on a pipe exits at the first match, and under pipefail
+# moesim's SIGPIPE would then read as "no --matrix" and skip the test.
+help=$("$moesim" replay --help 2>/dev/null || true)
+if ! grep -q -- '--matrix' <<< "$help"; then
   echo "skipped: $moesim has no 'replay --matrix' command"; exit 77
 fi
 work=$(mktemp -d)

@@ -10,7 +10,8 @@ namespace moesim::sim {
 
 const std::vector<A2AAlgorithm>& all_algorithms() {
   static const std::vector<A2AAlgorithm> algorithms = {direct_algorithm(), pairwise_algorithm(),
-                                                        hierarchical_algorithm(), direct_ptask_algorithm()};
+                                                        hierarchical_algorithm(), direct_ptask_algorithm(),
+                                                        deepep_algorithm()};
   return algorithms;
 }
 
@@ -21,6 +22,21 @@ const A2AAlgorithm& find_algorithm(const std::string& name) {
     known += (known.empty() ? "" : ", ") + a.name;
   }
   throw InputError(fmt::format("unknown all-to-all algorithm '{}' (known: {})", name, known));
+}
+
+A2ATraffic balanced_like(const A2ATraffic& t, const NodeLayout& nodes, bool including_diagonal) {
+  A2ATraffic out(balanced_like(t.gpu, including_diagonal));
+  out.combine = t.combine;
+  if (!t.has_node_once()) return out;
+  const int n = t.node_once.gpus, node_count = n / nodes.gpus_per_node;
+  out.node_once = TrafficMatrix::zeros(n);
+  const double rail_pairs = static_cast<double>(n) * (node_count - 1);
+  if (rail_pairs <= 0) return out;
+  const double each = t.node_once.network_bytes() / rail_pairs;
+  for (int s = 0; s < n; ++s)
+    for (int node = 0; node < node_count; ++node)
+      if (node != nodes.node_of(s)) out.node_once.at(s, nodes.rail_peer(s, node)) = each;
+  return out;
 }
 
 std::vector<Flow> phase_flows(std::span<const Message> messages, std::span<const double> ready_s, double not_before_s,

@@ -23,13 +23,14 @@ PlatformSource switch_platform(int gpus) {
 }
 
 // Per-GPU finish times of one all-to-all, simulated in its own process.
-std::vector<double> finish_times(const PlatformSource& platform, const TrafficMatrix& m, const std::string& algorithm,
+std::vector<double> finish_times(const PlatformSource& platform, const A2ATraffic& t, const std::string& algorithm,
                                  A2AOptions options = {}, std::vector<double> ready = {}) {
-  if (ready.empty()) ready.assign(m.gpus, 0.0);
-  auto r = run_simulation(platform, m.gpus, [&](FlowNetwork& net) {
-    auto finish = find_algorithm(algorithm).run(m, ready, net, options);
+  const int n = t.gpu.gpus;
+  if (ready.empty()) ready.assign(n, 0.0);
+  auto r = run_simulation(platform, n, [&](FlowNetwork& net) {
+    auto finish = find_algorithm(algorithm).run(t, ready, net, options);
     ReplayResult out;
-    for (int g = 0; g < m.gpus; ++g) out.gpu_rows.push_back({0, 0, 0, g, ready[g], finish[g], 0, 0});
+    for (int g = 0; g < n; ++g) out.gpu_rows.push_back({0, 0, 0, g, ready[g], finish[g], 0, 0});
     return out;
   });
   std::vector<double> finish;
@@ -105,6 +106,46 @@ TEST_CASE("hierarchical on 2 nodes × 2 GPUs: NVLink phase then rail phase") {
   // Direct on the same platform: each NIC carries 2m, each NVLink m, all at once.
   auto d = finish_times(p, uniform(4, MB), "direct");
   CHECK(max_of(d) == doctest::Approx(2 * MB / 10e9 + 3e-6).epsilon(1e-9));
+}
+
+// deepep on 2 nodes × 2 GPUs (node 0: GPUs 0,1; node 1: GPUs 2,3), NVLink 100 GB/s + 1 µs, NIC
+// 10 GB/s + 3 µs GPU -> GPU across. Dispatch (bytes): GPU 0 has 2 MB of tokens with experts on both
+// GPUs 2 and 3; GPU 1 has 1 MB of tokens for GPUs 0 and 3.
+//   NVLink 1 -> 0, 1 MB:                          1 µs + 10 µs = 11 µs
+//   RDMA 0 -> 2 (rail 0), 2 MB once per node:      3 µs + 200 µs = 203 µs (direct would send 4 MB: 403 µs)
+//   RDMA 1 -> 3 (rail 1, holds the expert), 1 MB:  3 µs + 100 µs = 103 µs
+//   forward 2 -> 3, 2 MB: starts one chunk (128 KiB) after RDMA 0 -> 2: 3 + 13.1072 µs; NVLink alone
+//   would end it at 16.1072 + 1 + 20 = 37.1072 µs, but its last chunk follows the RDMA flow's end:
+//   203 + 1 + 1.31072 = 205.31072 µs.
+// Per GPU: 0 203 µs, 1 103 µs, 2 and 3 205.31072 µs. The combine (reversed, reduced on node 1) has the
+// same largest time: gather 3 -> 2 (2 MB, 21 µs) feeds RDMA 2 -> 0, which starts one NVLink chunk
+// (1 + 1.31072 µs) after the gather starts and ends 2.31072 + 3 + 200 = 205.31072 µs.
+TEST_CASE("deepep on 2 nodes × 2 GPUs: once per node over RDMA, forwarded over NVLink, pipelined") {
+  PlatformSource p{"cluster", moesim::topologies::cluster_platform_spec(2, 2, 100e9, 1e-6, 10e9, 3e-6)};
+  auto gpu = TrafficMatrix::zeros(4), node_once = TrafficMatrix::zeros(4);
+  gpu.at(0, 2) = gpu.at(0, 3) = 2 * MB;
+  gpu.at(1, 0) = gpu.at(1, 3) = 1 * MB;
+  node_once.at(0, 2) = 2 * MB;
+  node_once.at(1, 3) = 1 * MB;
+  const double us = 1e-6;
+  auto f = finish_times(p, A2ATraffic(gpu, node_once, false), "deepep");
+  CHECK(f[0] == doctest::Approx(203 * us).epsilon(1e-9));
+  CHECK(f[1] == doctest::Approx(103 * us).epsilon(1e-9));
+  CHECK(f[2] == doctest::Approx(205.31072 * us).epsilon(1e-9));
+  CHECK(f[3] == doctest::Approx(205.31072 * us).epsilon(1e-9));
+  CHECK(max_of(finish_times(p, gpu, "direct")) == doctest::Approx(403 * us).epsilon(1e-9));
+
+  auto c = finish_times(p, A2ATraffic(gpu.transposed(), node_once.transposed(), true), "deepep");
+  CHECK(c[0] == doctest::Approx(205.31072 * us).epsilon(1e-9));
+  CHECK(c[1] == doctest::Approx(103 * us).epsilon(1e-9));
+  CHECK(c[2] == doctest::Approx(205.31072 * us).epsilon(1e-9));
+  CHECK(c[3] == doctest::Approx(103 * us).epsilon(1e-9));
+}
+
+TEST_CASE("deepep without token-level routing is an input error") {
+  PlatformSource p{"cluster", moesim::topologies::cluster_platform_spec(2, 2, 100e9, 1e-6, 10e9, 3e-6)};
+  CHECK_THROWS_WITH_AS(finish_times(p, uniform(4, MB), "deepep"), doctest::Contains("needs token-level routing"),
+                       moesim::InputError);
 }
 
 TEST_CASE("launch latency, per-message overhead and ready times shift flows") {

@@ -90,6 +90,13 @@ int run_replay(ReplayArgs& a, bool placement_given) {
   // Names become their parsed forms here, once: a typo fails before any file is read or process forked.
   a.options.algorithm = &find_algorithm(a.algorithm);
   a.options.engine = parse_network_engine(a.engine);
+  if (!a.matrix.empty() && a.options.algorithm->needs_token_routing)
+    throw InputError(fmt::format("--algorithm {} needs token-level routing (--trace): a GPU × GPU matrix does not say "
+                                 "which tokens share a destination node",
+                                 a.algorithm));
+  if (a.no_dedup && a.options.algorithm->needs_token_routing)
+    throw InputError(fmt::format("--no-dedup contradicts --algorithm {}: it sends a token once per node and once per GPU",
+                                 a.algorithm));
   if (!a.matrix.empty() && placement_given)
     throw InputError("--placement applies to a trace: a traffic matrix already says which GPU sends what to which");
   a.options.a2a.launch_latency_s = a.launch_us * 1e-6;

@@ -37,12 +37,31 @@ std::vector<int> spread_by_sequence(std::span<const std::int32_t> sequence_id, i
   return out;
 }
 
+// One copy of the token from `src` to its rail peer in each other node that any of `dest` lies in.
+static void add_once_per_node(std::span<const int> dest, int src, const NodeLayout& nodes, std::vector<int>& scratch,
+                              TrafficMatrix& node_once) {
+  scratch.clear();
+  for (int d : dest)
+    if (nodes.node_of(d) != nodes.node_of(src)) scratch.push_back(nodes.node_of(d));
+  std::sort(scratch.begin(), scratch.end());
+  scratch.erase(std::unique(scratch.begin(), scratch.end()), scratch.end());
+  for (int node : scratch) node_once.at(src, nodes.rail_peer(src, node)) += 1.0;
+}
+
 LayerTraffic build_layer_traffic(std::span<const std::int32_t> expert_ids, int top_k,
                                  std::span<const int> source_gpu, const Placement& placement, bool dedup,
-                                 const std::string& what, std::span<const std::uint8_t> kept) {
+                                 const std::string& what, std::span<const std::uint8_t> kept,
+                                 const NodeLayout* nodes) {
   const int gpus = placement.num_gpus;
   LayerTraffic lt;
   lt.token_copies = TrafficMatrix::zeros(gpus);
+  if (nodes) {
+    if (gpus % nodes->gpus_per_node != 0)
+      throw InputError(fmt::format("{}: {} GPUs do not fill whole nodes of {} GPUs: a token's rail peer in another "
+                                   "node must exist (give --gpus a multiple of {})",
+                                   what, gpus, nodes->gpus_per_node, nodes->gpus_per_node));
+    lt.node_once_copies = TrafficMatrix::zeros(gpus);
+  }
   lt.replica_tokens.resize(placement.num_experts);
   for (int e = 0; e < placement.num_experts; ++e) lt.replica_tokens[e].assign(placement.replicas[e].size(), 0.0);
   lt.tokens = top_k > 0 ? expert_ids.size() / top_k : 0;
@@ -67,7 +86,7 @@ LayerTraffic build_layer_traffic(std::span<const std::int32_t> expert_ids, int t
     return best;
   };
 
-  std::vector<int> dest;
+  std::vector<int> dest, dest_nodes;
   dest.reserve(top_k);
   for (std::uint64_t t = 0; t < lt.tokens; ++t) {
     const int src = source_gpu[t];
@@ -90,6 +109,7 @@ LayerTraffic build_layer_traffic(std::span<const std::int32_t> expert_ids, int t
       dest.erase(std::unique(dest.begin(), dest.end()), dest.end());
     }
     for (int d : dest) lt.token_copies.at(src, d) += 1.0;
+    if (nodes) add_once_per_node(dest, src, *nodes, dest_nodes, lt.node_once_copies);
   }
   return lt;
 }

@@ -77,3 +77,29 @@ TEST_CASE("layer traffic: an expert id beyond the placement is an input error") 
                        doctest::Contains("t.h5 layer 3: token 0 is routed to expert 4, but the placement has experts 0..3"),
                        moesim::InputError);
 }
+
+TEST_CASE("layer traffic: once per node, to the rail peer (DeepEP's RDMA stage)") {
+  // 2 nodes x 2 GPUs (node 0: GPUs 0,1; node 1: GPUs 2,3), expert e on GPU e, top-2.
+  auto p = contiguous_placement(4, 4);
+  std::vector<std::int32_t> ids = {2, 3,   // token 0 (GPU 0): both in node 1 -> once to GPU 2 (rail 0)
+                                   0, 3,   // token 1 (GPU 1): GPU 0 over NVLink, node 1 once to GPU 3 (rail 1)
+                                   1, 2,   // token 2 (GPU 1): local, node 1 once to GPU 3
+                                   0, 1};  // token 3 (GPU 3): node 0 once to GPU 1 (rail 1)
+  std::vector<int> src = {0, 1, 1, 3};
+  NodeLayout nodes{2};
+  auto lt = build_layer_traffic(ids, 2, src, p, true, "test", {}, &nodes);
+  auto expected = TrafficMatrix::zeros(4);
+  expected.at(0, 2) = 1;
+  expected.at(1, 3) = 2;
+  expected.at(3, 1) = 1;
+  CHECK(lt.node_once_copies == expected);
+  // Across nodes: 6 token copies per GPU, 4 once per node.
+  double cross = 0;
+  for (int s = 0; s < 4; ++s)
+    for (int d = 0; d < 4; ++d) cross += nodes.node_of(s) != nodes.node_of(d) ? lt.token_copies.at(s, d) : 0;
+  CHECK(cross == 6);
+  CHECK(build_layer_traffic(ids, 2, src, p, true, "test").node_once_copies.gpus == 0);  // not asked for
+  NodeLayout three{3};
+  CHECK_THROWS_WITH_AS(build_layer_traffic(ids, 2, src, p, true, "test", {}, &three),
+                       doctest::Contains("do not fill whole nodes of 3 GPUs"), moesim::InputError);
+}

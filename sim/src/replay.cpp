@@ -36,7 +36,7 @@ ReplayEngine::ReplayEngine(FlowNetwork& net, int gpus, ReplayOptions options)
   result_.engine = to_string(net_.engine());
 }
 
-std::vector<double> ReplayEngine::simulate(const TrafficMatrix& m, const std::vector<double>& ready_s) {
+std::vector<double> ReplayEngine::simulate(const A2ATraffic& t, const std::vector<double>& ready_s) {
   // An all-to-all whose GPUs all start t later ends t later: key the cache on ready times relative
   // to the first start, so that a combine identical to its dispatch (uniform traffic, no compute
   // skew) is not simulated twice.
@@ -49,25 +49,33 @@ std::vector<double> ReplayEngine::simulate(const TrafficMatrix& m, const std::ve
   };
   std::uint64_t key = 0;
   if (options_.reuse_identical) {
-    key = fnv1a(m.bytes.data(), m.bytes.size() * sizeof(double));
+    key = fnv1a(t.gpu.bytes.data(), t.gpu.bytes.size() * sizeof(double));
+    key = fnv1a(t.node_once.bytes.data(), t.node_once.bytes.size() * sizeof(double), key);
+    key = fnv1a(&t.combine, sizeof t.combine, key);
     key = fnv1a(relative.data(), relative.size() * sizeof(double), key);
     for (const auto& [k, entry] : cache_)
-      if (k == key && entry.ready_s == relative && entry.m == m) {
+      if (k == key && entry.ready_s == relative && entry.t == t) {
         ++result_.a2a_reused;
         return shifted(entry.finish_s);
       }
   }
   net_.begin_phase();
   std::uint64_t before = net_.flows_simulated();
-  auto finish = options_.algorithm->run(m, relative, net_, options_.a2a);
+  auto finish = options_.algorithm->run(t, relative, net_, options_.a2a);
   result_.flows_simulated += net_.flows_simulated() - before;
   ++result_.a2a_simulated;
   if (options_.reuse_identical) {
-    std::size_t max_entries = std::max<std::size_t>(1, kCacheBudgetDoubles / std::max<std::size_t>(1, m.bytes.size()));
+    const std::size_t doubles = t.gpu.bytes.size() + t.node_once.bytes.size();
+    std::size_t max_entries = std::max<std::size_t>(1, kCacheBudgetDoubles / std::max<std::size_t>(1, doubles));
     if (cache_.size() >= max_entries) cache_.erase(cache_.begin());
-    cache_.push_back({key, CacheEntry{m, relative, finish}});
+    cache_.push_back({key, CacheEntry{t, relative, finish}});
   }
   return shifted(std::move(finish));
+}
+
+TrafficMatrix ReplayEngine::wire_bytes(const A2ATraffic& t) const {
+  if (!options_.algorithm->wire_bytes) return t.gpu;
+  return options_.algorithm->wire_bytes(t, NodeLayout{std::max(1, net_.platform().gpus_per_node)});
 }
 
 // One-way latency of the route src -> dst as SimGrid sees it (links' latencies × the latency factor),
@@ -168,15 +176,20 @@ Straggler find_straggler(const std::vector<double>& finish_s, const std::vector<
 
 double max_of(const std::vector<double>& v) { return v.empty() ? 0.0 : *std::max_element(v.begin(), v.end()); }
 
+A2ATraffic combine_traffic(const LayerWork& w) { return A2ATraffic(w.combine, w.combine_node_once, true); }
+
 }  // namespace
 
 double ReplayEngine::first_start_s() const {
   return start_s_.empty() ? 0.0 : *std::min_element(start_s_.begin(), start_s_.end());
 }
 
-A2ARow ReplayEngine::summarize(const LayerWork& w, Phase phase, const TrafficMatrix& m,
+// Bytes, straggler side and bound are those of what the algorithm puts on the wire (deepep: each
+// token once per node, forwarded inside it), not of the GPU × GPU token copies.
+A2ARow ReplayEngine::summarize(const LayerWork& w, Phase phase, const A2ATraffic& t,
                                const std::vector<double>& ready_s, const std::vector<double>& finish_s,
                                std::vector<double>& done_lb_s) {
+  const TrafficMatrix m = wire_bytes(t);
   A2ARow row;
   row.step = w.step;
   row.layer = w.layer;
@@ -203,7 +216,8 @@ A2ARow ReplayEngine::summarize(const LayerWork& w, Phase phase, const TrafficMat
   for (int g = 0; g < gpus_; ++g) row.bound_s = std::max(row.bound_s, done_lb_s[g] - ready_s[g]);
   if (options_.balanced_reference) {
     std::vector<double> zero(gpus_, 0.0);
-    row.balanced_s = max_of(simulate(balanced_like(m, options_.a2a.local_copy), zero));
+    row.balanced_s = max_of(simulate(
+        balanced_like(t, NodeLayout{std::max(1, net_.platform().gpus_per_node)}, options_.a2a.local_copy), zero));
   }
   for (int g = 0; g < gpus_; ++g)
     result_.gpu_rows.push_back({w.step, w.layer, row.phase, g, ready_s[g], finish_s[g], out[g], in[g]});
@@ -225,7 +239,7 @@ LayerRow ReplayEngine::summarize_layer(const LayerWork& w, const A2ARow& dispatc
   row.compute_max_s = max_of(compute_s);
   std::vector<double>& combine_ready_lb = dispatch_done_lb_s;  // the dispatch's bounds (from each GPU's start) + compute
   for (int g = 0; g < gpus_; ++g) combine_ready_lb[g] += compute_s[g];
-  row.bound_s = max_of(done_lower_bounds_s(w.combine, combine_ready_lb)) - first_start_s();
+  row.bound_s = max_of(done_lower_bounds_s(wire_bytes(combine_traffic(w)), combine_ready_lb)) - first_start_s();
   if (options_.balanced_reference) {
     double mean_compute_s = std::accumulate(compute_s.begin(), compute_s.end(), 0.0) / gpus_;
     row.balanced_s = dispatch.balanced_s + mean_compute_s + combine.balanced_s;
@@ -238,18 +252,20 @@ void ReplayEngine::replay_layer(const LayerWork& w) {
     throw std::logic_error("replay_layer: matrix size differs from the expert-parallel degree");
   // Each GPU starts its dispatch at its start offset (--start-offsets; 0 = all together).
   std::vector<double> ready = start_s_;
-  auto dispatch_done = simulate(w.dispatch, ready);
+  const A2ATraffic dispatch_traffic(w.dispatch, w.dispatch_node_once, false);
+  auto dispatch_done = simulate(dispatch_traffic, ready);
   std::vector<double> dispatch_done_lb, combine_done_lb;
-  A2ARow dispatch = summarize(w, Phase::kDispatch, w.dispatch, ready, dispatch_done, dispatch_done_lb);
+  A2ARow dispatch = summarize(w, Phase::kDispatch, dispatch_traffic, ready, dispatch_done, dispatch_done_lb);
 
   // Each GPU starts its combine when its dispatch is done and its experts have computed.
   std::vector<double> combine_ready = dispatch_done;
   for (int g = 0; g < gpus_ && g < static_cast<int>(w.compute_s.size()); ++g) combine_ready[g] += w.compute_s[g];
-  auto combine_done = simulate(w.combine, combine_ready);
-  A2ARow combine = summarize(w, Phase::kCombine, w.combine, combine_ready, combine_done, combine_done_lb);
-  result_.layer_rows.push_back(summarize_layer(w, dispatch, combine, std::move(dispatch_done_lb), combine_done));
+  const A2ATraffic combine = combine_traffic(w);
+  auto combine_done = simulate(combine, combine_ready);
+  A2ARow combine_row = summarize(w, Phase::kCombine, combine, combine_ready, combine_done, combine_done_lb);
+  result_.layer_rows.push_back(summarize_layer(w, dispatch, combine_row, std::move(dispatch_done_lb), combine_done));
   result_.a2a_rows.push_back(dispatch);
-  result_.a2a_rows.push_back(combine);
+  result_.a2a_rows.push_back(combine_row);
   result_.dispatch_bytes_total += w.dispatch.total_bytes();
 }
 

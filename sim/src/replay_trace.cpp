@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <optional>
 
 #include "moesim/common/error.hpp"
 #include "moesim/common/progress.hpp"
@@ -104,6 +105,10 @@ ReplayResult replay_trace(const std::filesystem::path& trace, const PlatformSour
                               ? make_placement(reader, l, gpus, topt)
                               : Placement{});
 
+    // Once-per-node copies (deepep's RDMA stage) only for an algorithm that reads them.
+    std::optional<NodeLayout> nodes;
+    if (options.algorithm->needs_token_routing) nodes = NodeLayout{std::max(1, net.platform().gpus_per_node)};
+
     ReplayEngine engine(net, gpus, options);
     ResolvedSettings& settings = engine.result().settings;
     settings.dispatch_bytes_per_token = dispatch_bpt;
@@ -120,12 +125,17 @@ ReplayResult replay_trace(const std::filesystem::path& trace, const PlatformSour
         auto block = reader.read_step(layer, step, traces::ReadWhat{.gates = false, .router_probs = false, .kept = true});
         const Placement& p = placement[layer];
         auto lt = build_layer_traffic(block.expert_ids, block.top_k, src, p, topt.dedup,
-                                      fmt::format("{}: step {} layer {}", trace.string(), step, layer), block.kept);
+                                      fmt::format("{}: step {} layer {}", trace.string(), step, layer), block.kept,
+                                      nodes ? &*nodes : nullptr);
         LayerWork w;
         w.step = static_cast<int>(step);
         w.layer = layer;
         w.dispatch = lt.token_copies.scaled(dispatch_bpt);
         w.combine = lt.token_copies.transposed().scaled(combine_bpt);
+        if (nodes) {
+          w.dispatch_node_once = lt.node_once_copies.scaled(dispatch_bpt);
+          w.combine_node_once = lt.node_once_copies.transposed().scaled(combine_bpt);
+        }
         if (options.flops_per_token > 0 && options.gpu_flops > 0) {
           w.compute_s = lt.tokens_on_gpu(p);
           for (double& t : w.compute_s) t *= options.flops_per_token / options.gpu_flops;

@@ -134,6 +134,14 @@ void register_commands(cli::Commands& commands, CLI::App& app) {
                     "0: same hot experts in every layer; 1: each layer permutes which experts are hot")
       ->check(cli::non_negative<double>())
       ->capture_default_str();
+  synth->add_option("--groups", sa->o.groups,
+                    "Group-limited routing: experts in this many contiguous groups (DeepSeek-V3 n_group; 0 = none)")
+      ->check(cli::non_negative<int>())
+      ->capture_default_str();
+  synth->add_option("--topk-groups", sa->o.topk_groups,
+                    "Group-limited routing: groups each token picks (by popularity mass) before its top-k inside them")
+      ->check(cli::non_negative<int>())
+      ->capture_default_str();
   synth->add_option("--seed", sa->o.seed, "Random seed")->check(cli::non_negative<std::uint64_t>())->capture_default_str();
   synth->add_option("--chunk-tokens", sa->chunk_tokens, "HDF5 chunk length in tokens")->check(cli::positive<std::uint64_t>())->capture_default_str();
   synth->add_option("-o,--out", sa->out, "Output trace file (.h5)")->required();

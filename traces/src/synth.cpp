@@ -65,6 +65,13 @@ void validate(const SynthOptions& o) {
   if (o.zipf_s < 0) bad("zipf exponent s must be >= 0");
   if (o.dirichlet_alpha <= 0) bad("dirichlet alpha must be > 0");
   if (o.layer_variation < 0 || o.layer_variation > 1) bad("--layer-variation must be in [0, 1]");
+  if (o.groups < 0 || (o.groups > 0 && o.experts % o.groups != 0))
+    bad(fmt::format("--groups must divide the {} experts", o.experts));
+  if (o.groups > 0 && (o.topk_groups < 1 || o.topk_groups > o.groups))
+    bad(fmt::format("--topk-groups must be in 1..{} (the number of groups)", o.groups));
+  if (o.groups > 0 && o.top_k > o.topk_groups * (o.experts / o.groups))
+    bad(fmt::format("--top-k {} does not fit in {} groups of {} experts", o.top_k, o.topk_groups, o.experts / o.groups));
+  if (o.groups == 0 && o.topk_groups != 0) bad("--topk-groups needs --groups");
   if (o.load == LoadModel::kHot) {
     if (o.hot.empty()) bad("the hot load model needs at least one expert:share pair");
     double total = 0;
@@ -83,22 +90,24 @@ void validate(const SynthOptions& o) {
 // Draws k distinct experts: draw from p, redraw duplicates (which samples exactly from p restricted
 // to the experts not yet chosen); after many misses (a dominant expert), fall back to an explicit
 // renormalised draw so that skewed loads cannot stall the generator.
+// allowed: empty = every expert, else allowed[e] != 0 for the experts that may be drawn.
 void draw_topk(std::discrete_distribution<int>& dist, const std::vector<double>& p, int k, std::mt19937_64& rng,
-               std::int32_t* out) {
+               std::int32_t* out, const std::vector<char>& allowed = {}) {
   constexpr int kMaxRedraws = 64;
+  auto eligible = [&](int x, int j) { return (allowed.empty() || allowed[x]) && std::find(out, out + j, x) == out + j; };
   for (int j = 0; j < k; ++j) {
     int e = -1;
     for (int attempt = 0; attempt < kMaxRedraws && e < 0; ++attempt) {
       int c = dist(rng);
-      if (std::find(out, out + j, c) == out + j) e = c;
+      if (eligible(c, j)) e = c;
     }
     if (e < 0) {
       double rest = 0;
       for (int x = 0; x < static_cast<int>(p.size()); ++x)
-        if (std::find(out, out + j, x) == out + j) rest += p[x];
+        if (eligible(x, j)) rest += p[x];
       double u = std::uniform_real_distribution<double>(0.0, rest)(rng);
       for (int x = 0; x < static_cast<int>(p.size()); ++x) {
-        if (std::find(out, out + j, x) != out + j) continue;
+        if (!eligible(x, j)) continue;
         e = x;  // the last eligible expert absorbs rounding
         if ((u -= p[x]) < 0) break;
       }
@@ -107,7 +116,19 @@ void draw_topk(std::discrete_distribution<int>& dist, const std::vector<double>&
   }
 }
 
-std::string describe(const SynthOptions& o) {
+// Group-limited routing: the token's topk_groups groups (drawn by popularity mass, without
+// replacement), marked in `allowed` expert by expert.
+void draw_groups(std::discrete_distribution<int>& group_dist, const std::vector<double>& group_mass,
+                 const SynthOptions& o, std::mt19937_64& rng, std::vector<std::int32_t>& groups,
+                 std::vector<char>& allowed) {
+  groups.assign(o.topk_groups, -1);
+  draw_topk(group_dist, group_mass, o.topk_groups, rng, groups.data());
+  const int per_group = o.experts / o.groups;
+  allowed.assign(o.experts, 0);
+  for (std::int32_t g : groups) std::fill_n(allowed.begin() + g * per_group, per_group, 1);
+}
+
+std::string describe_load(const SynthOptions& o) {
   switch (o.load) {
     case LoadModel::kUniform: return "synthetic:uniform";
     case LoadModel::kZipf: return fmt::format("synthetic:zipf(s={})", o.zipf_s);
@@ -119,6 +140,11 @@ std::string describe(const SynthOptions& o) {
     }
   }
   return "synthetic";
+}
+
+std::string describe(const SynthOptions& o) {
+  if (o.groups == 0) return describe_load(o);
+  return fmt::format("{} top-{}-of-{}-groups", describe_load(o), o.topk_groups, o.groups);
 }
 
 std::string utc_now_iso() {
@@ -167,11 +193,20 @@ void write_synthetic_trace(const std::filesystem::path& path, const SynthOptions
   std::vector<std::vector<double>> popularity;
   std::vector<std::discrete_distribution<int>> dists;
   std::vector<std::mt19937_64> rngs;
+  std::vector<std::vector<double>> group_mass(L);
+  std::vector<std::discrete_distribution<int>> group_dists;
   for (int l = 0; l < L; ++l) {
     popularity.push_back(expert_popularity(o, l));
     dists.emplace_back(popularity.back().begin(), popularity.back().end());
     rngs.push_back(stream(o.seed, l, 3));
+    if (o.groups > 0) {
+      group_mass[l].assign(o.groups, 0.0);
+      for (int e = 0; e < o.experts; ++e) group_mass[l][e / (o.experts / o.groups)] += popularity.back()[e];
+    }
+    group_dists.emplace_back(group_mass[l].begin(), group_mass[l].end());
   }
+  std::vector<std::int32_t> token_groups;
+  std::vector<char> allowed;
   // A step is generated and written in slices of tokens, so that memory stays bounded whatever the
   // trace size (a 256-GPU step of 2^21 tokens x 32 layers x top-8 is 4.3 GB of ids and gates). Each
   // layer draws from its own stream in token order, so the slices give the same trace as one piece.
@@ -200,7 +235,8 @@ void write_synthetic_trace(const std::filesystem::path& path, const SynthOptions
         const auto& p = popularity[l];
         for (std::uint64_t i = 0; i < n; ++i) {
           std::int32_t* row = &ids[l][i * k];
-          draw_topk(dists[l], p, k, rngs[l], row);
+          if (o.groups > 0) draw_groups(group_dists[l], group_mass[l], o, rngs[l], token_groups, allowed);
+          draw_topk(dists[l], p, k, rngs[l], row, allowed);
           // Columns keep the draw order, so column 0 (the top-1 choice) is itself a draw from the
           // popularity. Gates are the chosen experts' popularities renormalised and sorted so that
           // they decrease along the row, as the format requires. (Sorting the experts by popularity

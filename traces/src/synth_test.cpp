@@ -102,3 +102,33 @@ TEST_CASE("synthetic traces: a step drawn in slices is the trace drawn in one pi
   }
   CHECK(whole.read_tokens(0, o.tokens).position == sliced.read_tokens(0, o.tokens).position);
 }
+
+TEST_CASE("synthetic traces: group-limited routing keeps each token inside its top groups") {
+  // DeepEP's internode test at EP64: 256 experts in 8 groups (one per node), top-4 groups, top-8.
+  const fs::path& dir = moesim::testing::scratch_dir();
+  SynthOptions o;
+  o.layers = 1;
+  o.experts = 256;
+  o.top_k = 8;
+  o.groups = 8;
+  o.topk_groups = 4;
+  o.tokens = 4000;
+  write_synthetic_trace(dir / "grouped.h5", o, "test");
+  TraceReader r(dir / "grouped.h5");
+  auto l = r.read_layer(0, 0, o.tokens);
+  double groups_used = 0;
+  std::uint64_t too_many = 0, repeats = 0;
+  for (std::uint64_t t = 0; t < l.tokens(); ++t) {
+    std::set<int> groups, experts;
+    for (int j = 0; j < 8; ++j) groups.insert(l.expert_ids[8 * t + j] / 32), experts.insert(l.expert_ids[8 * t + j]);
+    too_many += groups.size() > 4;
+    repeats += experts.size() != 8;
+    groups_used += static_cast<double>(groups.size());
+  }
+  CHECK(too_many == 0);
+  CHECK(repeats == 0);
+  // Uniform 8 of the 128 experts of 4 groups: a group is missed with C(96,8)/C(128,8) = 0.0927.
+  CHECK(groups_used / o.tokens == doctest::Approx(4 * (1 - 0.0927)).epsilon(0.01));
+  o.topk_groups = 9;
+  CHECK_THROWS_AS(write_synthetic_trace(dir / "bad.h5", o, "test"), std::invalid_argument);
+}

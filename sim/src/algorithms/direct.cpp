@@ -4,8 +4,9 @@
 
 namespace moesim::sim {
 
-static std::vector<double> run_direct(const TrafficMatrix& m, std::span<const double> ready_s, FlowNetwork& net,
+static std::vector<double> run_direct(const A2ATraffic& t, std::span<const double> ready_s, FlowNetwork& net,
                                       const A2AOptions& options) {
+  const TrafficMatrix& m = t.gpu;
   auto finish_s = initial_finish_times(ready_s, options);
   run_phase(neighbour_order_messages(m, options), ready_s, 0.0, net, options, finish_s);
   return finish_s;
@@ -13,8 +14,9 @@ static std::vector<double> run_direct(const TrafficMatrix& m, std::span<const do
 
 // The same flows as one SimGrid parallel task per source GPU (L07 model): N activities instead of
 // N(N-1). A GPU's sends progress together, like one NCCL kernel driving all its peers at one pace.
-static std::vector<double> run_direct_ptask(const TrafficMatrix& m, std::span<const double> ready_s,
+static std::vector<double> run_direct_ptask(const A2ATraffic& t, std::span<const double> ready_s,
                                             FlowNetwork& net, const A2AOptions& options) {
+  const TrafficMatrix& m = t.gpu;
   auto flows = phase_flows(neighbour_order_messages(m, options), ready_s, 0.0, options);
   auto end_s = net.run_per_source_tasks(flows);
   auto finish_s = initial_finish_times(ready_s, options);

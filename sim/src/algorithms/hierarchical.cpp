@@ -11,8 +11,9 @@
 
 namespace moesim::sim {
 
-static std::vector<double> run_hierarchical(const TrafficMatrix& m, std::span<const double> ready_s,
+static std::vector<double> run_hierarchical(const A2ATraffic& t, std::span<const double> ready_s,
                                             FlowNetwork& net, const A2AOptions& options) {
+  const TrafficMatrix& m = t.gpu;
   const int n = m.gpus;
   const int per_node = std::max(1, net.platform().gpus_per_node);
   const auto& node = net.platform().node_of_gpu;

@@ -8,8 +8,9 @@
 
 namespace moesim::sim {
 
-static std::vector<double> run_pairwise(const TrafficMatrix& m, std::span<const double> ready_s, FlowNetwork& net,
+static std::vector<double> run_pairwise(const A2ATraffic& t, std::span<const double> ready_s, FlowNetwork& net,
                                         const A2AOptions& options) {
+  const TrafficMatrix& m = t.gpu;
   const int n = m.gpus;
   auto finish_s = initial_finish_times(ready_s, options);
   double barrier_s = 0;  // the first round starts at each GPU's own ready time

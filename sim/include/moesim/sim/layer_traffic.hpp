@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "moesim/sim/node_layout.hpp"
 #include "moesim/sim/placement.hpp"
 #include "moesim/sim/traffic_matrix.hpp"
 
@@ -15,6 +16,10 @@ namespace moesim::sim {
 struct LayerTraffic {
   // Token copies (not bytes) from source GPU to destination GPU; the diagonal stays local.
   TrafficMatrix token_copies;
+  // Token copies from each GPU to its rail peer in every *other* node, once per (token, node) however
+  // many GPUs of that node hold its experts: DeepEP's RDMA stage (deepep algorithm). Filled only when
+  // build_layer_traffic is given a node layout; else gpus = 0.
+  TrafficMatrix node_once_copies;
   // Tokens processed by each replica: replica_tokens[expert][replica index in the placement].
   std::vector<std::vector<double>> replica_tokens;
   std::uint64_t tokens = 0;       // tokens routed
@@ -33,10 +38,12 @@ enum class TokenSpread {
 // experts on one GPU is sent there once (DeepEP); otherwise once per expert.
 // kept: (tokens, top_k) 1 = pair kept, 0 = dropped by the routing strategy (trace format 1.1), or
 // empty = every pair kept. A dropped pair is neither sent nor computed.
+// nodes: when given, node_once_copies is filled as well (GPUs per node must divide the GPU count).
 // Throws InputError naming `what` (e.g. the trace file and layer) for an expert id outside the placement.
 LayerTraffic build_layer_traffic(std::span<const std::int32_t> expert_ids, int top_k,
                                  std::span<const int> source_gpu, const Placement& placement, bool dedup,
-                                 const std::string& what, std::span<const std::uint8_t> kept = {});
+                                 const std::string& what, std::span<const std::uint8_t> kept = {},
+                                 const NodeLayout* nodes = nullptr);
 
 // Source GPU of each of `tokens` tokens under kEven.
 std::vector<int> spread_evenly(std::uint64_t tokens, int gpus);

@@ -42,6 +42,10 @@ struct LayerWork {
   int step = 0, layer = 0;
   TrafficMatrix dispatch;  // bytes
   TrafficMatrix combine;   // bytes
+  // Token-level routing only (a trace, for algorithms that need it: deepep), else empty: bytes from
+  // each GPU to its rail peer in every other node, once per token and node (A2ATraffic::node_once);
+  // the combine's is the dispatch's transposed at the combine width.
+  TrafficMatrix dispatch_node_once, combine_node_once;
   std::vector<double> compute_s;  // per GPU; empty = none
   // Per GPU: (expert, tokens) of the replicas it hosts, for straggler attribution; may be empty.
   std::vector<std::vector<std::pair<int, double>>> experts_by_gpu;
@@ -82,13 +86,15 @@ class ReplayEngine {
   ReplayResult& result() { return result_; }
 
  private:
-  std::vector<double> simulate(const TrafficMatrix& m, const std::vector<double>& ready_s);
+  std::vector<double> simulate(const A2ATraffic& t, const std::vector<double>& ready_s);
+  // What the algorithm puts on the wire (A2AAlgorithm::wire_bytes), the basis of bytes and bound.
+  TrafficMatrix wire_bytes(const A2ATraffic& t) const;
   std::vector<double> done_lower_bounds_s(const TrafficMatrix& m, const std::vector<double>& ready_s);
   double route_latency_s(int src, int dst);
   double first_start_s() const;
   std::vector<double> start_s_;  // per GPU: its dispatch start (options_.start_offsets resolved)
   // done_lb_s: the per-GPU lower bounds of done_lower_bounds_s(m, ready_s), computed once here.
-  A2ARow summarize(const LayerWork& w, Phase phase, const TrafficMatrix& m, const std::vector<double>& ready_s,
+  A2ARow summarize(const LayerWork& w, Phase phase, const A2ATraffic& t, const std::vector<double>& ready_s,
                    const std::vector<double>& finish_s, std::vector<double>& done_lb_s);
   LayerRow summarize_layer(const LayerWork& w, const A2ARow& dispatch, const A2ARow& combine,
                            std::vector<double> dispatch_done_lb_s, const std::vector<double>& combine_finish_s);
@@ -98,7 +104,7 @@ class ReplayEngine {
   ReplayOptions options_;
   ReplayResult result_;
   struct CacheEntry {
-    TrafficMatrix m;
+    A2ATraffic t;
     std::vector<double> ready_s, finish_s;
   };
   std::vector<std::pair<std::uint64_t, CacheEntry>> cache_;

@@ -32,6 +32,12 @@ struct SynthOptions {
   // 0: every layer has the same popularity per expert id; 1: each layer reshuffles which expert is
   // popular (a seeded permutation) — real models differ layer to layer.
   double layer_variation = 1.0;
+  // Group-limited routing (DeepSeek-V3's n_group / topk_group; DeepEP's tests/legacy/test_internode.py
+  // with one group per node): experts form `groups` contiguous groups; each token first draws
+  // `topk_groups` distinct groups (by their popularity mass), then its top_k experts among them.
+  // 0 = no group limit.
+  int groups = 0;
+  int topk_groups = 0;
   std::uint64_t seed = 1;
   // Ids and gates held in memory at once: a step is drawn and written in slices of tokens this
   // size allows (all layers of a slice), so memory stays bounded whatever the trace size.
