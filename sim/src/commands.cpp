@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "moesim/common/error.hpp"
+#include "moesim/sim/ep_groups.hpp"
 #include "moesim/sim/replay.hpp"
 #include "moesim/sim/start_offsets.hpp"
 #include "moesim/sim/summary.hpp"
@@ -16,11 +17,14 @@ namespace moesim::sim {
 
 namespace {
 
+// --fluid-merge's ceiling: beyond a tenth of the elapsed time the merged events say little.
+constexpr double kMaxFluidMerge = 0.1;
+
 struct ReplayArgs {
   std::string trace, matrix, platform, placement = "contiguous", spread = "even", matrix_unit = "bytes", out;
-  std::string algorithm = "direct", engine = "simgrid", start_offsets;
+  std::string algorithm = "direct", engine = "simgrid", start_offsets, ep_layout = "packed";
   CLI::Option* placement_option = nullptr;  // to tell a --placement given from its default
-  int gpus = 0, redundant = 0;
+  int gpus = 0, redundant = 0, ep_size = 0;
   double dispatch_bytes = 0, combine_bytes = 0, launch_us = 0, overhead_us = 0, flops_per_token = 0, gpu_tflops = 0;
   std::vector<int> layers;
   std::uint64_t steps = 0;
@@ -49,8 +53,14 @@ nlohmann::json config_json(const ReplayArgs& a) {
           {"layers", a.layers},
           {"max_steps", a.steps},
           {"balanced_reference", a.options.balanced_reference}};
+  // Only when given, as start_offsets.
+  if (a.options.fluid_merge > 0) j["fluid_merge"] = a.options.fluid_merge;
   // Only when given: a folder written before --start-offsets existed keeps the same configuration.
   if (!a.start_offsets.empty()) j["start_offsets"] = a.start_offsets;
+  if (a.ep_size > 0) {
+    j["ep_size"] = a.ep_size;
+    j["ep_layout"] = a.ep_layout;
+  }
   return j;
 }
 
@@ -70,8 +80,7 @@ ReplayResult run_matrix(const ReplayArgs& a, const PlatformSource& platform) {
   return r;
 }
 
-ReplayResult run_trace(const ReplayArgs& a, const PlatformSource& platform) {
-  cli::require_file(a.trace);
+TraceReplayOptions trace_options(const ReplayArgs& a) {
   TraceReplayOptions t;
   t.ep_gpus = a.gpus;
   t.placement = parse_placement(a.placement);
@@ -83,7 +92,37 @@ ReplayResult run_trace(const ReplayArgs& a, const PlatformSource& platform) {
   t.dedup = !a.no_dedup;
   t.layers = a.layers;
   t.max_steps = a.steps;
+  return t;
+}
+
+ReplayResult run_trace(const ReplayArgs& a, const PlatformSource& platform) {
+  cli::require_file(a.trace);
+  TraceReplayOptions t = trace_options(a);
   return replay_trace(a.trace, platform, t, a.options);
+}
+
+// --ep-size: the platform's GPUs (or --gpus of them) as concurrent EP groups (ep_groups.hpp).
+int run_ep_groups(const ReplayArgs& a, const PlatformSource& platform) {
+  if (a.trace.empty()) throw InputError("--ep-size replays a trace (--trace): each group replays its layers");
+  if (!a.out.empty()) throw InputError("--ep-size writes no --out folder yet: use --json");
+  cli::require_file(a.trace);
+  TraceReplayOptions t = trace_options(a);
+  EpGroupsOptions g;
+  g.ep_size = a.ep_size;
+  g.layout = parse_ep_layout(a.ep_layout);
+  EpGroupsResult r = replay_ep_groups(a.trace, platform, t, a.options, g);
+  if (r.settings.nominal_platform && !a.quiet)
+    std::cerr << fmt::format("note: platform '{}' is nominal (datasheet figures, not calibrated on measurements); "
+                             "see platforms/README.md, \"Calibrating a platform\"\n",
+                             r.platform);
+  if (a.json) {
+    auto j = to_json(r);
+    j["config"] = config_json(a);
+    cli::print_json(j);
+  } else {
+    std::cout << human_report(r);
+  }
+  return kExitOk;
 }
 
 int run_replay(ReplayArgs& a, bool placement_given) {
@@ -106,10 +145,13 @@ int run_replay(ReplayArgs& a, bool placement_given) {
   a.options.reuse_identical = !a.no_reuse;
   a.options.progress = !a.quiet && !a.json;
   if (!a.start_offsets.empty()) a.options.start_offsets = parse_start_offsets(a.start_offsets);
+  if (a.options.fluid_merge > 0 && a.options.engine != NetworkEngine::kFluid)
+    throw InputError("--fluid-merge approximates the fluid engine: add --engine fluid");
   if (a.options.flops_per_token > 0 && a.options.gpu_flops <= 0)
     throw InputError("--flops-per-token needs --gpu-tflops (the GPU's achieved rate)");
   PlatformSource platform = topologies::parse_platform_source(a.platform);
   if (!platform.spec && platform.text.find('/') != std::string::npos) cli::require_file(platform.text);
+  if (a.ep_size > 0) return run_ep_groups(a, platform);
   ReplayResult r = a.matrix.empty() ? run_trace(a, platform) : run_matrix(a, platform);
   ReplaySummary s = summarize(r);
   // One line, on stderr so that --json stays one JSON document: a nominal platform's times are
@@ -161,6 +203,23 @@ void register_commands(cli::Commands& commands, CLI::App& app) {
                   "Network engine: simgrid (one SimGrid comm per flow, the reference) or fluid (the same CM02 max-min "
                   "sharing over SimGrid's routes, solved in arrays: 1000s of GPUs)")
       ->check(CLI::IsMember({"simgrid", "fluid"}))
+      ->capture_default_str();
+  cmd->add_option("--fluid-merge", args->options.fluid_merge,
+                  "Approximate mode of --engine fluid (never the default): completions within REL x the elapsed time "
+                  "are one event. 0 = exact; 1e-2 measured within 1 % of exact on P99 and layer time (sim/README.md)")
+      ->check(cli::non_negative<double>())
+      ->check(CLI::Range(0.0, kMaxFluidMerge))
+      ->capture_default_str();
+  cmd->add_option("--ep-size", args->ep_size,
+                  "Whole cluster: split the platform's GPUs (or --gpus of them) into EP groups of this many GPUs that "
+                  "run their all-to-alls at the same time; each group replays the trace (group k rotated by k), "
+                  "reported per group and against group 0 alone (direct only; sim/README.md)")
+      ->check(cli::positive<int>())
+      ->check(CLI::Range(1, static_cast<int>(topologies::kMaxPlatformGpus)));
+  cmd->add_option("--ep-layout", args->ep_layout,
+                  "With --ep-size: packed (group = consecutive GPUs: whole nodes, racks) or spread (one GPU per node, "
+                  "group 0 on every node's GPU 0: one rail)")
+      ->check(CLI::IsMember({"packed", "spread"}))
       ->capture_default_str();
   args->placement_option = cmd->add_option("--placement", args->placement,
                                            "Trace input: contiguous, strided, eplb, or a placement file (.json/.csv)")

@@ -70,6 +70,13 @@ void FlowNetwork::set_engine(NetworkEngine engine) {
   fluid_route_of_pair_.assign(n * n, kNoRoute);
 }
 
+void FlowNetwork::set_fluid_merge(double relative) {
+  if (!(relative >= 0) || !std::isfinite(relative)) throw std::invalid_argument("fluid merge tolerance must be finite and >= 0");
+  if (relative > 0 && engine_ != NetworkEngine::kFluid)
+    throw InputError("--fluid-merge is an approximation of the fluid engine: use it with --engine fluid");
+  fluid_merge_ = relative;
+}
+
 double FlowNetwork::clock_s() const {
   return engine_ == NetworkEngine::kFluid ? fluid_->clock_s() : sg4::Engine::get_clock();
 }
@@ -128,10 +135,7 @@ std::vector<double> FlowNetwork::run_fluid(std::span<const Flow> flows, double i
   static const bool full_solve = std::getenv("MOESIM_FLUID_FULL_SOLVE") != nullptr;
   static const bool stats = std::getenv("MOESIM_FLUID_STATS") != nullptr;
   fluid_->set_incremental(!full_solve);
-  // MOESIM_FLUID_MERGE=F (experimental, not the default): completions within F x elapsed time are
-  // one event -- the approximation measured in sim/README.md.
-  static const double merge = std::getenv("MOESIM_FLUID_MERGE") ? std::atof(std::getenv("MOESIM_FLUID_MERGE")) : 1e-12;
-  fluid_->set_merge_relative(merge);
+  fluid_->set_merge_relative(fluid_merge_);
   const std::uint64_t solves_before = fluid_->solves(), full_before = fluid_->full_solves();
   const std::uint64_t fixed_before = fluid_->flows_fixed(), changed_before = fluid_->rates_changed();
   auto finish = fluid_->run(fluid_flows, issue_tolerance_s);

@@ -545,17 +545,20 @@ std::vector<double> FluidMaxMin::run(std::span<const Flow> flows, double issue_t
   const double run_start_s = t;
   const double remains_precision = precision_.maxmin * precision_.timing;
 
-  auto finish_flow = [&](std::uint32_t f) {
+  double last_finish_s = t;
+  // at_s: the flow's own completion (the approximate mode records it; the exact engine ends it now).
+  auto finish_flow = [&](std::uint32_t f, double at_s) {
     flow_state_[f] = kDone;
     ++flow_stamp_[f];
-    finish[f] = t;
+    finish[f] = approximate() ? std::max(t, at_s) : t;
+    last_finish_s = std::max(last_finish_s, finish[f]);
     --live;
     --in_flight_count;
     ++done_since_build;
   };
   auto activate = [&](std::uint32_t f) {
     if (route_length(flow_route_[f]) == 0) {  // no link: done once its latency is paid
-      finish_flow(f);
+      finish_flow(f, t);
       return;
     }
     flow_state_[f] = kActive;
@@ -619,7 +622,7 @@ std::vector<double> FluidMaxMin::run(std::span<const Flow> flows, double issue_t
         else
           kept.push_back(e);
       } else if (left_s <= merge_s || left_s * flow_rate_[f] < remains_precision) {
-        finish_flow(f);
+        finish_flow(f, e.time_s);
         active_elements_ -= route_length(flow_route_[f]);
         finished_.push_back(f);
       } else {
@@ -640,7 +643,7 @@ std::vector<double> FluidMaxMin::run(std::span<const Flow> flows, double issue_t
     }
     issue();
   }
-  clock_s_ = t;
+  clock_s_ = std::max(t, last_finish_s);
   return finish;
 }
 

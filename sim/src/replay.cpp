@@ -33,7 +33,9 @@ ReplayEngine::ReplayEngine(FlowNetwork& net, int gpus, ReplayOptions options)
   result_.settings.start_offsets = options_.start_offsets.source;
   start_s_ = options_.start_offsets.resolve(gpus);
   net_.set_engine(options_.engine);
+  net_.set_fluid_merge(options_.fluid_merge);
   result_.engine = to_string(net_.engine());
+  result_.settings.fluid_merge = options_.fluid_merge;
 }
 
 std::vector<double> ReplayEngine::simulate(const A2ATraffic& t, const std::vector<double>& ready_s) {

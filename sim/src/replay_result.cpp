@@ -75,6 +75,7 @@ std::string serialize(const ReplayResult& r) {
   w.pod(r.settings.nominal_platform);
   w.str(r.settings.start_offsets);
   w.pod(r.settings.local_copy);
+  w.pod(r.settings.fluid_merge);
   w.vec(r.gpu_rows);
   w.vec(r.a2a_rows);
   w.vec(r.layer_rows);
@@ -100,6 +101,7 @@ ReplayResult deserialize_result(const std::string& bytes) {
   r.settings.nominal_platform = rd.pod<bool>();
   r.settings.start_offsets = rd.str();
   r.settings.local_copy = rd.pod<bool>();
+  r.settings.fluid_merge = rd.pod<double>();
   r.gpu_rows = rd.vec<GpuRow>();
   r.a2a_rows = rd.vec<A2ARow>();
   r.layer_rows = rd.vec<LayerRow>();

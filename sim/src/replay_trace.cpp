@@ -87,74 +87,84 @@ ReplayResult replay_trace(const std::filesystem::path& trace, const PlatformSour
       throw InputError(located(trace, "hidden_size is 0: give --dispatch-bytes and --combine-bytes"));
   }
   return run_simulation(platform, topt.ep_gpus, [&](FlowNetwork& net) {
-    traces::TraceReader reader(trace);
-    const auto& h = reader.header();
     const int gpus = net.gpus();
-    std::vector<int> layers = topt.layers;
-    if (layers.empty())
-      for (int l = 0; l < h.num_layers; ++l) layers.push_back(l);
-    std::uint64_t steps = h.num_steps;
-    if (topt.max_steps > 0) steps = std::min(steps, topt.max_steps);
-    // FP8 dispatch and BF16 combine (DeepSeek-V3 / DeepEP) unless told otherwise.
-    double dispatch_bpt = topt.dispatch_bytes_per_token > 0 ? topt.dispatch_bytes_per_token : h.hidden_size * 1.0;
-    double combine_bpt = topt.combine_bytes_per_token > 0 ? topt.combine_bytes_per_token : h.hidden_size * 2.0;
-
-    std::vector<Placement> placement;
-    for (int l = 0; l < h.num_layers; ++l)
-      placement.push_back(std::find(layers.begin(), layers.end(), l) != layers.end()
-                              ? make_placement(reader, l, gpus, topt)
-                              : Placement{});
-
-    // Once-per-node copies (deepep's RDMA stage) only for an algorithm that reads them.
-    std::optional<NodeLayout> nodes;
-    if (options.algorithm->needs_token_routing) nodes = NodeLayout{std::max(1, net.platform().gpus_per_node)};
-
     ReplayEngine engine(net, gpus, options);
-    ResolvedSettings& settings = engine.result().settings;
-    settings.dispatch_bytes_per_token = dispatch_bpt;
-    settings.combine_bytes_per_token = combine_bpt;
-    settings.hidden_size = h.hidden_size;
-    settings.placement = topt.placement == PlacementKind::kFile ? topt.placement_file.string() : to_string(topt.placement);
-    if (topt.placement == PlacementKind::kEplb) settings.placement += fmt::format(" ({} redundant experts)", topt.redundant_experts);
-    Progress progress("replay", steps * layers.size(), "layers", options.progress);
-    for (std::uint64_t step = 0; step < steps; ++step) {
-      auto src = source_gpus(reader, step, gpus, topt.spread);
-      if (src.empty()) continue;
-      for (int layer : layers) {
-        // The kept mask (format 1.1) leaves out pairs the routing strategy dropped.
-        auto block = reader.read_step(layer, step, traces::ReadWhat{.gates = false, .router_probs = false, .kept = true});
-        const Placement& p = placement[layer];
-        auto lt = build_layer_traffic(block.expert_ids, block.top_k, src, p, topt.dedup,
-                                      fmt::format("{}: step {} layer {}", trace.string(), step, layer), block.kept,
-                                      nodes ? &*nodes : nullptr);
-        LayerWork w;
-        w.step = static_cast<int>(step);
-        w.layer = layer;
-        w.dispatch = lt.token_copies.scaled(dispatch_bpt);
-        w.combine = lt.token_copies.transposed().scaled(combine_bpt);
-        if (nodes) {
-          w.dispatch_node_once = lt.node_once_copies.scaled(dispatch_bpt);
-          w.combine_node_once = lt.node_once_copies.transposed().scaled(combine_bpt);
-        }
-        if (options.flops_per_token > 0 && options.gpu_flops > 0) {
-          w.compute_s = lt.tokens_on_gpu(p);
-          for (double& t : w.compute_s) t *= options.flops_per_token / options.gpu_flops;
-        }
-        w.experts_by_gpu.resize(gpus);
-        for (int e = 0; e < p.num_experts; ++e)
-          for (std::size_t r = 0; r < p.replicas[e].size(); ++r)
-            w.experts_by_gpu[p.replicas[e][r].gpu].push_back({e, lt.replica_tokens[e][r]});
-        engine.replay_layer(w);
-        auto& res = engine.result();
-        res.tokens += static_cast<double>(lt.tokens);
-        res.assignments += static_cast<double>(lt.assignments);
-        res.token_copies_sent += lt.token_copies.total_bytes();
-        progress.advance();
-      }
-    }
-    progress.finish();
+    // Once-per-node copies (deepep's RDMA stage) only for an algorithm that reads them.
+    const int node_once_gpus_per_node =
+        options.algorithm->needs_token_routing ? std::max(1, net.platform().gpus_per_node) : 0;
+    for_each_trace_layer(trace, gpus, topt, options, node_once_gpus_per_node, engine.result().settings,
+                         [&](const LayerWork& w, const LayerTraffic& lt) {
+                           engine.replay_layer(w);
+                           auto& res = engine.result();
+                           res.tokens += static_cast<double>(lt.tokens);
+                           res.assignments += static_cast<double>(lt.assignments);
+                           res.token_copies_sent += lt.token_copies.total_bytes();
+                         });
     return std::move(engine.result());
   });
+}
+
+void for_each_trace_layer(const std::filesystem::path& trace, int gpus, const TraceReplayOptions& topt,
+                          const ReplayOptions& options, int node_once_gpus_per_node, ResolvedSettings& settings,
+                          const std::function<void(const LayerWork&, const LayerTraffic&)>& fn) {
+  traces::TraceReader reader(trace);
+  const auto& h = reader.header();
+  std::vector<int> layers = topt.layers;
+  if (layers.empty())
+    for (int l = 0; l < h.num_layers; ++l) layers.push_back(l);
+  std::uint64_t steps = h.num_steps;
+  if (topt.max_steps > 0) steps = std::min(steps, topt.max_steps);
+  // FP8 dispatch and BF16 combine (DeepSeek-V3 / DeepEP) unless told otherwise.
+  double dispatch_bpt = topt.dispatch_bytes_per_token > 0 ? topt.dispatch_bytes_per_token : h.hidden_size * 1.0;
+  double combine_bpt = topt.combine_bytes_per_token > 0 ? topt.combine_bytes_per_token : h.hidden_size * 2.0;
+
+  std::vector<Placement> placement;
+  for (int l = 0; l < h.num_layers; ++l)
+    placement.push_back(std::find(layers.begin(), layers.end(), l) != layers.end()
+                            ? make_placement(reader, l, gpus, topt)
+                            : Placement{});
+
+  std::optional<NodeLayout> nodes;
+  if (node_once_gpus_per_node > 0) nodes = NodeLayout{node_once_gpus_per_node};
+
+  settings.dispatch_bytes_per_token = dispatch_bpt;
+  settings.combine_bytes_per_token = combine_bpt;
+  settings.hidden_size = h.hidden_size;
+  settings.placement = topt.placement == PlacementKind::kFile ? topt.placement_file.string() : to_string(topt.placement);
+  if (topt.placement == PlacementKind::kEplb) settings.placement += fmt::format(" ({} redundant experts)", topt.redundant_experts);
+  Progress progress("replay", steps * layers.size(), "layers", options.progress);
+  for (std::uint64_t step = 0; step < steps; ++step) {
+    auto src = source_gpus(reader, step, gpus, topt.spread);
+    if (src.empty()) continue;
+    for (int layer : layers) {
+      // The kept mask (format 1.1) leaves out pairs the routing strategy dropped.
+      auto block = reader.read_step(layer, step, traces::ReadWhat{.gates = false, .router_probs = false, .kept = true});
+      const Placement& p = placement[layer];
+      auto lt = build_layer_traffic(block.expert_ids, block.top_k, src, p, topt.dedup,
+                                    fmt::format("{}: step {} layer {}", trace.string(), step, layer), block.kept,
+                                    nodes ? &*nodes : nullptr);
+      LayerWork w;
+      w.step = static_cast<int>(step);
+      w.layer = layer;
+      w.dispatch = lt.token_copies.scaled(dispatch_bpt);
+      w.combine = lt.token_copies.transposed().scaled(combine_bpt);
+      if (nodes) {
+        w.dispatch_node_once = lt.node_once_copies.scaled(dispatch_bpt);
+        w.combine_node_once = lt.node_once_copies.transposed().scaled(combine_bpt);
+      }
+      if (options.flops_per_token > 0 && options.gpu_flops > 0) {
+        w.compute_s = lt.tokens_on_gpu(p);
+        for (double& t : w.compute_s) t *= options.flops_per_token / options.gpu_flops;
+      }
+      w.experts_by_gpu.resize(gpus);
+      for (int e = 0; e < p.num_experts; ++e)
+        for (std::size_t r = 0; r < p.replicas[e].size(); ++r)
+          w.experts_by_gpu[p.replicas[e][r].gpu].push_back({e, lt.replica_tokens[e][r]});
+      fn(w, lt);
+      progress.advance();
+    }
+  }
+  progress.finish();
 }
 
 }  // namespace moesim::sim

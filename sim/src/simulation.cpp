@@ -24,9 +24,27 @@ static topologies::SimgridPlatform first_gpus(topologies::SimgridPlatform p, int
 
 ReplayResult run_simulation(const topologies::PlatformSource& platform, int ep_gpus,
                             const std::function<ReplayResult(FlowNetwork&)>& body) {
+  return deserialize_result(run_simulation_bytes(platform, ep_gpus, [&](FlowNetwork& net, const SimulationCost& cost) {
+    ReplayResult r = body(net);
+    cost.measure(r.sim_cpu_s, r.sim_wall_s, r.sim_peak_rss_bytes);
+    return serialize(r);
+  }));
+}
+
+void SimulationCost::measure(double& cpu_s, double& wall_s, double& peak_rss_bytes) const {
+  wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  rusage ru{};
+  ::getrusage(RUSAGE_SELF, &ru);
+  peak_rss_bytes = static_cast<double>(ru.ru_maxrss) * 1024.0;
+  cpu_s = static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+          1e-6 * static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+}
+
+std::string run_simulation_bytes(const topologies::PlatformSource& platform, int ep_gpus,
+                                 const std::function<std::string(FlowNetwork&, const SimulationCost&)>& body) {
   if (ep_gpus < 0) throw InputError(fmt::format("expert-parallel degree must be >= 1, got {}", ep_gpus));
-  std::string bytes = run_isolated([&]() {
-    auto t0 = std::chrono::steady_clock::now();
+  return run_isolated([&]() {
+    const SimulationCost cost{std::chrono::steady_clock::now()};
     // SimGrid reads its own flags from argv: warnings only (its INFO lines would drown the table).
     // Issuing actors (one per GPU, see flow_network.cpp) need little stack: 256 KiB instead of
     // 8 MiB keeps thousands of them within a few GB of address space. The network model is
@@ -46,16 +64,8 @@ ReplayResult run_simulation(const topologies::PlatformSource& platform, int ep_g
                                                           built.gpus.size(), ep_gpus)));
     int used = ep_gpus > 0 ? ep_gpus : static_cast<int>(built.gpus.size());  // 0: the whole platform
     FlowNetwork net(first_gpus(std::move(built), used));
-    ReplayResult r = body(net);
-    r.sim_wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    rusage ru{};
-    ::getrusage(RUSAGE_SELF, &ru);
-    r.sim_peak_rss_bytes = static_cast<double>(ru.ru_maxrss) * 1024.0;
-    r.sim_cpu_s = static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-                  1e-6 * static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
-    return serialize(r);
+    return body(net, cost);
   });
-  return deserialize_result(bytes);
 }
 
 }  // namespace moesim::sim

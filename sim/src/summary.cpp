@@ -156,7 +156,9 @@ nlohmann::json to_json(const ReplaySummary& s, const ReplayResult& r) {
                    {"calibration", r.settings.calibration},
                    {"nominal_platform", r.settings.nominal_platform},
                    {"local_copy", r.settings.local_copy},
-                   {"start_offsets", r.settings.start_offsets.empty() ? "none (every GPU starts at 0)" : r.settings.start_offsets}};
+                   {"start_offsets", r.settings.start_offsets.empty() ? "none (every GPU starts at 0)" : r.settings.start_offsets},
+                   {"fluid_merge", r.settings.fluid_merge},
+                   {"approximate", r.settings.fluid_merge > 0}};
   j["all_to_alls"] = r.a2a_rows.size();
   j["layers"] = r.layer_rows.size();
   j["total_all_to_all_s"] = s.total_a2a_s;
@@ -213,6 +215,10 @@ std::string human_report(const ReplaySummary& s, const ReplayResult& r) {
   out += fmt::format("calibration: {}{}\n", r.settings.calibration,
                      r.settings.local_copy ? "; local copy on each GPU's copy link" : "; local copy not modelled (free)");
   if (!r.settings.start_offsets.empty()) out += fmt::format("start offsets: {}\n", r.settings.start_offsets);
+  if (r.settings.fluid_merge > 0)
+    out += fmt::format("APPROXIMATE: --fluid-merge {:g} (completions within {:g} x elapsed time are one event; error "
+                       "against the exact engine measured in sim/README.md)\n",
+                       r.settings.fluid_merge, r.settings.fluid_merge);
   out += "an all-to-all's time is its slowest GPU's (finish - own start); a layer's runs from the first dispatch start\n"
          "to the last combine finish, compute included; P50..max over all-to-alls (layer: over layers)\n\n";
   out += fmt::format("{:<9} {:>6} {:>10} {:>10} {:>10} {:>10} {:>15} {:>13} {:>14} {:>16}\n", "phase", "count",

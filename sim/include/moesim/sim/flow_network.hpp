@@ -46,6 +46,9 @@ class FlowNetwork {
   // factors (what it reproduces) and throws otherwise.
   void set_engine(NetworkEngine engine);
   NetworkEngine engine() const { return engine_; }
+  // The fluid engine's approximate mode (`--fluid-merge`, after set_engine(kFluid)): completions
+  // within `relative` x the run's elapsed time are one event (fluid_maxmin.hpp). 0 = exact.
+  void set_fluid_merge(double relative);
 
   const topologies::SimgridPlatform& platform() const { return platform_; }
   int gpus() const { return static_cast<int>(platform_.gpus.size()); }
@@ -74,6 +77,7 @@ class FlowNetwork {
   topologies::SimgridPlatform platform_;
   NetworkEngine engine_ = NetworkEngine::kSimgrid;
   double origin_s_ = 0;
+  double fluid_merge_ = 0;
   std::uint64_t flows_simulated_ = 0;
   std::unique_ptr<FluidMaxMin> fluid_;
   std::vector<std::uint32_t> fluid_route_of_pair_;  // (gpus, gpus); kNoRoute until looked up

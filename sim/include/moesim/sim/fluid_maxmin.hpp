@@ -77,10 +77,14 @@ class FluidMaxMin {
   void set_clock_s(double t) { clock_s_ = t; }
   // Off: every event re-solves every flow from scratch (the reference for the incremental solve).
   void set_incremental(bool on) { incremental_ = on; }
-  // Completions within this fraction of the run's elapsed time are one event. The default 1e-12
-  // only merges flows that end together up to rounding; larger values are an approximation
-  // (fewer events, each flow ending at most that fraction early), never the default.
-  void set_merge_relative(double fraction) { merge_relative_ = fraction; }
+  // Completions within this fraction of the run's elapsed time are one event. The default
+  // (kExactMerge) only merges flows that end together up to rounding. A larger value is the
+  // approximate mode (`--fluid-merge`, never the default): the flows ending within the window leave
+  // the network together at the window's first completion, each recorded at its own completion time
+  // at the rates then in force; the others see the freed bandwidth up to that fraction early.
+  static constexpr double kExactMerge = 1e-12;
+  void set_merge_relative(double fraction) { merge_relative_ = fraction > kExactMerge ? fraction : kExactMerge; }
+  bool approximate() const { return merge_relative_ > kExactMerge; }
   std::uint64_t solves() const { return solves_; }            // events that changed rates
   std::uint64_t full_solves() const { return full_solves_; }  // of those, solved from scratch
   std::uint64_t flows_fixed() const { return flows_fixed_; }  // rates set, summed over solves (the work)
@@ -124,7 +128,7 @@ class FluidMaxMin {
 
   FluidPrecision precision_;
   bool incremental_ = true;
-  double merge_relative_ = 1e-12;
+  double merge_relative_ = kExactMerge;
   double clock_s_ = 0;
   std::uint64_t solves_ = 0, full_solves_ = 0, flows_fixed_ = 0, rates_changed_ = 0;
   // Links.

@@ -6,6 +6,7 @@
 // every GPU has finished the previous combine.
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -25,6 +26,9 @@ using topologies::PlatformSource;
 struct ReplayOptions {
   const A2AAlgorithm* algorithm = &direct_algorithm();  // find_algorithm() at the CLI boundary
   NetworkEngine engine = NetworkEngine::kSimgrid;
+  // The fluid engine's approximate mode (--fluid-merge REL): completions within REL x elapsed time
+  // are one event. 0 = exact (the default); sim/README.md has its measured error.
+  double fluid_merge = 0;
   A2AOptions a2a;
   double flops_per_token = 0;  // expert FLOPs per (token, expert) pair; 0 = no compute between dispatch and combine
   double gpu_flops = 0;        // achieved FLOP/s of one GPU
@@ -77,6 +81,13 @@ struct TraceReplayOptions {
 
 ReplayResult replay_trace(const std::filesystem::path& trace, const PlatformSource& platform,
                           const TraceReplayOptions& trace_options, const ReplayOptions& options);
+
+// The trace's selected (step, layer) blocks as LayerWork for `gpus` GPUs, in order (placement, token
+// spread, dedup and bytes per token resolved as replay_trace does; `settings` receives them). The
+// once-per-node matrices are filled when node_once_gpus_per_node > 0. Streams one block at a time.
+void for_each_trace_layer(const std::filesystem::path& trace, int gpus, const TraceReplayOptions& trace_options,
+                          const ReplayOptions& options, int node_once_gpus_per_node, ResolvedSettings& settings,
+                          const std::function<void(const LayerWork&, const LayerTraffic&)>& fn);
 
 // The core, for callers that already hold a built platform (inside the simulation process).
 class ReplayEngine {

@@ -63,6 +63,7 @@ struct ResolvedSettings {
   bool nominal_platform = true;         // the platform's figures are datasheet values, not measured
   std::string start_offsets;            // --start-offsets as given; empty = every GPU starts at 0
   bool local_copy = false;              // the diagonal moved on each GPU's copy link (node.local_copy_bandwidth)
+  double fluid_merge = 0;               // > 0: the fluid engine's approximate mode (--fluid-merge), 0 = exact
 };
 
 struct ReplayResult {
