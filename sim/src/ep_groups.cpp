@@ -110,7 +110,7 @@ EpGroupsResult replay_ep_groups(const std::filesystem::path& trace, const topolo
                                 const TraceReplayOptions& topt, const ReplayOptions& options,
                                 const EpGroupsOptions& groups_options) {
   const int ep_size = groups_options.ep_size;
-  if (options.algorithm != &direct_algorithm())
+  if (options.algorithm->run != direct_algorithm().run)
     throw InputError(fmt::format("--ep-size runs every group's flows in one simulation: --algorithm direct only (got {})",
                                  options.algorithm->name));
   if (!options.start_offsets.empty())

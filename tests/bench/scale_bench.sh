@@ -8,7 +8,8 @@
 # Run: tests/bench/scale_bench.sh BUILD_DIR [WORK_DIR] [CASE...]
 #   BUILD_DIR: a Release build (-DMOESIM_WITH_TORCH=OFF is enough); WORK_DIR keeps the traces
 #   (default /tmp/moesim-scale-bench). CASE: zipf256, zipf256-old, zipf256-trace, zipf1024,
-#   zipf1024-old, synth, startup (default: all but the -old ones, which take minutes to hours).
+#   zipf1024-old, synth, startup, approx (--fluid-merge against exact: prints its own table; run it
+#   alone), ep1024, ep16384, preset16384 (default: startup synth zipf256 zipf1024 zipf256-trace).
 #   MOESIM_BENCH_CPU_CAP_S caps each case's CPU time (default 600).
 set -euo pipefail
 
@@ -18,6 +19,7 @@ shift $(( $# >= 2 ? 2 : 1 ))
 cases=("$@")
 [ ${#cases[@]} -gt 0 ] || cases=(startup synth zipf256 zipf1024 zipf256-trace)
 moesim=$build/cli/moesim
+here=$(cd "$(dirname "$0")" && pwd)
 cap_s=${MOESIM_BENCH_CPU_CAP_S:-600}
 mkdir -p "$work"
 
@@ -51,6 +53,15 @@ synth_trace() {
   echo "$file"
 }
 
+# synth_trace_e GPUS EXPERTS: one layer, one step, 8192 tokens per GPU, EXPERTS experts.
+synth_trace_e() {
+  local gpus=$1 experts=$2
+  local file="$work/zipf-${gpus}gpu-${experts}e.h5"
+  [ -f "$file" ] || "$moesim" trace synth --experts "$experts" --top-k $kTopK --hidden $kHidden --load $kLoad \
+    --tokens $((kTokensPerGpu * gpus)) --steps 1 --layers 1 --seed 21 --quiet --out "$file" >/dev/null
+  echo "$file"
+}
+
 # replay LABEL TRACE GPUS PLATFORM [extra flags]: measure one `moesim replay` of the trace.
 replay() {
   local label=$1 trace=$2 gpus=$3 platform=$4; shift 4
@@ -58,8 +69,40 @@ replay() {
     --engine fluid --no-balanced --quiet "$@"
 }
 
-echo "| case | CPU s | peak RSS MB | flows | solves | of which full | rates set | note |"
-echo "|---|---|---|---|---|---|---|---|"
+# approx_rows LABEL TRACE GPUS PLATFORM: the exact fluid engine and --fluid-merge at each tolerance of
+# MOESIM_BENCH_MERGE (default 1e-3 1e-2 5e-2); error of P99 dispatch / combine / layer against exact,
+# simulation CPU s (the simulation process's, from --json) and solves.
+approx_rows() {
+  local label=$1 trace=$2 gpus=$3 platform=$4
+  for rel in 0 ${MOESIM_BENCH_MERGE:-1e-3 1e-2 5e-2}; do
+    ( ulimit -t "$cap_s"; MOESIM_FLUID_STATS=1 "$moesim" replay --trace "$trace" --gpus "$gpus" --platform "$platform" \
+        --placement eplb --engine fluid --no-balanced --quiet --json --fluid-merge "$rel" >"$work/approx-$rel.json" \
+        2>"$work/approx-$rel.err" ) || echo "| $label | $rel | exit $? |"
+  done
+  /usr/bin/python3 - "$work" "$label" ${MOESIM_BENCH_MERGE:-1e-3 1e-2 5e-2} <<'PY'
+import json, re, sys
+work, label, rels = sys.argv[1], sys.argv[2], sys.argv[3:]
+def load(rel):
+    j = json.load(open(f"{work}/approx-{rel}.json"))
+    solves = sum(int(m.group(1)) for m in re.finditer(r"(\d+) solves", open(f"{work}/approx-{rel}.err").read()))
+    p = j["phases"]
+    return [p[k]["time_s"]["p99"] for k in ("dispatch", "combine", "layer")], j["simulation"]["cpu_s"], solves
+exact, cpu0, solves0 = load(0)
+print(f"| {label} | exact | {exact[0]*1e6:.2f} / {exact[1]*1e6:.2f} / {exact[2]*1e6:.2f} us | | {cpu0:.2f} | {solves0} | |")
+for rel in rels:
+    t, cpu, solves = load(rel)
+    err = " / ".join(f"{(a - b) / b * 100:+.3f} %" for a, b in zip(t, exact))
+    print(f"| {label} | {rel} | | {err} | {cpu:.2f} | {solves} | {cpu0 / cpu if cpu > 0 else float('inf'):.1f}x |")
+PY
+}
+
+if [[ " ${cases[*]} " == *" approx"* ]]; then
+  echo "| workload | --fluid-merge | exact P99 dispatch / combine / layer | error dispatch / combine / layer | sim CPU s | solves | speed-up |"
+  echo "|---|---|---|---|---|---|---|"
+else
+  echo "| case | CPU s | peak RSS MB | flows | solves | of which full | rates set | note |"
+  echo "|---|---|---|---|---|---|---|---|"
+fi
 for c in "${cases[@]}"; do
   case $c in
     startup)
@@ -81,6 +124,32 @@ for c in "${cases[@]}"; do
       replay "Zipf 1024 GPUs fat-tree-1024-3tier, 1 layer" "$(synth_trace 1024 1 1)" 1024 fat-tree-1024-3tier --redundant-experts 768 ;;
     zipf1024-old)
       MOESIM_FLUID_FULL_SOLVE=1 replay "same, full re-solve at every event" "$(synth_trace 1024 1 1)" 1024 fat-tree-1024-3tier --redundant-experts 768 ;;
+    approx)  # issue 21 point 2: --fluid-merge against the exact engine (this case prints its own table)
+      approx_rows "Zipf 64 GPUs, 64 experts, switch:64" "$(synth_trace_e 64 64)" 64 switch:64
+      approx_rows "Zipf 64 GPUs, 256 experts, switch:64" "$(synth_trace_e 64 256)" 64 switch:64
+      approx_rows "Zipf 64 GPUs, 256 experts, fat-tree-256 (first 64)" "$(synth_trace_e 64 256)" 64 fat-tree-256
+      approx_rows "Zipf 256 GPUs, 256 experts, switch:256" "$(synth_trace_e 256 256)" 256 switch:256
+      approx_rows "Zipf 256 GPUs, 256 experts, fat-tree-256" "$(synth_trace_e 256 256)" 256 fat-tree-256
+      ;;
+    ep1024)  # issue 21 point 3: 1024 GPUs as 16 EP groups of 64 on the 2:1 tree, exact, both layouts
+      for layout in packed spread; do
+        measure "1024 GPUs as 16 x EP 64 ($layout), fat-tree-1024-3tier-2to1, exact, 1 layer + group 0 alone" \
+          "$moesim" replay --trace "$(synth_trace_e 64 256)" --platform fat-tree-1024-3tier-2to1 --ep-size 64 \
+          --ep-layout "$layout" --placement eplb --engine fluid --quiet
+        grep -E "^(0 alone|0 |.*slowest)" "$work/out.txt" | sed 's/^/    /'
+      done
+      ;;
+    ep16384)  # 16384 GPUs as 256 EP groups of 64, approximate mode (the exact engine is out of reach)
+      measure "16384 GPUs as 256 x EP 64 (packed), fat-tree-16384-3tier-rail, --fluid-merge 1e-2, 1 layer + group 0 alone" \
+        "$moesim" replay --trace "$(synth_trace_e 64 256)" --platform "$here/../../platforms/fat-tree-16384-3tier-rail.yaml" \
+        --ep-size 64 --placement eplb --engine fluid --fluid-merge 1e-2 --quiet
+      grep -E "^(0 alone|0 |.*slowest)" "$work/out.txt" | sed 's/^/    /'
+      ;;
+    preset16384)  # building the 16384-GPU preset in SimGrid (2 GPUs used: the build is the cost)
+      printf '0,1000000\n1000000,0\n' >"$work/m2.csv"
+      measure "fat-tree-16384-3tier-rail: SimGrid platform build (+ one 2-GPU flow pair)" "$moesim" replay \
+        --matrix "$work/m2.csv" --gpus 2 --platform "$here/../../platforms/fat-tree-16384-3tier-rail.yaml" --engine fluid --quiet
+      ;;
     *) echo "unknown case '$c'" >&2; exit 2 ;;
   esac
 done
