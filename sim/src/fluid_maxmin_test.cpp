@@ -54,6 +54,27 @@ TEST_CASE("fluid solver: a route that repeats a link counts it twice") {
   CHECK(fluid.run(flows)[0] == doctest::Approx(50.0 / 5));
 }
 
+TEST_CASE("fluid solver: approximate mode (--fluid-merge) ends flows in the window at their own completion") {
+  // One link of capacity 2, no latency. A (100 bytes) and B (101 bytes) share it at 1 each; A ends at
+  // 100, B then has 1 byte left at rate 2: 100.5 exactly. With a merge window of 1e-2 x 100 = 1 s, B
+  // (due at 101 at the rate in force) ends with A's event and is recorded at 101; 1e-3 (0.1 s) is exact.
+  for (double merge : {0.0, 1e-3, 1e-2}) {
+    CAPTURE(merge);
+    FluidMaxMin fluid;
+    std::uint32_t link = fluid.add_link(2, false);
+    std::uint32_t r = fluid.add_route(std::vector<std::uint32_t>{link}, 0.0);
+    fluid.set_merge_relative(merge);
+    CHECK(fluid.approximate() == (merge > 0));
+    std::vector<FluidMaxMin::Flow> flows = {{r, 100, 0}, {r, 101, 0}};
+    auto finish = fluid.run(flows);
+    CHECK(finish[0] == doctest::Approx(100.0).epsilon(1e-12));
+    const double b = merge >= 1e-2 ? 101.0 : 100.5;
+    CHECK(finish[1] == doctest::Approx(b).epsilon(1e-12));
+    CHECK(fluid.clock_s() == doctest::Approx(b).epsilon(1e-12));
+    CHECK(fluid.solves() == (merge >= 1e-2 ? 2u : 3u));  // at 0, at 100 (, at 100.5)
+  }
+}
+
 namespace {
 
 // A two-level tree built in the solver alone: GPUs with up/down ports, racks with oversubscribed
