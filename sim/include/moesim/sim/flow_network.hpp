@@ -10,6 +10,7 @@
 // SimGrid comm per flow) or the fluid engine (fluid_maxmin.hpp: the same CM02 max-min sharing over
 // the same SimGrid routes, solved by our own code with one array slot per flow; for scale).
 #include <cstdint>
+#include <cstdlib>
 #include <memory>
 #include <span>
 #include <string>
@@ -80,7 +81,11 @@ class FlowNetwork {
   double fluid_merge_ = 0;
   std::uint64_t flows_simulated_ = 0;
   std::unique_ptr<FluidMaxMin> fluid_;
-  std::vector<std::uint32_t> fluid_route_of_pair_;  // (gpus, gpus); kNoRoute until looked up
+  struct FreeDeleter {
+    void operator()(void* p) const { std::free(p); }
+  };
+  // (gpus, gpus): route id + 1, 0 until looked up; calloc'd (untouched pages cost no memory).
+  std::unique_ptr<std::uint32_t[], FreeDeleter> fluid_route_of_pair_;
   std::unordered_map<const simgrid::s4u::Link*, std::uint32_t> fluid_link_of_;
 };
 
