@@ -136,14 +136,14 @@ for c in "${cases[@]}"; do
         measure "1024 GPUs as 16 x EP 64 ($layout), fat-tree-1024-3tier-2to1, exact, 1 layer + group 0 alone" \
           "$moesim" replay --trace "$(synth_trace_e 64 256)" --platform fat-tree-1024-3tier-2to1 --ep-size 64 \
           --ep-layout "$layout" --placement eplb --engine fluid --quiet
-        grep -E "^(0 alone|0 |.*slowest)" "$work/out.txt" | sed 's/^/    /'
+        grep -E "^(0 alone|0 |[0-9]+ .*\(slowest\))" "$work/out.txt" | sed 's/^/    /'
       done
       ;;
     ep16384)  # 16384 GPUs as 256 EP groups of 64, approximate mode (the exact engine is out of reach)
       measure "16384 GPUs as 256 x EP 64 (packed), fat-tree-16384-3tier-rail, --fluid-merge 1e-2, 1 layer + group 0 alone" \
         "$moesim" replay --trace "$(synth_trace_e 64 256)" --platform "$here/../../platforms/fat-tree-16384-3tier-rail.yaml" \
         --ep-size 64 --placement eplb --engine fluid --fluid-merge 1e-2 --quiet
-      grep -E "^(0 alone|0 |.*slowest)" "$work/out.txt" | sed 's/^/    /'
+      grep -E "^(0 alone|0 |[0-9]+ .*\(slowest\))" "$work/out.txt" | sed 's/^/    /'
       ;;
     preset16384)  # building the 16384-GPU preset in SimGrid (2 GPUs used: the build is the cost)
       printf '0,1000000\n1000000,0\n' >"$work/m2.csv"
