@@ -24,7 +24,7 @@ struct ReplayArgs {
   double dispatch_bytes = 0, combine_bytes = 0, launch_us = 0, overhead_us = 0, flops_per_token = 0, gpu_tflops = 0;
   std::vector<int> layers;
   std::uint64_t steps = 0;
-  bool no_dedup = false, no_balanced = false, no_reuse = false, json = false, quiet = false;
+  bool no_dedup = false, no_balanced = false, no_reuse = false, json = false, quiet = false, write_matrix = false;
   ReplayOptions options;
 };
 
@@ -51,6 +51,7 @@ nlohmann::json config_json(const ReplayArgs& a) {
           {"balanced_reference", a.options.balanced_reference}};
   // Only when given: a folder written before --start-offsets existed keeps the same configuration.
   if (!a.start_offsets.empty()) j["start_offsets"] = a.start_offsets;
+  if (a.write_matrix) j["write_matrix"] = true;
   return j;
 }
 
@@ -106,6 +107,9 @@ int run_replay(ReplayArgs& a, bool placement_given) {
   a.options.reuse_identical = !a.no_reuse;
   a.options.progress = !a.quiet && !a.json;
   if (!a.start_offsets.empty()) a.options.start_offsets = parse_start_offsets(a.start_offsets);
+  if (a.write_matrix && a.out.empty())
+    throw InputError("--write-matrix writes matrices.h5 and matrices.csv into the --out folder: give --out");
+  a.options.keep_matrices = a.write_matrix;
   if (a.options.flops_per_token > 0 && a.options.gpu_flops <= 0)
     throw InputError("--flops-per-token needs --gpu-tflops (the GPU's achieved rate)");
   PlatformSource platform = topologies::parse_platform_source(a.platform);
@@ -125,7 +129,9 @@ int run_replay(ReplayArgs& a, bool placement_given) {
     cli::print_json(j);
   } else {
     std::cout << human_report(s, r);
-    if (!a.out.empty()) std::cout << fmt::format("wrote {0}/replay.h5, {0}/a2a.csv, {0}/summary.json\n", a.out);
+    if (!a.out.empty())
+      std::cout << fmt::format("wrote {0}/replay.h5, {0}/a2a.csv, {0}/summary.json{1}\n", a.out,
+                               a.write_matrix ? fmt::format(", {0}/matrices.h5, {0}/matrices.csv", a.out) : "");
   }
   return kExitOk;
 }
@@ -194,6 +200,9 @@ void register_commands(cli::Commands& commands, CLI::App& app) {
   cmd->add_flag("--no-balanced", args->no_balanced, "Skip the balanced reference (halves the simulations)");
   cmd->add_flag("--no-reuse", args->no_reuse, "Simulate identical all-to-alls again instead of reusing the first result");
   cmd->add_option("--out", args->out, "Directory for replay.h5 (every row), a2a.csv and summary.json");
+  cmd->add_flag("--write-matrix", args->write_matrix,
+                "Also write every (step, layer)'s GPU x GPU dispatch and combine bytes into --out: matrices.h5 "
+                "([layers, gpus, gpus]) and matrices.csv (step,layer,phase,src,dst,bytes; non-zero entries)");
   cli::add_json_flag(cmd, args->json);
   cli::add_quiet_flag(cmd, args->quiet);
   cmd->callback([trace, matrix] {
