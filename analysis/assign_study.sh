@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 7's study: what forcing an even expert assignment at inference costs in perplexity and buys
+# The assignment study: what forcing an even expert assignment at inference costs in perplexity and buys
 # in all-to-all latency. Runs `moesim assign-eval` over the strategies in assign_study.strategies on
 #   1. the default model (model/default, or MODEL=dir) over WikiText-2 test, + LAMBADA;
 #   2. real-architecture checkpoints: the Qwen3-MoE and DeepSeek-V3 parity fixtures

@@ -46,7 +46,7 @@ MiB = 1024 * KiB
 ALIGN_BYTES = 16                 # every per-pair message is a multiple of this (bf16 tokens are)
 SIZES_SKEWED_BYTES = [64 * KiB * 4**k for k in range(7)]          # 64 KiB .. 256 MiB per GPU
 SIZES_UNIFORM_BYTES = [64 * KiB * 2**k for k in range(13)]        # denser for calibration
-# --calibration-sets (issue 17): what `moesim calibrate` fits each mechanism on, 4 KiB .. 1 GiB per GPU.
+# --calibration-sets: what `moesim calibrate` fits each mechanism on, 4 KiB .. 1 GiB per GPU.
 SIZES_CALIBRATION_BYTES = [4 * KiB * 4**k for k in range(10)]     # 4 KiB .. 1 GiB per GPU
 HOT_FACTOR = 4.0                 # hot GPU sends / receives this many times a normal pair's share
 RANDOM_SIGMA = 1.0               # log-normal sigma of random-skew entries

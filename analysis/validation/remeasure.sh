@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 17's re-measurement, one command on a node with >= 2 GPUs (PyTorch + NCCL; nothing downloaded):
+# The NCCL re-measurement behind `moesim calibrate`, one command on a node with >= 2 GPUs (PyTorch + NCCL; nothing downloaded):
 #   analysis/validation/remeasure.sh OUT_DIR [--extra-patterns analysis/validation/default_model_patterns.json]
 # 1. aligned launch (GPU spin + all_reduce before each call): uniform, skewed and the calibration sets
 #    (single-peer, diagonal-only, uniform, 4 KiB .. 1 GiB per GPU)  -> OUT_DIR/aligned/results.json

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# On the GPU machine (2 GPUs for part 3): the checks of issue 5 that need CUDA and transformers.
+# On the GPU machine (2 GPUs for part 3): the capture checks that need CUDA and transformers.
 #   1. analysis/capture_hf.py on the default model and the tiny parity fixtures, on CPU float32 and
 #      CUDA bfloat16 → OUT/hf_captures.tar.gz (compared here with `moesim capture`:
 #      analysis/capture_hf_check/compare.sh)

@@ -117,7 +117,7 @@ int run_replay(ReplayArgs& a, bool placement_given) {
   ReplayResult r = a.matrix.empty() ? run_trace(a, platform) : run_matrix(a, platform);
   ReplaySummary s = summarize(r);
   // One line, on stderr so that --json stays one JSON document: a nominal platform's times are
-  // datasheet figures (about 2x optimistic against NCCL on the demo, issue 17), not predictions.
+  // datasheet figures (about 2x optimistic against NCCL on the demo), not predictions.
   if (r.settings.nominal_platform && !a.quiet)
     std::cerr << fmt::format("note: platform '{}' is nominal (datasheet figures, not calibrated on measurements); "
                              "see platforms/README.md, \"Calibrating a platform\"\n",
