@@ -174,7 +174,20 @@ static std::filesystem::path output_folder(const std::filesystem::path& dir) {
 }
 
 void check_outputs(const std::filesystem::path& dir, const nlohmann::json& config) {
-  refuse_other_configuration(output_folder(dir), config);
+  std::filesystem::path target = output_folder(dir);
+  refuse_other_configuration(target, config);
+  // The results are written beside the folder: a folder there that cannot be written fails now
+  // (exit 1, the machine's state, not the input), not after a replay whose results would be lost.
+  std::error_code ec;
+  for (std::filesystem::path folder = target.parent_path(); !folder.empty(); folder = folder.parent_path()) {
+    if (std::filesystem::exists(folder, ec)) {
+      if (::access(folder.c_str(), W_OK | X_OK) != 0)
+        throw std::runtime_error(fmt::format("{}: cannot write the results: the folder {} is not writable ({})",
+                                             dir.string(), folder.string(), std::strerror(errno)));
+      break;
+    }
+    if (folder == folder.parent_path()) break;
+  }
 }
 
 void write_outputs(const std::filesystem::path& dir, const ReplayResult& r, const ReplaySummary& s,
