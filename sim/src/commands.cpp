@@ -114,6 +114,7 @@ int run_replay(ReplayArgs& a, bool placement_given) {
     throw InputError("--flops-per-token needs --gpu-tflops (the GPU's achieved rate)");
   PlatformSource platform = topologies::parse_platform_source(a.platform);
   if (!platform.spec && platform.text.find('/') != std::string::npos) cli::require_file(platform.text);
+  if (!a.out.empty()) check_outputs(a.out, config_json(a));  // before the replay, not after it
   ReplayResult r = a.matrix.empty() ? run_trace(a, platform) : run_matrix(a, platform);
   ReplaySummary s = summarize(r);
   // One line, on stderr so that --json stays one JSON document: a nominal platform's times are

@@ -174,6 +174,7 @@ void refuse_other_configuration(const std::filesystem::path& dir, const nlohmann
   std::error_code ec;
   if (std::filesystem::exists(dir, ec) && !std::filesystem::is_directory(dir, ec))
     throw InputError(located(dir, "--out names a file, expected a folder for the replay's results"));
+  refuse_path_below_a_file(dir);  // was: exit 1 with a filesystem error, after the whole replay
   std::ifstream old(dir / "summary.json");
   if (!old) return;
   nlohmann::json previous = nlohmann::json::parse(old, nullptr, false);
@@ -199,10 +200,32 @@ void replace_folder(const std::filesystem::path& temp, const std::filesystem::pa
 
 }  // namespace
 
-void write_outputs(const std::filesystem::path& dir, const ReplayResult& r, const ReplaySummary& s,
-                   const nlohmann::json& config) {
+static std::filesystem::path output_folder(const std::filesystem::path& dir) {
   std::filesystem::path target = std::filesystem::absolute(dir).lexically_normal();
   if (target.filename().empty()) target = target.parent_path();  // "results/"
+  return target;
+}
+
+void check_outputs(const std::filesystem::path& dir, const nlohmann::json& config) {
+  std::filesystem::path target = output_folder(dir);
+  refuse_other_configuration(target, config);
+  // The results are written beside the folder: a folder there that cannot be written fails now
+  // (exit 1, the machine's state, not the input), not after a replay whose results would be lost.
+  std::error_code ec;
+  for (std::filesystem::path folder = target.parent_path(); !folder.empty(); folder = folder.parent_path()) {
+    if (std::filesystem::exists(folder, ec)) {
+      if (::access(folder.c_str(), W_OK | X_OK) != 0)
+        throw std::runtime_error(fmt::format("{}: cannot write the results: the folder {} is not writable ({})",
+                                             dir.string(), folder.string(), std::strerror(errno)));
+      break;
+    }
+    if (folder == folder.parent_path()) break;
+  }
+}
+
+void write_outputs(const std::filesystem::path& dir, const ReplayResult& r, const ReplaySummary& s,
+                   const nlohmann::json& config) {
+  std::filesystem::path target = output_folder(dir);
   refuse_other_configuration(target, config);
   nlohmann::json summary = to_json(s, r);
   summary["config"] = config;
