@@ -202,7 +202,7 @@ int run(const Args& a) {
                                   "dppl%", "lmb wppl", "gini", "max/mean", "maxvio", "drop%", "reroute%", "a2a P50us", "a2a P99us");
   for (const auto& j : rows) {
     const std::string acc = j.contains("lambada_accuracy") ? fmt::format("{:.3f}", j["lambada_accuracy"].get<double>()) : "-";
-    const std::string wppl = j.contains("lambada_word_ppl") ? fmt::format("{:.1f}", j["lambada_word_ppl"].get<double>()) : "-";
+    const std::string wppl = j.contains("lambada_word_ppl") ? fmt::format("{:.3g}", j["lambada_word_ppl"].get<double>()) : "-";
     csv += fmt::format("\"{}\",{:.4f},{:.2f},{},{},{:.4f},{:.3f},{:.3f},{:.2f},{:.2f},{:.2f},{:.3f},{:.3f}\n", j["strategy"].get<std::string>(),
                        j["ppl"].get<double>(), j["ppl_change_pct"].get<double>(), acc == "-" ? "" : acc, wppl == "-" ? "" : wppl, j["gini"].get<double>(),
                        j["max_mean"].get<double>(), j["max_vio"].get<double>(), j["dropped_pairs_pct"].get<double>(),
