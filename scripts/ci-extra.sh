@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Reliability checks beyond scripts/test.sh (issue 11), for CI or before a release:
+# Reliability checks beyond scripts/test.sh for CI or before a release:
 #  1. the test suite built with AddressSanitizer + UndefinedBehaviorSanitizer (preset "asan":
 #     clang 14, build-asan/, no LibTorch) and run with ctest; any sanitizer report fails its test.
 #     Left out (ctest -LE plain_only, the plain suite runs them): tests that run no moesim code of
@@ -10,7 +10,7 @@
 #     a change of the code (tests/fuzz/run_fuzzers.sh --runs, two harnesses at a time). The harnesses
 #     are linked in build-asan itself (the preset instruments everything for libFuzzer), so the
 #     libraries are compiled once for both parts, not a second time in build-fuzz/. The time-bound
-#     random search is scripts/fuzz-campaign.sh, run by hand (issue 20).
+#     random search is scripts/fuzz-campaign.sh, run by hand.
 # Exit 0 when both pass. Measured on the 2-core dev machine: see docs/BAD_INPUTS.md.
 set -uo pipefail
 cd "$(dirname "$0")/.."

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `replay --out` into a folder the user cannot write: one line, exit 1 (the machine's state, not the
-# input), before the replay runs (issue 20: it once aborted with exit 134 after the replay, then failed
+# input), before the replay runs (it once aborted with exit 134 after the replay, then failed
 # with a filesystem error after it). As root, the command runs as nobody (setpriv), since root writes anywhere.
 # Usage: replay_unwritable_out_test.sh MOESIM MATRIX_CSV
 set -u

@@ -6,7 +6,7 @@
 #   tests/fuzz/run_fuzzers.sh --runs 2000 [--seed 1] [--jobs 2] [TARGET...]   # CI: deterministic
 #   tests/fuzz/run_fuzzers.sh 600 [TARGET...]                       # campaign: 600 s each, random seed
 #
-# CI mode (issue 20): every target replays its seed corpus and regression inputs, then runs exactly
+# CI mode: every target replays its seed corpus and regression inputs, then runs exactly
 # N executions (-runs=N; a target may lower it with a "# ci-runs: N" line in tests/fuzz/<t>.options)
 # from a fixed seed, in one process (no fork mode), from an empty work corpus, without compare
 # tracing (its feedback varies between runs), with a 120 s per-input limit that no healthy input
