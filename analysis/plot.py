@@ -13,7 +13,7 @@
   /usr/bin/python3 analysis/plot.py sweep runs/x/results.csv --x s --y replay.phases.all.time_s.p99 \\
       --by placement --where platform=dgx-h100-8gpu --out curve.png
   /usr/bin/python3 analysis/plot.py assign study/assign_eval.json --out tradeoff.png   (moesim assign-eval)
-  /usr/bin/python3 analysis/plot.py finetune analysis/finetune_study_runs --out finetune.png
+  /usr/bin/python3 analysis/plot.py finetune analysis/studies/finetune_study_runs --out finetune.png
 
 Exit 0 ok, 2 bad input (with a one-line message naming the file; never a traceback).
 """

@@ -36,6 +36,7 @@ struct StrategyResult {
   double nll = 0;
   std::uint64_t scored = 0;
   double lambada_accuracy = -1;  // −1: not measured
+  double lambada_word_ppl = -1;  // LAMBADA last-word perplexity (the figure a small model moves); −1: not measured
   std::vector<LayerResult> layers;
   double a2a_p50_s = 0, a2a_p99_s = 0;  // over every dispatch and combine all-to-all replayed
   double ppl() const;

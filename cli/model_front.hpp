@@ -1,7 +1,7 @@
 #pragma once
 // The commands that need LibTorch (model/ and assign-eval) live in a second executable,
-// `moesim-model`, built beside `moesim`. Loading LibTorch costs ~1 s CPU and ~190 MB before main
-// (issue 21), which `moesim --help`, `trace stats` or a sweep's thousand small replays would all
+// `moesim-model`, built beside `moesim`. Loading LibTorch costs ~1 s CPU and ~190 MB before main,
+// which `moesim --help`, `trace stats` or a sweep's thousand small replays would all
 // pay; so `moesim` itself never links it and hands these commands over with execv (same argv,
 // same exit code, same output). `moesim --help` still lists them (kModelCommands: keep in step
 // with the registrations in model/src/*_command.cpp and cli/assign_eval.cpp; the ctest

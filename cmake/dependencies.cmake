@@ -1,4 +1,4 @@
-# Every dependency is a Debian 12 package; ../shared/notes/toolchain.md lists the target names.
+# Every dependency is a Debian 12 package; docs/toolchain.md lists the target names.
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(SimGrid REQUIRED IMPORTED_TARGET simgrid>=3.32)
 find_package(yaml-cpp 0.7 REQUIRED)                 # target: yaml-cpp

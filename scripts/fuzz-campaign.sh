@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The time-bound fuzzing campaign (issue 20), moved out of CI so that CI stays deterministic
+# The time-bound fuzzing campaign, moved out of CI so that CI stays deterministic
 # (scripts/ci-extra.sh runs tests/fuzz/run_fuzzers.sh --runs N --seed 1): every harness is fuzzed
 # for SECONDS from its seed corpus with a random seed, keeping the corpus it grows in
 # build-fuzz/corpus/<target> between campaigns.

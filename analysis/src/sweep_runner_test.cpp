@@ -253,7 +253,7 @@ steps:
   CHECK(slow["wall_s"].get<double>() < 10.0);
 }
 
-// Issue 20: two sweeps on one folder raced over its result files (one reported "stdout is not
+// Regression: two sweeps on one folder raced over its result files (one reported "stdout is not
 // JSON", the other "8 ran ok" over a table with failed rows). Now the second refuses at once.
 TEST_CASE("a sweep folder is locked: a second sweep refuses, array tasks and collect share it") {
   using moesim::analysis::SweepFolderLock;

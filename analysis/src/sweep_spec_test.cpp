@@ -161,7 +161,7 @@ TEST_CASE("a parameter naming an input file ties the scenario id to that file's 
   CHECK(expand_grid(load_sweep_file(file))[0].id != before);
 }
 
-// Issue 20: a step (or any key) written twice silently kept only one of them.
+// Regression: a step (or any key) written twice silently kept only one of them.
 TEST_CASE("a key written twice in a sweep file is an error at the second, naming the first line") {
   CHECK(error_of("axes:\n  s: [1, 2]\nsteps:\n  a: moesim trace stats x.h5\n  a: moesim trace stats y.h5\n")
             .ends_with("bad.yaml:5:3: duplicate key 'a' (first at line 4)"));

@@ -22,15 +22,20 @@ AtomicOutput::AtomicOutput(fs::path final_path) : final_(std::move(final_path)) 
   // A path the user can correct (exit 2), unlike a full disk or a read-only folder (exit 1).
   std::error_code ec;
   if (fs::is_directory(final_, ec)) throw InputError(located(final_, "is a folder; give a file name to write"));
-  for (fs::path folder = final_.parent_path(); !folder.empty(); folder = folder.parent_path()) {
+  refuse_path_below_a_file(final_);
+  if (final_.has_parent_path()) fs::create_directories(final_.parent_path());
+}
+
+void refuse_path_below_a_file(const fs::path& path) {
+  std::error_code ec;
+  for (fs::path folder = path.parent_path(); !folder.empty(); folder = folder.parent_path()) {
     if (fs::exists(folder, ec)) {
       if (!fs::is_directory(folder, ec))
-        throw InputError(located(final_, fmt::format("cannot write here: '{}' is a file, not a folder", folder.string())));
+        throw InputError(located(path, fmt::format("cannot write here: '{}' is a file, not a folder", folder.string())));
       break;
     }
     if (folder == folder.parent_path()) break;
   }
-  if (final_.has_parent_path()) fs::create_directories(final_.parent_path());
 }
 
 AtomicOutput::~AtomicOutput() {

@@ -87,7 +87,7 @@ TEST_CASE("json_integer: whole numbers in range pass, everything else names file
   CHECK(int32_of("-2147483648") == "-2147483648");
 }
 
-// Issue 20: CLI11 alone accepts nan, inf, 1e400, "-1" for an unsigned (wrapped) and 2^70 for an
+// Regression: CLI11 alone accepts nan, inf, 1e400, "-1" for an unsigned (wrapped) and 2^70 for an
 // int64 (saturated); the validators refuse each with the reason.
 TEST_CASE("number validators: finite, in the type's range, > 0 or >= 0, plain decimal") {
   using moesim::cli::NumberLowerBound;
@@ -127,7 +127,7 @@ TEST_CASE("a validated option refuses nan and overflow at parse time") {
   CHECK(tokens == 7);
 }
 
-// Issue 20: `--out` naming a folder, or a path below a file, exited 1 (a filesystem exception)
+// Regression: `--out` naming a folder, or a path below a file, exited 1 (a filesystem exception)
 // although the user only has to correct the path: bad input, exit 2.
 TEST_CASE("AtomicOutput refuses a folder or a path below a file as bad input") {
   const fs::path folder = moesim::testing::scratch_path("atomic_out_folder");

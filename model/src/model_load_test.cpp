@@ -294,7 +294,7 @@ TEST_CASE("loading: a hub-style rope_scaling {type: yarn} reads the same as tran
   CHECK(plain.logits != v5.logits);
 }
 
-// --- Refusals (issue 18, point 4): what the config implies must be there, and NaN/Inf stop the run.
+// --- Refusals: what the config implies must be there, and NaN/Inf stop the run.
 
 namespace {
 // A copy of `arch` whose tensor `name` has its row `row` (or every value, row < 0) set to `value`.

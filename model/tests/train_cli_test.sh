@@ -30,11 +30,11 @@ grep -q '"tokens": 399' <<<"$out" || { echo "eval-ppl: every token but the first
 set +e
 err=$("$moesim" finetune --model "$model" $data --out "$dir/bad" --balance gnii=1 2>&1); code=$?
 [ $code = 2 ] && grep -q "unknown loss 'gnii'" <<<"$err" || { echo "bad balance: exit $code: $err"; exit 1; }
-# Issue 20: resuming a finished run (step 6) with --steps 6 printed "valid ppl 0.00" and exited 0.
+# Regression: resuming a finished run (step 6) with --steps 6 printed "valid ppl 0.00" and exited 0.
 err=$("$moesim" finetune --model "$model" $data --out "$dir/ft" --steps 6 --warmup 1 --batch 2 --seq 32 \
       --balance gini=0.1,z=0.001 --resume --quiet 2>&1); code=$?
 [ $code = 2 ] && grep -q "is at step 6, so --steps 6 leaves nothing to train" <<<"$err" || { echo "resume at the end: exit $code: $err"; exit 1; }
-# Issue 20: an empty ids or text file scored "perplexity 1.000" (exit 0).
+# Regression: an empty ids or text file scored "perplexity 1.000" (exit 0).
 : >"$dir/empty.ids"
 : >"$dir/empty.txt"
 err=$("$moesim" eval-ppl --model "$model" --dataset ids:"$dir/empty.ids" 2>&1); code=$?

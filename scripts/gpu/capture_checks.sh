@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# On the GPU machine (2 GPUs for part 3): the checks of issue 5 that need CUDA and transformers.
+# On the GPU machine (2 GPUs for part 3): the capture checks that need CUDA and transformers.
 #   1. analysis/capture_hf.py on the default model and the tiny parity fixtures, on CPU float32 and
 #      CUDA bfloat16 → OUT/hf_captures.tar.gz (compared here with `moesim capture`:
 #      analysis/capture_hf_check/compare.sh)
@@ -21,7 +21,7 @@ t0=$(date +%s)
 cmake -S "$S" -B "$B" $G -DMOESIM_GPU_ONLY=ON -DCMAKE_PREFIX_PATH="$TORCH_CMAKE;$P/usr" > /tmp/build.log 2>&1 &&
   cmake --build "$B" --target moesim-gpu -j 16 >> /tmp/build.log 2>&1 || { tail -c 6000 /tmp/build.log; exit 1; }
 echo "build: $(( $(date +%s) - t0 )) s"
-M=$B/scripts/gpu/moesim-gpu
+M=$B/model/gpu/moesim-gpu
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
 
 echo "== 1. capture_hf.py: default model + fixtures, cpu float32 and cuda bfloat16"

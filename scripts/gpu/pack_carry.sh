@@ -10,11 +10,11 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 mkdir -p "$C/debs" "$C/ids"
 rm -rf "$C/src" && mkdir -p "$C/src/traces/src" "$C/src/model" "$C/src/scripts"
 cd "$root"
-# What the root CMakeLists.txt builds with -DMOESIM_GPU_ONLY=ON (moesim-gpu; scripts/gpu/CMakeLists.txt).
+# What the root CMakeLists.txt builds with -DMOESIM_GPU_ONLY=ON (moesim-gpu; model/gpu/CMakeLists.txt).
 cp CMakeLists.txt "$C/src/" && cp -r cmake common "$C/src/"
 cp -r traces/include traces/CMakeLists.txt "$C/src/traces/" && cp traces/src/balance_metrics.cpp "$C/src/traces/src/"
 # model/default without its weights: they travel with the checkout itself (the carry's limit is shared).
-cp -r model/include model/src model/CMakeLists.txt "$C/src/model/" && cp -r scripts/gpu "$C/src/scripts/" && cp -r analysis "$C/src/"
+cp -r model/include model/src model/gpu model/CMakeLists.txt "$C/src/model/" && cp -r scripts/gpu "$C/src/scripts/" && cp -r analysis "$C/src/"
 mkdir -p "$C/src/model/default" && cp model/default/config.json model/default/tokenizer.model "$C/src/model/default/"
 mkdir -p "$C/src/tests" && cp -r tests/bench tests/fixtures "$C/src/tests/"  # for scripts/gpu/capture_checks.sh
 cp model/default/tokenizer.model "$C/tokenizer.model"

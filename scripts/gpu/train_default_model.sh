@@ -20,9 +20,9 @@ t0=$(date +%s)
 cmake -S "$C/src" -B "$B" $G -DMOESIM_GPU_ONLY=ON -DCMAKE_PREFIX_PATH="$TORCH_CMAKE;$P/usr" > /tmp/build.log 2>&1 &&
   cmake --build "$B" --target moesim-gpu -j 16 >> /tmp/build.log 2>&1 || { tail -c 6000 /tmp/build.log; exit 1; }
 echo "build: $(( $(date +%s) - t0 )) s"
-M=$B/scripts/gpu/moesim-gpu
+M=$B/model/gpu/moesim-gpu
 DATA="--train-data ids:$C/ids/train.ids --valid-data ids:$C/ids/valid.ids"
-CFG=${CFG:-$C/src/analysis/finetune_study_model_config.json}
+CFG=${CFG:-$C/src/analysis/studies/finetune_study_model_config.json}
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
 
 STEPS=${STEPS:-1200}
@@ -54,8 +54,8 @@ fi
 split -b 15M /tmp/default/model/model.safetensors "$OUT/model.safetensors.part-"
 
 t0=$(date +%s)
-bash "$C/src/analysis/finetune_study.sh" "$M" /tmp/default/model "$C/ids" /tmp/study cuda 4
+bash "$C/src/analysis/studies/finetune_study.sh" "$M" /tmp/default/model "$C/ids" /tmp/study cuda 4
 echo "study: $(( $(date +%s) - t0 )) s"
-python3 "$C/src/analysis/finetune_study.py" /tmp/study > "$OUT/finetune_study.md"
+python3 "$C/src/analysis/studies/finetune_study.py" /tmp/study > "$OUT/finetune_study.md"
 tar czf "$OUT/study_runs.tar.gz" --exclude='checkpoint-*' --exclude='model' --exclude='latest' -C /tmp study
 cat "$OUT/finetune_study.md"

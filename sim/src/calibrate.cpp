@@ -1,4 +1,4 @@
-// moesim calibrate: measured NCCL all-to-alls (analysis/validation/measure_alltoall.py's results.json)
+// moesim calibrate: measured NCCL all-to-alls (analysis/studies/validation/measure_alltoall.py's results.json)
 // -> a calibrated platform YAML that `extends:` the base preset, and a JSON with every fitted number
 // and the fit's residuals. Deterministic: the same measurements give the same bytes (a ctest checks
 // the committed h100x4 preset against this command).
@@ -290,7 +290,7 @@ std::string yaml_text(const Fit& fit, const std::string& source) {
                    fit.launch_s * 1e6, fit.overhead_s * 1e6);
   for (const auto& note : fit.notes) y += "# " + note + "\n";
   y += fmt::format("name: {}-calibrated\n", std::filesystem::path(fit.preset).stem().string());
-  y += fmt::format("description: {} calibrated on measured NCCL all-to-all (analysis/validation)\n",
+  y += fmt::format("description: {} calibrated on measured NCCL all-to-all (analysis/studies/validation)\n",
                    std::filesystem::path(fit.preset).stem().string());
   y += fmt::format("extends: {}\nnode:\n", fit.preset);
   if (fit.duplex_Bps > 0) y += fmt::format("  duplex_bandwidth: {}\n", bandwidth_text(fit.duplex_Bps));
@@ -304,7 +304,7 @@ std::string yaml_text(const Fit& fit, const std::string& source) {
   return y;
 }
 
-// calibrate.py's JSON schema, which analysis/validation/predict.py reads.
+// calibrate.py's JSON schema, which analysis/studies/validation/predict.py reads.
 nlohmann::json fit_json(const Fit& fit, const std::vector<Measured>& uniform, const std::string& source) {
   nlohmann::json factors = nlohmann::json::array();
   for (const auto& p : fit.factors) factors.push_back({p.message_bytes, p.factor});
@@ -391,10 +391,10 @@ void register_calibrate_command(cli::Commands& commands, CLI::App& app) {
   CLI::App* cmd = commands.add(
       app, "calibrate",
       "Fit a platform to measured NCCL all-to-alls (uniform, diagonal-only and single-peer matrices + copy bandwidth)",
-      "moesim calibrate --results analysis/validation/h100x4/results.json --preset h100-nvswitch-4gpu "
-      "--out analysis/validation/h100x4/calibrated.yaml",
+      "moesim calibrate --results analysis/studies/validation/h100x4/results.json --preset h100-nvswitch-4gpu "
+      "--out analysis/studies/validation/h100x4/calibrated.yaml",
       [args] { return run_calibrate(*args); });
-  cmd->add_option("--results", args->results, "results.json written by analysis/validation/measure_alltoall.py")->required();
+  cmd->add_option("--results", args->results, "results.json written by analysis/studies/validation/measure_alltoall.py")->required();
   cmd->add_option("--preset", args->preset, "The platform the calibration extends (a preset name or a YAML file)")->required();
   cmd->add_option("--out", args->out, "Calibrated platform YAML to write (the fit's JSON beside it, .json)")->required();
   cmd->add_option("--links-per-gpu", args->links_per_gpu, "NVLinks per GPU (default: the preset's)")

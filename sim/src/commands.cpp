@@ -28,7 +28,7 @@ struct ReplayArgs {
   double dispatch_bytes = 0, combine_bytes = 0, launch_us = 0, overhead_us = 0, flops_per_token = 0, gpu_tflops = 0;
   std::vector<int> layers;
   std::uint64_t steps = 0;
-  bool no_dedup = false, no_balanced = false, no_reuse = false, json = false, quiet = false;
+  bool no_dedup = false, no_balanced = false, no_reuse = false, json = false, quiet = false, write_matrix = false;
   ReplayOptions options;
 };
 
@@ -61,6 +61,7 @@ nlohmann::json config_json(const ReplayArgs& a) {
     j["ep_size"] = a.ep_size;
     j["ep_layout"] = a.ep_layout;
   }
+  if (a.write_matrix) j["write_matrix"] = true;
   return j;
 }
 
@@ -147,15 +148,19 @@ int run_replay(ReplayArgs& a, bool placement_given) {
   if (!a.start_offsets.empty()) a.options.start_offsets = parse_start_offsets(a.start_offsets);
   if (a.options.fluid_merge > 0 && a.options.engine != NetworkEngine::kFluid)
     throw InputError("--fluid-merge approximates the fluid engine: add --engine fluid");
+  if (a.write_matrix && a.out.empty())
+    throw InputError("--write-matrix writes matrices.h5 and matrices.csv into the --out folder: give --out");
+  a.options.keep_matrices = a.write_matrix;
   if (a.options.flops_per_token > 0 && a.options.gpu_flops <= 0)
     throw InputError("--flops-per-token needs --gpu-tflops (the GPU's achieved rate)");
   PlatformSource platform = topologies::parse_platform_source(a.platform);
   if (!platform.spec && platform.text.find('/') != std::string::npos) cli::require_file(platform.text);
   if (a.ep_size > 0) return run_ep_groups(a, platform);
+  if (!a.out.empty()) check_outputs(a.out, config_json(a));  // before the replay, not after it
   ReplayResult r = a.matrix.empty() ? run_trace(a, platform) : run_matrix(a, platform);
   ReplaySummary s = summarize(r);
   // One line, on stderr so that --json stays one JSON document: a nominal platform's times are
-  // datasheet figures (about 2x optimistic against NCCL on the demo, issue 17), not predictions.
+  // datasheet figures (about 2x optimistic against NCCL on the demo), not predictions.
   if (r.settings.nominal_platform && !a.quiet)
     std::cerr << fmt::format("note: platform '{}' is nominal (datasheet figures, not calibrated on measurements); "
                              "see platforms/README.md, \"Calibrating a platform\"\n",
@@ -167,7 +172,9 @@ int run_replay(ReplayArgs& a, bool placement_given) {
     cli::print_json(j);
   } else {
     std::cout << human_report(s, r);
-    if (!a.out.empty()) std::cout << fmt::format("wrote {0}/replay.h5, {0}/a2a.csv, {0}/summary.json\n", a.out);
+    if (!a.out.empty())
+      std::cout << fmt::format("wrote {0}/replay.h5, {0}/a2a.csv, {0}/summary.json{1}\n", a.out,
+                               a.write_matrix ? fmt::format(", {0}/matrices.h5, {0}/matrices.csv", a.out) : "");
   }
   return kExitOk;
 }
@@ -253,6 +260,9 @@ void register_commands(cli::Commands& commands, CLI::App& app) {
   cmd->add_flag("--no-balanced", args->no_balanced, "Skip the balanced reference (halves the simulations)");
   cmd->add_flag("--no-reuse", args->no_reuse, "Simulate identical all-to-alls again instead of reusing the first result");
   cmd->add_option("--out", args->out, "Directory for replay.h5 (every row), a2a.csv and summary.json");
+  cmd->add_flag("--write-matrix", args->write_matrix,
+                "Also write every (step, layer)'s GPU x GPU dispatch and combine bytes into --out: matrices.h5 "
+                "([layers, gpus, gpus]) and matrices.csv (step,layer,phase,src,dst,bytes; non-zero entries)");
   cli::add_json_flag(cmd, args->json);
   cli::add_quiet_flag(cmd, args->quiet);
   cmd->callback([trace, matrix] {

@@ -37,7 +37,7 @@ std::vector<Case> platforms() {
           {"two-dgx-single-switch", 16},
           {"rail-optimized-64", 16},
           {"fat-tree-256", 16},
-          {std::string(MOESIM_SOURCE_DIR) + "/analysis/validation/h100x4/calibrated.yaml", 4},
+          {std::string(MOESIM_SOURCE_DIR) + "/analysis/studies/validation/h100x4/calibrated.yaml", 4},
           {std::string(MOESIM_SOURCE_DIR) + "/tests/fixtures/platforms/nccl-mechanisms-4gpu.yaml", 4},
           {std::string(MOESIM_SOURCE_DIR) + "/tests/fixtures/platforms/nccl-mechanisms-2node.yaml", 16}};
 }

@@ -132,7 +132,7 @@ std::vector<double> FlowNetwork::run_fluid(std::span<const Flow> flows, double i
     fluid_flows[i] = {fluid_route(f.src, f.dst), bytes, origin_s_ + f.start_s, factor};
   }
   // Benchmark hooks (tests/bench/scale_bench.sh): MOESIM_FLUID_FULL_SOLVE=1 re-solves every flow at
-  // every event (as the solver did before issue 21); MOESIM_FLUID_STATS=1 prints
+  // every event (the non-incremental solve, for comparison); MOESIM_FLUID_STATS=1 prints
   // each run's solver work to stderr.
   static const bool full_solve = std::getenv("MOESIM_FLUID_FULL_SOLVE") != nullptr;
   static const bool stats = std::getenv("MOESIM_FLUID_STATS") != nullptr;

@@ -272,7 +272,7 @@ TEST_CASE("fluid engine = SimGrid on a calibrated platform: size-dependent bandw
   auto m = TrafficMatrix::zeros(4);
   m.at(0, 1) = m.at(2, 3) = m.at(2, 1) = 1048576;
   std::vector<double> ready(4, 0.0);
-  auto p = platform(std::string(MOESIM_SOURCE_DIR) + "/analysis/validation/h100x4/calibrated.yaml");
+  auto p = platform(std::string(MOESIM_SOURCE_DIR) + "/analysis/studies/validation/h100x4/calibrated.yaml");
   auto fluid = finish_times(p, 4, m, "direct", NetworkEngine::kFluid, {}, ready);
   CHECK(fluid[0] == doctest::Approx(1e-6 + 1048576 / (0.662688 * 387.8694e9 / 2)).epsilon(1e-9));
   ::setenv("MOESIM_SIMGRID_CFG", "network/optim:Full", 1);

@@ -269,6 +269,10 @@ void ReplayEngine::replay_layer(const LayerWork& w) {
   result_.a2a_rows.push_back(dispatch);
   result_.a2a_rows.push_back(combine_row);
   result_.dispatch_bytes_total += w.dispatch.total_bytes();
+  if (options_.keep_matrices) {
+    result_.dispatch_matrices.insert(result_.dispatch_matrices.end(), w.dispatch.bytes.begin(), w.dispatch.bytes.end());
+    result_.combine_matrices.insert(result_.combine_matrices.end(), w.combine.bytes.begin(), w.combine.bytes.end());
+  }
 }
 
 }  // namespace moesim::sim

@@ -79,6 +79,8 @@ std::string serialize(const ReplayResult& r) {
   w.vec(r.gpu_rows);
   w.vec(r.a2a_rows);
   w.vec(r.layer_rows);
+  w.vec(r.dispatch_matrices);
+  w.vec(r.combine_matrices);
   for (auto v : {r.flows_simulated, r.a2a_simulated, r.a2a_reused}) w.pod(v);
   for (auto v : {r.tokens, r.assignments, r.token_copies_sent, r.dispatch_bytes_total, r.sim_cpu_s, r.sim_wall_s,
                  r.sim_peak_rss_bytes})
@@ -105,6 +107,8 @@ ReplayResult deserialize_result(const std::string& bytes) {
   r.gpu_rows = rd.vec<GpuRow>();
   r.a2a_rows = rd.vec<A2ARow>();
   r.layer_rows = rd.vec<LayerRow>();
+  r.dispatch_matrices = rd.vec<double>();
+  r.combine_matrices = rd.vec<double>();
   r.flows_simulated = rd.pod<std::uint64_t>();
   r.a2a_simulated = rd.pod<std::uint64_t>();
   r.a2a_reused = rd.pod<std::uint64_t>();

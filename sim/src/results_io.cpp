@@ -104,6 +104,39 @@ void write_h5(const std::filesystem::path& path, const ReplayResult& r, const nl
   out.commit();
 }
 
+// replay --write-matrix: every (step, layer)'s GPU x GPU bytes, for other tools.
+// matrices.h5: /dispatch and /combine [rows, gpus, gpus] float64 (row = source GPU), /step and /layer
+// [rows] int32, in the order of replay.h5's /layer group; attribute unit = "bytes".
+void write_matrices_h5(const std::filesystem::path& path, const ReplayResult& r) {
+  const hsize_t rows = r.layer_rows.size(), n = static_cast<hsize_t>(r.gpus);
+  AtomicOutput out(path);
+  {
+    H5::H5File f(out.temp_path().string(), H5F_ACC_TRUNC);
+    string_attr(f, "format", "moesim-replay-matrices");
+    string_attr(f, "unit", "bytes");
+    column(f, "step", r.layer_rows, &LayerRow::step);
+    column(f, "layer", r.layer_rows, &LayerRow::layer);
+    hsize_t dims[3] = {rows, n, n};
+    H5::DataSpace space(3, dims);
+    for (auto [name, values] : {std::pair{"dispatch", &r.dispatch_matrices}, std::pair{"combine", &r.combine_matrices}})
+      f.createDataSet(name, H5::PredType::NATIVE_DOUBLE, space).write(values->data(), H5::PredType::NATIVE_DOUBLE);
+  }
+  out.commit();
+}
+
+// matrices.csv: step,layer,phase,src,dst,bytes, the non-zero entries only (a sparse listing).
+std::string matrices_csv(const ReplayResult& r) {
+  std::string csv = "step,layer,phase,src,dst,bytes\n";
+  const std::size_t n = static_cast<std::size_t>(r.gpus);
+  for (std::size_t k = 0; k < r.layer_rows.size(); ++k)
+    for (auto [phase, values] : {std::pair{"dispatch", &r.dispatch_matrices}, std::pair{"combine", &r.combine_matrices}})
+      for (std::size_t s = 0; s < n; ++s)
+        for (std::size_t d = 0; d < n; ++d)
+          if (double b = (*values)[(k * n + s) * n + d]; b > 0)
+            csv += fmt::format("{},{},{},{},{},{:.17g}\n", r.layer_rows[k].step, r.layer_rows[k].layer, phase, s, d, b);
+  return csv;
+}
+
 // One row per all-to-all (phase dispatch / combine) and per layer (phase layer: no straggler).
 std::string a2a_csv(const ReplayResult& r) {
   std::string csv =
@@ -141,6 +174,7 @@ void refuse_other_configuration(const std::filesystem::path& dir, const nlohmann
   std::error_code ec;
   if (std::filesystem::exists(dir, ec) && !std::filesystem::is_directory(dir, ec))
     throw InputError(located(dir, "--out names a file, expected a folder for the replay's results"));
+  refuse_path_below_a_file(dir);  // was: exit 1 with a filesystem error, after the whole replay
   std::ifstream old(dir / "summary.json");
   if (!old) return;
   nlohmann::json previous = nlohmann::json::parse(old, nullptr, false);
@@ -166,10 +200,32 @@ void replace_folder(const std::filesystem::path& temp, const std::filesystem::pa
 
 }  // namespace
 
-void write_outputs(const std::filesystem::path& dir, const ReplayResult& r, const ReplaySummary& s,
-                   const nlohmann::json& config) {
+static std::filesystem::path output_folder(const std::filesystem::path& dir) {
   std::filesystem::path target = std::filesystem::absolute(dir).lexically_normal();
   if (target.filename().empty()) target = target.parent_path();  // "results/"
+  return target;
+}
+
+void check_outputs(const std::filesystem::path& dir, const nlohmann::json& config) {
+  std::filesystem::path target = output_folder(dir);
+  refuse_other_configuration(target, config);
+  // The results are written beside the folder: a folder there that cannot be written fails now
+  // (exit 1, the machine's state, not the input), not after a replay whose results would be lost.
+  std::error_code ec;
+  for (std::filesystem::path folder = target.parent_path(); !folder.empty(); folder = folder.parent_path()) {
+    if (std::filesystem::exists(folder, ec)) {
+      if (::access(folder.c_str(), W_OK | X_OK) != 0)
+        throw std::runtime_error(fmt::format("{}: cannot write the results: the folder {} is not writable ({})",
+                                             dir.string(), folder.string(), std::strerror(errno)));
+      break;
+    }
+    if (folder == folder.parent_path()) break;
+  }
+}
+
+void write_outputs(const std::filesystem::path& dir, const ReplayResult& r, const ReplaySummary& s,
+                   const nlohmann::json& config) {
+  std::filesystem::path target = output_folder(dir);
   refuse_other_configuration(target, config);
   nlohmann::json summary = to_json(s, r);
   summary["config"] = config;
@@ -182,6 +238,10 @@ void write_outputs(const std::filesystem::path& dir, const ReplayResult& r, cons
     write_h5(temp / "replay.h5", r, config, summary);
     write_file_atomically(temp / "a2a.csv", a2a_csv(r));
     write_file_atomically(temp / "summary.json", summary.dump(2) + "\n");
+    if (!r.dispatch_matrices.empty()) {
+      write_matrices_h5(temp / "matrices.h5", r);
+      write_file_atomically(temp / "matrices.csv", matrices_csv(r));
+    }
     fsync_path(temp);
     replace_folder(temp, target);
   } catch (const H5::Exception& e) {

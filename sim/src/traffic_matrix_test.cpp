@@ -59,7 +59,7 @@ TEST_CASE("balanced_like spreads the network bytes evenly over distinct pairs") 
   CHECK(b.at(2, 2) == 0);
 }
 
-// Issue 20: every value from 1e19 to 1e300 bytes replayed as the same saturated 2^64 bytes
+// Regression: every value from 1e19 to 1e300 bytes replayed as the same saturated 2^64 bytes
 // (184467440.7 s), below the printed bound. Above 2^53 a count is not exact: refused.
 TEST_CASE("traffic matrix: byte counts above 2^53 are refused, 2^53 itself loads exactly") {
   auto edge = moesim::testing::scratch_file("edge.csv", "0,9007199254740992\n1,0\n");
@@ -74,7 +74,7 @@ TEST_CASE("traffic matrix: byte counts above 2^53 are refused, 2^53 itself loads
                        moesim::InputError);
 }
 
-// Issue 20: a CSV saved by a spreadsheet starts with a UTF-8 byte order mark; the error pointed at it.
+// Regression: a CSV saved by a spreadsheet starts with a UTF-8 byte order mark; the error pointed at it.
 TEST_CASE("traffic matrix: a UTF-8 byte order mark before the first row is skipped") {
   auto p = moesim::testing::scratch_file("bom.csv", "\xEF\xBB\xBF" "0,4\r\n2,0\r\n");
   auto m = load_traffic_matrix(p, MatrixUnit::kBytes, 1);

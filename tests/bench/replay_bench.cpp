@@ -1,6 +1,6 @@
 // This benchmark shows what one all-to-all of 1 MB per GPU pair costs to simulate, for N = 64, 256,
 // 1024, 4096 GPUs: wall time, peak memory of the simulation process, and the simulated time next to
-// its bandwidth lower bound. Target (issue 4): a direct 1024-GPU all-to-all in <= 5 s and <= 500 MB,
+// its bandwidth lower bound. Target: a direct 1024-GPU all-to-all in <= 5 s and <= 500 MB,
 // a 4096-GPU one in <= 60 s. Each case runs in its own process, killed after a time cap.
 //
 // Run: build-rel/tests/bench/replay_bench [cap_s=60] [N ...]   (cap: CPU seconds per case)

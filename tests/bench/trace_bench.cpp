@@ -1,8 +1,8 @@
 // This benchmark shows how fast traces are written and how fast `trace stats` streams them:
 // 32 layers x 1,048,576 tokens x top-2 (67 M expert ids), printing expert-ids/s and peak RSS.
-// Target (issue 2): stats >= 100 M expert-ids/s on one core, memory bounded by the chunk size.
+// Target: stats >= 100 M expert-ids/s on one core, memory bounded by the chunk size.
 // Also the cost of opening with the crash-isolating check (a forked child reads the structure
-// first, issue 11) against an in-process open only, as a ratio.
+// first) against an in-process open only, as a ratio.
 // Run: build/tests/bench/trace_bench [tokens] [dir]
 #include <sys/resource.h>
 #include <sys/wait.h>

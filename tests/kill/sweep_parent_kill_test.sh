@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 20: `kill -9` of only the sweep's parent process (its workers run in process groups of
+# Regression: `kill -9` of only the sweep's parent process (its workers run in process groups of
 # their own) left the workers running on. Each worker now has PR_SET_PDEATHSIG = SIGKILL: once the
 # parent is dead, no worker of it may remain. Also: a second sweep on the same folder while the
 # first runs refuses with one line (exit 1), and the first one's table has no failed row.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 20's reproduction: a `trace synth` over an existing good trace is killed (SIGKILL injected
+# Reproduction: a `trace synth` over an existing good trace is killed (SIGKILL injected
 # by strace) at one of its first writes. The earlier trace must stay readable and unchanged: the
 # writer may only rename after its last write and fsync. Every injection point from the 1st to the
 # 40th pwrite64 is tried, so a write after the rename is caught wherever it falls.

@@ -1,4 +1,4 @@
-// The three optional limits that NCCL measurements call for (analysis/validation/README.md), each
+// The three optional limits that NCCL measurements call for (analysis/studies/validation/README.md), each
 // checked against a hand-worked SimGrid run (CM02, no TCP factors: a lone flow takes latency +
 // bytes / bandwidth; flows sharing a link split it max-min fairly), and their YAML validation.
 //   node.duplex_bandwidth             a GPU's send + receive together (a SHARED link per GPU)

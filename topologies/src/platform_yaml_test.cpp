@@ -162,14 +162,14 @@ TEST_CASE("a key written twice in an extended file points into that file") {
         base.string() + ":8:1: duplicate key 'nodes' (first at line 7)");
 }
 
-// Issue 20: nodes x gpus over the limit in a file extending a preset pointed at the preset's
+// Regression: nodes x gpus over the limit in a file extending a preset pointed at the preset's
 // `gpus` (a file the user did not write); it must point at the user's `nodes`.
 TEST_CASE("nodes x gpus too large in an extending file points at the user's own value") {
   CHECK(error_of("extends: fat-tree-256\nnodes: 100000\n", "too_many.yaml") ==
         "F:2:8: 100000 nodes x 8 GPUs is more than 131072 GPUs in all");
 }
 
-// Issue 20: two overrides of one link silently took the last.
+// Regression: two overrides of one link silently took the last.
 TEST_CASE("a link overridden twice is an error at the second entry") {
   CHECK(error_of(kNode4 + "link_overrides:\n  - {link: node0/gpu0-nvswitch, bandwidth: 1GBps}\n"
                           "  - {link: node0/gpu0-nvswitch, latency: 2us}\n") ==

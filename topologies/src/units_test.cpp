@@ -29,7 +29,7 @@ TEST_CASE("bare numbers and unknown units are rejected with the reason") {
   CHECK_THROWS_AS(parse_latency_s("1usec"), UnitError);
 }
 
-// Issue 20: "100 GB/s" was called an unknown unit ' GB/s' although GB/s is in the printed list.
+// Regression: "100 GB/s" was called an unknown unit ' GB/s' although GB/s is in the printed list.
 TEST_CASE("a blank between number and unit is accepted; a product that overflows is not finite") {
   CHECK(parse_bandwidth_Bps("100 GB/s") == 100e9);
   CHECK(parse_bandwidth_Bps(" 400\tGbps ") == 50e9);

@@ -113,7 +113,7 @@ std::string file_bytes(const fs::path& p) {
 }
 }  // namespace
 
-// Regression (issue 20): close() renamed the file while its datasets were still open, so HDF5
+// Regression: close() renamed the file while its datasets were still open, so HDF5
 // wrote chunks and metadata into the renamed file later, when the writer was destroyed; a kill in
 // between replaced a good trace with a corrupt one. Once close() returns, the file under the
 // final name must be complete and never written again.
@@ -225,13 +225,13 @@ TEST_CASE("reader errors name the file and the problem") {
     TraceReader r(p);
     CHECK_THROWS_WITH_AS(r.read_layer(1, 0, 5), doctest::Contains("layer 1 token 4 lists expert 3 twice"),
                          moesim::InputError);
-    // Issue 20: `trace stats` (the id-slice path) counted expert 3 twice where replay refused the file.
+    // Regression: `trace stats` (the id-slice path) counted expert 3 twice where replay refused the file.
     CHECK_THROWS_WITH_AS(compute_stats(r, {}), doctest::Contains("layer 1 token 4 lists expert 3 twice"),
                          moesim::InputError);
     CHECK_THROWS_WITH_AS(r.for_each_id_slice(1, 2, [](const IdSlice&) {}),
                          doctest::Contains("layer 1 token 4 lists expert 3 twice"), moesim::InputError);
   }
-  SUBCASE("NaN and negative gate weights (issue 20: accepted before)") {
+  SUBCASE("NaN and negative gate weights (accepted once)") {
     for (float bad : {std::nanf(""), -0.25f, INFINITY}) {
       fs::path p = write_small_trace("bad_gate.h5");
       {
@@ -247,7 +247,7 @@ TEST_CASE("reader errors name the file and the problem") {
       CHECK(r.read_layer(0, 0, 5, ReadWhat{.gates = false}).expert_ids.size() == 10);  // ids alone still read
     }
   }
-  SUBCASE("hidden_size outside 0..2^24 (issue 20: -16 and 2^62 both became 'hidden_size is 0')") {
+  SUBCASE("hidden_size outside 0..2^24 (once: -16 and 2^62 both became 'hidden_size is 0')") {
     for (std::int64_t bad : {std::int64_t{-16}, std::int64_t{1} << 62}) {
       fs::path p = write_small_trace("bad_hidden.h5");
       {
@@ -258,7 +258,7 @@ TEST_CASE("reader errors name the file and the problem") {
       CHECK_THROWS_WITH_AS(TraceReader{p}, doctest::Contains(message.c_str()), moesim::InputError);
     }
   }
-  SUBCASE("a 1-D or 3-D dataset names its rank (issue 20: reported as shape 0x0)") {
+  SUBCASE("a 1-D or 3-D dataset names its rank (once reported as shape 0x0)") {
     fs::path p = write_small_trace("rank.h5");
     {
       H5::H5File f(p.string(), H5F_ACC_RDWR);

@@ -26,4 +26,8 @@ class AtomicOutput {
 
 void write_file_atomically(const std::filesystem::path& path, std::string_view content);
 
+// A path the user can correct (InputError, exit 2) rather than a failure of the machine: throws when
+// a folder above `path` that exists is a file ("out.h5/result" below a file out.h5).
+void refuse_path_below_a_file(const std::filesystem::path& path);
+
 }  // namespace moesim

@@ -3,7 +3,7 @@
 //
 // libsentencepiece lives in a plugin (libmoesim_spm_plugin.so) that is dlopen'ed with
 // RTLD_LOCAL|RTLD_DEEPBIND on first use, because linking it into a process with LibTorch segfaults
-// before main (two protobuf versions; ../shared/notes/toolchain.md). The plugin is looked for at
+// before main (two protobuf versions; docs/toolchain.md, pitfall 1). The plugin is looked for at
 // $MOESIM_SPM_PLUGIN, then beside the running executable (and in ../lib), then in the build tree.
 #include <cstdint>
 #include <filesystem>

@@ -39,6 +39,7 @@ struct ReplayOptions {
   // (--start-offsets), so it is not measured as transfer time. Phase times stay per GPU (finish minus
   // its own start); the layer runs from the first start.
   StartOffsets start_offsets;
+  bool keep_matrices = false;  // --write-matrix: keep every layer's dispatch and combine matrices
 };
 
 // One layer's work for the engine, built from a trace layer or a matrix.

@@ -84,6 +84,10 @@ struct ReplayResult {
   double sim_cpu_s = 0;                         // CPU time (user + system) of the simulation process
   double sim_wall_s = 0;                        // wall time of the simulation process
   double sim_peak_rss_bytes = 0;
+  // replay --write-matrix: per (step, layer), in layer_rows' order, the GPU x GPU bytes of the
+  // dispatch and of the combine as the replay built them (token copies x bytes per token; the
+  // diagonal is the local copy), each gpus x gpus, row = source. Empty unless asked for.
+  std::vector<double> dispatch_matrices, combine_matrices;
 };
 
 // Serialisation across the simulation process boundary.

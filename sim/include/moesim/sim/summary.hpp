@@ -59,5 +59,8 @@ std::string human_report(const ReplaySummary& s, const ReplayResult& r);
 // written into a temporary folder beside DIR and renamed over it as a whole (results_io.cpp).
 void write_outputs(const std::filesystem::path& dir, const ReplayResult& r, const ReplaySummary& s,
                    const nlohmann::json& config);
+// The refusals of write_outputs that need no result (a path below a file, a folder holding another
+// configuration's results), so that the command can give them before it replays, not after.
+void check_outputs(const std::filesystem::path& dir, const nlohmann::json& config);
 
 }  // namespace moesim::sim

@@ -71,7 +71,7 @@ struct CalibrationSpec {
   // calibration.bandwidth_factors: per-flow factor by message size (multiplies bandwidth_factor);
   // empty = one factor for every size. Sizes strictly increasing, factors in (0, 1].
   std::vector<BandwidthFactorPoint> bandwidth_factors;
-  // calibration.source: where the figures come from ("analysis/validation/h100x4/results.json,
+  // calibration.source: where the figures come from ("analysis/studies/validation/h100x4/results.json,
   // 2026-11-26", or "nominal: datasheet values"). Empty or starting with "nominal" = not measured.
   std::string source;
 
