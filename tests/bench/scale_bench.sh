@@ -71,7 +71,7 @@ replay() {
 
 # approx_rows LABEL TRACE GPUS PLATFORM: the exact fluid engine and --fluid-merge at each tolerance of
 # MOESIM_BENCH_MERGE (default 1e-3 1e-2 5e-2); error of P99 dispatch / combine / layer against exact,
-# simulation CPU s (the simulation process's, from --json) and solves.
+# simulation CPU s and peak RSS (the simulation process's, from --json) and solves.
 approx_rows() {
   local label=$1 trace=$2 gpus=$3 platform=$4
   for rel in 0 ${MOESIM_BENCH_MERGE:-1e-3 1e-2 5e-2}; do
@@ -86,19 +86,20 @@ def load(rel):
     j = json.load(open(f"{work}/approx-{rel}.json"))
     solves = sum(int(m.group(1)) for m in re.finditer(r"(\d+) solves", open(f"{work}/approx-{rel}.err").read()))
     p = j["phases"]
-    return [p[k]["time_s"]["p99"] for k in ("dispatch", "combine", "layer")], j["simulation"]["cpu_s"], solves
-exact, cpu0, solves0 = load(0)
-print(f"| {label} | exact | {exact[0]*1e6:.2f} / {exact[1]*1e6:.2f} / {exact[2]*1e6:.2f} us | | {cpu0:.2f} | {solves0} | |")
+    sim = j["simulation"]
+    return [p[k]["time_s"]["p99"] for k in ("dispatch", "combine", "layer")], sim["cpu_s"], sim["peak_rss_bytes"] / 1e6, solves
+exact, cpu0, rss0, solves0 = load(0)
+print(f"| {label} | exact | {exact[0]*1e6:.2f} / {exact[1]*1e6:.2f} / {exact[2]*1e6:.2f} us | | {cpu0:.2f} | {rss0:.0f} | {solves0} | |")
 for rel in rels:
-    t, cpu, solves = load(rel)
+    t, cpu, rss, solves = load(rel)
     err = " / ".join(f"{(a - b) / b * 100:+.3f} %" for a, b in zip(t, exact))
-    print(f"| {label} | {rel} | | {err} | {cpu:.2f} | {solves} | {cpu0 / cpu if cpu > 0 else float('inf'):.1f}x |")
+    print(f"| {label} | {rel} | | {err} | {cpu:.2f} | {rss:.0f} | {solves} | {cpu0 / cpu if cpu > 0 else float('inf'):.1f}x |")
 PY
 }
 
 if [[ " ${cases[*]} " == *" approx"* ]]; then
-  echo "| workload | --fluid-merge | exact P99 dispatch / combine / layer | error dispatch / combine / layer | sim CPU s | solves | speed-up |"
-  echo "|---|---|---|---|---|---|---|"
+  echo "| workload | --fluid-merge | exact P99 dispatch / combine / layer | error dispatch / combine / layer | sim CPU s | sim peak RSS MB | solves | speed-up |"
+  echo "|---|---|---|---|---|---|---|---|"
 else
   echo "| case | CPU s | peak RSS MB | flows | solves | of which full | rates set | note |"
   echo "|---|---|---|---|---|---|---|---|"
