@@ -151,12 +151,20 @@ EpGroupsResult replay_ep_groups(const std::filesystem::path& trace, const topolo
                         {"ep_size", r.ep_size}, {"groups", r.groups}, {"members", r.members},
                         {"flows", r.flows_simulated}, {"cpu_s", r.sim_cpu_s}, {"wall_s", r.sim_wall_s},
                         {"rss", r.sim_peak_rss_bytes}};
-    j["settings"] = {r.settings.dispatch_bytes_per_token, r.settings.combine_bytes_per_token, r.settings.hidden_size,
-                     r.settings.placement, r.settings.calibration, r.settings.nominal_platform, r.settings.local_copy,
-                     r.settings.fluid_merge};
+    j["settings"] = {{"dispatch_bytes_per_token", r.settings.dispatch_bytes_per_token},
+                     {"combine_bytes_per_token", r.settings.combine_bytes_per_token},
+                     {"hidden_size", r.settings.hidden_size},
+                     {"placement", r.settings.placement},
+                     {"calibration", r.settings.calibration},
+                     {"nominal_platform", r.settings.nominal_platform},
+                     {"local_copy", r.settings.local_copy},
+                     {"fluid_merge", r.settings.fluid_merge}};
+    auto times = [](const EpLayerTimes& t) {
+      return nlohmann::json{{"dispatch_s", t.dispatch_s}, {"combine_s", t.combine_s}, {"layer_s", t.layer_s}};
+    };
+    j["layers"] = nlohmann::json::array();
     for (const auto& l : r.layers)
-      j["layers"].push_back({l.step, l.layer, l.together.dispatch_s, l.together.combine_s, l.together.layer_s,
-                             l.alone.dispatch_s, l.alone.combine_s, l.alone.layer_s});
+      j["layers"].push_back({{"step", l.step}, {"layer", l.layer}, {"together", times(l.together)}, {"alone", times(l.alone)}});
     return j.dump();
   });
   auto j = nlohmann::json::parse(bytes);
@@ -173,23 +181,26 @@ EpGroupsResult replay_ep_groups(const std::filesystem::path& trace, const topolo
   r.sim_wall_s = j["wall_s"];
   r.sim_peak_rss_bytes = j["rss"];
   const auto& s = j["settings"];
-  r.settings.dispatch_bytes_per_token = s[0];
-  r.settings.combine_bytes_per_token = s[1];
-  r.settings.hidden_size = s[2];
-  r.settings.placement = s[3];
-  r.settings.calibration = s[4];
-  r.settings.nominal_platform = s[5];
-  r.settings.local_copy = s[6];
-  r.settings.fluid_merge = s[7];
-  if (j.contains("layers"))
-    for (const auto& l : j["layers"]) {
-      EpGroupsResult::Layer layer;
-      layer.step = l[0];
-      layer.layer = l[1];
-      layer.together = {l[2].get<std::vector<double>>(), l[3].get<std::vector<double>>(), l[4].get<std::vector<double>>()};
-      layer.alone = {l[5].get<std::vector<double>>(), l[6].get<std::vector<double>>(), l[7].get<std::vector<double>>()};
-      r.layers.push_back(std::move(layer));
-    }
+  r.settings.dispatch_bytes_per_token = s["dispatch_bytes_per_token"];
+  r.settings.combine_bytes_per_token = s["combine_bytes_per_token"];
+  r.settings.hidden_size = s["hidden_size"];
+  r.settings.placement = s["placement"];
+  r.settings.calibration = s["calibration"];
+  r.settings.nominal_platform = s["nominal_platform"];
+  r.settings.local_copy = s["local_copy"];
+  r.settings.fluid_merge = s["fluid_merge"];
+  auto times = [](const nlohmann::json& t) {
+    return EpLayerTimes{t["dispatch_s"].get<std::vector<double>>(), t["combine_s"].get<std::vector<double>>(),
+                        t["layer_s"].get<std::vector<double>>()};
+  };
+  for (const auto& l : j["layers"]) {
+    EpGroupsResult::Layer layer;
+    layer.step = l["step"];
+    layer.layer = l["layer"];
+    layer.together = times(l["together"]);
+    layer.alone = times(l["alone"]);
+    r.layers.push_back(std::move(layer));
+  }
   return r;
 }
 
