@@ -58,8 +58,7 @@ def load_stats(path):
 
 
 def finetune_rows(path):
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "studies"))
-    import finetune_study as fs
+    import finetune_runs as fs
     if not os.path.isdir(path):
         fail(f"{path}: finetune takes a folder of runs (LOSS_LAMBDA/history.jsonl); for one history use `plot.py training`")
     try:

@@ -9,50 +9,17 @@ none_0 is the control (same fine-tuning, no balance term). Each history has an e
 (the model before fine-tuning) and at the last step: Gini and max/mean of the top-k expert loads per
 MoE layer, and the validation perplexity.
 """
-import json
-import pathlib
+import os
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # analysis/: the library
+from finetune_runs import evals, mean, runs  # noqa: E402
 
 ORDER = ["none", "gini", "variance", "cv", "entropy", "switch", "z"]
 
 
-def evals(history):
-    out = [json.loads(line) for line in history.read_text().splitlines() if '"eval"' in line]
-    return out[0]["eval"], out[-1]["eval"]
-
-
-def runs(root):
-    root = pathlib.Path(root)
-    for path in sorted(root.iterdir()):
-        if path.is_dir() and (path / "history.jsonl").exists():
-            yield path.name, path / "history.jsonl"
-        elif path.name.endswith(".history.jsonl"):
-            yield path.name[: -len(".history.jsonl")], path
-
-
 def layers(values, digits=3):
     return " / ".join(f"{v:.{digits}f}" for v in values)
-
-
-def mean(values):
-    return sum(values) / len(values)
-
-
-def summary_rows(root):
-    """One dict per run (loss, lam, gini_change_pct, ppl_vs_control_pct): what the figure plots."""
-    runs_ = []
-    for name, history in runs(root):
-        loss, _, weight = name.partition("_")
-        before, after = evals(history)
-        runs_.append((loss, float(weight or 0), before, after))
-    control = next((a for loss, _, _, a in runs_ if loss == "none"), None)
-    out = []
-    for loss, lam, b, a in runs_:
-        ref = control or b
-        out.append({"loss": loss, "lam": lam,
-                    "gini_change_pct": 100 * (mean(a["gini"]) - mean(b["gini"])) / mean(b["gini"]),
-                    "ppl_vs_control_pct": 100 * (a["ppl"] - ref["ppl"]) / ref["ppl"]})
-    return out
 
 
 def main(root):
@@ -81,4 +48,4 @@ def main(root):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else str(pathlib.Path(__file__).parent / "finetune_study_runs"))
+    main(sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(os.path.abspath(__file__)), "finetune_study_runs"))
