@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# This benchmark shows what issue 21's workloads cost: skewed (Zipf) MoE all-to-alls replayed with
-# the fluid engine at 256 and 1024 GPUs, the same with the solver of before issue 21 (every flow
+# This benchmark shows what skewed workloads at scale cost: skewed (Zipf) MoE all-to-alls replayed with
+# the fluid engine at 256 and 1024 GPUs, the same with the non-incremental solver (every flow
 # re-solved at every event, MOESIM_FLUID_FULL_SOLVE=1), `trace synth` memory, and start-up.
 # Figures are printed, never asserted: CPU seconds (user + system, the simulation's forked
 # processes included), peak RSS, max-min solves (of which from scratch) and rates set.
@@ -23,7 +23,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 cap_s=${MOESIM_BENCH_CPU_CAP_S:-600}
 mkdir -p "$work"
 
-# Issue 21's workload: 256 experts, top-8, 8192 tokens per GPU, hidden 7168, Zipf s = 1.2; EPLB
+# The workload: 256 experts, top-8, 8192 tokens per GPU, hidden 7168, Zipf s = 1.2; EPLB
 # placement (at 1024 GPUs with 768 redundant replicas: one expert replica per GPU).
 readonly kExperts=256 kTopK=8 kTokensPerGpu=8192 kHidden=7168 kLoad=zipf:s=1.2
 
@@ -125,14 +125,14 @@ for c in "${cases[@]}"; do
       replay "Zipf 1024 GPUs fat-tree-1024-3tier, 1 layer" "$(synth_trace 1024 1 1)" 1024 fat-tree-1024-3tier --redundant-experts 768 ;;
     zipf1024-old)
       MOESIM_FLUID_FULL_SOLVE=1 replay "same, full re-solve at every event" "$(synth_trace 1024 1 1)" 1024 fat-tree-1024-3tier --redundant-experts 768 ;;
-    approx)  # issue 21 point 2: --fluid-merge against the exact engine (this case prints its own table)
+    approx)  # --fluid-merge against the exact engine (this case prints its own table)
       approx_rows "Zipf 64 GPUs, 64 experts, switch:64" "$(synth_trace_e 64 64)" 64 switch:64
       approx_rows "Zipf 64 GPUs, 256 experts, switch:64" "$(synth_trace_e 64 256)" 64 switch:64
       approx_rows "Zipf 64 GPUs, 256 experts, fat-tree-256 (first 64)" "$(synth_trace_e 64 256)" 64 fat-tree-256
       approx_rows "Zipf 256 GPUs, 256 experts, switch:256" "$(synth_trace_e 256 256)" 256 switch:256
       approx_rows "Zipf 256 GPUs, 256 experts, fat-tree-256" "$(synth_trace_e 256 256)" 256 fat-tree-256
       ;;
-    ep1024)  # issue 21 point 3: 1024 GPUs as 16 EP groups of 64 on the 2:1 tree, exact, both layouts
+    ep1024)  # 1024 GPUs as 16 EP groups of 64 on the 2:1 tree, exact, both layouts
       for layout in packed spread; do
         measure "1024 GPUs as 16 x EP 64 ($layout), fat-tree-1024-3tier-2to1, exact, 1 layer + group 0 alone" \
           "$moesim" replay --trace "$(synth_trace_e 64 256)" --platform fat-tree-1024-3tier-2to1 --ep-size 64 \
@@ -141,15 +141,15 @@ for c in "${cases[@]}"; do
       done
       ;;
     ep16384)  # 16384 GPUs as 256 EP groups of 64, approximate mode (the exact engine is out of reach)
-      measure "16384 GPUs as 256 x EP 64 (packed), fat-tree-16384-3tier-rail, --fluid-merge 1e-2, 1 layer + group 0 alone" \
-        "$moesim" replay --trace "$(synth_trace_e 64 256)" --platform "$here/../../platforms/fat-tree-16384-3tier-rail.yaml" \
+      measure "16384 GPUs as 256 x EP 64 (packed), fat-tree-16384-3tier, --fluid-merge 1e-2, 1 layer + group 0 alone" \
+        "$moesim" replay --trace "$(synth_trace_e 64 256)" --platform "$here/../../platforms/fat-tree-16384-3tier.yaml" \
         --ep-size 64 --placement eplb --engine fluid --fluid-merge 1e-2 --quiet
       grep -E "^(0 alone|0 |[0-9]+ .*\(slowest\))" "$work/out.txt" | sed 's/^/    /'
       ;;
     preset16384)  # building the 16384-GPU preset in SimGrid (2 GPUs used: the build is the cost)
       printf '0,1000000\n1000000,0\n' >"$work/m2.csv"
-      measure "fat-tree-16384-3tier-rail: SimGrid platform build (+ one 2-GPU flow pair)" "$moesim" replay \
-        --matrix "$work/m2.csv" --gpus 2 --platform "$here/../../platforms/fat-tree-16384-3tier-rail.yaml" --engine fluid --quiet
+      measure "fat-tree-16384-3tier: SimGrid platform build (+ one 2-GPU flow pair)" "$moesim" replay \
+        --matrix "$work/m2.csv" --gpus 2 --platform "$here/../../platforms/fat-tree-16384-3tier.yaml" --engine fluid --quiet
       ;;
     *) echo "unknown case '$c'" >&2; exit 2 ;;
   esac
