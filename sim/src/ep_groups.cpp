@@ -151,14 +151,7 @@ EpGroupsResult replay_ep_groups(const std::filesystem::path& trace, const topolo
                         {"ep_size", r.ep_size}, {"groups", r.groups}, {"members", r.members},
                         {"flows", r.flows_simulated}, {"cpu_s", r.sim_cpu_s}, {"wall_s", r.sim_wall_s},
                         {"rss", r.sim_peak_rss_bytes}};
-    j["settings"] = {{"dispatch_bytes_per_token", r.settings.dispatch_bytes_per_token},
-                     {"combine_bytes_per_token", r.settings.combine_bytes_per_token},
-                     {"hidden_size", r.settings.hidden_size},
-                     {"placement", r.settings.placement},
-                     {"calibration", r.settings.calibration},
-                     {"nominal_platform", r.settings.nominal_platform},
-                     {"local_copy", r.settings.local_copy},
-                     {"fluid_merge", r.settings.fluid_merge}};
+    j["settings"] = settings_json(r.settings);
     auto times = [](const EpLayerTimes& t) {
       return nlohmann::json{{"dispatch_s", t.dispatch_s}, {"combine_s", t.combine_s}, {"layer_s", t.layer_s}};
     };
@@ -228,22 +221,14 @@ double ratio(double a, double b) { return b > 0 ? a / b : 0.0; }
 nlohmann::json to_json(const EpGroupsResult& r) {
   nlohmann::json j;
   j["platform"] = r.platform;
-  j["settings"] = {{"gpus", r.gpus},
-                   {"ep_size", r.ep_size},
-                   {"groups", r.groups},
-                   {"layout", r.layout},
-                   {"engine", r.engine},
-                   {"algorithm", "direct"},
-                   {"dispatch_bytes_per_token", r.settings.dispatch_bytes_per_token},
-                   {"combine_bytes_per_token", r.settings.combine_bytes_per_token},
-                   {"hidden_size", r.settings.hidden_size},
-                   {"placement", r.settings.placement},
-                   {"calibration", r.settings.calibration},
-                   {"nominal_platform", r.settings.nominal_platform},
-                   {"local_copy", r.settings.local_copy},
-                   {"fluid_merge", r.settings.fluid_merge},
-                   {"approximate", r.settings.fluid_merge > 0},
-                   {"group_traffic", "the trace's layer for G GPUs, group k rotated by k (local GPU i = trace GPU (i+k) mod G)"}};
+  j["settings"] = settings_json(r.settings);
+  j["settings"].update({{"gpus", r.gpus},
+                        {"ep_size", r.ep_size},
+                        {"groups", r.groups},
+                        {"layout", r.layout},
+                        {"engine", r.engine},
+                        {"algorithm", "direct"},
+                        {"group_traffic", "the trace's layer for G GPUs, group k rotated by k (local GPU i = trace GPU (i+k) mod G)"}});
   j["population"] = "per group: P99 over (step, layer) of the group's all-to-all time (largest per-GPU finish - own "
                     "start among its GPUs) and layer time; slowdown = together / group 0 alone";
   j["layers"] = r.layers.size();

@@ -140,25 +140,29 @@ static nlohmann::json to_json(const Percentiles& p) {
   return {{"p50", p.p50}, {"p90", p.p90}, {"p99", p.p99}, {"max", p.max}, {"mean", p.mean}};
 }
 
+nlohmann::json settings_json(const ResolvedSettings& settings) {
+  return {{"dispatch_bytes_per_token", settings.dispatch_bytes_per_token},
+          {"combine_bytes_per_token", settings.combine_bytes_per_token},
+          {"hidden_size", settings.hidden_size},
+          {"placement", settings.placement},
+          {"calibration", settings.calibration},
+          {"nominal_platform", settings.nominal_platform},
+          {"local_copy", settings.local_copy},
+          {"start_offsets", settings.start_offsets.empty() ? "none (every GPU starts at 0)" : settings.start_offsets},
+          {"fluid_merge", settings.fluid_merge},
+          {"approximate", settings.fluid_merge > 0}};
+}
+
 nlohmann::json to_json(const ReplaySummary& s, const ReplayResult& r) {
   nlohmann::json j;
   j["platform"] = r.platform;
   j["algorithm"] = r.algorithm;
   j["engine"] = r.engine;
   j["gpus"] = r.gpus;
-  j["settings"] = {{"gpus", r.gpus},
-                   {"engine", r.engine},
-                   {"algorithm", r.algorithm},
-                   {"dispatch_bytes_per_token", r.settings.dispatch_bytes_per_token},
-                   {"combine_bytes_per_token", r.settings.combine_bytes_per_token},
-                   {"hidden_size", r.settings.hidden_size},
-                   {"placement", r.settings.placement},
-                   {"calibration", r.settings.calibration},
-                   {"nominal_platform", r.settings.nominal_platform},
-                   {"local_copy", r.settings.local_copy},
-                   {"start_offsets", r.settings.start_offsets.empty() ? "none (every GPU starts at 0)" : r.settings.start_offsets},
-                   {"fluid_merge", r.settings.fluid_merge},
-                   {"approximate", r.settings.fluid_merge > 0}};
+  j["settings"] = settings_json(r.settings);
+  j["settings"]["gpus"] = r.gpus;
+  j["settings"]["engine"] = r.engine;
+  j["settings"]["algorithm"] = r.algorithm;
   j["all_to_alls"] = r.a2a_rows.size();
   j["layers"] = r.layer_rows.size();
   j["total_all_to_all_s"] = s.total_a2a_s;

@@ -53,6 +53,9 @@ struct ReplaySummary {
 
 ReplaySummary summarize(const ReplayResult& r);
 nlohmann::json to_json(const ReplaySummary& s, const ReplayResult& r);
+// The settings a replay resolved (bytes per token, placement, calibration, local copy, start offsets,
+// approximation), as every output records them: replay's summary.json and --json, and EP groups'.
+nlohmann::json settings_json(const ResolvedSettings& settings);
 std::string human_report(const ReplaySummary& s, const ReplayResult& r);
 
 // --out DIR: replay.h5 (every row), a2a.csv (one row per all-to-all and per layer), summary.json,
