@@ -150,6 +150,7 @@ ModelConfig load_config(const std::filesystem::path& model_dir) {
   c.model_type = f.need<std::string>("model_type");
   const Architecture& architecture = find_architecture(c.model_type, path);
   architecture.parse(f, c);
+  parse_quantization(f, c);
   // RoPE rotates pairs of dimensions (i, i + d/2): an odd rotary width has no such split, and would
   // only fail later, inside the forward pass, as a tensor shape error.
   const bool mla = architecture.graph == Graph::kDeepseekMla;

@@ -100,6 +100,9 @@ void parse_sparse_layers(const ConfigFields& f, ModelConfig& c);
 // (deepseek_v3_config.cpp); routing is each version's own.
 void parse_mla(const ConfigFields& f, ModelConfig& c);
 
+// quantization_config (quantization_config.cpp): the weight format the loader dequantizes.
+void parse_quantization(const ConfigFields& f, ModelConfig& c);
+
 // One per architecture file.
 void parse_mixtral_config(const ConfigFields& f, ModelConfig& c);
 void parse_qwen3_moe_config(const ConfigFields& f, ModelConfig& c);

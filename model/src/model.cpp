@@ -60,7 +60,7 @@ std::unique_ptr<Network> build_network(const std::filesystem::path& dir, const M
                                        at::ScalarType dtype) {
   const Architecture& architecture = find_architecture(c.model_type, dir / "config.json");
   Checkpoint checkpoint(dir);
-  WeightLoader weights(checkpoint, placement.layer.front(), dtype);
+  WeightLoader weights(checkpoint, placement.layer.front(), dtype, c.quantization);
   for (const auto& name : checkpoint.names()) {
     // Buffers some exporters save although they are recomputed (RoPE), and layers past the last
     // decoder layer that a forward pass never uses (DeepSeek's multi-token prediction).

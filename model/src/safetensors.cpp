@@ -29,7 +29,7 @@ struct DTypeInfo {
 constexpr DTypeInfo kDTypes[] = {
     {DType::kF64, "F64", 8}, {DType::kF32, "F32", 4}, {DType::kF16, "F16", 2}, {DType::kBF16, "BF16", 2},
     {DType::kI64, "I64", 8}, {DType::kI32, "I32", 4}, {DType::kI16, "I16", 2}, {DType::kI8, "I8", 1},
-    {DType::kU8, "U8", 1},   {DType::kBool, "BOOL", 1},
+    {DType::kU8, "U8", 1},   {DType::kBool, "BOOL", 1},  {DType::kF8E4M3, "F8_E4M3", 1},
 };
 
 [[noreturn]] void bad(const std::filesystem::path& file, const std::string& message) {
@@ -41,7 +41,7 @@ DType parse_dtype(const std::filesystem::path& file, const std::string& tensor, 
     for (const auto& d : kDTypes)
       if (value.get<std::string>() == d.name) return d.dtype;
   }
-  bad(file, fmt::format("tensor '{}': unsupported dtype {} (supported: F32, BF16, F16, F64, I64, I32, I16, I8, U8, BOOL)",
+  bad(file, fmt::format("tensor '{}': unsupported dtype {} (supported: F32, BF16, F16, F64, I64, I32, I16, I8, U8, BOOL, F8_E4M3)",
                         tensor, value.dump()));
 }
 

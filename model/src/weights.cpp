@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "dequantize.hpp"
 #include "moesim/common/error.hpp"
 
 namespace moesim::model {
@@ -20,6 +21,7 @@ at::ScalarType aten_dtype(DType d) {
     case DType::kI8: return at::kChar;
     case DType::kU8: return at::kByte;
     case DType::kBool: return at::kBool;
+    case DType::kF8E4M3: return at::kByte;  // its bits; dequantize.cpp gives the values
   }
   return at::kFloat;
 }
@@ -42,8 +44,71 @@ at::Tensor view_as_tensor(const TensorView& view) {
                        at::TensorOptions().dtype(aten_dtype(view.dtype)));
 }
 
-WeightLoader::WeightLoader(const Checkpoint& checkpoint, at::Device device, at::ScalarType dtype)
-    : checkpoint_(checkpoint), device_(device), dtype_(dtype) {}
+WeightLoader::WeightLoader(const Checkpoint& checkpoint, at::Device device, at::ScalarType dtype,
+                           Quantization quantization)
+    : checkpoint_(checkpoint), device_(device), dtype_(dtype), quantization_(quantization) {}
+
+at::Tensor WeightLoader::on_device(const TensorView& view) const {
+  return view_as_tensor(view).to(device_, /*non_blocking=*/false, /*copy=*/true);
+}
+
+at::Tensor WeightLoader::fp8(const std::string& name, const TensorView& view, at::ScalarType dtype) {
+  const Quantization& q = quantization_;
+  if (q.format != WeightFormat::kFp8Blocks) {
+    format_problems_.push_back(fmt::format("{} is F8_E4M3 but config.json has no quantization_config "
+                                           "with quant_method \"fp8\"", name));
+    return {};
+  }
+  const std::string scale_name = name + "_scale_inv";
+  const TensorView* scale = checkpoint_.find(scale_name);
+  if (view.shape.size() != 2 || !scale) {
+    format_problems_.push_back(view.shape.size() != 2 ? fmt::format("{} is F8_E4M3 but not a matrix", name)
+                                                      : fmt::format("{} has no {}", name, scale_name));
+    return {};
+  }
+  used_.insert(scale_name);
+  const std::vector<int64_t> want = {(view.shape[0] + q.block_rows - 1) / q.block_rows,
+                                     (view.shape[1] + q.block_cols - 1) / q.block_cols};
+  if (scale->shape != want || !(scale->dtype == DType::kF32 || scale->dtype == DType::kBF16)) {
+    format_problems_.push_back(fmt::format("{} is [{}] {}, expected [{}] F32 for {}x{} blocks", scale_name,
+                                           fmt::join(scale->shape, ", "), dtype_name(scale->dtype), fmt::join(want, ", "),
+                                           q.block_rows, q.block_cols));
+    return {};
+  }
+  return dequantize_fp8_blocks(on_device(view), on_device(*scale), q.block_rows, q.block_cols).to(dtype);
+}
+
+at::Tensor WeightLoader::mxfp4(const std::string& name, const std::vector<int64_t>& shape, at::ScalarType dtype) {
+  const std::string blocks_name = name + "_blocks", scales_name = name + "_scales";
+  const TensorView* blocks = checkpoint_.find(blocks_name);
+  const TensorView* scales = checkpoint_.find(scales_name);
+  used_.insert(blocks_name);
+  if (!scales) {
+    missing_.push_back(scales_name);
+    return {};
+  }
+  used_.insert(scales_name);
+  // Stored (out, in) per expert: the plain tensor's last two axes swapped, the input axis in blocks of 32.
+  constexpr int64_t kValuesPerBlock = 32, kBytesPerBlock = 16;
+  if (shape.size() < 2 || shape[shape.size() - 2] % kValuesPerBlock != 0) {
+    format_problems_.push_back(fmt::format("{}: MXFP4 needs an input size divisible by {}", name, kValuesPerBlock));
+    return {};
+  }
+  std::vector<int64_t> want_scales(shape.begin(), shape.end() - 2);
+  want_scales.push_back(shape.back());
+  want_scales.push_back(shape[shape.size() - 2] / kValuesPerBlock);
+  std::vector<int64_t> want_blocks = want_scales;
+  want_blocks.push_back(kBytesPerBlock);
+  bool ok = true;
+  for (auto [view, want] : {std::pair{blocks, &want_blocks}, {scales, &want_scales}})
+    if (view->shape != *want || view->dtype != DType::kU8) {
+      format_problems_.push_back(fmt::format("{} is [{}] {}, expected [{}] U8", view->name, fmt::join(view->shape, ", "),
+                                             dtype_name(view->dtype), fmt::join(*want, ", ")));
+      ok = false;
+    }
+  if (!ok) return {};
+  return dequantize_mxfp4(on_device(*blocks), on_device(*scales)).transpose(-1, -2).contiguous().to(dtype);
+}
 
 at::Tensor WeightLoader::convert(const TensorView& view, at::ScalarType dtype) const {
   at::Tensor t = view_as_tensor(view);
@@ -54,6 +119,7 @@ at::Tensor WeightLoader::convert(const TensorView& view, at::ScalarType dtype) c
 at::Tensor WeightLoader::fetch(const std::string& name, const std::vector<int64_t>& shape, bool required,
                                at::ScalarType dtype) {
   const TensorView* view = checkpoint_.find(name);
+  if (!view && quantization_.format == WeightFormat::kMxfp4 && has(name + "_blocks")) return mxfp4(name, shape, dtype);
   if (!view) {
     if (required) missing_.push_back(name);
     return {};
@@ -64,6 +130,7 @@ at::Tensor WeightLoader::fetch(const std::string& name, const std::vector<int64_
                                        fmt::join(shape, ", ")));
     return {};
   }
+  if (view->dtype == DType::kF8E4M3) return fp8(name, *view, dtype);
   return convert(*view, dtype);
 }
 
@@ -110,10 +177,13 @@ void WeightLoader::finish() const {
   std::vector<std::string> unexpected;
   for (const auto& name : checkpoint_.names())
     if (!used_.count(name)) unexpected.push_back(name);
-  if (missing_.empty() && wrong_shape_.empty() && unexpected.empty()) return;
+  if (missing_.empty() && wrong_shape_.empty() && unexpected.empty() && format_problems_.empty()) return;
   std::vector<std::string> parts;
   if (!missing_.empty()) parts.push_back(fmt::format("{} missing tensors: {}", missing_.size(), some(missing_)));
   if (!wrong_shape_.empty()) parts.push_back(fmt::format("{} with the wrong shape: {}", wrong_shape_.size(), some(wrong_shape_)));
+  if (!format_problems_.empty())
+    parts.push_back(fmt::format("{} quantized tensors not as quantization_config says: {}", format_problems_.size(),
+                                some(format_problems_)));
   if (!unexpected.empty()) parts.push_back(fmt::format("{} unexpected tensors: {}", unexpected.size(), some(unexpected)));
   throw InputError(located(checkpoint_.dir(), fmt::format("checkpoint does not match config.json: {}",
                                                           fmt::join(parts, "; "))));

@@ -14,7 +14,10 @@ namespace moesim::model {
 
 class WeightLoader {
  public:
-  WeightLoader(const Checkpoint& checkpoint, at::Device device, at::ScalarType dtype);
+  // Quantized tensors (config.json quantization_config) are dequantized on load: an FP8 "<x>.weight"
+  // with its "<x>.weight_scale_inv", or an MXFP4 "<x>" stored as "<x>_blocks" + "<x>_scales" in the
+  // transposed (out, in) layout, are returned exactly as the plain tensor would be.
+  WeightLoader(const Checkpoint& checkpoint, at::Device device, at::ScalarType dtype, Quantization quantization = {});
 
   // A required tensor of exactly this shape; on failure records the problem and returns an
   // undefined tensor (the caller carries on so that all problems are reported together).
@@ -41,11 +44,15 @@ class WeightLoader {
  private:
   at::Tensor fetch(const std::string& name, const std::vector<int64_t>& shape, bool required, at::ScalarType dtype);
   at::Tensor convert(const TensorView& view, at::ScalarType dtype) const;
+  at::Tensor fp8(const std::string& name, const TensorView& view, at::ScalarType dtype);
+  at::Tensor mxfp4(const std::string& name, const std::vector<int64_t>& shape, at::ScalarType dtype);
+  at::Tensor on_device(const TensorView& view) const;
   const Checkpoint& checkpoint_;
+  Quantization quantization_;
   at::Device device_;
   at::ScalarType dtype_;
   std::set<std::string> used_;
-  std::vector<std::string> missing_, wrong_shape_;
+  std::vector<std::string> missing_, wrong_shape_, format_problems_;
 };
 
 // A view's bytes as a CPU tensor of its own dtype, without copying (valid while the file is mapped).

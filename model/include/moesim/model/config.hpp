@@ -45,6 +45,18 @@ struct RopeScaling {
   double high_freq_factor = 4.0;    // Llama 3
 };
 
+// Weights as a checkpoint ships them (config.json quantization_config), dequantized on load to the
+// model's dtype (src/dequantize.cpp); the forward pass never sees the difference.
+enum class WeightFormat {
+  kPlain,      // no quantization_config
+  kFp8Blocks,  // quant_method "fp8": float8_e4m3fn weights, one float32 weight_scale_inv per block
+  kMxfp4,      // quant_method "mxfp4": <name>_blocks (two e2m1 a byte, 32 a block) + <name>_scales (e8m0)
+};
+struct Quantization {
+  WeightFormat format = WeightFormat::kPlain;
+  int block_rows = 0, block_cols = 0;  // FP8: weight_block_size, e.g. [128, 128]
+};
+
 // YaRN's magnitude correction 0.1·mscale·ln(factor) + 1 (1 when factor ≤ 1): yarn_get_mscale.
 double yarn_mscale(double factor, double mscale);
 
@@ -93,6 +105,8 @@ struct ModelConfig {
   int n_shared_experts = 0;
   double routed_scaling_factor = 1.0;
   bool mla_softmax_mscale = false;  // DeepSeek-V3 (not V2): softmax scale × yarn_mscale(factor, mscale_all_dim)²
+
+  Quantization quantization;  // how the checkpoint stores its weights
 
   std::vector<int> moe_layer_indices() const;  // model layer index of each MoE layer
 };

@@ -20,7 +20,9 @@
 
 namespace moesim::model {
 
-enum class DType { kF64, kF32, kF16, kBF16, kI64, kI32, kI16, kI8, kU8, kBool };
+// F8_E4M3: float8_e4m3fn as FP8 checkpoints ship it (DeepSeek-V3, Qwen3 FP8), read through a
+// lookup table (dequantize.cpp): LibTorch 1.13 has no float8 type.
+enum class DType { kF64, kF32, kF16, kBF16, kI64, kI32, kI16, kI8, kU8, kBool, kF8E4M3 };
 
 std::size_t dtype_bytes(DType dtype);
 const char* dtype_name(DType dtype);  // as written in headers: "F32", "BF16", ...

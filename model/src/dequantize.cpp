@@ -1,0 +1,64 @@
+#include "dequantize.hpp"
+
+#include <array>
+#include <cmath>
+#include <limits>
+
+namespace moesim::model {
+namespace {
+
+constexpr int kE4m3ExponentBias = 7;
+constexpr int kE4m3MantissaBits = 3;
+constexpr int kE8m0Bias = 127;
+constexpr int kMxfp4BlockValues = 32;
+
+// The 256 values of float8_e4m3fn ("fn": finite, one NaN pattern per sign, no infinities).
+float e4m3_value(unsigned bits) {
+  const float sign = (bits & 0x80u) ? -1.0f : 1.0f;
+  const unsigned exponent = (bits >> kE4m3MantissaBits) & 0xFu;
+  const unsigned mantissa = bits & 0x7u;
+  if (exponent == 0xFu && mantissa == 0x7u) return std::numeric_limits<float>::quiet_NaN();
+  if (exponent == 0) return sign * std::ldexp(static_cast<float>(mantissa) / 8.0f, 1 - kE4m3ExponentBias);  // subnormal
+  return sign * std::ldexp(1.0f + static_cast<float>(mantissa) / 8.0f, static_cast<int>(exponent) - kE4m3ExponentBias);
+}
+
+at::Tensor lookup(const at::Tensor& table, const at::Tensor& codes) {
+  return table.to(codes.device()).index_select(0, codes.flatten().to(at::kLong)).view(codes.sizes());
+}
+
+}  // namespace
+
+at::Tensor fp8_e4m3_to_float(const at::Tensor& bits) {
+  static const at::Tensor table = [] {
+    std::array<float, 256> v{};
+    for (unsigned b = 0; b < v.size(); ++b) v[b] = e4m3_value(b);
+    return at::from_blob(v.data(), {256}, at::kFloat).clone();
+  }();
+  return lookup(table, bits);
+}
+
+at::Tensor dequantize_fp8_blocks(const at::Tensor& bits, const at::Tensor& scale_inv, int block_rows, int block_cols) {
+  const int64_t rows = bits.size(0), cols = bits.size(1);
+  at::Tensor scale = scale_inv.to(bits.device(), at::kFloat)
+                         .repeat_interleave(block_rows, 0)
+                         .repeat_interleave(block_cols, 1)
+                         .narrow(0, 0, rows)
+                         .narrow(1, 0, cols);                            // (rows, cols)
+  return fp8_e4m3_to_float(bits) * scale;
+}
+
+at::Tensor dequantize_mxfp4(const at::Tensor& blocks, const at::Tensor& scales) {
+  static const at::Tensor e2m1 = at::tensor(
+      std::vector<float>{0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f, -0.0f, -0.5f, -1.0f, -1.5f, -2.0f, -3.0f, -4.0f, -6.0f});
+  at::Tensor low = lookup(e2m1, at::bitwise_and(blocks, 0x0F));           // (..., R, G, 16): values 0, 2, 4, ...
+  at::Tensor high = lookup(e2m1, at::bitwise_right_shift(blocks, 4));      // values 1, 3, 5, ...
+  at::Tensor values = at::stack({low, high}, -1).flatten(-2);             // (..., R, G, 32)
+  at::Tensor exponent = scales.to(at::kInt) - kE8m0Bias;                   // (..., R, G)
+  values = at::ldexp(values, exponent.unsqueeze(-1));                     // × 2^exponent, exact
+  auto shape = blocks.sizes().vec();
+  shape.pop_back();
+  shape.back() *= kMxfp4BlockValues;
+  return values.reshape(shape);                                           // (..., R, 32·G)
+}
+
+}  // namespace moesim::model

@@ -1,0 +1,58 @@
+// Quantized weight formats against hand-worked values (bit patterns decoded by hand from the
+// e4m3fn / e2m1 / e8m0 definitions in the OCP 8-bit floating point and Microscaling specifications).
+#include <doctest/doctest.h>
+
+#include <cmath>
+
+#include "dequantize.hpp"
+
+using namespace moesim::model;
+
+namespace {
+at::Tensor bytes(std::vector<std::uint8_t> v, std::vector<int64_t> shape) {
+  return at::from_blob(v.data(), shape, at::kByte).clone();
+}
+}  // namespace
+
+TEST_CASE("fp8 e4m3fn: normal, subnormal, largest, negative, NaN") {
+  // 0x38: exponent 7 (bias 7), mantissa 0 → 1.0; 0x3C: 1 + 4/8 = 1.5; 0x7E: 2^8 · 1.75 = 448 (largest);
+  // 0x01: subnormal 2^-6 · 1/8 = 2^-9; 0xC0: −2^(8−7) = −2; 0x7F: NaN (e4m3fn has no infinity).
+  at::Tensor v = fp8_e4m3_to_float(bytes({0x38, 0x3C, 0x7E, 0x01, 0xC0, 0x00, 0x7F}, {7}));
+  auto a = v.accessor<float, 1>();
+  CHECK(a[0] == 1.0f);
+  CHECK(a[1] == 1.5f);
+  CHECK(a[2] == 448.0f);
+  CHECK(a[3] == std::ldexp(1.0f, -9));
+  CHECK(a[4] == -2.0f);
+  CHECK(a[5] == 0.0f);
+  CHECK(std::isnan(a[6]));
+}
+
+TEST_CASE("fp8 blocks: one scale per block, partial blocks at the right and bottom edges") {
+  // A 3x3 matrix of 1.0 (0x38) in 2x2 blocks: scales [[1, 2], [3, 4]] cover rows 0-1 / 2 and cols 0-1 / 2.
+  at::Tensor bits = bytes(std::vector<std::uint8_t>(9, 0x38), {3, 3});
+  at::Tensor scale = at::tensor(std::vector<float>{1, 2, 3, 4}).view({2, 2});
+  at::Tensor w = dequantize_fp8_blocks(bits, scale, 2, 2);
+  at::Tensor want = at::tensor(std::vector<float>{1, 1, 2, 1, 1, 2, 3, 3, 4}).view({3, 3});
+  CHECK(at::equal(w, want));
+}
+
+TEST_CASE("mxfp4: low nibble first, e8m0 scale 2^(s-127)") {
+  // One row of one block: bytes 0x21 → (0.5, 1.0), 0xF7 → (6.0, -6.0), the other 14 bytes 0 → zeros;
+  // scale 128 → × 2.
+  std::vector<std::uint8_t> b(16, 0);
+  b[0] = 0x21;
+  b[1] = 0xF7;
+  at::Tensor w = dequantize_mxfp4(bytes(b, {1, 1, 16}), bytes({128}, {1, 1}));  // (1, 32)
+  REQUIRE(w.sizes() == at::IntArrayRef({1, 32}));
+  auto a = w.accessor<float, 2>();
+  CHECK(a[0][0] == 1.0f);
+  CHECK(a[0][1] == 2.0f);
+  CHECK(a[0][2] == 12.0f);
+  CHECK(a[0][3] == -12.0f);
+  CHECK(a[0][4] == 0.0f);
+  // Scale 125 → × 1/4, leading expert axis kept.
+  at::Tensor q = dequantize_mxfp4(bytes(b, {1, 1, 1, 16}), bytes({125}, {1, 1, 1}));
+  CHECK(q.sizes() == at::IntArrayRef({1, 1, 32}));
+  CHECK(q[0][0][1].item<float>() == 0.25f);
+}
