@@ -99,6 +99,9 @@ void parse_sparse_layers(const ConfigFields& f, ModelConfig& c);
 // Multi-head latent attention and the dense/shared MLP layout DeepSeek-V2 and V3 share
 // (deepseek_v3_config.cpp); routing is each version's own.
 void parse_mla(const ConfigFields& f, ModelConfig& c);
+// DeepSeek-V3's router, shared by GLM-4.5 (deepseek_v3_config.cpp): sigmoid scores, n_group /
+// topk_group group-limited selection, norm_topk_prob, routed_scaling_factor.
+void parse_sigmoid_group_limited(const ConfigFields& f, ModelConfig& c);
 
 // quantization_config (quantization_config.cpp): the weight format the loader dequantizes.
 void parse_quantization(const ConfigFields& f, ModelConfig& c);
@@ -110,5 +113,8 @@ void parse_olmoe_config(const ConfigFields& f, ModelConfig& c);
 void parse_qwen2_moe_config(const ConfigFields& f, ModelConfig& c);
 void parse_deepseek_v3_config(const ConfigFields& f, ModelConfig& c);
 void parse_deepseek_v2_config(const ConfigFields& f, ModelConfig& c);
+void parse_glm4_moe_config(const ConfigFields& f, ModelConfig& c);
+void parse_ernie4_5_moe_config(const ConfigFields& f, ModelConfig& c);
+void parse_granitemoe_config(const ConfigFields& f, ModelConfig& c);
 
 }  // namespace moesim::model

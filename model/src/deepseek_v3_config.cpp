@@ -27,10 +27,10 @@ void parse_mla(const ConfigFields& f, ModelConfig& c) {
   for (int i = first_dense; i < c.num_layers; ++i) c.moe_layer[i] = true;
 }
 
-void parse_deepseek_v3_config(const ConfigFields& f, ModelConfig& c) {
-  parse_mla(f, c);
+void parse_sigmoid_group_limited(const ConfigFields& f, ModelConfig& c) {
   c.router = Router::kSigmoidGroupLimited;
   c.norm_topk_prob = f.get<bool>("norm_topk_prob", true);
+  c.routed_scaling_factor = f.get<double>("routed_scaling_factor", 1.0);
   c.n_group = f.get<int>("n_group", 1);
   c.topk_group = f.get<int>("topk_group", 1);
   if (c.n_group <= 0 || c.num_experts % c.n_group != 0)
@@ -38,6 +38,11 @@ void parse_deepseek_v3_config(const ConfigFields& f, ModelConfig& c) {
   if (c.topk_group <= 0 || c.topk_group > c.n_group)
     f.fail(fmt::format("topk_group = {} must be in 1..n_group = {}", c.topk_group, c.n_group));
   if (c.num_experts / c.n_group < 2) f.fail("each expert group needs at least 2 experts (groups are scored by their top 2)");
+}
+
+void parse_deepseek_v3_config(const ConfigFields& f, ModelConfig& c) {
+  parse_mla(f, c);
+  parse_sigmoid_group_limited(f, c);
   c.rope_interleave = f.get<bool>("rope_interleave", true);
   c.mla_softmax_mscale = true;  // DeepseekV3Attention.scaling: × mscale² under scaled RoPE
 }

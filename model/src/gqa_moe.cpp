@@ -1,16 +1,20 @@
-// The forward pass shared by four architectures: decoder-only transformers with grouped-query
-// attention and softmax-routed SwiGLU experts. Each architecture's file (mixtral.cpp,
-// qwen3_moe.cpp, olmoe.cpp, qwen2_moe.cpp) reads its config.json into the switches of ModelConfig
-// this graph follows; they differ only in these switches and in tensor names:
+// The forward pass shared by the architectures that are decoder-only transformers with grouped-query
+// attention and routed SwiGLU experts. Each architecture's file (mixtral.cpp, qwen3_moe.cpp,
+// olmoe.cpp, qwen2_moe.cpp, glm4_moe.cpp, ernie4_5_moe.cpp, granitemoe.cpp) reads its config.json
+// into the switches of ModelConfig this graph follows; they differ only in these switches and in
+// tensor names:
 //
-//   model_type  q/k norm                    top-k renormalised   extras
-//   mixtral     none                        always               experts named w1 (gate) w3 (up) w2 (down)
-//   qwen3_moe   RMSNorm per head (head_dim) norm_topk_prob       dense layers (mlp_only_layers)
-//   olmoe       RMSNorm over whole q and k  norm_topk_prob (no)  clip_qkv
-//   qwen2_moe   none                        norm_topk_prob (no)  q/k/v biases, sigmoid-gated shared expert
+//   model_type    q/k norm                    router                               extras
+//   mixtral       none                        softmax top-k, renormalised          experts named w1 (gate) w3 (up) w2 (down)
+//   qwen3_moe     RMSNorm per head (head_dim) softmax top-k, norm_topk_prob       dense layers (mlp_only_layers)
+//   olmoe         RMSNorm over whole q and k  softmax top-k, norm_topk_prob (no)  clip_qkv
+//   qwen2_moe     none                        softmax top-k, norm_topk_prob (no)  q/k/v biases, sigmoid-gated shared expert
+//   glm4_moe      RMSNorm per head (optional) sigmoid, bias, groups, scaled       partial rotary, q/k/v biases, shared experts, dense first layers
+//   ernie4_5_moe  none                        softmax, bias for selection          interleaved RoPE, biases (use_bias), shared experts, dense layers
+//   granitemoe    none                        softmax top-k, renormalised          muP multipliers; experts fused as input_linear/output_linear
 //
-// Reference: transformers' modeling_{mixtral,qwen3_moe,olmoe,qwen2_moe}.py (v5.17); the parity
-// fixtures in tests/fixtures/ pin the numbers.
+// Reference: transformers' modeling_{mixtral,qwen3_moe,olmoe,qwen2_moe,glm4_moe,ernie4_5_moe,
+// granitemoe}.py (v5.17); the parity fixtures in tests/fixtures/ pin the numbers.
 #include <fmt/format.h>
 
 #include "network.hpp"
@@ -26,8 +30,9 @@ struct AttentionWeights {
 
 struct MoeWeights {
   at::Tensor router;                       // (E, H)
+  at::Tensor score_bias;                   // (E) float32, for selection only: GLM-4.5 and ERNIE 4.5
   layers::ExpertWeights experts;           // (E, I, H) ×2, (E, H, I)
-  layers::MlpWeights shared;               // Qwen2-MoE only
+  layers::MlpWeights shared;               // Qwen2-MoE (gated), GLM-4.5, ERNIE 4.5
   at::Tensor shared_gate;                  // (1, H), Qwen2-MoE only
 };
 
@@ -50,21 +55,25 @@ class GqaMoe final : public Network {
                           bool want_logits) const override {
     LayerInputs in;
     in.x = at::embedding(ends_.embed, ids);                                      // (B, S, H)
+    if (c_.embedding_multiplier != 1.0) in.x = in.x * c_.embedding_multiplier;   // Granite
     at::Tensor positions = layers::positions_from_mask(valid);                   // (B, S)
-    in.rope = layers::rope_tables(positions, c_.head_dim, c_.rope_theta, c_.rope_scaling, in.x.scalar_type());
+    const int rotary_dim = c_.rotary_dim > 0 ? c_.rotary_dim : c_.head_dim;
+    in.rope = layers::rope_tables(positions, rotary_dim, c_.rope_theta, c_.rope_scaling, in.x.scalar_type());
     in.bias = layers::attention_bias(valid, in.x.scalar_type());                 // (B, 1, S, S)
     int moe_index = 0;
     for (int l = 0; l < c_.num_layers; ++l) {
       const LayerWeights& w = layers_[l];
       if (in.x.device() != placement_.layer[l]) in.move_to(placement_.layer[l]);  // next block's device
       at::Tensor& x = in.x;                                                      // (B, S, H)
-      x = x + attention(layers::rms_norm(x, w.input_norm, c_.rms_norm_eps), w.attention, in.rope, in.bias);
+      x = x + residual(attention(layers::rms_norm(x, w.input_norm, c_.rms_norm_eps), w.attention, in.rope, in.bias));
       at::Tensor h = layers::rms_norm(x, w.post_attention_norm, c_.rms_norm_eps);  // (B, S, H)
-      x = x + (w.is_moe ? moe(h, w.moe, moe_index++, l, on_routing) : layers::swiglu(h, w.dense));
+      x = x + residual(w.is_moe ? moe(h, w.moe, moe_index++, l, on_routing) : layers::swiglu(h, w.dense));
     }
     if (!want_logits) return {};
     at::Tensor x = layers::rms_norm(in.x, ends_.final_norm, c_.rms_norm_eps);   // (B, S, H)
-    return layers::linear(x, ends_.lm_head).to(at::kFloat);                     // (B, S, V)
+    at::Tensor logits = layers::linear(x, ends_.lm_head, ends_.lm_head_bias);   // (B, S, V)
+    if (c_.logits_scaling != 1.0) logits = logits / c_.logits_scaling;          // Granite
+    return logits.to(at::kFloat);
   }
 
   std::vector<std::pair<std::string, at::Tensor>> named_weights() const override {
@@ -104,6 +113,11 @@ class GqaMoe final : public Network {
   }
 
  private:
+  // A sublayer's output before the residual add: × residual_multiplier (Granite; 1 elsewhere).
+  at::Tensor residual(const at::Tensor& out) const {
+    return c_.residual_multiplier == 1.0 ? out : out * c_.residual_multiplier;
+  }
+
   at::Tensor attention(const at::Tensor& x, const AttentionWeights& w, const layers::RopeTables& rope,
                        const at::Tensor& bias) const {
     int64_t B = x.size(0), S = x.size(1);
@@ -125,24 +139,55 @@ class GqaMoe final : public Network {
       q = layers::rms_norm(q, w.q_norm, c_.rms_norm_eps);
       k = layers::rms_norm(k, w.k_norm, c_.rms_norm_eps);
     }
-    q = layers::apply_rope(q.transpose(1, 2), rope);                            // (B, h, S, d)
-    k = layers::apply_rope(k.transpose(1, 2), rope);                            // (B, g, S, d)
+    q = q.transpose(1, 2);                                                      // (B, h, S, d)
+    k = k.transpose(1, 2);                                                      // (B, g, S, d)
+    if (c_.rope_interleave) {
+      // ERNIE 4.5 rotates pairs (x0,x1),(x2,x3)... (its rotate_half interleaves). The same permutation
+      // of q's and k's dims to halves leaves q·k unchanged, so the halves rotation serves.
+      q = layers::deinterleave(q);
+      k = layers::deinterleave(k);
+    }
+    q = layers::apply_rope(q, rope);                                            // (B, h, S, d)
+    k = layers::apply_rope(k, rope);                                            // (B, g, S, d)
     v = v.view({B, S, c_.num_kv_heads, c_.head_dim}).transpose(1, 2);           // (B, g, S, d)
-    at::Tensor out = layers::attention(q, k, v, bias, 1.0 / std::sqrt(static_cast<double>(c_.head_dim)));  // (B, S, h·d)
+    const double scale = c_.attention_scale > 0 ? c_.attention_scale : 1.0 / std::sqrt(static_cast<double>(c_.head_dim));
+    at::Tensor out = layers::attention(q, k, v, bias, scale);                   // (B, S, h·d)
     return layers::linear(out, w.o, w.o_bias);                                  // (B, S, H)
   }
 
   at::Tensor moe(const at::Tensor& x, const MoeWeights& w, int moe_index, int layer,
                  const RoutingCallback& on_routing) const {
     at::Tensor flat = x.reshape({-1, c_.hidden_size});                          // (T, H)
-    at::Tensor logits = layers::linear(flat, w.router);                         // (T, E)
-    layers::Routing routing = layers::softmax_topk(logits, c_.top_k, c_.norm_topk_prob);  // (T, k)
-    routing = route({routing.router_probs, {}, false, c_.top_k, c_.norm_topk_prob, 1.0, &routing}, moe_index, layer,
-                    x.size(1), on_routing);
+    layers::Routing routing = route_tokens(flat, w);                            // (T, k)
+    const bool sigmoid = c_.router == Router::kSigmoidGroupLimited;
+    const double scaling = sigmoid ? c_.routed_scaling_factor : 1.0;
+    at::Tensor selection_bias = w.score_bias.defined() ? w.score_bias.to(at::kFloat) : at::Tensor();
+    routing = route({routing.router_probs, selection_bias, sigmoid, c_.top_k, c_.norm_topk_prob, scaling, &routing},
+                    moe_index, layer, x.size(1), on_routing);
     at::Tensor out = layers::moe_experts(flat, routing, w.experts);             // (T, H)
     if (w.shared_gate.defined())
       out = out + at::sigmoid(layers::linear(flat, w.shared_gate)) * layers::swiglu(flat, w.shared);
+    else if (w.shared.gate.defined())
+      out = out + layers::swiglu(flat, w.shared);
     return out.view(x.sizes());                                                 // (B, S, H)
+  }
+
+  // The architecture's own top-k. GLM-4.5 and ERNIE 4.5 compute their router in float32 whatever the
+  // model dtype (Glm4MoeTopkRouter, Ernie4_5_MoeTopKRouter), as the bias-steered choices are close.
+  layers::Routing route_tokens(const at::Tensor& flat, const MoeWeights& w) const {
+    switch (c_.router) {
+      case Router::kSigmoidGroupLimited: {
+        at::Tensor logits = at::linear(flat.to(at::kFloat), w.router.to(at::kFloat));  // (T, E)
+        return layers::sigmoid_group_limited(
+            logits, w.score_bias, {c_.top_k, c_.n_group, c_.topk_group, c_.norm_topk_prob, c_.routed_scaling_factor});
+      }
+      case Router::kSoftmaxBiased: {
+        at::Tensor logits = at::linear(flat.to(at::kFloat), w.router.to(at::kFloat));  // (T, E)
+        return layers::softmax_biased_topk(logits, w.score_bias, c_.top_k, c_.moe_norm_min);
+      }
+      default:
+        return layers::softmax_topk(layers::linear(flat, w.router), c_.top_k, c_.norm_topk_prob);
+    }
   }
 
   void load(WeightLoader& w) {
@@ -174,24 +219,45 @@ class GqaMoe final : public Network {
       }
       L.is_moe = c_.moe_layer[l];
       if (L.is_moe) {
-        // Mixtral checkpoints on the hub name the block block_sparse_moe and its experts w1/w3/w2.
-        const bool mixtral_names = w.has(p + "block_sparse_moe.gate.weight");
-        const std::string m = p + (mixtral_names ? "block_sparse_moe" : "mlp");
-        L.moe_prefix = m;
-        L.moe.router = w.get(m + ".gate.weight", {c_.num_experts, H});
-        L.moe.experts = mixtral_names
-                            ? w.experts(m + ".experts", c_.num_experts, H, c_.moe_intermediate_size, "w1", "w3", "w2")
-                            : w.experts(m + ".experts", c_.num_experts, H, c_.moe_intermediate_size, "gate_proj",
-                                        "up_proj", "down_proj");
-        if (c_.shared_expert_intermediate_size > 0) {
-          L.moe.shared = w.mlp(m + ".shared_expert", H, c_.shared_expert_intermediate_size);
-          L.moe.shared_gate = w.get(m + ".shared_expert_gate.weight", {1, H});
-        }
+        load_moe(w, p, L);
       } else {
-        L.dense = w.mlp(p + "mlp", H, c_.intermediate_size);
+        L.dense = w.mlp(p + "mlp", H, c_.intermediate_size, c_.mlp_bias);
       }
       layers_.push_back(std::move(L));
     }
+  }
+
+  void load_moe(WeightLoader& w, const std::string& p, LayerWeights& L) const {
+    const int H = c_.hidden_size, E = c_.num_experts, I = c_.moe_intermediate_size;
+    // Mixtral checkpoints on the hub name the block block_sparse_moe and its experts w1/w3/w2;
+    // Granite's block_sparse_moe holds router.layer and the fused input_linear (gate rows, then up
+    // rows: GraniteMoeMoE chunks them in that order) and output_linear.
+    const bool granite_names = w.has(p + "block_sparse_moe.router.layer.weight");
+    const bool mixtral_names = w.has(p + "block_sparse_moe.gate.weight");
+    const std::string m = p + (granite_names || mixtral_names ? "block_sparse_moe" : "mlp");
+    L.moe_prefix = m;
+    if (granite_names) {
+      L.moe.router = w.get(m + ".router.layer.weight", {E, H});
+      L.moe.experts = w.fused_experts(m + ".input_linear.weight", m + ".output_linear.weight", E, H, I);
+    } else {
+      // ERNIE 4.5 keeps its router in float32 (_keep_in_fp32_modules_strict).
+      L.moe.router = c_.router == Router::kSoftmaxBiased ? w.get_float32(m + ".gate.weight", {E, H})
+                                                         : w.get(m + ".gate.weight", {E, H});
+      L.moe.experts = mixtral_names ? w.experts(m + ".experts", E, H, I, "w1", "w3", "w2")
+                                    : w.experts(m + ".experts", E, H, I, "gate_proj", "up_proj", "down_proj");
+    }
+    if (c_.router == Router::kSigmoidGroupLimited) L.moe.score_bias = w.get_float32(m + ".gate.e_score_correction_bias", {E});
+    if (c_.router == Router::kSoftmaxBiased) {
+      // Ernie4_5_MoeStatics: one group of E, under the router in transformers 5, beside it on the hub.
+      const std::string hub = m + ".moe_statics.e_score_correction_bias";
+      at::Tensor bias = w.get_float32(w.has(hub) ? hub : m + ".gate.moe_statics.e_score_correction_bias", {1, E});
+      if (bias.defined()) L.moe.score_bias = bias.view({E});
+    }
+    if (c_.shared_expert_intermediate_size > 0) {
+      L.moe.shared = w.mlp(m + ".shared_expert", H, c_.shared_expert_intermediate_size);
+      L.moe.shared_gate = w.get(m + ".shared_expert_gate.weight", {1, H});
+    }
+    if (c_.n_shared_experts > 0) L.moe.shared = w.mlp(m + ".shared_experts", H, I * c_.n_shared_experts, c_.mlp_bias);
   }
 
   ModelConfig c_;

@@ -99,7 +99,10 @@ static at::Tensor rotate_half(const at::Tensor& x) {
 
 at::Tensor apply_rope(const at::Tensor& x, const RopeTables& rope) {
   at::Tensor cos = rope.cos.unsqueeze(1), sin = rope.sin.unsqueeze(1);  // (B, 1, S, rot_dim)
-  return x * cos + rotate_half(x) * sin;
+  const int64_t rot = cos.size(-1), d = x.size(-1);
+  if (rot == d) return x * cos + rotate_half(x) * sin;
+  at::Tensor x_rot = x.narrow(-1, 0, rot);                               // (B, heads, S, rot_dim)
+  return at::cat({x_rot * cos + rotate_half(x_rot) * sin, x.narrow(-1, rot, d - rot)}, -1);  // (B, heads, S, d)
 }
 
 at::Tensor deinterleave(const at::Tensor& x) {
@@ -147,7 +150,7 @@ at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
 }
 
 at::Tensor swiglu(const at::Tensor& x, const MlpWeights& w) {
-  return at::linear(at::silu(at::linear(x, w.gate)) * at::linear(x, w.up), w.down);
+  return linear(at::silu(linear(x, w.gate, w.gate_bias)) * linear(x, w.up, w.up_bias), w.down, w.down_bias);
 }
 
 Routing softmax_topk(const at::Tensor& logits, int k, bool renormalize) {
@@ -155,6 +158,16 @@ Routing softmax_topk(const at::Tensor& logits, int k, bool renormalize) {
   auto [gates, ids] = probs.topk(k, -1);                      // (T, k) sorted, largest first
   if (renormalize) gates = gates / gates.sum(-1, /*keepdim=*/true);
   return {ids, gates, probs, logits};
+}
+
+Routing softmax_biased_topk(const at::Tensor& logits, const at::Tensor& bias, int k, double norm_min) {
+  at::Tensor probs = at::softmax(logits.to(at::kFloat), -1);                   // (T, E)
+  at::Tensor ids = std::get<1>((probs + bias.to(at::kFloat)).topk(k, -1));     // (T, k) bias only steers selection
+  at::Tensor gates = probs.gather(1, ids);                                     // (T, k) unbiased scores
+  gates = gates / gates.sum(-1, /*keepdim=*/true).clamp_min(norm_min);
+  // Column 0 = largest gate, the order the trace format promises.
+  at::Tensor order = std::get<1>(gates.sort(-1, /*descending=*/true));
+  return {ids.gather(1, order), gates.gather(1, order), probs, logits};
 }
 
 Routing sigmoid_group_limited(const at::Tensor& logits, const at::Tensor& bias, const GroupLimitedOptions& o) {

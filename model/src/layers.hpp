@@ -34,7 +34,8 @@ struct RopeFrequencies {
   double attention_factor = 1.0;
 };
 RopeFrequencies rope_frequencies(int rot_dim, double theta, const RopeScaling& scaling);
-// x (B, heads, S, rot_dim) rotated in the "halves" layout (rotate_half).
+// x (B, heads, S, d) with its first rot_dim dims rotated in the "halves" layout (rotate_half) and
+// the other d − rot_dim passed through unchanged (partial rotary, GLM-4.5).
 at::Tensor apply_rope(const at::Tensor& x, const RopeTables& rope);
 // DeepSeek's interleaved layout (pairs (x0,x1),(x2,x3),...) reordered to halves before apply_rope.
 at::Tensor deinterleave(const at::Tensor& x);
@@ -52,7 +53,8 @@ at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
 
 // down(silu(gate(x)) ⊙ up(x)): the SwiGLU MLP of dense layers and shared experts.
 struct MlpWeights {
-  at::Tensor gate, up, down;  // (I, H), (I, H), (H, I)
+  at::Tensor gate, up, down;                 // (I, H), (I, H), (H, I)
+  at::Tensor gate_bias, up_bias, down_bias;  // (I), (I), (H); undefined without biases (all but ERNIE 4.5)
 };
 at::Tensor swiglu(const at::Tensor& x, const MlpWeights& w);
 
@@ -71,6 +73,10 @@ struct Routing {
 
 // softmax over E, top-k, optionally renormalised to sum 1 (Mixtral, Qwen, OLMoE).
 Routing softmax_topk(const at::Tensor& logits, int k, bool renormalize);
+
+// ERNIE 4.5: softmax scores; selection on scores + bias; gates are the unbiased scores divided by
+// their sum, the sum clamped below at norm_min.
+Routing softmax_biased_topk(const at::Tensor& logits, const at::Tensor& bias, int k, double norm_min);
 
 // DeepSeek-V3: sigmoid scores; selection on scores + bias restricted to the topk_group groups with
 // the best (top-2 sum) scores; gates are the unbiased scores, optionally renormalised, × scale.

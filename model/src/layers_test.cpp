@@ -53,6 +53,33 @@ TEST_CASE("sigmoid_group_limited: the bias steers selection only, groups limit i
   CHECK(r0.gates[0][0].item<float>() == doctest::Approx(0.9 / 1.1));  // renormalised without the bias
 }
 
+TEST_CASE("softmax_biased_topk (ERNIE 4.5): the bias steers selection only, gates renormalised") {
+  // Probabilities 0.1 0.2 0.3 0.4 through their logits; a bias of 0.25 on expert 0 lifts it to 0.35.
+  at::Tensor logits = floats({0.f, std::log(2.f), std::log(3.f), std::log(4.f)}, {1, 4});
+  at::Tensor bias = floats({0.25f, 0.f, 0.f, 0.f}, {4});
+  auto r = layers::softmax_biased_topk(logits, bias, 2, 1e-12);
+  CHECK(ints(r.expert_ids) == std::vector<int64_t>{3, 0});             // 0.4, then 0.35 (biased) over 0.3
+  CHECK(r.gates[0][0].item<float>() == doctest::Approx(0.4 / 0.5));  // unbiased 0.4 and 0.1, renormalised
+  CHECK(r.gates[0][1].item<float>() == doctest::Approx(0.1 / 0.5));
+  // moe_norm_min floors the sum: 0.5 < 2 divides by 2.
+  auto floored = layers::softmax_biased_topk(logits, bias, 2, 2.0);
+  CHECK(floored.gates[0][0].item<float>() == doctest::Approx(0.2));
+}
+
+TEST_CASE("apply_rope: partial rotary turns the first rot_dim dims and passes the rest (GLM-4.5)") {
+  // One head, one position at angle θ for both frequencies; head_dim 6, rot_dim 4.
+  const double theta = 0.5;
+  layers::RopeTables rope{at::full({1, 1, 4}, std::cos(theta), at::kFloat), at::full({1, 1, 4}, std::sin(theta), at::kFloat)};
+  at::Tensor x = floats({1.f, 2.f, 3.f, 4.f, 5.f, 6.f}, {1, 1, 1, 6});
+  at::Tensor y = layers::apply_rope(x, rope).reshape({6});
+  // halves of the rotary part: (x0, x2) and (x1, x3) turned by θ
+  CHECK(y[0].item<float>() == doctest::Approx(1 * std::cos(theta) - 3 * std::sin(theta)));
+  CHECK(y[2].item<float>() == doctest::Approx(3 * std::cos(theta) + 1 * std::sin(theta)));
+  CHECK(y[1].item<float>() == doctest::Approx(2 * std::cos(theta) - 4 * std::sin(theta)));
+  CHECK(y[4].item<float>() == 5.f);
+  CHECK(y[5].item<float>() == 6.f);
+}
+
 TEST_CASE("softmax_group_limited (DeepSeek-V2): groups ranked by their best score, gates scaled, not renormalised") {
   // Probabilities 0.05 0.40 | 0.35 0.20 set through their logits (softmax of ln p is p when Σp = 1).
   at::Tensor logits = floats({std::log(0.05f), std::log(0.40f), std::log(0.35f), std::log(0.20f)}, {1, 4});

@@ -98,6 +98,7 @@ EmbeddingAndHead EmbeddingAndHead::load(WeightLoader& w, const ModelConfig& c, c
   } else {
     out.lm_head = w.get("lm_head.weight", {c.vocab_size, c.hidden_size});
   }
+  if (c.lm_head_bias) out.lm_head_bias = w.get("lm_head.bias", {c.vocab_size});
   return out;
 }
 

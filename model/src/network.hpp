@@ -32,6 +32,7 @@ struct EmbeddingAndHead {
   at::Tensor embed;       // (V, H)
   at::Tensor final_norm;  // (H)
   at::Tensor lm_head;     // (V, H)
+  at::Tensor lm_head_bias;  // (V), ERNIE 4.5 use_bias only
   static EmbeddingAndHead load(WeightLoader& w, const ModelConfig& c, const Placement& placement);
 };
 

@@ -126,3 +126,6 @@ TEST_CASE("parity: qwen3_moe_yarn (YaRN RoPE, default attention factor, untrunca
   expect_parity("qwen3_moe_yarn");
 }
 TEST_CASE("parity: mixtral_llama3 (Llama 3.1 RoPE scaling)") { expect_parity("mixtral_llama3"); }
+TEST_CASE("self-check: glm4_moe, ernie4_5_moe, granitemoe against a numpy transcription (tests/fixtures/np_check)") {
+  for (const char* arch : {"np_check/glm4_moe", "np_check/ernie4_5_moe", "np_check/granitemoe"}) expect_parity(arch);
+}

@@ -146,20 +146,32 @@ at::Tensor WeightLoader::get_float32(const std::string& name, const std::vector<
   return fetch(name, shape, true, at::kFloat);
 }
 
-layers::MlpWeights WeightLoader::mlp(const std::string& prefix, int hidden, int intermediate) {
-  return {get(prefix + ".gate_proj.weight", {intermediate, hidden}), get(prefix + ".up_proj.weight", {intermediate, hidden}),
-          get(prefix + ".down_proj.weight", {hidden, intermediate})};
+layers::MlpWeights WeightLoader::mlp(const std::string& prefix, int hidden, int intermediate, bool bias) {
+  layers::MlpWeights m;
+  m.gate = get(prefix + ".gate_proj.weight", {intermediate, hidden});
+  m.up = get(prefix + ".up_proj.weight", {intermediate, hidden});
+  m.down = get(prefix + ".down_proj.weight", {hidden, intermediate});
+  if (bias) {
+    m.gate_bias = get(prefix + ".gate_proj.bias", {intermediate});
+    m.up_bias = get(prefix + ".up_proj.bias", {intermediate});
+    m.down_bias = get(prefix + ".down_proj.bias", {hidden});
+  }
+  return m;
+}
+
+layers::ExpertWeights WeightLoader::fused_experts(const std::string& gate_up_name, const std::string& down_name,
+                                                  int num_experts, int hidden, int intermediate) {
+  at::Tensor gate_up = get(gate_up_name, {num_experts, 2 * intermediate, hidden});
+  at::Tensor down = get(down_name, {num_experts, hidden, intermediate});
+  if (!gate_up.defined() || !down.defined()) return {};
+  return {gate_up.narrow(1, 0, intermediate).contiguous(), gate_up.narrow(1, intermediate, intermediate).contiguous(),
+          down};
 }
 
 layers::ExpertWeights WeightLoader::experts(const std::string& prefix, int num_experts, int hidden, int intermediate,
                                             const char* gate_name, const char* up_name, const char* down_name) {
-  if (has(prefix + ".gate_up_proj")) {  // fused layout of transformers 5 in memory: gate rows, then up rows
-    at::Tensor gate_up = get(prefix + ".gate_up_proj", {num_experts, 2 * intermediate, hidden});
-    at::Tensor down = get(prefix + ".down_proj", {num_experts, hidden, intermediate});
-    if (!gate_up.defined() || !down.defined()) return {};
-    return {gate_up.narrow(1, 0, intermediate).contiguous(), gate_up.narrow(1, intermediate, intermediate).contiguous(),
-            down};
-  }
+  if (has(prefix + ".gate_up_proj"))  // fused layout of transformers 5 in memory
+    return fused_experts(prefix + ".gate_up_proj", prefix + ".down_proj", num_experts, hidden, intermediate);
   std::vector<at::Tensor> gate, up, down;
   bool complete = true;
   for (int e = 0; e < num_experts; ++e) {

@@ -34,7 +34,11 @@ class WeightLoader {
   // ("<prefix>.<e>.<gate>.weight", hub layout) or fused ("<prefix>.gate_up_proj", "<prefix>.down_proj").
   layers::ExpertWeights experts(const std::string& prefix, int num_experts, int hidden, int intermediate,
                                 const char* gate_name, const char* up_name, const char* down_name);
-  layers::MlpWeights mlp(const std::string& prefix, int hidden, int intermediate);
+  // Routed experts as two stacked maps: gate_up (E, 2I, H), gate rows first, then up rows, and down (E, H, I).
+  layers::ExpertWeights fused_experts(const std::string& gate_up_name, const std::string& down_name, int num_experts,
+                                      int hidden, int intermediate);
+  // "<prefix>.{gate,up,down}_proj.weight", and their .bias when `bias` (ERNIE 4.5's use_bias).
+  layers::MlpWeights mlp(const std::string& prefix, int hidden, int intermediate, bool bias = false);
 
   // Tensors the checkpoint holds but nobody asked for, and those we do not need at all.
   void ignore(const std::string& name) { used_.insert(name); }

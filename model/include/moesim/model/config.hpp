@@ -20,6 +20,7 @@ enum class Router {
   kSoftmaxTopK,         // softmax over experts, top-k, optional renormalisation (Mixtral, Qwen, OLMoE)
   kSigmoidGroupLimited, // DeepSeek-V3: sigmoid, +bias for selection only, best groups first, scaled
   kSoftmaxGroupLimited, // DeepSeek-V2: softmax, best groups (by their top expert) first or greedy, scaled, never renormalised
+  kSoftmaxBiased,       // ERNIE 4.5: softmax, +bias for selection only, renormalised (sum clamped below at moe_norm_min)
 };
 
 // How RoPE frequencies are stretched beyond the pre-training context (config.json rope_parameters
@@ -68,6 +69,7 @@ struct ModelConfig {
   int num_heads = 0;
   int num_kv_heads = 0;
   int head_dim = 0;            // per head for q, k, v (GQA families)
+  int rotary_dim = 0;          // RoPE'd leading dims of each head; 0 = all of head_dim (GLM-4.5: partial_rotary_factor)
   double rms_norm_eps = 1e-6;
   double rope_theta = 10000.0;
   RopeScaling rope_scaling;
@@ -84,14 +86,25 @@ struct ModelConfig {
 
   // Qwen2-MoE: one always-on expert, its output scaled by sigmoid(x · shared_expert_gate)
   int shared_expert_intermediate_size = 0;
+  // ERNIE 4.5: moe_norm_min, the floor of the top-k sum the gates are divided by (kSoftmaxBiased)
+  double moe_norm_min = 0;
 
   // Biases of the attention projections, as config.json declares them: a checkpoint must then hold
   // them (a missing one is an error, not a silent zero), and holds none otherwise.
   bool qkv_bias = false;  // q, k, v (DeepSeek: q_a_proj and kv_a_proj_with_mqa)
   bool o_bias = false;    // the output projection
+  bool mlp_bias = false;     // ERNIE 4.5 use_bias: dense MLPs and shared experts (routed experts never)
+  bool lm_head_bias = false; // ERNIE 4.5 use_bias
 
   QkNorm qk_norm = QkNorm::kNone;
   double clip_qkv = 0;  // OLMoE: clamp q, k, v to ±clip_qkv when > 0
+
+  // Granite-MoE's muP multipliers (1 elsewhere): embeddings × embedding_multiplier, each sublayer's
+  // output × residual_multiplier before the residual add, logits ÷ logits_scaling
+  double embedding_multiplier = 1.0;
+  double residual_multiplier = 1.0;
+  double logits_scaling = 1.0;
+  double attention_scale = 0;  // softmax scale of q·k; 0 = 1/sqrt(head_dim) (Granite: attention_multiplier)
 
   // DeepSeek-V3: multi-head latent attention and grouped sigmoid routing
   int q_lora_rank = 0;  // 0: queries through one q_proj
@@ -99,10 +112,10 @@ struct ModelConfig {
   int qk_nope_head_dim = 0;
   int qk_rope_head_dim = 0;
   int v_head_dim = 0;
-  bool rope_interleave = false;
+  bool rope_interleave = false;  // RoPE pairs (x0,x1),(x2,x3)... (DeepSeek's checkpoint rows; ERNIE 4.5's rotation)
   int n_group = 1;
   int topk_group = 1;
-  int n_shared_experts = 0;
+  int n_shared_experts = 0;  // ungated shared experts, n × moe_intermediate_size wide (DeepSeek, GLM-4.5, ERNIE 4.5)
   double routed_scaling_factor = 1.0;
   bool mla_softmax_mscale = false;  // DeepSeek-V3 (not V2): softmax scale × yarn_mscale(factor, mscale_all_dim)²
 
