@@ -1,16 +1,20 @@
-// The forward pass shared by four architectures: decoder-only transformers with grouped-query
-// attention and softmax-routed SwiGLU experts. Each architecture's file (mixtral.cpp,
-// qwen3_moe.cpp, olmoe.cpp, qwen2_moe.cpp) reads its config.json into the switches of ModelConfig
+// The forward pass shared by six architectures: decoder-only transformers with grouped-query
+// attention and routed experts. Each architecture's file (mixtral.cpp, qwen3_moe.cpp, olmoe.cpp,
+// qwen2_moe.cpp, gpt_oss.cpp, phimoe.cpp) reads its config.json into the switches of ModelConfig
 // this graph follows; they differ only in these switches and in tensor names:
 //
-//   model_type  q/k norm                    top-k renormalised   extras
-//   mixtral     none                        always               experts named w1 (gate) w3 (up) w2 (down)
-//   qwen3_moe   RMSNorm per head (head_dim) norm_topk_prob       dense layers (mlp_only_layers)
-//   olmoe       RMSNorm over whole q and k  norm_topk_prob (no)  clip_qkv
-//   qwen2_moe   none                        norm_topk_prob (no)  q/k/v biases, sigmoid-gated shared expert
+//   model_type  q/k norm                    router                 extras
+//   mixtral     none                        softmax, renormalised  experts named w1 (gate) w3 (up) w2 (down)
+//   qwen3_moe   RMSNorm per head (head_dim) softmax, norm_topk_prob dense layers (mlp_only_layers)
+//   olmoe       RMSNorm over whole q and k  softmax, norm_topk_prob clip_qkv
+//   qwen2_moe   none                        softmax, norm_topk_prob q/k/v biases, sigmoid-gated shared expert
+//   gpt_oss     none                        biased, top-k softmax  attention sinks, fused biased experts with
+//                                                                  the clamped SwiGLU (load_fused_experts)
+//   phimoe      none                        sparsemixer (top-2)    LayerNorms with bias, LM-head bias, longrope
+// Any of them may slide a window over some layers (ModelConfig::sliding_layer).
 //
-// Reference: transformers' modeling_{mixtral,qwen3_moe,olmoe,qwen2_moe}.py (v5.17); the parity
-// fixtures in tests/fixtures/ pin the numbers.
+// Reference: transformers' modeling_{mixtral,qwen3_moe,olmoe,qwen2_moe,gpt_oss,phimoe}.py (v5.17);
+// the parity fixtures in tests/fixtures/ pin the numbers.
 #include <fmt/format.h>
 
 #include "network.hpp"
@@ -22,17 +26,22 @@ struct AttentionWeights {
   at::Tensor q, k, v, o;                   // (h·d, H), (g·d, H), (g·d, H), (H, h·d)
   at::Tensor q_bias, k_bias, v_bias, o_bias;  // undefined when the checkpoint has none
   at::Tensor q_norm, k_norm;               // (d) per head, or (h·d)/(g·d) whole; undefined without q/k norm
+  at::Tensor sinks;                        // (h) gpt-oss; undefined elsewhere
 };
 
 struct MoeWeights {
   at::Tensor router;                       // (E, H)
+  at::Tensor router_bias;                  // (E) gpt-oss; undefined elsewhere
   layers::ExpertWeights experts;           // (E, I, H) ×2, (E, H, I)
+  layers::FusedExpertWeights fused;        // gpt-oss instead of `experts`
   layers::MlpWeights shared;               // Qwen2-MoE only
   at::Tensor shared_gate;                  // (1, H), Qwen2-MoE only
 };
 
 struct LayerWeights {
   at::Tensor input_norm, post_attention_norm;  // (H)
+  at::Tensor input_norm_bias, post_attention_norm_bias;  // (H) LayerNorm families only
+  bool sliding = false;                    // attends through the sliding window
   AttentionWeights attention;
   bool is_moe = true;
   std::string moe_prefix;                  // checkpoint name of the MoE block (training saves under it)
@@ -53,18 +62,20 @@ class GqaMoe final : public Network {
     at::Tensor positions = layers::positions_from_mask(valid);                   // (B, S)
     in.rope = layers::rope_tables(positions, c_.head_dim, c_.rope_theta, c_.rope_scaling, in.x.scalar_type());
     in.bias = layers::attention_bias(valid, in.x.scalar_type());                 // (B, 1, S, S)
+    if (c_.sliding_window > 0) in.sliding_bias = layers::attention_bias(valid, in.x.scalar_type(), c_.sliding_window);
     int moe_index = 0;
     for (int l = 0; l < c_.num_layers; ++l) {
       const LayerWeights& w = layers_[l];
       if (in.x.device() != placement_.layer[l]) in.move_to(placement_.layer[l]);  // next block's device
       at::Tensor& x = in.x;                                                      // (B, S, H)
-      x = x + attention(layers::rms_norm(x, w.input_norm, c_.rms_norm_eps), w.attention, in.rope, in.bias);
-      at::Tensor h = layers::rms_norm(x, w.post_attention_norm, c_.rms_norm_eps);  // (B, S, H)
+      const at::Tensor& mask = w.sliding ? in.sliding_bias : in.bias;            // (B, 1, S, S)
+      x = x + attention(norm(x, w.input_norm, w.input_norm_bias), w.attention, in.rope, mask);
+      at::Tensor h = norm(x, w.post_attention_norm, w.post_attention_norm_bias);  // (B, S, H)
       x = x + (w.is_moe ? moe(h, w.moe, moe_index++, l, on_routing) : layers::swiglu(h, w.dense));
     }
     if (!want_logits) return {};
-    at::Tensor x = layers::rms_norm(in.x, ends_.final_norm, c_.rms_norm_eps);   // (B, S, H)
-    return layers::linear(x, ends_.lm_head).to(at::kFloat);                     // (B, S, V)
+    at::Tensor x = norm(in.x, ends_.final_norm, ends_.final_norm_bias);         // (B, S, H)
+    return layers::linear(x, ends_.lm_head, ends_.lm_head_bias).to(at::kFloat);  // (B, S, V)
   }
 
   std::vector<std::pair<std::string, at::Tensor>> named_weights() const override {
@@ -74,7 +85,9 @@ class GqaMoe final : public Network {
     };
     add("model.embed_tokens.weight", ends_.embed);
     add("model.norm.weight", ends_.final_norm);
+    add("model.norm.bias", ends_.final_norm_bias);
     if (!c_.tie_word_embeddings) add("lm_head.weight", ends_.lm_head);
+    add("lm_head.bias", ends_.lm_head_bias);
     for (int l = 0; l < c_.num_layers; ++l) {
       const LayerWeights& w = layers_[l];
       const std::string p = fmt::format("model.layers.{}.", l);
@@ -104,6 +117,12 @@ class GqaMoe final : public Network {
   }
 
  private:
+  // RMSNorm, or LayerNorm where the family has one (bias defined).
+  at::Tensor norm(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) const {
+    return c_.norm == Norm::kLayerNorm ? layers::layer_norm(x, weight, bias, c_.rms_norm_eps)
+                                       : layers::rms_norm(x, weight, c_.rms_norm_eps);
+  }
+
   at::Tensor attention(const at::Tensor& x, const AttentionWeights& w, const layers::RopeTables& rope,
                        const at::Tensor& bias) const {
     int64_t B = x.size(0), S = x.size(1);
@@ -128,21 +147,45 @@ class GqaMoe final : public Network {
     q = layers::apply_rope(q.transpose(1, 2), rope);                            // (B, h, S, d)
     k = layers::apply_rope(k.transpose(1, 2), rope);                            // (B, g, S, d)
     v = v.view({B, S, c_.num_kv_heads, c_.head_dim}).transpose(1, 2);           // (B, g, S, d)
-    at::Tensor out = layers::attention(q, k, v, bias, 1.0 / std::sqrt(static_cast<double>(c_.head_dim)));  // (B, S, h·d)
+    at::Tensor out = layers::attention(q, k, v, bias, 1.0 / std::sqrt(static_cast<double>(c_.head_dim)),
+                                       w.sinks);                                 // (B, S, h·d)
     return layers::linear(out, w.o, w.o_bias);                                  // (B, S, H)
   }
 
   at::Tensor moe(const at::Tensor& x, const MoeWeights& w, int moe_index, int layer,
                  const RoutingCallback& on_routing) const {
     at::Tensor flat = x.reshape({-1, c_.hidden_size});                          // (T, H)
-    at::Tensor logits = layers::linear(flat, w.router);                         // (T, E)
-    layers::Routing routing = layers::softmax_topk(logits, c_.top_k, c_.norm_topk_prob);  // (T, k)
-    routing = route({routing.router_probs, {}, false, c_.top_k, c_.norm_topk_prob, 1.0, &routing}, moe_index, layer,
+    at::Tensor logits = layers::linear(flat, w.router, w.router_bias);          // (T, E)
+    layers::Routing routing = natural_routing(logits);                          // (T, k)
+    // Under a strategy the gates follow the view's rule: the chosen experts' softmax probabilities,
+    // renormalised where the family renormalises. That is gpt-oss's top-k softmax exactly; for
+    // sparsemixer (whose masked softmax depends on which expert came first) it is an approximation.
+    const bool renormalize = c_.router == Router::kSoftmaxTopK ? c_.norm_topk_prob : true;
+    routing = route({routing.router_probs, {}, false, c_.top_k, renormalize, 1.0, &routing}, moe_index, layer,
                     x.size(1), on_routing);
-    at::Tensor out = layers::moe_experts(flat, routing, w.experts);             // (T, H)
+    at::Tensor out = c_.expert_activation == ExpertActivation::kClampedSwiGlu
+                         ? layers::clamped_swiglu_experts(flat, routing, w.fused, c_.swiglu_alpha, c_.swiglu_limit)
+                         : layers::moe_experts(flat, routing, w.experts);       // (T, H)
     if (w.shared_gate.defined())
       out = out + at::sigmoid(layers::linear(flat, w.shared_gate)) * layers::swiglu(flat, w.shared);
     return out.view(x.sizes());                                                 // (B, S, H)
+  }
+
+  layers::Routing natural_routing(const at::Tensor& logits) const {
+    switch (c_.router) {
+      case Router::kTopKSoftmax: return layers::topk_softmax(logits, c_.top_k);
+      case Router::kSparseMixer: return layers::sparsemixer(logits, c_.router_jitter_noise);
+      default: return layers::softmax_topk(logits, c_.top_k, c_.norm_topk_prob);
+    }
+  }
+
+  // gpt-oss's experts under <prefix> ("model.layers.N.mlp.experts"), as transformers holds them:
+  // gate_up_proj (E, H, 2I) gate/up interleaved, down_proj (E, I, H), and their biases. The one
+  // place these tensors are read (MXFP4 checkpoints dequantize into the same shapes here).
+  layers::FusedExpertWeights load_fused_experts(WeightLoader& w, const std::string& prefix) const {
+    const int E = c_.num_experts, H = c_.hidden_size, I = c_.moe_intermediate_size;
+    return {w.get(prefix + ".gate_up_proj", {E, H, 2 * I}), w.get(prefix + ".gate_up_proj_bias", {E, 2 * I}),
+            w.get(prefix + ".down_proj", {E, I, H}), w.get(prefix + ".down_proj_bias", {E, H})};
   }
 
   void load(WeightLoader& w) {
@@ -154,6 +197,11 @@ class GqaMoe final : public Network {
       LayerWeights L;
       L.input_norm = w.get(p + "input_layernorm.weight", {H});
       L.post_attention_norm = w.get(p + "post_attention_layernorm.weight", {H});
+      if (c_.norm == Norm::kLayerNorm) {
+        L.input_norm_bias = w.get(p + "input_layernorm.bias", {H});
+        L.post_attention_norm_bias = w.get(p + "post_attention_layernorm.bias", {H});
+      }
+      L.sliding = c_.sliding_window > 0 && c_.sliding_layer[l];
       AttentionWeights& a = L.attention;
       a.q = w.get(p + "self_attn.q_proj.weight", {h * d, H});
       a.k = w.get(p + "self_attn.k_proj.weight", {g * d, H});
@@ -172,8 +220,14 @@ class GqaMoe final : public Network {
         a.q_norm = w.get(p + "self_attn.q_norm.weight", {h * d});
         a.k_norm = w.get(p + "self_attn.k_norm.weight", {g * d});
       }
+      if (c_.attention_sinks) a.sinks = w.get(p + "self_attn.sinks", {h});
       L.is_moe = c_.moe_layer[l];
-      if (L.is_moe) {
+      if (L.is_moe && c_.expert_activation == ExpertActivation::kClampedSwiGlu) {  // gpt-oss
+        L.moe_prefix = p + "mlp";
+        L.moe.router = w.get(p + "mlp.router.weight", {c_.num_experts, H});
+        L.moe.router_bias = w.get(p + "mlp.router.bias", {c_.num_experts});
+        L.moe.fused = load_fused_experts(w, p + "mlp.experts");
+      } else if (L.is_moe) {
         // Mixtral checkpoints on the hub name the block block_sparse_moe and its experts w1/w3/w2.
         const bool mixtral_names = w.has(p + "block_sparse_moe.gate.weight");
         const std::string m = p + (mixtral_names ? "block_sparse_moe" : "mlp");

@@ -130,7 +130,7 @@ TEST_CASE("loading: bad configs, devices and dtypes are refused naming the field
     return load_error(dir);
   };
   CHECK(config_error("\"model_type\": \"qwen3_moe\"", "\"model_type\": \"llama\"")
-            .find("model_type 'llama' is not supported (supported: deepseek_v2, deepseek_v3, mixtral, olmoe, qwen2_moe, qwen3_moe)") !=
+            .find("model_type 'llama' is not supported (supported: deepseek_v2, deepseek_v3, gpt_oss, mixtral, olmoe, phimoe, qwen2_moe, qwen3_moe)") !=
         std::string::npos);
   CHECK(config_error("\"num_hidden_layers\": 3", "\"num_hidden_layers\": 10000000000")
             .find("field 'num_hidden_layers' = 10000000000 is outside 1..4096") != std::string::npos);
@@ -138,9 +138,13 @@ TEST_CASE("loading: bad configs, devices and dtypes are refused naming the field
   CHECK(config_error("\"num_experts_per_tok\": 2", "\"num_experts_per_tok\": 9")
             .find("num_experts_per_tok = 9 exceeds num_local_experts = 8") != std::string::npos);
   // Scaled RoPE: types moesim does not implement are refused by name, a known one without its fields too.
-  CHECK(config_error("\"rope_type\": \"default\"", "\"rope_type\": \"longrope\"")
-            .find("config.json: RoPE type 'longrope' is not supported (supported: default, linear, yarn, llama3") !=
-        std::string::npos);
+  CHECK(config_error("\"rope_type\": \"default\"", "\"rope_type\": \"longrope\", \"original_max_position_embeddings\": 16")
+            .find("config.json: missing field 'short_factor'") != std::string::npos);
+  CHECK(config_error("\"rope_type\": \"default\"", "\"rope_type\": \"longrope\", \"original_max_position_embeddings\": 16, "
+                     "\"short_factor\": [1, 1], \"long_factor\": [1, 1, 1, 1]")
+            .find("config.json: longrope 'short_factor' has 2 entries, expected head_dim / 2 = 4") != std::string::npos);
+  CHECK(config_error("\"use_sliding_window\": false", "\"use_sliding_window\": true")
+            .find("config.json: missing field 'sliding_window'") != std::string::npos);
   CHECK(config_error("\"rope_type\": \"default\"", "\"rope_type\": \"dynamic\"").find("RoPE type 'dynamic' is not supported") !=
         std::string::npos);
   CHECK(config_error("\"rope_type\": \"default\"", "\"rope_type\": \"yarn\"").find("config.json: missing field 'factor'") !=
@@ -422,4 +426,51 @@ TEST_CASE("deepseek_v2: a V3 checkpoint relabelled V2 loads without its correcti
         CHECK(r.gates[t * r.top_k + j] == doctest::Approx(2.0 * p[e]));
       }
     }
+}
+
+namespace {
+// fixture(arch)'s config.json with each `from` replaced by its `to`, read by load_config.
+ModelConfig edited_config(const std::string& arch, const std::vector<std::pair<std::string, std::string>>& edits) {
+  fs::path dir = scratch("sliding_config");
+  std::ifstream in(fixture(arch) / "config.json");
+  std::string text((std::istreambuf_iterator<char>(in)), {});
+  for (const auto& [from, to] : edits) {
+    auto pos = text.find(from);
+    REQUIRE_MESSAGE(pos != std::string::npos, from);
+    text.replace(pos, from.size(), to);
+  }
+  std::ofstream(dir / "config.json") << text;
+  return load_config(dir);
+}
+}  // namespace
+
+TEST_CASE("sliding window: which layers slide, as each family's transformers config decides it") {
+  // Mixtral: sliding_window set means a window on every layer (MixtralModel's mask choice).
+  ModelConfig mixtral = edited_config("mixtral", {{"\"sliding_window\": null", "\"sliding_window\": 4"}});
+  CHECK(mixtral.sliding_window == 4);
+  CHECK(mixtral.sliding_layer == std::vector<bool>{true, true, true});
+  CHECK(edited_config("mixtral", {}).sliding_window == 0);
+  // Qwen3-MoE: use_sliding_window turns sliding_window on for every layer; off, no window.
+  CHECK(edited_config("qwen3_moe", {{"\"sliding_window\": null", "\"sliding_window\": 5"}}).sliding_window == 0);
+  ModelConfig qwen3 = edited_config("qwen3_moe", {{"\"sliding_window\": null", "\"sliding_window\": 5"},
+                                                  {"\"use_sliding_window\": false", "\"use_sliding_window\": true"}});
+  CHECK(qwen3.sliding_window == 5);
+  CHECK(qwen3.sliding_layer == std::vector<bool>{true, true, true});
+  // Qwen2-MoE: the config's layer_types when listed (transformers 5 writes them), else the layers
+  // from max_window_layers on.
+  const std::pair<std::string, std::string> on = {"\"use_sliding_window\": false", "\"use_sliding_window\": true"};
+  const std::pair<std::string, std::string> size = {"\"sliding_window\": 0", "\"sliding_window\": 3"};
+  CHECK(edited_config("qwen2_moe", {on, size}).sliding_window == 0);  // layer_types: full_attention everywhere
+  ModelConfig qwen2 = edited_config("qwen2_moe", {on, size, {"\"full_attention\",\n    \"full_attention\"",
+                                                             "\"sliding_attention\",\n    \"sliding_attention\""}});
+  CHECK(qwen2.sliding_window == 3);
+  CHECK(qwen2.sliding_layer == std::vector<bool>{true, true, false});
+  qwen2 = edited_config("qwen2_moe", {on, size, {"\"layer_types\"", "\"unused_layer_types\""},
+                                      {"\"max_window_layers\": 28", "\"max_window_layers\": 2"}});
+  CHECK(qwen2.sliding_layer == std::vector<bool>{false, false, true});
+  // A sliding layer without use_sliding_window has no window size to use: refused.
+  CHECK_THROWS_WITH_AS(edited_config("qwen2_moe", {{"\"full_attention\",\n    \"full_attention\"",
+                                                    "\"sliding_attention\",\n    \"sliding_attention\""}}),
+                       doctest::Contains("layer_types lists sliding_attention but use_sliding_window is false"),
+                       moesim::InputError);
 }
