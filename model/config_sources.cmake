@@ -14,4 +14,7 @@ set(MOESIM_MODEL_CONFIG_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/src/deepseek_v2.cpp
   ${CMAKE_CURRENT_LIST_DIR}/src/glm4_moe.cpp
   ${CMAKE_CURRENT_LIST_DIR}/src/ernie4_5_moe.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/src/granitemoe.cpp)
+  ${CMAKE_CURRENT_LIST_DIR}/src/granitemoe.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/src/gpt_oss.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/src/phimoe.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/src/sliding_window.cpp)

@@ -17,9 +17,11 @@ constexpr std::array kArchitectures = {
     Architecture{"deepseek_v3", parse_deepseek_v3_config, Graph::kDeepseekMla, false, true},
     Architecture{"ernie4_5_moe", parse_ernie4_5_moe_config, Graph::kGqaMoe,     false, false},
     Architecture{"glm4_moe",    parse_glm4_moe_config,    Graph::kGqaMoe,       false, true},
+    Architecture{"gpt_oss",     parse_gpt_oss_config,     Graph::kGqaMoe,       false, false},
     Architecture{"granitemoe",  parse_granitemoe_config,  Graph::kGqaMoe,       false, false},
     Architecture{"mixtral",     parse_mixtral_config,     Graph::kGqaMoe,       true,  false},
     Architecture{"olmoe",       parse_olmoe_config,       Graph::kGqaMoe,       true,  false},
+    Architecture{"phimoe",      parse_phimoe_config,      Graph::kGqaMoe,       false, false},
     Architecture{"qwen2_moe",   parse_qwen2_moe_config,   Graph::kGqaMoe,       true,  false},
     Architecture{"qwen3_moe",   parse_qwen3_moe_config,   Graph::kGqaMoe,       true,  false},
 };

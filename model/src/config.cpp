@@ -15,6 +15,33 @@
 namespace moesim::model {
 namespace {
 
+// LongRoPE (transformers' _compute_longrope_parameters, v5.17): inv_freq[i] = 1 / (ext[i] · theta^(2i/d))
+// with ext = short_factor, or long_factor once the batch's largest position + 1 exceeds
+// original_max_position_embeddings; cos/sin × attention_factor, by default sqrt(1 + ln(factor) /
+// ln(original)) with factor = max_position_embeddings / original when absent (1 when factor ≤ 1).
+void parse_longrope(const ConfigFields& f, const ConfigFields& r, const json& params, ModelConfig& c) {
+  RopeScaling& s = c.rope_scaling;
+  s.original_max_position_embeddings = params.contains("original_max_position_embeddings")
+                                           ? r.positive("original_max_position_embeddings")
+                                           : f.positive("original_max_position_embeddings");
+  const std::size_t half = static_cast<std::size_t>(c.head_dim / 2);
+  for (auto [key, factors] : {std::pair{"short_factor", &s.short_factor}, {"long_factor", &s.long_factor}}) {
+    *factors = r.need<std::vector<double>>(key);
+    if (factors->size() != half)
+      f.fail(fmt::format("longrope '{}' has {} entries, expected head_dim / 2 = {}", key, factors->size(), half));
+    for (double v : *factors)
+      if (!(v > 0)) f.fail(fmt::format("longrope '{}' entries must be positive (got {})", key, v));
+  }
+  s.factor = r.get<double>("factor", 0.0);
+  if (s.factor == 0.0)
+    s.factor = static_cast<double>(f.positive("max_position_embeddings")) / s.original_max_position_embeddings;
+  double attention_factor = r.get<double>("attention_factor", 0.0);
+  if (attention_factor == 0.0)
+    attention_factor = s.factor <= 1.0 ? 1.0
+                                       : std::sqrt(1 + std::log(s.factor) / std::log(s.original_max_position_embeddings));
+  s.short_mscale = s.long_mscale = attention_factor;
+}
+
 // RoPE base and scaling: transformers 5 writes rope_parameters {rope_theta, rope_type, ...}; older
 // configs have rope_theta at the top level and an optional rope_scaling dict {type, factor, ...}.
 // Defaults are those of transformers' modeling_rope_utils.py, so a config reads the same here as there.
@@ -34,14 +61,17 @@ void parse_rope(const ConfigFields& f, ModelConfig& c, double default_theta) {
   }
   RopeScaling& s = c.rope_scaling;
   if (type == "default") return;
-  static const std::map<std::string, RopeType> kTypes = {
-      {"linear", RopeType::kLinear}, {"yarn", RopeType::kYarn}, {"llama3", RopeType::kLlama3}};
+  static const std::map<std::string, RopeType> kTypes = {{"linear", RopeType::kLinear},
+                                                          {"yarn", RopeType::kYarn},
+                                                          {"llama3", RopeType::kLlama3},
+                                                          {"longrope", RopeType::kLongRope}};
   auto known = kTypes.find(type);
   if (known == kTypes.end())
-    f.fail(fmt::format("RoPE type '{}' is not supported (supported: default, linear, yarn, llama3; 'dynamic' "
-                       "and 'longrope' depend on the sequence length and are not implemented)", type));
+    f.fail(fmt::format("RoPE type '{}' is not supported (supported: default, linear, yarn, llama3, longrope; "
+                       "'dynamic' is not implemented)", type));
   s.type = known->second;
   const ConfigFields r = f.nested(*params);
+  if (s.type == RopeType::kLongRope) return parse_longrope(f, r, *params, c);
   // Python's `x or default`: absent, null and 0 all take the default.
   auto number_or = [&](const char* key, double fallback) {
     double v = r.get<double>(key, 0.0);
@@ -110,7 +140,6 @@ void parse_sparse_layers(const ConfigFields& f, ModelConfig& c) {
   c.moe_layer.assign(c.num_layers, false);
   for (int i = 0; i < c.num_layers; ++i)
     c.moe_layer[i] = std::find(dense.begin(), dense.end(), i) == dense.end() && c.num_experts > 0 && (i + 1) % step == 0;
-  if (f.get<bool>("use_sliding_window", false)) f.fail("use_sliding_window = true is not supported");
 }
 
 

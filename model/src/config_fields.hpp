@@ -96,6 +96,14 @@ void parse_topk(const ConfigFields& f, ModelConfig& c, std::initializer_list<con
 // Qwen2/Qwen3-MoE: layer i is MoE unless listed in mlp_only_layers or off the decoder_sparse_step grid.
 void parse_sparse_layers(const ConfigFields& f, ModelConfig& c);
 
+// Sliding-window attention (sliding_window.cpp). Mixtral, Phi-3.5-MoE: every layer when
+// sliding_window is set. Qwen2/3-MoE: use_sliding_window, then layer_types when config.json lists
+// them, else every layer from max_window_layers on (Qwen2-MoE) or every layer (Qwen3-MoE).
+// gpt-oss: layer_types, by default sliding on even layers.
+void parse_sliding_window_everywhere(const ConfigFields& f, ModelConfig& c);
+void parse_qwen_sliding_window(const ConfigFields& f, ModelConfig& c, bool reads_max_window_layers);
+void parse_layer_types(const ConfigFields& f, ModelConfig& c);
+
 // Multi-head latent attention and the dense/shared MLP layout DeepSeek-V2 and V3 share
 // (deepseek_v3_config.cpp); routing is each version's own.
 void parse_mla(const ConfigFields& f, ModelConfig& c);
@@ -116,5 +124,7 @@ void parse_deepseek_v2_config(const ConfigFields& f, ModelConfig& c);
 void parse_glm4_moe_config(const ConfigFields& f, ModelConfig& c);
 void parse_ernie4_5_moe_config(const ConfigFields& f, ModelConfig& c);
 void parse_granitemoe_config(const ConfigFields& f, ModelConfig& c);
+void parse_gpt_oss_config(const ConfigFields& f, ModelConfig& c);
+void parse_phimoe_config(const ConfigFields& f, ModelConfig& c);
 
 }  // namespace moesim::model

@@ -1,8 +1,8 @@
 // The forward pass shared by the architectures that are decoder-only transformers with grouped-query
-// attention and routed SwiGLU experts. Each architecture's file (mixtral.cpp, qwen3_moe.cpp,
-// olmoe.cpp, qwen2_moe.cpp, glm4_moe.cpp, ernie4_5_moe.cpp, granitemoe.cpp) reads its config.json
-// into the switches of ModelConfig this graph follows; they differ only in these switches and in
-// tensor names:
+// attention and routed experts. Each architecture's file (mixtral.cpp, qwen3_moe.cpp, olmoe.cpp,
+// qwen2_moe.cpp, glm4_moe.cpp, ernie4_5_moe.cpp, granitemoe.cpp, gpt_oss.cpp, phimoe.cpp) reads its
+// config.json into the switches of ModelConfig this graph follows; they differ only in these
+// switches and in tensor names:
 //
 //   model_type    q/k norm                    router                               extras
 //   mixtral       none                        softmax top-k, renormalised          experts named w1 (gate) w3 (up) w2 (down)
@@ -12,9 +12,13 @@
 //   glm4_moe      RMSNorm per head (optional) sigmoid, bias, groups, scaled       partial rotary, q/k/v biases, shared experts, dense first layers
 //   ernie4_5_moe  none                        softmax, bias for selection          interleaved RoPE, biases (use_bias), shared experts, dense layers
 //   granitemoe    none                        softmax top-k, renormalised          muP multipliers; experts fused as input_linear/output_linear
+//   gpt_oss       none                        biased, top-k then softmax           attention sinks, fused biased experts with the
+//                                                                                  clamped SwiGLU (load_fused_experts)
+//   phimoe        none                        sparsemixer (top-2)                  LayerNorms with bias, LM-head bias, longrope
+// Any of them may slide a window over some layers (ModelConfig::sliding_layer).
 //
 // Reference: transformers' modeling_{mixtral,qwen3_moe,olmoe,qwen2_moe,glm4_moe,ernie4_5_moe,
-// granitemoe}.py (v5.17); the parity fixtures in tests/fixtures/ pin the numbers.
+// granitemoe,gpt_oss,phimoe}.py (v5.17); the parity fixtures in tests/fixtures/ pin the numbers.
 #include <fmt/format.h>
 
 #include "network.hpp"
@@ -26,18 +30,23 @@ struct AttentionWeights {
   at::Tensor q, k, v, o;                   // (h·d, H), (g·d, H), (g·d, H), (H, h·d)
   at::Tensor q_bias, k_bias, v_bias, o_bias;  // undefined when the checkpoint has none
   at::Tensor q_norm, k_norm;               // (d) per head, or (h·d)/(g·d) whole; undefined without q/k norm
+  at::Tensor sinks;                        // (h) gpt-oss; undefined elsewhere
 };
 
 struct MoeWeights {
   at::Tensor router;                       // (E, H)
+  at::Tensor router_bias;                  // (E) gpt-oss; undefined elsewhere
   at::Tensor score_bias;                   // (E) float32, for selection only: GLM-4.5 and ERNIE 4.5
   layers::ExpertWeights experts;           // (E, I, H) ×2, (E, H, I)
+  layers::FusedExpertWeights fused;        // gpt-oss instead of `experts`
   layers::MlpWeights shared;               // Qwen2-MoE (gated), GLM-4.5, ERNIE 4.5
   at::Tensor shared_gate;                  // (1, H), Qwen2-MoE only
 };
 
 struct LayerWeights {
   at::Tensor input_norm, post_attention_norm;  // (H)
+  at::Tensor input_norm_bias, post_attention_norm_bias;  // (H) LayerNorm families only
+  bool sliding = false;                    // attends through the sliding window
   AttentionWeights attention;
   bool is_moe = true;
   std::string moe_prefix;                  // checkpoint name of the MoE block (training saves under it)
@@ -60,17 +69,19 @@ class GqaMoe final : public Network {
     const int rotary_dim = c_.rotary_dim > 0 ? c_.rotary_dim : c_.head_dim;
     in.rope = layers::rope_tables(positions, rotary_dim, c_.rope_theta, c_.rope_scaling, in.x.scalar_type());
     in.bias = layers::attention_bias(valid, in.x.scalar_type());                 // (B, 1, S, S)
+    if (c_.sliding_window > 0) in.sliding_bias = layers::attention_bias(valid, in.x.scalar_type(), c_.sliding_window);
     int moe_index = 0;
     for (int l = 0; l < c_.num_layers; ++l) {
       const LayerWeights& w = layers_[l];
       if (in.x.device() != placement_.layer[l]) in.move_to(placement_.layer[l]);  // next block's device
       at::Tensor& x = in.x;                                                      // (B, S, H)
-      x = x + residual(attention(layers::rms_norm(x, w.input_norm, c_.rms_norm_eps), w.attention, in.rope, in.bias));
-      at::Tensor h = layers::rms_norm(x, w.post_attention_norm, c_.rms_norm_eps);  // (B, S, H)
+      const at::Tensor& mask = w.sliding ? in.sliding_bias : in.bias;            // (B, 1, S, S)
+      x = x + residual(attention(norm(x, w.input_norm, w.input_norm_bias), w.attention, in.rope, mask));
+      at::Tensor h = norm(x, w.post_attention_norm, w.post_attention_norm_bias);  // (B, S, H)
       x = x + residual(w.is_moe ? moe(h, w.moe, moe_index++, l, on_routing) : layers::swiglu(h, w.dense));
     }
     if (!want_logits) return {};
-    at::Tensor x = layers::rms_norm(in.x, ends_.final_norm, c_.rms_norm_eps);   // (B, S, H)
+    at::Tensor x = norm(in.x, ends_.final_norm, ends_.final_norm_bias);         // (B, S, H)
     at::Tensor logits = layers::linear(x, ends_.lm_head, ends_.lm_head_bias);   // (B, S, V)
     if (c_.logits_scaling != 1.0) logits = logits / c_.logits_scaling;          // Granite
     return logits.to(at::kFloat);
@@ -83,7 +94,9 @@ class GqaMoe final : public Network {
     };
     add("model.embed_tokens.weight", ends_.embed);
     add("model.norm.weight", ends_.final_norm);
+    add("model.norm.bias", ends_.final_norm_bias);
     if (!c_.tie_word_embeddings) add("lm_head.weight", ends_.lm_head);
+    add("lm_head.bias", ends_.lm_head_bias);
     for (int l = 0; l < c_.num_layers; ++l) {
       const LayerWeights& w = layers_[l];
       const std::string p = fmt::format("model.layers.{}.", l);
@@ -116,6 +129,12 @@ class GqaMoe final : public Network {
   // A sublayer's output before the residual add: × residual_multiplier (Granite; 1 elsewhere).
   at::Tensor residual(const at::Tensor& out) const {
     return c_.residual_multiplier == 1.0 ? out : out * c_.residual_multiplier;
+  }
+
+  // RMSNorm, or LayerNorm where the family has one (bias defined).
+  at::Tensor norm(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) const {
+    return c_.norm == Norm::kLayerNorm ? layers::layer_norm(x, weight, bias, c_.rms_norm_eps)
+                                       : layers::rms_norm(x, weight, c_.rms_norm_eps);
   }
 
   at::Tensor attention(const at::Tensor& x, const AttentionWeights& w, const layers::RopeTables& rope,
@@ -151,7 +170,7 @@ class GqaMoe final : public Network {
     k = layers::apply_rope(k, rope);                                            // (B, g, S, d)
     v = v.view({B, S, c_.num_kv_heads, c_.head_dim}).transpose(1, 2);           // (B, g, S, d)
     const double scale = c_.attention_scale > 0 ? c_.attention_scale : 1.0 / std::sqrt(static_cast<double>(c_.head_dim));
-    at::Tensor out = layers::attention(q, k, v, bias, scale);                   // (B, S, h·d)
+    at::Tensor out = layers::attention(q, k, v, bias, scale, w.sinks);           // (B, S, h·d)
     return layers::linear(out, w.o, w.o_bias);                                  // (B, S, H)
   }
 
@@ -162,9 +181,16 @@ class GqaMoe final : public Network {
     const bool sigmoid = c_.router == Router::kSigmoidGroupLimited;
     const double scaling = sigmoid ? c_.routed_scaling_factor : 1.0;
     at::Tensor selection_bias = w.score_bias.defined() ? w.score_bias.to(at::kFloat) : at::Tensor();
-    routing = route({routing.router_probs, selection_bias, sigmoid, c_.top_k, c_.norm_topk_prob, scaling, &routing},
+    // Under a strategy the gates follow the view's rule: the chosen experts' scores, renormalised
+    // where the family renormalises. That is gpt-oss's top-k softmax exactly; for sparsemixer (whose
+    // masked softmax depends on which expert came first) it is an approximation.
+    const bool renormalize =
+        c_.router == Router::kTopKSoftmax || c_.router == Router::kSparseMixer ? true : c_.norm_topk_prob;
+    routing = route({routing.router_probs, selection_bias, sigmoid, c_.top_k, renormalize, scaling, &routing},
                     moe_index, layer, x.size(1), on_routing);
-    at::Tensor out = layers::moe_experts(flat, routing, w.experts);             // (T, H)
+    at::Tensor out = c_.expert_activation == ExpertActivation::kClampedSwiGlu
+                         ? layers::clamped_swiglu_experts(flat, routing, w.fused, c_.swiglu_alpha, c_.swiglu_limit)
+                         : layers::moe_experts(flat, routing, w.experts);       // (T, H)
     if (w.shared_gate.defined())
       out = out + at::sigmoid(layers::linear(flat, w.shared_gate)) * layers::swiglu(flat, w.shared);
     else if (w.shared.gate.defined())
@@ -185,9 +211,19 @@ class GqaMoe final : public Network {
         at::Tensor logits = at::linear(flat.to(at::kFloat), w.router.to(at::kFloat));  // (T, E)
         return layers::softmax_biased_topk(logits, w.score_bias, c_.top_k, c_.moe_norm_min);
       }
-      default:
-        return layers::softmax_topk(layers::linear(flat, w.router), c_.top_k, c_.norm_topk_prob);
+      case Router::kTopKSoftmax: return layers::topk_softmax(layers::linear(flat, w.router, w.router_bias), c_.top_k);
+      case Router::kSparseMixer: return layers::sparsemixer(layers::linear(flat, w.router), c_.router_jitter_noise);
+      default: return layers::softmax_topk(layers::linear(flat, w.router), c_.top_k, c_.norm_topk_prob);
     }
+  }
+
+  // gpt-oss's experts under <prefix> ("model.layers.N.mlp.experts"), as transformers holds them:
+  // gate_up_proj (E, H, 2I) gate/up interleaved, down_proj (E, I, H), and their biases. The one
+  // place these tensors are read (MXFP4 checkpoints dequantize into the same shapes here).
+  layers::FusedExpertWeights load_fused_experts(WeightLoader& w, const std::string& prefix) const {
+    const int E = c_.num_experts, H = c_.hidden_size, I = c_.moe_intermediate_size;
+    return {w.get(prefix + ".gate_up_proj", {E, H, 2 * I}), w.get(prefix + ".gate_up_proj_bias", {E, 2 * I}),
+            w.get(prefix + ".down_proj", {E, I, H}), w.get(prefix + ".down_proj_bias", {E, H})};
   }
 
   void load(WeightLoader& w) {
@@ -199,6 +235,11 @@ class GqaMoe final : public Network {
       LayerWeights L;
       L.input_norm = w.get(p + "input_layernorm.weight", {H});
       L.post_attention_norm = w.get(p + "post_attention_layernorm.weight", {H});
+      if (c_.norm == Norm::kLayerNorm) {
+        L.input_norm_bias = w.get(p + "input_layernorm.bias", {H});
+        L.post_attention_norm_bias = w.get(p + "post_attention_layernorm.bias", {H});
+      }
+      L.sliding = c_.sliding_window > 0 && c_.sliding_layer[l];
       AttentionWeights& a = L.attention;
       a.q = w.get(p + "self_attn.q_proj.weight", {h * d, H});
       a.k = w.get(p + "self_attn.k_proj.weight", {g * d, H});
@@ -217,8 +258,14 @@ class GqaMoe final : public Network {
         a.q_norm = w.get(p + "self_attn.q_norm.weight", {h * d});
         a.k_norm = w.get(p + "self_attn.k_norm.weight", {g * d});
       }
+      if (c_.attention_sinks) a.sinks = w.get(p + "self_attn.sinks", {h});
       L.is_moe = c_.moe_layer[l];
-      if (L.is_moe) {
+      if (L.is_moe && c_.expert_activation == ExpertActivation::kClampedSwiGlu) {  // gpt-oss
+        L.moe_prefix = p + "mlp";
+        L.moe.router = w.get(p + "mlp.router.weight", {c_.num_experts, H});
+        L.moe.router_bias = w.get(p + "mlp.router.bias", {c_.num_experts});
+        L.moe.fused = load_fused_experts(w, p + "mlp.experts");
+      } else if (L.is_moe) {
         load_moe(w, p, L);
       } else {
         L.dense = w.mlp(p + "mlp", H, c_.intermediate_size, c_.mlp_bias);

@@ -16,6 +16,10 @@ at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
   return weight * (xf * at::rsqrt(variance + eps)).to(x.scalar_type());
 }
 
+at::Tensor layer_norm(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, double eps) {
+  return at::layer_norm(x, {x.size(-1)}, weight, bias, eps);
+}
+
 at::Tensor linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
   return bias.defined() ? at::linear(x, weight, bias) : at::linear(x, weight);
 }
@@ -56,7 +60,7 @@ at::Tensor llama3_inv_freq(const at::Tensor& inv_freq, const RopeScaling& s) {
 
 }  // namespace
 
-RopeFrequencies rope_frequencies(int rot_dim, double theta, const RopeScaling& s) {
+RopeFrequencies rope_frequencies(int rot_dim, double theta, const RopeScaling& s, std::int64_t seq_len) {
   // inv_freq[i] = 1 / theta^(2i / rot_dim), in float32 exactly as transformers computes it.
   at::Tensor exponents = at::arange(0, rot_dim, 2, at::TensorOptions().dtype(at::kLong)).to(at::kFloat) / rot_dim;
   at::Tensor pos_freqs = at::pow(theta, exponents);                            // (rot_dim/2)
@@ -78,13 +82,21 @@ RopeFrequencies rope_frequencies(int rot_dim, double theta, const RopeScaling& s
                                : yarn_mscale(s.factor, 1.0);
       return {interpolated * (1 - w) + inv_freq * w, attention_factor};
     }
+    case RopeType::kLongRope: {  // _compute_longrope_parameters: 1 / (ext · theta^(2i/d)), ext as float32
+      const bool long_context = seq_len > s.original_max_position_embeddings;
+      at::Tensor ext = at::tensor(long_context ? s.long_factor : s.short_factor, at::kDouble).to(at::kFloat);
+      return {1.0 / (ext * pos_freqs), long_context ? s.long_mscale : s.short_mscale};
+    }
   }
   return {inv_freq, 1.0};
 }
 
 RopeTables rope_tables(const at::Tensor& positions, int rot_dim, double theta, const RopeScaling& scaling,
                        at::ScalarType dtype) {
-  RopeFrequencies f = rope_frequencies(rot_dim, theta, scaling);
+  // LongRoPE: transformers takes max(position_ids) + 1 over the whole batch.
+  const std::int64_t seq_len =
+      scaling.type == RopeType::kLongRope && positions.numel() > 0 ? positions.max().item<std::int64_t>() + 1 : 0;
+  RopeFrequencies f = rope_frequencies(rot_dim, theta, scaling, seq_len);
   at::Tensor inv_freq = f.inv_freq.to(positions.device());
   at::Tensor freqs = positions.to(at::kFloat).unsqueeze(-1) * inv_freq;        // (B, S, rot_dim/2)
   at::Tensor emb = at::cat({freqs, freqs}, -1);                                // (B, S, rot_dim)
@@ -118,9 +130,12 @@ at::Tensor positions_from_mask(const at::Tensor& valid) {
   return (valid.to(at::kLong).cumsum(-1) - 1).clamp_min(0);  // (B, S)
 }
 
-at::Tensor attention_bias(const at::Tensor& valid, at::ScalarType dtype) {
+at::Tensor attention_bias(const at::Tensor& valid, at::ScalarType dtype, int sliding_window) {
   int64_t S = valid.size(1);
-  at::Tensor causal = at::ones({S, S}, valid.options().dtype(at::kBool)).tril();  // (S, S) j ≤ i
+  at::Tensor index = at::arange(S, valid.options().dtype(at::kLong));              // (S)
+  at::Tensor behind = index.unsqueeze(1) - index.unsqueeze(0);                     // (S, S) i - j
+  at::Tensor causal = behind >= 0;                                                 // (S, S) j ≤ i
+  if (sliding_window > 0) causal = causal & (behind < sliding_window);             // and i - j < window
   at::Tensor allowed = causal.unsqueeze(0) & valid.to(at::kBool).unsqueeze(1);    // (B, S, S)
   double lowest = dtype == at::kFloat    ? std::numeric_limits<float>::lowest()
                   : dtype == at::kDouble ? std::numeric_limits<double>::lowest()
@@ -130,7 +145,7 @@ at::Tensor attention_bias(const at::Tensor& valid, at::ScalarType dtype) {
 }
 
 at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& bias,
-                     double scale) {
+                     double scale, const at::Tensor& sinks) {
   int64_t B = q.size(0), h = q.size(1), S = q.size(2), g = k.size(1);
   at::Tensor keys = k, values = v;
   if (g != h) {  // each key/value head serves h/g consecutive query heads
@@ -138,13 +153,21 @@ at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
     values = v.repeat_interleave(h / g, 1);  // (B, h, S, dv)
   }
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1)
-  if (q.is_cuda())  // fused kernel (memory-efficient attention takes the additive mask); same math
+  if (q.is_cuda() && !sinks.defined())  // fused kernel (memory-efficient attention takes the additive mask); same math
     return at::scaled_dot_product_attention(q, keys, values, bias, 0.0, false, scale)
         .transpose(1, 2)
         .reshape({B, S, -1});  // (B, S, h·dv)
 #endif
   at::Tensor scores = at::matmul(q, keys.transpose(2, 3)) * scale + bias;       // (B, h, S, S)
-  at::Tensor probs = at::softmax(scores, -1, at::kFloat).to(q.scalar_type());   // (B, h, S, S)
+  at::Tensor probs;                                                             // (B, h, S, S)
+  if (sinks.defined()) {
+    at::Tensor sink = sinks.reshape({1, h, 1, 1}).expand({B, h, S, 1}).to(scores.scalar_type());  // (B, h, S, 1)
+    at::Tensor combined = at::cat({scores, sink}, -1);                          // (B, h, S, S+1)
+    combined = combined - std::get<0>(combined.max(-1, /*keepdim=*/true));      // as transformers, against overflow
+    probs = at::softmax(combined, -1, at::kFloat).narrow(-1, 0, S).to(q.scalar_type());  // the sink dropped
+  } else {
+    probs = at::softmax(scores, -1, at::kFloat).to(q.scalar_type());
+  }
   at::Tensor out = at::matmul(probs, values);                                   // (B, h, S, dv)
   return out.transpose(1, 2).reshape({B, S, -1});                              // (B, S, h·dv)
 }
@@ -168,6 +191,35 @@ Routing softmax_biased_topk(const at::Tensor& logits, const at::Tensor& bias, in
   // Column 0 = largest gate, the order the trace format promises.
   at::Tensor order = std::get<1>(gates.sort(-1, /*descending=*/true));
   return {ids.gather(1, order), gates.gather(1, order), probs, logits};
+}
+
+Routing topk_softmax(const at::Tensor& logits, int k) {
+  at::Tensor scores = logits.to(at::kFloat);                                   // (T, E)
+  auto [top, ids] = scores.topk(k, -1);                                        // (T, k) sorted, largest first
+  return {ids, at::softmax(top, -1), at::softmax(scores, -1), logits};
+}
+
+namespace {
+// One sparsemixer round over `candidates` (s with earlier picks at −inf): the best expert and its
+// weight in the softmax over the experts within the relative threshold 2·eps of it.
+std::pair<at::Tensor, at::Tensor> sparsemixer_round(const at::Tensor& scores, const at::Tensor& candidates,
+                                                    double jitter_eps) {
+  auto [best, id] = candidates.max(-1, /*keepdim=*/true);                       // (T, 1)
+  at::Tensor divisor = at::maximum(scores.abs(), best);                         // (T, E) |s| clamped below at best
+  at::Tensor outside = (best - scores) / divisor > 2 * jitter_eps;              // (T, E)
+  at::Tensor masked = candidates.masked_fill(outside, -std::numeric_limits<float>::infinity());
+  return {id, at::softmax(masked, -1).gather(-1, id)};                          // (T, 1), (T, 1)
+}
+}  // namespace
+
+Routing sparsemixer(const at::Tensor& logits, double jitter_eps) {
+  at::Tensor scores = logits.to(at::kFloat);                                   // (T, E)
+  auto [first, gate1] = sparsemixer_round(scores, scores, jitter_eps);
+  at::Tensor rest = scores.scatter(-1, first, -std::numeric_limits<float>::infinity());  // (T, E)
+  auto [second, gate2] = sparsemixer_round(scores, rest, jitter_eps);
+  at::Tensor ids = at::cat({first, second}, -1), gates = at::cat({gate1, gate2}, -1);  // (T, 2)
+  at::Tensor order = std::get<1>(gates.sort(-1, /*descending=*/true));         // column 0 = largest gate
+  return {ids.gather(1, order), gates.gather(1, order), at::softmax(scores, -1), logits};
 }
 
 Routing sigmoid_group_limited(const at::Tensor& logits, const at::Tensor& bias, const GroupLimitedOptions& o) {
@@ -216,8 +268,14 @@ std::string first_non_finite(const at::Tensor& values, std::int64_t seq_len, con
                      std::isnan(v) ? "NaN" : v > 0 ? "+Inf" : "-Inf", row / seq_len, row % seq_len, seq_len);
 }
 
-at::Tensor moe_experts(const at::Tensor& x, const Routing& routing, const ExpertWeights& w) {
-  int64_t T = x.size(0), k = routing.expert_ids.size(1), E = w.gate.size(0);
+namespace {
+
+// Σ_j gates[t, j] · expert_{ids[t, j]}(x[t]) for any expert function: the T·k (token, expert) pairs
+// are sorted by expert, each expert runs once on its contiguous block (n_e, H) → (n_e, H), results
+// are weighted and scattered back with index_add. x (T, H) → (T, H).
+template <class Expert>
+at::Tensor dispatch_experts(const at::Tensor& x, const Routing& routing, int64_t E, const Expert& expert) {
+  int64_t T = x.size(0), k = routing.expert_ids.size(1);
   at::Tensor flat_ids = routing.expert_ids.reshape({T * k});                    // (T·k) expert of each pair
   at::Tensor order = flat_ids.argsort();                                        // (T·k) pairs grouped by expert
   // Pairs per expert, with the empty slots (−1, strategies that drop) counted in bin 0: the one
@@ -233,11 +291,29 @@ at::Tensor moe_experts(const at::Tensor& x, const Routing& routing, const Expert
   const int64_t* n = counts.data_ptr<int64_t>();
   for (int64_t e = 0, begin = 0; e < E; begin += n[e], ++e) {  // one matmul block per expert
     if (n[e] == 0) continue;
-    at::Tensor block = xs.narrow(0, begin, n[e]);                               // (n_e, H)
-    at::Tensor hidden = at::silu(at::linear(block, w.gate[e])) * at::linear(block, w.up[e]);  // (n_e, I)
-    ys.narrow(0, begin, n[e]).copy_(at::linear(hidden, w.down[e]));             // (n_e, H)
+    ys.narrow(0, begin, n[e]).copy_(expert(e, xs.narrow(0, begin, n[e])));     // (n_e, H)
   }
   return at::zeros_like(x).index_add_(0, token_of_pair, ys * gate_of_pair.unsqueeze(1));  // (T, H)
+}
+
+}  // namespace
+
+at::Tensor moe_experts(const at::Tensor& x, const Routing& routing, const ExpertWeights& w) {
+  return dispatch_experts(x, routing, w.gate.size(0), [&](int64_t e, const at::Tensor& block) {
+    at::Tensor hidden = at::silu(at::linear(block, w.gate[e])) * at::linear(block, w.up[e]);  // (n_e, I)
+    return at::linear(hidden, w.down[e]);                                                   // (n_e, H)
+  });
+}
+
+at::Tensor clamped_swiglu_experts(const at::Tensor& x, const Routing& routing, const FusedExpertWeights& w,
+                                  double alpha, double limit) {
+  return dispatch_experts(x, routing, w.gate_up.size(0), [&](int64_t e, const at::Tensor& block) {
+    at::Tensor gate_up = at::matmul(block, w.gate_up[e]) + w.gate_up_bias[e];             // (n_e, 2I)
+    at::Tensor gate = gate_up.slice(-1, 0, gate_up.size(-1), 2).clamp_max(limit);         // (n_e, I) even columns
+    at::Tensor up = gate_up.slice(-1, 1, gate_up.size(-1), 2).clamp(-limit, limit);       // (n_e, I) odd columns
+    at::Tensor glu = gate * at::sigmoid(gate * alpha);                                    // (n_e, I)
+    return at::matmul((up + 1) * glu, w.down[e]) + w.down_bias[e];                        // (n_e, H)
+  });
 }
 
 }  // namespace moesim::model::layers

@@ -18,6 +18,9 @@ namespace moesim::model::layers {
 // y = w ⊙ x / sqrt(mean(x²) + eps), computed in float32 and cast back like transformers' RMSNorm.
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps);
 
+// (x - mean) / sqrt(var + eps) · w + b over the last axis: nn.LayerNorm (Phi-3.5-MoE).
+at::Tensor layer_norm(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, double eps);
+
 // x · wᵀ (+ b): nn.Linear.
 at::Tensor linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias = {});
 
@@ -25,6 +28,7 @@ at::Tensor linear(const at::Tensor& x, const at::Tensor& weight, const at::Tenso
 struct RopeTables {
   at::Tensor cos, sin;
 };
+// LongRoPE picks its factors by the batch's largest position + 1 (one device → host copy).
 RopeTables rope_tables(const at::Tensor& positions, int rot_dim, double theta, const RopeScaling& scaling,
                        at::ScalarType dtype);
 // The inverse frequencies (rot_dim/2, float32) and the factor on cos/sin of a RoPE type, computed as
@@ -33,7 +37,9 @@ struct RopeFrequencies {
   at::Tensor inv_freq;
   double attention_factor = 1.0;
 };
-RopeFrequencies rope_frequencies(int rot_dim, double theta, const RopeScaling& scaling);
+// seq_len: the batch's largest position + 1, read by LongRoPE only (long factors when it exceeds
+// original_max_position_embeddings).
+RopeFrequencies rope_frequencies(int rot_dim, double theta, const RopeScaling& scaling, std::int64_t seq_len = 0);
 // x (B, heads, S, d) with its first rot_dim dims rotated in the "halves" layout (rotate_half) and
 // the other d − rot_dim passed through unchanged (partial rotary, GLM-4.5).
 at::Tensor apply_rope(const at::Tensor& x, const RopeTables& rope);
@@ -43,13 +49,17 @@ at::Tensor deinterleave(const at::Tensor& x);
 // Positions of left-padded sequences: 0 at each sequence's first real token. valid (B, S) bool.
 at::Tensor positions_from_mask(const at::Tensor& valid);
 // Additive mask (B, 1, S, S): 0 where query i may see key j (j ≤ i and j real), dtype's lowest
-// value elsewhere (finite, so rows of padding stay NaN-free).
-at::Tensor attention_bias(const at::Tensor& valid, at::ScalarType dtype);
+// value elsewhere (finite, so rows of padding stay NaN-free). With sliding_window > 0 key j must
+// also lie fewer than sliding_window positions back: i - j < sliding_window, the query itself
+// included (transformers' masking_utils.sliding_window_overlay: kv_idx > q_idx - sliding_window).
+at::Tensor attention_bias(const at::Tensor& valid, at::ScalarType dtype, int sliding_window = 0);
 
 // softmax(q kᵀ · scale + bias) v with key/value heads shared by h/g query heads.
 // q (B, h, S, d), k (B, g, S, d), v (B, g, S, dv) → (B, S, h·dv)
+// sinks (h), gpt-oss: one more logit per head joins each row's softmax and is dropped after it, so
+// a row's weights sum to less than 1 (eager_attention_forward in modeling_gpt_oss.py).
 at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& bias,
-                     double scale);
+                     double scale, const at::Tensor& sinks = {});
 
 // down(silu(gate(x)) ⊙ up(x)): the SwiGLU MLP of dense layers and shared experts.
 struct MlpWeights {
@@ -78,6 +88,18 @@ Routing softmax_topk(const at::Tensor& logits, int k, bool renormalize);
 // their sum, the sum clamped below at norm_min.
 Routing softmax_biased_topk(const at::Tensor& logits, const at::Tensor& bias, int k, double norm_min);
 
+// gpt-oss (GptOssTopKRouter): the top-k logits, softmax over those k only; router_probs the softmax
+// over all E (whose renormalised top-k equals the gates).
+Routing topk_softmax(const at::Tensor& logits, int k);
+
+// Phi-3.5-MoE's sparsemixer at inference (modeling_phimoe.py), always 2 experts:
+//   round 1: e1 = argmax s; experts with (s[e1] - s) / max(|s|, s[e1]) > 2·eps are masked to −inf;
+//            gate 1 = softmax(masked)[e1]
+//   round 2: s' = s with e1 at −inf, e2 = argmax s'; the same threshold around s'[e2] (the divisor
+//            still max(|s|, s'[e2]) of the unmasked s); gate 2 = softmax(masked s')[e2]
+// Gates are not renormalised; they are returned largest first (gate 2 can exceed gate 1).
+Routing sparsemixer(const at::Tensor& logits, double jitter_eps);
+
 // DeepSeek-V3: sigmoid scores; selection on scores + bias restricted to the topk_group groups with
 // the best (top-2 sum) scores; gates are the unbiased scores, optionally renormalised, × scale.
 struct GroupLimitedOptions {
@@ -101,5 +123,18 @@ std::string first_non_finite(const at::Tensor& values, std::int64_t seq_len, con
 // pairs are sorted by expert, each expert runs once on its contiguous block, results are weighted
 // and scattered back with index_add. x (T, H) → (T, H).
 at::Tensor moe_experts(const at::Tensor& x, const Routing& routing, const ExpertWeights& w);
+
+// gpt-oss's experts as transformers stores them, fused and biased.
+struct FusedExpertWeights {
+  at::Tensor gate_up;       // (E, H, 2I) gate and up interleaved along the last axis: gate 0::2, up 1::2
+  at::Tensor gate_up_bias;  // (E, 2I), interleaved the same way
+  at::Tensor down;          // (E, I, H)
+  at::Tensor down_bias;     // (E, H)
+};
+// The same dispatch with GptOssExperts' clamped SwiGLU per expert:
+//   gate_up = x · gate_up[e] + b;  gate = min(gate, limit);  up = clamp(up, −limit, limit)
+//   out = ((up + 1) ⊙ gate ⊙ σ(alpha · gate)) · down[e] + down_bias[e]
+at::Tensor clamped_swiglu_experts(const at::Tensor& x, const Routing& routing, const FusedExpertWeights& w,
+                                  double alpha, double limit);
 
 }  // namespace moesim::model::layers

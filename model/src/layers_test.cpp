@@ -237,3 +237,140 @@ TEST_CASE("rope_tables: the YaRN attention factor multiplies cos and sin") {
   // position 2, frequency 3 (interpolated, 10^-1.5 / 4)
   CHECK(t.cos[0][2][3].item<double>() == doctest::Approx(a * std::cos(2 * std::pow(10.0, -1.5) / 4)).epsilon(1e-6));
 }
+
+TEST_CASE("attention_bias: a sliding window of 3 hides keys 3 or more positions back, padding still hidden") {
+  // One left-padded sequence of 6 slots, the first padding. transformers' sliding_window_overlay keeps
+  // key j for query i when kv_idx > q_idx - window, i.e. i - j < 3: the query and the two before it.
+  at::Tensor valid = at::tensor(std::vector<int64_t>{0, 1, 1, 1, 1, 1}, at::kLong).reshape({1, 6}).to(at::kBool);
+  at::Tensor bias = layers::attention_bias(valid, at::kFloat, 3)[0][0];  // (6, 6)
+  const std::vector<std::vector<int>> visible = {
+      // key: 0  1  2  3  4  5        query
+      {0, 0, 0, 0, 0, 0},  // 0 (padding: sees nothing, not even itself)
+      {0, 1, 0, 0, 0, 0},  // 1
+      {0, 1, 1, 0, 0, 0},  // 2
+      {0, 1, 1, 1, 0, 0},  // 3: keys 1..3 (3 - 1 = 2 < 3)
+      {0, 0, 1, 1, 1, 0},  // 4: key 1 is 3 back, hidden
+      {0, 0, 0, 1, 1, 1},  // 5
+  };
+  for (int i = 0; i < 6; ++i)
+    for (int j = 0; j < 6; ++j) {
+      INFO("query " << i << ", key " << j);
+      CHECK((bias[i][j].item<float>() == 0.f) == (visible[i][j] == 1));
+    }
+  // Window 0 is plain causal attention; a window as long as the sequence changes nothing.
+  CHECK(at::equal(layers::attention_bias(valid, at::kFloat, 0), layers::attention_bias(valid, at::kFloat)));
+  CHECK(at::equal(layers::attention_bias(valid, at::kFloat, 6), layers::attention_bias(valid, at::kFloat)));
+}
+
+TEST_CASE("attention with sinks: the sink joins the softmax and takes its share of the weight") {
+  // One head, two positions, d = 1, scale 1. q = (0, ln 3), k = (1, 1), v = (10, 20).
+  // Query 0 sees key 0 only: score 0; sink 0 → weights e^0 / (e^0 + e^0) = 1/2 → output 5.
+  // Query 1 sees both keys: scores ln 3, ln 3; sink ln 2 → weights 3/8, 3/8 (sum 3+3+2) → 3.75 + 7.5.
+  at::Tensor q = floats({0.f, std::log(3.f)}, {1, 1, 2, 1});
+  at::Tensor k = floats({1.f, 1.f}, {1, 1, 2, 1});
+  at::Tensor v = floats({10.f, 20.f}, {1, 1, 2, 1});
+  at::Tensor valid = at::ones({1, 2}, at::kBool);
+  at::Tensor bias = layers::attention_bias(valid, at::kFloat);
+  at::Tensor with_sink0 = layers::attention(q, k, v, bias, 1.0, floats({0.f}, {1}));
+  CHECK(with_sink0[0][0][0].item<float>() == doctest::Approx(5.0));
+  at::Tensor with_sink = layers::attention(q, k, v, bias, 1.0, floats({std::log(2.f)}, {1}));
+  CHECK(with_sink[0][1][0].item<float>() == doctest::Approx(3.0 / 8 * 10 + 3.0 / 8 * 20));
+  // A sink of −∞ weight is plain attention.
+  at::Tensor no_sink = layers::attention(q, k, v, bias, 1.0, floats({-1e30f}, {1}));
+  CHECK(at::allclose(no_sink, layers::attention(q, k, v, bias, 1.0)));
+}
+
+TEST_CASE("topk_softmax (gpt-oss): the top-k logits, softmax over those k only") {
+  at::Tensor logits = floats({1.f, 3.f, 2.f, 0.f}, {1, 4});
+  auto r = layers::topk_softmax(logits, 2);
+  CHECK(ints(r.expert_ids) == std::vector<int64_t>{1, 2});
+  const double e = std::exp(1.0);
+  CHECK(r.gates[0][0].item<float>() == doctest::Approx(e / (e + 1)));
+  CHECK(r.gates[0][1].item<float>() == doctest::Approx(1 / (e + 1)));
+  // router_probs: softmax over all four, whose renormalised top 2 are the gates.
+  CHECK(r.router_probs.sum().item<float>() == doctest::Approx(1.0));
+}
+
+TEST_CASE("sparsemixer (Phi-3.5-MoE): two masked-softmax rounds, the second gate may be the larger") {
+  // Scores 2, 1.99, 0, -1 with eps 0.01 (threshold 2·eps = 0.02, relative to max(|s|, best)):
+  // round 1: best 2 (expert 0); (2 - s) / 2 = 0, 0.005, 1, 1.5 → experts 2, 3 masked;
+  //          gate = e^2 / (e^2 + e^1.99) = 1 / (1 + e^-0.01) = 0.502500.
+  // round 2: expert 0 removed, best 1.99 (expert 1); (1.99 - s) / max(|s|, 1.99) = −0.005, 0, 1, 1.5
+  //          → experts 2, 3 masked again, expert 1 alone: gate 1.
+  at::Tensor logits = floats({2.f, 1.99f, 0.f, -1.f}, {1, 4});
+  auto r = layers::sparsemixer(logits, 0.01);
+  CHECK(ints(r.expert_ids) == std::vector<int64_t>{1, 0});  // largest gate first
+  CHECK(r.gates[0][0].item<float>() == doctest::Approx(1.0));
+  CHECK(r.gates[0][1].item<float>() == doctest::Approx(1 / (1 + std::exp(-0.01))).epsilon(1e-5));
+  // A wide eps keeps every expert in both softmaxes: gate 1 = softmax(s)[0], gate 2 = softmax(s without 0)[1].
+  auto wide = layers::sparsemixer(logits, 10.0);
+  const double z = std::exp(2.0) + std::exp(1.99) + 1 + std::exp(-1.0), z2 = std::exp(1.99) + 1 + std::exp(-1.0);
+  CHECK(ints(wide.expert_ids) == std::vector<int64_t>{1, 0});
+  CHECK(wide.gates[0][0].item<float>() == doctest::Approx(std::exp(1.99) / z2).epsilon(1e-5));
+  CHECK(wide.gates[0][1].item<float>() == doctest::Approx(std::exp(2.0) / z).epsilon(1e-5));
+}
+
+TEST_CASE("clamped_swiglu_experts (gpt-oss): interleaved gate/up, biases, clamps at the limit") {
+  // One expert, H = 2, I = 1: gate_up columns (gate, up) = ((4, 3), (1, -5)) for x = (1, 2):
+  // gate = 4 + 6 + 0 = 10 → min(10, 7) = 7; up = 1 - 10 + 0.5 = -8.5 → clamp to -7.
+  // out = ((up + 1) · gate · σ(1.702 · gate)) · down + b = -42 σ(11.914) · (1, 0.5) + (0.1, -0.2).
+  layers::FusedExpertWeights w{floats({4.f, 1.f, 3.f, -5.f}, {1, 2, 2}), floats({0.f, 0.5f}, {1, 2}),
+                               floats({1.f, 0.5f}, {1, 1, 2}), floats({0.1f, -0.2f}, {1, 2})};
+  layers::Routing routing{at::zeros({1, 1}, at::kLong), at::ones({1, 1}), {}, {}};
+  at::Tensor out = layers::clamped_swiglu_experts(floats({1.f, 2.f}, {1, 2}), routing, w, 1.702, 7.0);
+  const double glu = -42 / (1 + std::exp(-1.702 * 7));
+  CHECK(out[0][0].item<float>() == doctest::Approx(glu + 0.1));
+  CHECK(out[0][1].item<float>() == doctest::Approx(glu * 0.5 - 0.2));
+}
+
+TEST_CASE("clamped_swiglu_experts: sorted-block dispatch equals a per-token loop") {
+  at::manual_seed(11);
+  const int64_t T = 23, H = 6, I = 4, E = 5, k = 2;
+  at::Tensor x = at::randn({T, H}) * 3;
+  layers::FusedExpertWeights w{at::randn({E, H, 2 * I}) * 2, at::randn({E, 2 * I}), at::randn({E, I, H}), at::randn({E, H})};
+  auto routing = layers::topk_softmax(at::randn({T, E}) * 3, static_cast<int>(k));
+  at::Tensor fast = layers::clamped_swiglu_experts(x, routing, w, 1.702, 7.0);
+  at::Tensor slow = at::zeros({T, H});
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t j = 0; j < k; ++j) {
+      int64_t e = routing.expert_ids[t][j].item<int64_t>();
+      at::Tensor gu = at::matmul(x[t], w.gate_up[e]) + w.gate_up_bias[e];  // (2I)
+      at::Tensor gate = gu.slice(0, 0, 2 * I, 2).clamp_max(7.0);
+      at::Tensor up = gu.slice(0, 1, 2 * I, 2).clamp(-7.0, 7.0);
+      slow[t] += routing.gates[t][j] * (at::matmul((up + 1) * gate * at::sigmoid(1.702 * gate), w.down[e]) + w.down_bias[e]);
+    }
+  CHECK(at::allclose(fast, slow, 1e-4, 1e-4));
+}
+
+TEST_CASE("rope_frequencies: longrope picks short or long factors by the batch's length, with their mscale") {
+  // The phimoe fixture's setting: rot_dim 8, theta 100, original context 16.
+  RopeScaling s;
+  s.type = RopeType::kLongRope;
+  s.original_max_position_embeddings = 16;
+  s.short_factor = {1.0, 1.25, 1.5, 2.0};
+  s.long_factor = {1.5, 2.0, 3.0, 4.0};
+  s.short_mscale = 1.1;
+  s.long_mscale = 1.3;
+  auto short_f = layers::rope_frequencies(8, 100.0, s, 16);  // 16 positions: not beyond the original context
+  auto long_f = layers::rope_frequencies(8, 100.0, s, 17);
+  auto got_short = doubles(short_f.inv_freq), got_long = doubles(long_f.inv_freq);
+  for (int i = 0; i < 4; ++i) {
+    CHECK(got_short[i] == doctest::Approx(std::pow(100.0, -i / 4.0) / s.short_factor[i]).epsilon(1e-6));
+    CHECK(got_long[i] == doctest::Approx(std::pow(100.0, -i / 4.0) / s.long_factor[i]).epsilon(1e-6));
+  }
+  CHECK(short_f.attention_factor == 1.1);
+  CHECK(long_f.attention_factor == 1.3);
+  // rope_tables reads the batch's largest position: 0..16 (17 positions) takes the long factors.
+  at::Tensor positions = at::arange(17, at::TensorOptions().dtype(at::kLong)).unsqueeze(0);  // (1, 17)
+  layers::RopeTables t = layers::rope_tables(positions, 8, 100.0, s, at::kFloat);
+  CHECK(t.cos[0][2][1].item<double>() == doctest::Approx(1.3 * std::cos(2 * std::pow(100.0, -0.25) / 2.0)).epsilon(1e-6));
+  layers::RopeTables t16 = layers::rope_tables(positions.narrow(1, 0, 16), 8, 100.0, s, at::kFloat);
+  CHECK(t16.cos[0][2][1].item<double>() == doctest::Approx(1.1 * std::cos(2 * std::pow(100.0, -0.25) / 1.25)).epsilon(1e-6));
+}
+
+TEST_CASE("layer_norm: mean and variance over the last axis, weight and bias") {
+  // x = (1, 3): mean 2, variance 1 → (-1, 1) / sqrt(1 + eps); × (2, 3) + (0.5, -0.5).
+  at::Tensor y = layers::layer_norm(floats({1.f, 3.f}, {1, 2}), floats({2.f, 3.f}, {2}), floats({0.5f, -0.5f}, {2}), 0.0);
+  CHECK(y[0][0].item<float>() == doctest::Approx(-1.5));
+  CHECK(y[0][1].item<float>() == doctest::Approx(2.5));
+}

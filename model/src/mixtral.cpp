@@ -11,8 +11,7 @@ void parse_mixtral_config(const ConfigFields& f, ModelConfig& c) {
   parse_topk(f, c, {"num_local_experts", "num_experts"});
   c.norm_topk_prob = true;  // Mixtral always renormalises the chosen experts' weights
   c.moe_layer.assign(c.num_layers, true);
-  if (!f.raw().value("sliding_window", json()).is_null())
-    f.fail("sliding_window attention is not supported (set \"sliding_window\": null for full attention)");
+  parse_sliding_window_everywhere(f, c);  // MixtralModel: a sliding-window mask on every layer when set
 }
 
 }  // namespace moesim::model

@@ -92,6 +92,8 @@ EmbeddingAndHead EmbeddingAndHead::load(WeightLoader& w, const ModelConfig& c, c
   out.embed = w.get("model.embed_tokens.weight", {c.vocab_size, c.hidden_size});
   w.set_device(placement.layer.back());
   out.final_norm = w.get("model.norm.weight", {c.hidden_size});
+  if (c.norm == Norm::kLayerNorm) out.final_norm_bias = w.get("model.norm.bias", {c.hidden_size});
+  if (c.lm_head_bias) out.lm_head_bias = w.get("lm_head.bias", {c.vocab_size});
   if (c.tie_word_embeddings) {
     out.lm_head = out.embed.defined() ? out.embed.to(placement.layer.back()) : out.embed;
     w.ignore("lm_head.weight");
@@ -131,6 +133,7 @@ void LayerInputs::move_to(at::Device device) {
   x = x.to(device);
   rope = {rope.cos.to(device), rope.sin.to(device)};
   bias = bias.to(device);
+  if (sliding_bias.defined()) sliding_bias = sliding_bias.to(device);
 }
 
 struct MoeModel::Impl {

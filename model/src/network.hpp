@@ -29,10 +29,11 @@ struct Placement {
 // The two ends every architecture shares: the token embedding, loaded onto the first layer's
 // device, and the final norm + LM head onto the last (a tied head is the embedding, copied there).
 struct EmbeddingAndHead {
-  at::Tensor embed;       // (V, H)
-  at::Tensor final_norm;  // (H)
-  at::Tensor lm_head;     // (V, H)
-  at::Tensor lm_head_bias;  // (V), ERNIE 4.5 use_bias only
+  at::Tensor embed;            // (V, H)
+  at::Tensor final_norm;       // (H)
+  at::Tensor final_norm_bias;  // (H), LayerNorm families only (Phi-3.5-MoE)
+  at::Tensor lm_head;          // (V, H)
+  at::Tensor lm_head_bias;     // (V): Phi-3.5-MoE lm_head_bias, ERNIE 4.5 use_bias
   static EmbeddingAndHead load(WeightLoader& w, const ModelConfig& c, const Placement& placement);
 };
 
@@ -42,6 +43,7 @@ struct LayerInputs {
   at::Tensor x;             // (B, S, H)
   layers::RopeTables rope;  // (B, S, rot)
   at::Tensor bias;          // (B, 1, S, S)
+  at::Tensor sliding_bias;  // (B, 1, S, S) the same with the sliding window; undefined without one
   void move_to(at::Device device);
 };
 
@@ -93,7 +95,7 @@ std::vector<at::Device> devices_from_list(const std::string& list);  // cpu, cud
 std::unique_ptr<Network> build_network(const std::filesystem::path& dir, const ModelConfig& config,
                                        const Placement& placement, at::ScalarType dtype);
 
-// gqa_moe.cpp: Mixtral, Qwen2-MoE, Qwen3-MoE, OLMoE (GQA attention, softmax-routed experts).
+// gqa_moe.cpp: Mixtral, Qwen2-MoE, Qwen3-MoE, OLMoE, gpt-oss, Phi-3.5-MoE (GQA attention, routed experts).
 std::unique_ptr<Network> build_gqa_moe(const ModelConfig& config, const Placement& placement,
                                               WeightLoader& weights);
 // deepseek_v3.cpp: multi-head latent attention, sigmoid group-limited routing, shared experts.

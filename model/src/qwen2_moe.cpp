@@ -14,6 +14,7 @@ void parse_qwen2_moe_config(const ConfigFields& f, ModelConfig& c) {
   c.norm_topk_prob = f.get<bool>("norm_topk_prob", false);
   c.qkv_bias = f.get<bool>("qkv_bias", true);  // Qwen2MoeAttention: q, k, v biased, o_proj never
   parse_sparse_layers(f, c);
+  parse_qwen_sliding_window(f, c, /*reads_max_window_layers=*/true);
 }
 
 }  // namespace moesim::model

@@ -14,6 +14,7 @@ void parse_qwen3_moe_config(const ConfigFields& f, ModelConfig& c) {
   c.qk_norm = QkNorm::kPerHead;
   c.qkv_bias = c.o_bias = f.get<bool>("attention_bias", false);  // Qwen3MoeAttention: all four projections
   parse_sparse_layers(f, c);
+  parse_qwen_sliding_window(f, c, /*reads_max_window_layers=*/false);
 }
 
 }  // namespace moesim::model

@@ -21,6 +21,20 @@ enum class Router {
   kSigmoidGroupLimited, // DeepSeek-V3: sigmoid, +bias for selection only, best groups first, scaled
   kSoftmaxGroupLimited, // DeepSeek-V2: softmax, best groups (by their top expert) first or greedy, scaled, never renormalised
   kSoftmaxBiased,       // ERNIE 4.5: softmax, +bias for selection only, renormalised (sum clamped below at moe_norm_min)
+  kTopKSoftmax,         // gpt-oss: top-k of the (biased) logits, softmax over those k only
+  kSparseMixer,         // Phi-3.5-MoE: sparsemixer's two masked-softmax rounds, top-2 (inference: no jitter)
+};
+
+// The normalisation of the residual stream (before attention, before the MLP, and at the end).
+enum class Norm {
+  kRms,        // RMSNorm, weight only (most families)
+  kLayerNorm,  // LayerNorm with weight and bias (Phi-3.5-MoE)
+};
+
+// What one routed expert computes.
+enum class ExpertActivation {
+  kSwiGlu,         // down(silu(gate x) ⊙ up x)
+  kClampedSwiGlu,  // gpt-oss: biased, gate ≤ limit, |up| ≤ limit, down((up + 1) ⊙ gate·σ(α·gate)) + b
 };
 
 // How RoPE frequencies are stretched beyond the pre-training context (config.json rope_parameters
@@ -30,6 +44,7 @@ enum class RopeType {
   kLinear,   // inv_freq / factor
   kYarn,     // blend of inv_freq and inv_freq / factor over a ramp of dimensions; cos/sin × attention_factor
   kLlama3,   // Llama 3.1: long wavelengths / factor, short ones kept, smooth in between
+  kLongRope, // Phi-3 / Phi-3.5-MoE: inv_freq / short_factor[i] or / long_factor[i], chosen by the batch's length
 };
 
 struct RopeScaling {
@@ -44,6 +59,10 @@ struct RopeScaling {
   bool truncate = true;             // YaRN: round the correction range outwards to whole dimensions
   double low_freq_factor = 1.0;     // Llama 3
   double high_freq_factor = 4.0;    // Llama 3
+  std::vector<double> short_factor; // LongRoPE: per-frequency divisors up to original_max_position_embeddings,
+  std::vector<double> long_factor;  //   and beyond it (the batch's largest position + 1 decides)
+  double short_mscale = 1.0;        // LongRoPE: the factor on cos/sin with short_factor (the attention factor,
+  double long_mscale = 1.0;         //   or Phi-3.5-MoE's own short_mscale / long_mscale) and with long_factor
 };
 
 // Weights as a checkpoint ships them (config.json quantization_config), dequantized on load to the
@@ -70,10 +89,18 @@ struct ModelConfig {
   int num_kv_heads = 0;
   int head_dim = 0;            // per head for q, k, v (GQA families)
   int rotary_dim = 0;          // RoPE'd leading dims of each head; 0 = all of head_dim (GLM-4.5: partial_rotary_factor)
-  double rms_norm_eps = 1e-6;
+  double rms_norm_eps = 1e-6;  // the epsilon of every norm (Phi-3.5-MoE's LayerNorms read it too)
+  Norm norm = Norm::kRms;
   double rope_theta = 10000.0;
   RopeScaling rope_scaling;
   bool tie_word_embeddings = false;
+  bool lm_head_bias = false;   // Phi-3.5-MoE: lm_head.bias
+
+  // Sliding-window attention: in layers marked sliding_layer, query i sees key j only when
+  // i - j < sliding_window (transformers' masking_utils.sliding_window_overlay). 0: none.
+  int sliding_window = 0;
+  std::vector<bool> sliding_layer;  // per model layer; empty or all false without a window
+  bool attention_sinks = false;     // gpt-oss: a learned logit per head joins each softmax, then is dropped
 
   // Feed-forward
   int intermediate_size = 0;      // dense MLP layers (or every expert for Mixtral/OLMoE)
@@ -83,6 +110,11 @@ struct ModelConfig {
   bool norm_topk_prob = false;    // renormalise the k chosen gate weights to sum to 1
   std::vector<bool> moe_layer;    // per model layer: MoE (true) or dense MLP (false)
   Router router = Router::kSoftmaxTopK;
+  bool router_bias = false;       // gpt-oss: the router's linear map has a bias
+  double router_jitter_noise = 0; // Phi-3.5-MoE: sparsemixer's eps (experts within 2·eps of the best stay in its softmax)
+  ExpertActivation expert_activation = ExpertActivation::kSwiGlu;
+  double swiglu_alpha = 1.702;    // gpt-oss: gate · sigmoid(alpha · gate)
+  double swiglu_limit = 7.0;      // gpt-oss: gate clamped above, up clamped to ±limit
 
   // Qwen2-MoE: one always-on expert, its output scaled by sigmoid(x · shared_expert_gate)
   int shared_expert_intermediate_size = 0;
