@@ -15,6 +15,8 @@ namespace {
 constexpr std::array kArchitectures = {
     Architecture{"deepseek_v2", parse_deepseek_v2_config, Graph::kDeepseekMla, false, true},
     Architecture{"deepseek_v3", parse_deepseek_v3_config, Graph::kDeepseekMla, false, true},
+    Architecture{"llama4",      parse_llama4_config,      Graph::kLlama4,       false, false},
+    Architecture{"llama4_text", parse_llama4_text_config, Graph::kLlama4,       false, false},
     Architecture{"mixtral",     parse_mixtral_config,     Graph::kGqaMoe,       true,  false},
     Architecture{"olmoe",       parse_olmoe_config,       Graph::kGqaMoe,       true,  false},
     Architecture{"qwen2_moe",   parse_qwen2_moe_config,   Graph::kGqaMoe,       true,  false},

@@ -107,5 +107,7 @@ void parse_olmoe_config(const ConfigFields& f, ModelConfig& c);
 void parse_qwen2_moe_config(const ConfigFields& f, ModelConfig& c);
 void parse_deepseek_v3_config(const ConfigFields& f, ModelConfig& c);
 void parse_deepseek_v2_config(const ConfigFields& f, ModelConfig& c);
+void parse_llama4_text_config(const ConfigFields& f, ModelConfig& c);
+void parse_llama4_config(const ConfigFields& f, ModelConfig& c);  // multimodal: its text_config
 
 }  // namespace moesim::model

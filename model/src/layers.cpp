@@ -203,7 +203,7 @@ std::string first_non_finite(const at::Tensor& values, std::int64_t seq_len, con
                      std::isnan(v) ? "NaN" : v > 0 ? "+Inf" : "-Inf", row / seq_len, row % seq_len, seq_len);
 }
 
-at::Tensor moe_experts(const at::Tensor& x, const Routing& routing, const ExpertWeights& w) {
+at::Tensor moe_experts(const at::Tensor& x, const Routing& routing, const ExpertWeights& w, GateAt gate_at) {
   int64_t T = x.size(0), k = routing.expert_ids.size(1), E = w.gate.size(0);
   at::Tensor flat_ids = routing.expert_ids.reshape({T * k});                    // (T·k) expert of each pair
   at::Tensor order = flat_ids.argsort();                                        // (T·k) pairs grouped by expert
@@ -216,6 +216,7 @@ at::Tensor moe_experts(const at::Tensor& x, const Routing& routing, const Expert
   at::Tensor gate_of_pair = routing.gates.reshape({T * k}).index_select(0, order).to(x.scalar_type());  // (P)
   at::Tensor counts = slots.narrow(0, 1, E);                                    // (E) pairs per expert
   at::Tensor xs = x.index_select(0, token_of_pair);                             // (P, H) tokens in expert order, P ≤ T·k
+  if (gate_at == GateAt::kInput) xs = xs * gate_of_pair.unsqueeze(1);
   at::Tensor ys = at::empty_like(xs);                                           // (P, H)
   const int64_t* n = counts.data_ptr<int64_t>();
   for (int64_t e = 0, begin = 0; e < E; begin += n[e], ++e) {  // one matmul block per expert
@@ -224,7 +225,8 @@ at::Tensor moe_experts(const at::Tensor& x, const Routing& routing, const Expert
     at::Tensor hidden = at::silu(at::linear(block, w.gate[e])) * at::linear(block, w.up[e]);  // (n_e, I)
     ys.narrow(0, begin, n[e]).copy_(at::linear(hidden, w.down[e]));             // (n_e, H)
   }
-  return at::zeros_like(x).index_add_(0, token_of_pair, ys * gate_of_pair.unsqueeze(1));  // (T, H)
+  if (gate_at == GateAt::kOutput) ys = ys * gate_of_pair.unsqueeze(1);
+  return at::zeros_like(x).index_add_(0, token_of_pair, ys);                   // (T, H)
 }
 
 }  // namespace moesim::model::layers

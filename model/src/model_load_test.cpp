@@ -130,7 +130,7 @@ TEST_CASE("loading: bad configs, devices and dtypes are refused naming the field
     return load_error(dir);
   };
   CHECK(config_error("\"model_type\": \"qwen3_moe\"", "\"model_type\": \"llama\"")
-            .find("model_type 'llama' is not supported (supported: deepseek_v2, deepseek_v3, mixtral, olmoe, qwen2_moe, qwen3_moe)") !=
+            .find("model_type 'llama' is not supported (supported: deepseek_v2, deepseek_v3, llama4, llama4_text, mixtral, olmoe, qwen2_moe, qwen3_moe)") !=
         std::string::npos);
   CHECK(config_error("\"num_hidden_layers\": 3", "\"num_hidden_layers\": 10000000000")
             .find("field 'num_hidden_layers' = 10000000000 is outside 1..4096") != std::string::npos);

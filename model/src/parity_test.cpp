@@ -126,3 +126,10 @@ TEST_CASE("parity: qwen3_moe_yarn (YaRN RoPE, default attention factor, untrunca
   expect_parity("qwen3_moe_yarn");
 }
 TEST_CASE("parity: mixtral_llama3 (Llama 3.1 RoPE scaling)") { expect_parity("mixtral_llama3"); }
+TEST_CASE("parity: llama4_text (NoPE layer with temperature, chunked RoPE attention, q/k L2 norm, top-1 sigmoid "
+          "routing on expert inputs, shared expert, dense layers)") {
+  expect_parity("llama4_text");
+}
+TEST_CASE("parity: llama4 (the text model of a multimodal checkpoint, vision tensors ignored)") {
+  expect_parity("llama4");
+}

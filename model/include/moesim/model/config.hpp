@@ -13,6 +13,7 @@ enum class QkNorm {
   kNone,     // Mixtral, Qwen2-MoE
   kPerHead,  // Qwen3-MoE: RMSNorm over head_dim, weights shared by all heads
   kWhole,    // OLMoE: RMSNorm over the whole projection (heads × head_dim)
+  kL2,       // Llama 4: RMSNorm without weight over head_dim, after RoPE, on RoPE layers only
 };
 
 // How router logits become the chosen experts and their gate weights.
@@ -20,6 +21,7 @@ enum class Router {
   kSoftmaxTopK,         // softmax over experts, top-k, optional renormalisation (Mixtral, Qwen, OLMoE)
   kSigmoidGroupLimited, // DeepSeek-V3: sigmoid, +bias for selection only, best groups first, scaled
   kSoftmaxGroupLimited, // DeepSeek-V2: softmax, best groups (by their top expert) first or greedy, scaled, never renormalised
+  kSigmoidTopK,         // Llama 4: top-k of the logits, gate sigmoid(logit), applied to the expert's input
 };
 
 // How RoPE frequencies are stretched beyond the pre-training context (config.json rope_parameters
@@ -93,6 +95,14 @@ struct ModelConfig {
   int n_shared_experts = 0;
   double routed_scaling_factor = 1.0;
   bool mla_softmax_mscale = false;  // DeepSeek-V3 (not V2): softmax scale × yarn_mscale(factor, mscale_all_dim)²
+
+  // Llama 4: NoPE layers, chunked local attention, attention temperature on NoPE layers
+  std::vector<bool> rope_layer;     // per model layer: RoPE (true) or none (NoPE)
+  std::vector<bool> chunked_layer;  // per model layer: a query sees only keys of its own chunk
+  int attention_chunk_size = 0;     // positions per chunk (chunked layers)
+  bool attn_temperature_tuning = false;  // NoPE layers: q × (1 + attn_scale·ln(1 + floor((p + 1) / floor_scale)))
+  double floor_scale = 0;
+  double attn_scale = 0;
 
   std::vector<int> moe_layer_indices() const;  // model layer index of each MoE layer
 };
