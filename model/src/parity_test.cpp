@@ -133,3 +133,7 @@ TEST_CASE("parity: llama4_text (NoPE layer with temperature, chunked RoPE attent
 TEST_CASE("parity: llama4 (the text model of a multimodal checkpoint, vision tensors ignored)") {
   expect_parity("llama4");
 }
+// Not transformers: a numpy re-reading of modeling_llama4.py (tests/fixtures/llama4_numpy_reference.py),
+// the same quirks on another tiny random checkpoint.
+TEST_CASE("consistency: llama4_text_numpy (numpy re-reading of modeling_llama4.py)") { expect_parity("llama4_text_numpy"); }
+TEST_CASE("consistency: llama4_numpy (the same inside a multimodal checkpoint)") { expect_parity("llama4_numpy"); }
