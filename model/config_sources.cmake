@@ -17,4 +17,5 @@ set(MOESIM_MODEL_CONFIG_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/src/granitemoe.cpp
   ${CMAKE_CURRENT_LIST_DIR}/src/gpt_oss.cpp
   ${CMAKE_CURRENT_LIST_DIR}/src/phimoe.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/src/sliding_window.cpp)
+  ${CMAKE_CURRENT_LIST_DIR}/src/sliding_window.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/src/llama4_config.cpp)

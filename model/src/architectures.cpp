@@ -19,6 +19,8 @@ constexpr std::array kArchitectures = {
     Architecture{"glm4_moe",    parse_glm4_moe_config,    Graph::kGqaMoe,       false, true},
     Architecture{"gpt_oss",     parse_gpt_oss_config,     Graph::kGqaMoe,       false, false},
     Architecture{"granitemoe",  parse_granitemoe_config,  Graph::kGqaMoe,       false, false},
+    Architecture{"llama4",      parse_llama4_config,      Graph::kLlama4,       false, false},
+    Architecture{"llama4_text", parse_llama4_text_config, Graph::kLlama4,       false, false},
     Architecture{"mixtral",     parse_mixtral_config,     Graph::kGqaMoe,       true,  false},
     Architecture{"olmoe",       parse_olmoe_config,       Graph::kGqaMoe,       true,  false},
     Architecture{"phimoe",      parse_phimoe_config,      Graph::kGqaMoe,       false, false},

@@ -17,6 +17,7 @@ namespace moesim::model {
 enum class Graph {
   kGqaMoe,       // gqa_moe.cpp: grouped-query attention, softmax-routed SwiGLU experts
   kDeepseekMla,  // deepseek_v3.cpp: multi-head latent attention, sigmoid group-limited routing
+  kLlama4,       // llama4.cpp: NoPE and chunked-attention layers, top-1 sigmoid routing, shared expert
 };
 
 struct Architecture {

@@ -126,5 +126,7 @@ void parse_ernie4_5_moe_config(const ConfigFields& f, ModelConfig& c);
 void parse_granitemoe_config(const ConfigFields& f, ModelConfig& c);
 void parse_gpt_oss_config(const ConfigFields& f, ModelConfig& c);
 void parse_phimoe_config(const ConfigFields& f, ModelConfig& c);
+void parse_llama4_text_config(const ConfigFields& f, ModelConfig& c);
+void parse_llama4_config(const ConfigFields& f, ModelConfig& c);  // multimodal: its text_config
 
 }  // namespace moesim::model

@@ -274,7 +274,8 @@ namespace {
 // are sorted by expert, each expert runs once on its contiguous block (n_e, H) → (n_e, H), results
 // are weighted and scattered back with index_add. x (T, H) → (T, H).
 template <class Expert>
-at::Tensor dispatch_experts(const at::Tensor& x, const Routing& routing, int64_t E, const Expert& expert) {
+at::Tensor dispatch_experts(const at::Tensor& x, const Routing& routing, int64_t E, GateAt gate_at,
+                            const Expert& expert) {
   int64_t T = x.size(0), k = routing.expert_ids.size(1);
   at::Tensor flat_ids = routing.expert_ids.reshape({T * k});                    // (T·k) expert of each pair
   at::Tensor order = flat_ids.argsort();                                        // (T·k) pairs grouped by expert
@@ -287,19 +288,21 @@ at::Tensor dispatch_experts(const at::Tensor& x, const Routing& routing, int64_t
   at::Tensor gate_of_pair = routing.gates.reshape({T * k}).index_select(0, order).to(x.scalar_type());  // (P)
   at::Tensor counts = slots.narrow(0, 1, E);                                    // (E) pairs per expert
   at::Tensor xs = x.index_select(0, token_of_pair);                             // (P, H) tokens in expert order, P ≤ T·k
+  if (gate_at == GateAt::kInput) xs = xs * gate_of_pair.unsqueeze(1);
   at::Tensor ys = at::empty_like(xs);                                           // (P, H)
   const int64_t* n = counts.data_ptr<int64_t>();
   for (int64_t e = 0, begin = 0; e < E; begin += n[e], ++e) {  // one matmul block per expert
     if (n[e] == 0) continue;
     ys.narrow(0, begin, n[e]).copy_(expert(e, xs.narrow(0, begin, n[e])));     // (n_e, H)
   }
-  return at::zeros_like(x).index_add_(0, token_of_pair, ys * gate_of_pair.unsqueeze(1));  // (T, H)
+  if (gate_at == GateAt::kOutput) ys = ys * gate_of_pair.unsqueeze(1);
+  return at::zeros_like(x).index_add_(0, token_of_pair, ys);                   // (T, H)
 }
 
 }  // namespace
 
-at::Tensor moe_experts(const at::Tensor& x, const Routing& routing, const ExpertWeights& w) {
-  return dispatch_experts(x, routing, w.gate.size(0), [&](int64_t e, const at::Tensor& block) {
+at::Tensor moe_experts(const at::Tensor& x, const Routing& routing, const ExpertWeights& w, GateAt gate_at) {
+  return dispatch_experts(x, routing, w.gate.size(0), gate_at, [&](int64_t e, const at::Tensor& block) {
     at::Tensor hidden = at::silu(at::linear(block, w.gate[e])) * at::linear(block, w.up[e]);  // (n_e, I)
     return at::linear(hidden, w.down[e]);                                                   // (n_e, H)
   });
@@ -307,7 +310,7 @@ at::Tensor moe_experts(const at::Tensor& x, const Routing& routing, const Expert
 
 at::Tensor clamped_swiglu_experts(const at::Tensor& x, const Routing& routing, const FusedExpertWeights& w,
                                   double alpha, double limit) {
-  return dispatch_experts(x, routing, w.gate_up.size(0), [&](int64_t e, const at::Tensor& block) {
+  return dispatch_experts(x, routing, w.gate_up.size(0), GateAt::kOutput, [&](int64_t e, const at::Tensor& block) {
     at::Tensor gate_up = at::matmul(block, w.gate_up[e]) + w.gate_up_bias[e];             // (n_e, 2I)
     at::Tensor gate = gate_up.slice(-1, 0, gate_up.size(-1), 2).clamp_max(limit);         // (n_e, I) even columns
     at::Tensor up = gate_up.slice(-1, 1, gate_up.size(-1), 2).clamp(-limit, limit);       // (n_e, I) odd columns

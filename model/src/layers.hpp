@@ -119,10 +119,15 @@ Routing softmax_group_limited(const at::Tensor& logits, const GroupLimitedOption
 // One device → host copy when finite; the search for the first bad row runs only on failure.
 std::string first_non_finite(const at::Tensor& values, std::int64_t seq_len, const std::string& what);
 
-// Σ_j gates[t, j] · expert_{ids[t, j]}(x[t]) without a loop over tokens: the T·k (token, expert)
-// pairs are sorted by expert, each expert runs once on its contiguous block, results are weighted
-// and scattered back with index_add. x (T, H) → (T, H).
-at::Tensor moe_experts(const at::Tensor& x, const Routing& routing, const ExpertWeights& w);
+// Where an expert's gate multiplies: its output (everyone) or its input (Llama 4, whose SwiGLU
+// experts are then not linear in the gate).
+enum class GateAt { kOutput, kInput };
+
+// Σ_j gates[t, j] · expert_{ids[t, j]}(x[t]) (or expert(gates[t, j] · x[t]) with GateAt::kInput)
+// without a loop over tokens: the T·k (token, expert) pairs are sorted by expert, each expert runs
+// once on its contiguous block, results are weighted and scattered back with index_add. x (T, H) → (T, H).
+at::Tensor moe_experts(const at::Tensor& x, const Routing& routing, const ExpertWeights& w,
+                       GateAt gate_at = GateAt::kOutput);
 
 // gpt-oss's experts as transformers stores them, fused and biased.
 struct FusedExpertWeights {

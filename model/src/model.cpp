@@ -74,6 +74,7 @@ std::unique_ptr<Network> build_network(const std::filesystem::path& dir, const M
   switch (architecture.graph) {
     case Graph::kGqaMoe: network = build_gqa_moe(c, placement, weights); break;
     case Graph::kDeepseekMla: network = build_deepseek_v3(c, placement, weights); break;
+    case Graph::kLlama4: network = build_llama4(c, placement, weights); break;
   }
   weights.finish();
   return network;
@@ -86,21 +87,21 @@ Placement Placement::contiguous(const std::vector<at::Device>& devices, int num_
   return p;
 }
 
-EmbeddingAndHead EmbeddingAndHead::load(WeightLoader& w, const ModelConfig& c, const Placement& placement) {
+EmbeddingAndHead EmbeddingAndHead::load(WeightLoader& w, const ModelConfig& c, const Placement& placement,
+                                        const std::string& prefix) {
   EmbeddingAndHead out;
   w.set_device(placement.layer.front());
-  out.embed = w.get("model.embed_tokens.weight", {c.vocab_size, c.hidden_size});
+  out.embed = w.get(prefix + "model.embed_tokens.weight", {c.vocab_size, c.hidden_size});
   w.set_device(placement.layer.back());
-  out.final_norm = w.get("model.norm.weight", {c.hidden_size});
-  if (c.norm == Norm::kLayerNorm) out.final_norm_bias = w.get("model.norm.bias", {c.hidden_size});
-  if (c.lm_head_bias) out.lm_head_bias = w.get("lm_head.bias", {c.vocab_size});
+  out.final_norm = w.get(prefix + "model.norm.weight", {c.hidden_size});
+  if (c.norm == Norm::kLayerNorm) out.final_norm_bias = w.get(prefix + "model.norm.bias", {c.hidden_size});
+  if (c.lm_head_bias) out.lm_head_bias = w.get(prefix + "lm_head.bias", {c.vocab_size});
   if (c.tie_word_embeddings) {
     out.lm_head = out.embed.defined() ? out.embed.to(placement.layer.back()) : out.embed;
-    w.ignore("lm_head.weight");
+    w.ignore(prefix + "lm_head.weight");
   } else {
-    out.lm_head = w.get("lm_head.weight", {c.vocab_size, c.hidden_size});
+    out.lm_head = w.get(prefix + "lm_head.weight", {c.vocab_size, c.hidden_size});
   }
-  if (c.lm_head_bias) out.lm_head_bias = w.get("lm_head.bias", {c.vocab_size});
   return out;
 }
 

@@ -34,7 +34,10 @@ struct EmbeddingAndHead {
   at::Tensor final_norm_bias;  // (H), LayerNorm families only (Phi-3.5-MoE)
   at::Tensor lm_head;          // (V, H)
   at::Tensor lm_head_bias;     // (V): Phi-3.5-MoE lm_head_bias, ERNIE 4.5 use_bias
-  static EmbeddingAndHead load(WeightLoader& w, const ModelConfig& c, const Placement& placement);
+  // `prefix` before the names (model.embed_tokens, model.norm, lm_head): a text model inside a
+  // multimodal checkpoint (Llama 4: "language_model.").
+  static EmbeddingAndHead load(WeightLoader& w, const ModelConfig& c, const Placement& placement,
+                               const std::string& prefix = "");
 };
 
 // What each decoder layer reads besides its weights: the residual stream and the per-batch RoPE
@@ -101,5 +104,8 @@ std::unique_ptr<Network> build_gqa_moe(const ModelConfig& config, const Placemen
 // deepseek_v3.cpp: multi-head latent attention, sigmoid group-limited routing, shared experts.
 std::unique_ptr<Network> build_deepseek_v3(const ModelConfig& config, const Placement& placement,
                                            WeightLoader& weights);
+
+// llama4.cpp: Llama 4 (text), alone or inside its multimodal checkpoint.
+std::unique_ptr<Network> build_llama4(const ModelConfig& config, const Placement& placement, WeightLoader& weights);
 
 }  // namespace moesim::model

@@ -129,3 +129,14 @@ TEST_CASE("parity: mixtral_llama3 (Llama 3.1 RoPE scaling)") { expect_parity("mi
 TEST_CASE("self-check: glm4_moe, ernie4_5_moe, granitemoe against a numpy transcription (tests/fixtures/np_check)") {
   for (const char* arch : {"np_check/glm4_moe", "np_check/ernie4_5_moe", "np_check/granitemoe"}) expect_parity(arch);
 }
+TEST_CASE("parity: llama4_text (NoPE layer with temperature, chunked RoPE attention, q/k L2 norm, top-1 sigmoid "
+          "routing on expert inputs, shared expert, dense layers)") {
+  expect_parity("llama4_text");
+}
+TEST_CASE("parity: llama4 (the text model of a multimodal checkpoint, vision tensors ignored)") {
+  expect_parity("llama4");
+}
+// Not transformers: a numpy re-reading of modeling_llama4.py (tests/fixtures/llama4_numpy_reference.py),
+// the same quirks on another tiny random checkpoint.
+TEST_CASE("consistency: llama4_text_numpy (numpy re-reading of modeling_llama4.py)") { expect_parity("llama4_text_numpy"); }
+TEST_CASE("consistency: llama4_numpy (the same inside a multimodal checkpoint)") { expect_parity("llama4_numpy"); }

@@ -185,6 +185,11 @@ layers::ExpertWeights WeightLoader::experts(const std::string& prefix, int num_e
   return {at::stack(gate), at::stack(up), at::stack(down)};  // (E, I, H), (E, I, H), (E, H, I)
 }
 
+void WeightLoader::ignore_under(const std::string& prefix) {
+  for (const auto& name : checkpoint_.names())
+    if (name.starts_with(prefix)) used_.insert(name);
+}
+
 void WeightLoader::finish() const {
   std::vector<std::string> unexpected;
   for (const auto& name : checkpoint_.names())

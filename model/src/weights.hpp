@@ -42,6 +42,9 @@ class WeightLoader {
 
   // Tensors the checkpoint holds but nobody asked for, and those we do not need at all.
   void ignore(const std::string& name) { used_.insert(name); }
+  // Every tensor whose name starts with `prefix`: parts of a checkpoint no forward pass here runs
+  // (Llama 4's vision tower).
+  void ignore_under(const std::string& prefix);
   // Throws InputError listing the problems (missing, wrong shape, unexpected), if any.
   void finish() const;
 

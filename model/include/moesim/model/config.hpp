@@ -13,6 +13,7 @@ enum class QkNorm {
   kNone,     // Mixtral, Qwen2-MoE
   kPerHead,  // Qwen3-MoE: RMSNorm over head_dim, weights shared by all heads
   kWhole,    // OLMoE: RMSNorm over the whole projection (heads × head_dim)
+  kL2,       // Llama 4: RMSNorm without weight over head_dim, after RoPE, on RoPE layers only
 };
 
 // How router logits become the chosen experts and their gate weights.
@@ -23,6 +24,7 @@ enum class Router {
   kSoftmaxBiased,       // ERNIE 4.5: softmax, +bias for selection only, renormalised (sum clamped below at moe_norm_min)
   kTopKSoftmax,         // gpt-oss: top-k of the (biased) logits, softmax over those k only
   kSparseMixer,         // Phi-3.5-MoE: sparsemixer's two masked-softmax rounds, top-2 (inference: no jitter)
+  kSigmoidTopK,         // Llama 4: top-k of the logits, gate sigmoid(logit), applied to the expert's input
 };
 
 // The normalisation of the residual stream (before attention, before the MLP, and at the end).
@@ -152,6 +154,14 @@ struct ModelConfig {
   bool mla_softmax_mscale = false;  // DeepSeek-V3 (not V2): softmax scale × yarn_mscale(factor, mscale_all_dim)²
 
   Quantization quantization;  // how the checkpoint stores its weights
+
+  // Llama 4: NoPE layers, chunked local attention, attention temperature on NoPE layers
+  std::vector<bool> rope_layer;     // per model layer: RoPE (true) or none (NoPE)
+  std::vector<bool> chunked_layer;  // per model layer: a query sees only keys of its own chunk
+  int attention_chunk_size = 0;     // positions per chunk (chunked layers)
+  bool attn_temperature_tuning = false;  // NoPE layers: q × (1 + attn_scale·ln(1 + floor((p + 1) / floor_scale)))
+  double floor_scale = 0;
+  double attn_scale = 0;
 
   std::vector<int> moe_layer_indices() const;  // model layer index of each MoE layer
 };
