@@ -430,5 +430,219 @@ TEST_CASE("deepseek_v2: a V3 checkpoint relabelled V2 loads without its correcti
     }
 }
 
-            .find("model_type 'llama' is not supported (supported: deepseek_v2, deepseek_v3, ernie4_5_moe, glm4_moe, gpt_oss, granitemoe, llama4, llama4_text, mixtral, olmoe, phimoe, qwen2_moe, qwen3_moe)") !=
+namespace {
+// fixture(arch)'s config.json with each `from` replaced by its `to`, read by load_config.
+ModelConfig edited_config(const std::string& arch, const std::vector<std::pair<std::string, std::string>>& edits) {
+  fs::path dir = scratch("sliding_config");
+  std::ifstream in(fixture(arch) / "config.json");
+  std::string text((std::istreambuf_iterator<char>(in)), {});
+  for (const auto& [from, to] : edits) {
+    auto pos = text.find(from);
+    REQUIRE_MESSAGE(pos != std::string::npos, from);
+    text.replace(pos, from.size(), to);
+  }
+  std::ofstream(dir / "config.json") << text;
+  return load_config(dir);
+}
+}  // namespace
+
+TEST_CASE("sliding window: which layers slide, as each family's transformers config decides it") {
+  // Mixtral: sliding_window set means a window on every layer (MixtralModel's mask choice).
+  ModelConfig mixtral = edited_config("mixtral", {{"\"sliding_window\": null", "\"sliding_window\": 4"}});
+  CHECK(mixtral.sliding_window == 4);
+  CHECK(mixtral.sliding_layer == std::vector<bool>{true, true, true});
+  CHECK(edited_config("mixtral", {}).sliding_window == 0);
+  // Qwen3-MoE: use_sliding_window turns sliding_window on for every layer; off, no window.
+  CHECK(edited_config("qwen3_moe", {{"\"sliding_window\": null", "\"sliding_window\": 5"}}).sliding_window == 0);
+  ModelConfig qwen3 = edited_config("qwen3_moe", {{"\"sliding_window\": null", "\"sliding_window\": 5"},
+                                                  {"\"use_sliding_window\": false", "\"use_sliding_window\": true"}});
+  CHECK(qwen3.sliding_window == 5);
+  CHECK(qwen3.sliding_layer == std::vector<bool>{true, true, true});
+  // Qwen2-MoE: the config's layer_types when listed (transformers 5 writes them), else the layers
+  // from max_window_layers on.
+  const std::pair<std::string, std::string> on = {"\"use_sliding_window\": false", "\"use_sliding_window\": true"};
+  const std::pair<std::string, std::string> size = {"\"sliding_window\": 0", "\"sliding_window\": 3"};
+  CHECK(edited_config("qwen2_moe", {on, size}).sliding_window == 0);  // layer_types: full_attention everywhere
+  ModelConfig qwen2 = edited_config("qwen2_moe", {on, size, {"\"full_attention\",\n    \"full_attention\"",
+                                                             "\"sliding_attention\",\n    \"sliding_attention\""}});
+  CHECK(qwen2.sliding_window == 3);
+  CHECK(qwen2.sliding_layer == std::vector<bool>{true, true, false});
+  qwen2 = edited_config("qwen2_moe", {on, size, {"\"layer_types\"", "\"unused_layer_types\""},
+                                      {"\"max_window_layers\": 28", "\"max_window_layers\": 2"}});
+  CHECK(qwen2.sliding_layer == std::vector<bool>{false, false, true});
+  // A sliding layer without use_sliding_window has no window size to use: refused.
+  CHECK_THROWS_WITH_AS(edited_config("qwen2_moe", {{"\"full_attention\",\n    \"full_attention\"",
+                                                    "\"sliding_attention\",\n    \"sliding_attention\""}}),
+                       doctest::Contains("layer_types lists sliding_attention but use_sliding_window is false"),
+                       moesim::InputError);
+}
+
+namespace {
+// A random float32 checkpoint: names and shapes, values N(0, 0.3) (norm weights around 1).
+struct RandomCheckpoint {
+  std::vector<std::pair<std::string, std::vector<std::int64_t>>> shapes;
+  void add(const std::string& name, std::vector<std::int64_t> shape) { shapes.emplace_back(name, std::move(shape)); }
+  void write(const fs::path& dir, const std::string& skip = "") const {
+    std::mt19937 rng(5);
+    std::normal_distribution<float> normal(0.f, 0.3f);
+    std::vector<std::vector<float>> data;
+    std::vector<TensorToWrite> tensors;
+    for (const auto& [name, shape] : shapes) {
+      if (name == skip) continue;
+      std::int64_t n = 1;
+      for (auto d : shape) n *= d;
+      std::vector<float>& v = data.emplace_back(static_cast<std::size_t>(n));
+      const bool norm = name.find("norm.weight") != std::string::npos;
+      for (float& x : v) x = (norm ? 1.f : 0.f) + normal(rng);
+    }
+    std::size_t i = 0;
+    for (const auto& [name, shape] : shapes)
+      if (name != skip) tensors.push_back({name, DType::kF32, shape, std::as_bytes(std::span<const float>(data[i++]))});
+    write_safetensors(dir / "model.safetensors", tensors);
+  }
+};
+
+// The common tiny shape of make_parity_fixtures.py: V 96, H 32, 3 layers, 4 heads of 8, 2 kv heads, 8 experts.
+RandomCheckpoint tiny_gqa_checkpoint(bool biases_everywhere) {
+  RandomCheckpoint c;
+  c.add("model.embed_tokens.weight", {96, 32});
+  c.add("model.norm.weight", {32});
+  c.add("lm_head.weight", {96, 32});
+  for (int l = 0; l < 3; ++l) {
+    const std::string p = "model.layers." + std::to_string(l) + ".";
+    c.add(p + "input_layernorm.weight", {32});
+    c.add(p + "post_attention_layernorm.weight", {32});
+    for (auto [proj, rows] : {std::pair{"q", 32}, {"k", 16}, {"v", 16}, {"o", 32}}) {
+      c.add(p + "self_attn." + proj + "_proj.weight", {rows, 32});
+      if (biases_everywhere) c.add(p + "self_attn." + proj + "_proj.bias", {rows});
+    }
+  }
+  return c;
+}
+
+std::vector<float> last_logits(MoeModel& model, const std::vector<std::int32_t>& ids, int* moe_records = nullptr) {
+  struct Count : RoutingHook {
+    int n = 0;
+    void on_routing(const RoutingRecord&) override { ++n; }
+  } count;
+  ForwardResult out = model.forward({ids}, &count);
+  if (moe_records) *moe_records = count.n;
+  auto last = out.at(0, out.seq_len - 1);
+  for (float v : out.logits) REQUIRE(std::isfinite(v));
+  return {last.begin(), last.end()};
+}
+}  // namespace
+
+TEST_CASE("gpt_oss: a random checkpoint with the hub's tensor names loads and runs; sinks are required") {
+  fs::path dir = scratch("gpt_oss_random");
+  std::ofstream(dir / "config.json") << R"({"model_type": "gpt_oss", "vocab_size": 96, "hidden_size": 32,
+    "num_hidden_layers": 3, "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 8,
+    "intermediate_size": 16, "num_local_experts": 8, "num_experts_per_tok": 2, "sliding_window": 4,
+    "layer_types": ["sliding_attention", "full_attention", "sliding_attention"], "rms_norm_eps": 1e-5,
+    "rope_parameters": {"rope_type": "yarn", "rope_theta": 100.0, "factor": 4.0, "beta_fast": 4.0, "beta_slow": 0.25,
+                        "truncate": false, "original_max_position_embeddings": 16}})";
+  RandomCheckpoint c = tiny_gqa_checkpoint(true);
+  for (int l = 0; l < 3; ++l) {
+    const std::string p = "model.layers." + std::to_string(l) + ".";
+    c.add(p + "self_attn.sinks", {4});
+    c.add(p + "mlp.router.weight", {8, 32});
+    c.add(p + "mlp.router.bias", {8});
+    c.add(p + "mlp.experts.gate_up_proj", {8, 32, 32});
+    c.add(p + "mlp.experts.gate_up_proj_bias", {8, 32});
+    c.add(p + "mlp.experts.down_proj", {8, 16, 32});
+    c.add(p + "mlp.experts.down_proj_bias", {8, 32});
+  }
+  c.write(dir);
+  ModelConfig config = load_config(dir);
+  CHECK(config.sliding_layer == std::vector<bool>{true, false, true});
+  auto model = MoeModel::load(dir);
+  int records = 0;
+  last_logits(*model, {5, 17, 42, 3, 88, 61, 29, 74}, &records);
+  CHECK(records == 3);
+  c.write(dir, "model.layers.1.self_attn.sinks");
+  CHECK(load_error(dir).find("1 missing tensors: model.layers.1.self_attn.sinks") != std::string::npos);
+}
+
+TEST_CASE("phimoe: a random checkpoint loads; with a window of 4 on every layer, tokens 10 back are invisible") {
+  fs::path dir = scratch("phimoe_random");
+  std::ofstream(dir / "config.json") << R"({"model_type": "phimoe", "vocab_size": 96, "hidden_size": 32,
+    "num_hidden_layers": 3, "num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": 64,
+    "intermediate_size": 24, "num_local_experts": 8, "num_experts_per_tok": 2, "sliding_window": 4,
+    "attention_bias": true, "lm_head_bias": true, "tie_word_embeddings": false,
+    "rope_scaling": {"type": "longrope", "short_factor": [1.0, 1.25, 1.5, 2.0], "long_factor": [1.5, 2.0, 3.0, 4.0],
+                     "short_mscale": 1.1, "long_mscale": 1.3, "original_max_position_embeddings": 16},
+    "rope_theta": 100.0})";
+  RandomCheckpoint c = tiny_gqa_checkpoint(true);
+  c.add("model.norm.bias", {32});
+  c.add("lm_head.bias", {96});
+  for (int l = 0; l < 3; ++l) {
+    const std::string p = "model.layers." + std::to_string(l) + ".";
+    c.add(p + "input_layernorm.bias", {32});
+    c.add(p + "post_attention_layernorm.bias", {32});
+    c.add(p + "block_sparse_moe.gate.weight", {8, 32});
+    for (int e = 0; e < 8; ++e) {
+      const std::string x = p + "block_sparse_moe.experts." + std::to_string(e) + ".";
+      c.add(x + "w1.weight", {24, 32});
+      c.add(x + "w3.weight", {24, 32});
+      c.add(x + "w2.weight", {32, 24});
+    }
+  }
+  c.write(dir);
+  ModelConfig config = load_config(dir);
+  CHECK(config.norm == Norm::kLayerNorm);
+  CHECK(config.rope_scaling.short_mscale == 1.1);
+  CHECK(config.rope_scaling.long_mscale == 1.3);
+  auto model = MoeModel::load(dir);
+  // 20 tokens (beyond the original 16: long factors). Three layers of window 4 reach 3·3 = 9 tokens
+  // back, so the last token's logits ignore token 0 but not token 12.
+  std::vector<std::int32_t> ids = {5, 17, 42, 3, 88, 61, 29, 74, 8, 50, 33, 90, 11, 64, 2, 39, 77, 19, 56, 23};
+  std::vector<float> base = last_logits(*model, ids);
+  std::vector<std::int32_t> first_changed = ids, near_changed = ids;
+  first_changed[0] = 6;
+  near_changed[12] = 6;
+  // Not bit-identical: the experts' matmul blocks change size when token 0 picks other experts.
+  auto max_diff = [&](const std::vector<float>& other) {
+    double m = 0;
+    for (std::size_t i = 0; i < base.size(); ++i) m = std::max(m, std::abs(double(other[i]) - base[i]));
+    return m;
+  };
+  CHECK(max_diff(last_logits(*model, first_changed)) < 1e-5);
+  CHECK(max_diff(last_logits(*model, near_changed)) > 1e-3);
+  c.write(dir, "model.layers.2.input_layernorm.bias");
+  CHECK(load_error(dir).find("missing tensors: model.layers.2.input_layernorm.bias") != std::string::npos);
+}
+
+TEST_CASE("llama4: the multimodal checkpoint's vision tensors are ignored, a stray text tensor is not") {
+  static const float extra[2] = {1, 2};
+  fs::path dir = rewrite_fixture("llama4_numpy", "llama4_stray", [](std::vector<TensorToWrite>& t) {
+    t.push_back({"vision_model.mystery.weight", DType::kF32, {2}, std::as_bytes(std::span<const float>(extra))});
+    t.push_back({"language_model.model.layers.0.mystery.weight", DType::kF32, {2}, std::as_bytes(std::span<const float>(extra))});
+    std::erase_if(t, [](const TensorToWrite& x) {
+      return x.name == "language_model.model.layers.1.feed_forward.shared_expert.up_proj.weight";
+    });
+  });
+  const std::string e = load_error(dir);
+  CHECK(e.find("1 missing tensors: language_model.model.layers.1.feed_forward.shared_expert.up_proj.weight") !=
+        std::string::npos);
+  CHECK(e.find("1 unexpected tensors: language_model.model.layers.0.mystery.weight") != std::string::npos);
+}
+
+TEST_CASE("llama4: config fields it cannot follow are refused naming the field") {
+  auto config_error = [](const std::string& name, const std::string& edit_from, const std::string& edit_to) {
+    fs::path dir = scratch(name);
+    std::ifstream in(fixture("llama4_text_numpy") / "config.json");
+    std::string text((std::istreambuf_iterator<char>(in)), {});
+    auto pos = text.find(edit_from);
+    REQUIRE(pos != std::string::npos);
+    text.replace(pos, edit_from.size(), edit_to);
+    std::ofstream(dir / "config.json") << text;
+    fs::copy_file(fixture("llama4_text_numpy") / "model.safetensors", dir / "model.safetensors");
+    return load_error(dir);
+  };
+  CHECK(config_error("l4_type", "\"full_attention\"", "\"sliding_attention\"")
+            .find("layer_types[3] = 'sliding_attention' is not supported") != std::string::npos);
+  CHECK(config_error("l4_chunk", "\"attention_chunk_size\": 5", "\"attention_chunk_size\": null")
+            .find("chunked_attention layers need a positive 'attention_chunk_size'") != std::string::npos);
+  CHECK(config_error("l4_moe", "\"moe_layers\": [", "\"moe_layers\": [9,")
+            .find("moe_layers lists layer 9, outside 0..3") != std::string::npos);
 }

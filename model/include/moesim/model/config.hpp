@@ -96,7 +96,7 @@ struct ModelConfig {
   double rope_theta = 10000.0;
   RopeScaling rope_scaling;
   bool tie_word_embeddings = false;
-  bool lm_head_bias = false;   // Phi-3.5-MoE: lm_head.bias
+  bool lm_head_bias = false;   // lm_head.bias: Phi-3.5-MoE lm_head_bias, ERNIE 4.5 use_bias
 
   // Sliding-window attention: in layers marked sliding_layer, query i sees key j only when
   // i - j < sliding_window (transformers' masking_utils.sliding_window_overlay). 0: none.
@@ -128,7 +128,6 @@ struct ModelConfig {
   bool qkv_bias = false;  // q, k, v (DeepSeek: q_a_proj and kv_a_proj_with_mqa)
   bool o_bias = false;    // the output projection
   bool mlp_bias = false;     // ERNIE 4.5 use_bias: dense MLPs and shared experts (routed experts never)
-  bool lm_head_bias = false; // ERNIE 4.5 use_bias
 
   QkNorm qk_norm = QkNorm::kNone;
   double clip_qkv = 0;  // OLMoE: clamp q, k, v to ±clip_qkv when > 0
