@@ -91,6 +91,15 @@ TensorView parse_entry(const std::filesystem::path& file, const std::string& nam
 
 }  // namespace
 
+void release_pages(const TensorView& view) {
+  if (view.bytes.empty()) return;
+  static const std::uintptr_t page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+  auto begin = reinterpret_cast<std::uintptr_t>(view.bytes.data()) & ~(page - 1);
+  auto end = reinterpret_cast<std::uintptr_t>(view.bytes.data() + view.bytes.size());
+  // Advice only: pages shared with a neighbouring tensor are simply read again from the file.
+  ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+}
+
 std::size_t dtype_bytes(DType dtype) {
   for (const auto& d : kDTypes)
     if (d.dtype == dtype) return d.bytes;

@@ -37,6 +37,12 @@ struct TensorView {
   std::int64_t numel() const;
 };
 
+// Drops a tensor's pages from this process's mapping once its bytes have been copied out (to the
+// GPU, or converted into memory of its own): a checkpoint of hundreds of GB then never stays
+// resident, and peak RSS is what the process keeps, not the file's size. The pages come back from
+// the file if the bytes are read again.
+void release_pages(const TensorView& view);
+
 // One memory-mapped .safetensors file.
 class SafetensorsFile {
  public:

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# On the GPU machine (one H200; run from the checkout's root): the model loader at real sizes and the
+# capture loop's speed, each against its reference, written to OUT/model_scale.json and the log.
+#   scripts/gpu/model_scale_checks.sh DEBS OUT [LAYERS_GPT_OSS] [LAYERS_DEEPSEEK]
+# DEBS: libfmt-dev libfmt9 nlohmann-json3-dev libcli11-dev as Debian 12 .debs (apt-get download ...).
+# 1. moesim-gpu built against the machine's LibTorch (CUDA).
+# 2. capture throughput: the random Mixtral-shaped model of tests/bench/capture_vs_transformers.py,
+#    moesim-gpu bench-capture against transformers (sdpa attention, its default experts), 8 x 2048 and 32 x 512.
+# 3. real sizes: random checkpoints of gpt-oss-120b (MXFP4 experts) and DeepSeek-V3 (FP8) shapes cut to
+#    a number of layers that fits the disk and one GPU (tests/bench/make_large_checkpoint.py): load time,
+#    peak host RSS (getrusage of the child), capture tokens/s, GPU memory after load.
+set -uo pipefail
+DEBS=$(realpath "$1") OUT=$2 L_OSS=${3:-12} L_DS=${4:-4}
+P=/tmp/moesim-prefix B=/tmp/moesim-build-gpu
+mkdir -p "$P" "$OUT"
+export PYTHONUNBUFFERED=1
+for f in "$DEBS"/*.deb; do dpkg -x "$f" "$P"; done
+TORCH_CMAKE=$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)')
+G=""; command -v ninja >/dev/null && G="-G Ninja"
+t0=$(date +%s)
+cmake -S . -B "$B" $G -DCMAKE_BUILD_TYPE=Release -DMOESIM_GPU_ONLY=ON -DCMAKE_PREFIX_PATH="$TORCH_CMAKE;$P/usr" > /tmp/build.log 2>&1 &&
+  cmake --build "$B" --target moesim-gpu -j 16 >> /tmp/build.log 2>&1 || { tail -c 6000 /tmp/build.log; exit 1; }
+echo "build: $(( $(date +%s) - t0 )) s"
+M=$B/model/gpu/moesim-gpu
+nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
+
+# Runs a command, prints its stdout, and appends {"name", "wall_s", "peak_rss_GB", "stdout"} to /tmp/runs.jsonl.
+measure() {
+  local name=$1; shift
+  python3 - "$name" "$@" <<'PY'
+import json, resource, subprocess, sys, time
+name, cmd = sys.argv[1], sys.argv[2:]
+t0 = time.time()
+p = subprocess.run(cmd, capture_output=True, text=True)
+wall = time.time() - t0
+rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1e6  # kB -> GB
+print(p.stdout.strip()[-3000:]); print(p.stderr.strip()[-3000:], file=sys.stderr)
+rec = {"name": name, "cmd": " ".join(cmd), "rc": p.returncode, "wall_s": round(wall, 2), "peak_rss_GB": round(rss, 3)}
+try:
+    rec["result"] = json.loads(p.stdout)
+except Exception:
+    rec["stdout_tail"] = p.stdout[-500:]
+open("/tmp/runs.jsonl", "a").write(json.dumps(rec) + "\n")
+print(f"{name}: rc {p.returncode}, wall {wall:.1f} s, peak RSS {rss:.2f} GB")
+PY
+}
+
+echo "== 2. capture throughput, one GPU"
+python3 tests/bench/capture_vs_transformers.py make /tmp/mix2048 || exit 1
+for shape in "8 2048" "32 512"; do
+  set -- $shape
+  measure "moesim_capture_$1x$2" "$M" bench-capture --model /tmp/mix2048 --device cuda:0 --dtype bfloat16 \
+    --batch "$1" --seq "$2" --tokens 65536 --json
+  python3 tests/bench/capture_vs_transformers.py bench /tmp/mix2048 --batch "$1" --seq "$2" --tokens 65536 \
+    --attn sdpa --json "/tmp/hf_sdpa_$1x$2.json"
+done
+rm -rf /tmp/mix2048
+
+echo "== 3. real sizes"
+df -h /tmp | tail -1
+for spec in "gpt_oss_120b $L_OSS" "deepseek_v3 $L_DS"; do
+  set -- $spec
+  t0=$(date +%s)
+  python3 tests/bench/make_large_checkpoint.py "$1" "/tmp/big_$1" --layers "$2" || continue
+  echo "make $1: $(( $(date +%s) - t0 )) s"; du -sh "/tmp/big_$1"
+  sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true   # cold page cache: load time from disk
+  measure "load_capture_$1_${2}layers" "$M" bench-capture --model "/tmp/big_$1" --device cuda:0 --dtype bfloat16 \
+    --batch 4 --seq 2048 --tokens 16384 --warmup-steps 1 --repeats 2 --json
+  rm -rf "/tmp/big_$1"
+done
+
+python3 - "$OUT" <<'PY'
+import glob, json, sys
+out = {"runs": [json.loads(l) for l in open("/tmp/runs.jsonl")]}
+for f in sorted(glob.glob("/tmp/hf_sdpa_*.json")):
+    out[f.split("/")[-1][:-5]] = json.load(open(f))
+for shape in ("8x2048", "32x512"):
+    m = next((r["result"]["median_tokens_per_s"] for r in out["runs"] if r["name"] == f"moesim_capture_{shape}" and "result" in r), None)
+    h = out.get(f"hf_sdpa_{shape}", {}).get("median_tokens_per_s")
+    if m and h:
+        out[f"ratio_{shape}"] = m / h
+        print(f"{shape}: moesim {m:.0f} tokens/s, transformers (sdpa) {h:.0f} tokens/s, ratio {m / h:.2f}x")
+json.dump(out, open(sys.argv[1] + "/model_scale.json", "w"), indent=1)
+PY
+echo "total done"
