@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # On the GPU machine (one H200; run from the checkout's root): the model loader at real sizes and the
 # capture loop's speed, each against its reference, written to OUT/model_scale.json and the log.
-#   scripts/gpu/model_scale_checks.sh DEBS OUT [LAYERS_GPT_OSS] [LAYERS_DEEPSEEK]
+#   scripts/gpu/model_scale_checks.sh DEBS OUT bench|sizes [LAYERS_GPT_OSS] [LAYERS_DEEPSEEK]
+# (two parts, each within one 10-minute device call; the build in build-gpu/ is reused while the
+# machine stays warm)
 # DEBS: libfmt-dev libfmt9 nlohmann-json3-dev libcli11-dev as Debian 12 .debs (apt-get download ...).
 # 1. moesim-gpu built against the machine's LibTorch (CUDA).
 # 2. capture throughput: the random Mixtral-shaped model of tests/bench/capture_vs_transformers.py,
@@ -10,8 +12,8 @@
 #    a number of layers that fits the disk and one GPU (tests/bench/make_large_checkpoint.py): load time,
 #    peak host RSS (getrusage of the child), capture tokens/s, GPU memory after load.
 set -uo pipefail
-DEBS=$(realpath "$1") OUT=$2 L_OSS=${3:-12} L_DS=${4:-4}
-P=/tmp/moesim-prefix B=/tmp/moesim-build-gpu
+DEBS=$(realpath "$1") OUT=$2 WHAT=$3 L_OSS=${4:-12} L_DS=${5:-4}
+P=/tmp/moesim-prefix B=$PWD/build-gpu
 mkdir -p "$P" "$OUT"
 export PYTHONUNBUFFERED=1
 for f in "$DEBS"/*.deb; do dpkg -x "$f" "$P"; done
@@ -45,6 +47,7 @@ print(f"{name}: rc {p.returncode}, wall {wall:.1f} s, peak RSS {rss:.2f} GB")
 PY
 }
 
+if [ "$WHAT" = bench ]; then
 echo "== 2. capture throughput, one GPU"
 python3 tests/bench/capture_vs_transformers.py make /tmp/mix2048 || exit 1
 for shape in "8 2048" "32 512"; do
@@ -55,7 +58,9 @@ for shape in "8 2048" "32 512"; do
     --attn sdpa --json "/tmp/hf_sdpa_$1x$2.json"
 done
 rm -rf /tmp/mix2048
+fi
 
+if [ "$WHAT" = sizes ]; then
 echo "== 3. real sizes"
 df -h /tmp | tail -1
 for spec in "gpt_oss_120b $L_OSS" "deepseek_v3 $L_DS"; do
@@ -68,10 +73,11 @@ for spec in "gpt_oss_120b $L_OSS" "deepseek_v3 $L_DS"; do
     --batch 4 --seq 2048 --tokens 16384 --warmup-steps 1 --repeats 2 --json
   rm -rf "/tmp/big_$1"
 done
+fi
 
-python3 - "$OUT" <<'PY'
-import glob, json, sys
-out = {"runs": [json.loads(l) for l in open("/tmp/runs.jsonl")]}
+python3 - "$OUT" "$WHAT" <<'PY'
+import glob, json, os, sys
+out = {"runs": [json.loads(l) for l in open("/tmp/runs.jsonl")] if os.path.exists("/tmp/runs.jsonl") else []}
 for f in sorted(glob.glob("/tmp/hf_sdpa_*.json")):
     out[f.split("/")[-1][:-5]] = json.load(open(f))
 for shape in ("8x2048", "32x512"):
@@ -80,6 +86,6 @@ for shape in ("8x2048", "32x512"):
     if m and h:
         out[f"ratio_{shape}"] = m / h
         print(f"{shape}: moesim {m:.0f} tokens/s, transformers (sdpa) {h:.0f} tokens/s, ratio {m / h:.2f}x")
-json.dump(out, open(sys.argv[1] + "/model_scale.json", "w"), indent=1)
+json.dump(out, open(sys.argv[1] + "/model_scale_" + sys.argv[2] + ".json", "w"), indent=1)
 PY
 echo "total done"
