@@ -614,7 +614,7 @@ TEST_CASE("phimoe: a random checkpoint loads; with a window of 4 on every layer,
 
 TEST_CASE("llama4: the multimodal checkpoint's vision tensors are ignored, a stray text tensor is not") {
   static const float extra[2] = {1, 2};
-  fs::path dir = rewrite_fixture("llama4_numpy", "llama4_stray", [](std::vector<TensorToWrite>& t) {
+  fs::path dir = rewrite_fixture("llama4", "llama4_stray", [](std::vector<TensorToWrite>& t) {
     t.push_back({"vision_model.mystery.weight", DType::kF32, {2}, std::as_bytes(std::span<const float>(extra))});
     t.push_back({"language_model.model.layers.0.mystery.weight", DType::kF32, {2}, std::as_bytes(std::span<const float>(extra))});
     std::erase_if(t, [](const TensorToWrite& x) {
@@ -630,13 +630,13 @@ TEST_CASE("llama4: the multimodal checkpoint's vision tensors are ignored, a str
 TEST_CASE("llama4: config fields it cannot follow are refused naming the field") {
   auto config_error = [](const std::string& name, const std::string& edit_from, const std::string& edit_to) {
     fs::path dir = scratch(name);
-    std::ifstream in(fixture("llama4_text_numpy") / "config.json");
+    std::ifstream in(fixture("llama4_text") / "config.json");
     std::string text((std::istreambuf_iterator<char>(in)), {});
     auto pos = text.find(edit_from);
     REQUIRE(pos != std::string::npos);
     text.replace(pos, edit_from.size(), edit_to);
     std::ofstream(dir / "config.json") << text;
-    fs::copy_file(fixture("llama4_text_numpy") / "model.safetensors", dir / "model.safetensors");
+    fs::copy_file(fixture("llama4_text") / "model.safetensors", dir / "model.safetensors");
     return load_error(dir);
   };
   CHECK(config_error("l4_type", "\"full_attention\"", "\"sliding_attention\"")
