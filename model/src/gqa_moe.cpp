@@ -241,16 +241,7 @@ class GqaMoe final : public Network {
       }
       L.sliding = c_.sliding_window > 0 && c_.sliding_layer[l];
       AttentionWeights& a = L.attention;
-      a.q = w.get(p + "self_attn.q_proj.weight", {h * d, H});
-      a.k = w.get(p + "self_attn.k_proj.weight", {g * d, H});
-      a.v = w.get(p + "self_attn.v_proj.weight", {g * d, H});
-      a.o = w.get(p + "self_attn.o_proj.weight", {H, h * d});
-      if (c_.qkv_bias) {
-        a.q_bias = w.get(p + "self_attn.q_proj.bias", {h * d});
-        a.k_bias = w.get(p + "self_attn.k_proj.bias", {g * d});
-        a.v_bias = w.get(p + "self_attn.v_proj.bias", {g * d});
-      }
-      if (c_.o_bias) a.o_bias = w.get(p + "self_attn.o_proj.bias", {H});
+      load_gqa_projections(w, p + "self_attn.", c_, a);
       if (c_.qk_norm == QkNorm::kPerHead) {
         a.q_norm = w.get(p + "self_attn.q_norm.weight", {d});
         a.k_norm = w.get(p + "self_attn.k_norm.weight", {d});

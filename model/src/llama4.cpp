@@ -168,7 +168,7 @@ class Llama4 final : public Network {
   }
 
   void load(WeightLoader& w) {
-    const int H = c_.hidden_size, h = c_.num_heads, g = c_.num_kv_heads, d = c_.head_dim;
+    const int H = c_.hidden_size;
     // Llama4ForConditionalGeneration keeps its Llama4ForCausalLM as language_model.
     const std::string text = c_.model_type == "llama4" ? "language_model." : "";
     if (!text.empty()) {
@@ -183,16 +183,7 @@ class Llama4 final : public Network {
       L.input_norm = w.get(p + "input_layernorm.weight", {H});
       L.post_attention_norm = w.get(p + "post_attention_layernorm.weight", {H});
       AttentionWeights& a = L.attention;
-      a.q = w.get(p + "self_attn.q_proj.weight", {h * d, H});
-      a.k = w.get(p + "self_attn.k_proj.weight", {g * d, H});
-      a.v = w.get(p + "self_attn.v_proj.weight", {g * d, H});
-      a.o = w.get(p + "self_attn.o_proj.weight", {H, h * d});
-      if (c_.qkv_bias) {
-        a.q_bias = w.get(p + "self_attn.q_proj.bias", {h * d});
-        a.k_bias = w.get(p + "self_attn.k_proj.bias", {g * d});
-        a.v_bias = w.get(p + "self_attn.v_proj.bias", {g * d});
-      }
-      if (c_.o_bias) a.o_bias = w.get(p + "self_attn.o_proj.bias", {H});
+      load_gqa_projections(w, p + "self_attn.", c_, a);
       L.is_moe = c_.moe_layer[l];
       if (L.is_moe) {
         L.router = w.get(p + "feed_forward.router.weight", {c_.num_experts, H});

@@ -98,6 +98,24 @@ std::vector<at::Device> devices_from_list(const std::string& list);  // cpu, cud
 std::unique_ptr<Network> build_network(const std::filesystem::path& dir, const ModelConfig& config,
                                        const Placement& placement, at::ScalarType dtype);
 
+// The q/k/v/o projections of grouped-query attention under `prefix` ("model.layers.3.self_attn."),
+// with exactly the biases config.json declares (qkv_bias, o_bias). Shared by the GQA and Llama 4
+// graphs, whose attention structs both hold q, k, v, o and their *_bias members.
+template <class Attention>
+void load_gqa_projections(WeightLoader& w, const std::string& prefix, const ModelConfig& c, Attention& a) {
+  const int H = c.hidden_size, q_rows = c.num_heads * c.head_dim, kv_rows = c.num_kv_heads * c.head_dim;
+  a.q = w.get(prefix + "q_proj.weight", {q_rows, H});
+  a.k = w.get(prefix + "k_proj.weight", {kv_rows, H});
+  a.v = w.get(prefix + "v_proj.weight", {kv_rows, H});
+  a.o = w.get(prefix + "o_proj.weight", {H, q_rows});
+  if (c.qkv_bias) {
+    a.q_bias = w.get(prefix + "q_proj.bias", {q_rows});
+    a.k_bias = w.get(prefix + "k_proj.bias", {kv_rows});
+    a.v_bias = w.get(prefix + "v_proj.bias", {kv_rows});
+  }
+  if (c.o_bias) a.o_bias = w.get(prefix + "o_proj.bias", {H});
+}
+
 // gqa_moe.cpp: Mixtral, Qwen2-MoE, Qwen3-MoE, OLMoE, gpt-oss, Phi-3.5-MoE (GQA attention, routed experts).
 std::unique_ptr<Network> build_gqa_moe(const ModelConfig& config, const Placement& placement,
                                               WeightLoader& weights);
