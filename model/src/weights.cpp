@@ -46,7 +46,7 @@ at::Tensor view_as_tensor(const TensorView& view) {
 
 WeightLoader::WeightLoader(const Checkpoint& checkpoint, at::Device device, at::ScalarType dtype,
                            Quantization quantization)
-    : checkpoint_(checkpoint), device_(device), dtype_(dtype), quantization_(quantization) {}
+    : checkpoint_(checkpoint), quantization_(quantization), device_(device), dtype_(dtype) {}
 
 at::Tensor WeightLoader::on_device(const TensorView& view) const {
   at::Tensor out = view_as_tensor(view).to(device_, /*non_blocking=*/false, /*copy=*/true);
