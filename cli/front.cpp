@@ -1,0 +1,76 @@
+// `moesim`, the executable a user runs: a front that loads no library of its own. It prints
+// --help and --version from a table compiled in at build time (front_table_writer.hpp) and hands
+// every other command line, unchanged, to the back end beside it with execv (same argv, same
+// output, same exit code): moesim-model for the commands that need LibTorch, moesim-core for the
+// rest. Why: linking SimGrid (which drags ns-3), HDF5 (curl, krb5, ...) or LibTorch costs 0.1-1 s of
+// CPU and 40-200 MB before main, which `moesim --help`, `trace stats --help` or a sweep of a
+// thousand small scenarios would all pay (issue 21: <= 50 ms CPU, <= 30 MB).
+//
+// Only a command line that is exactly `moesim [COMMAND...] --help|-h` or `moesim --version` is
+// answered here; anything else (help mixed with other arguments included) goes to the back end,
+// whose CLI11 parse is the one definition of what a command line means.
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <string_view>
+
+#include "front_table.hpp"
+
+namespace {
+
+constexpr int kExitFailure = 1;  // moesim/common/error.hpp's, without linking common/
+
+bool is_help_flag(std::string_view arg) { return arg == "--help" || arg == "-h"; }
+
+// The table's text for this command line, or nullptr when a back end must answer it.
+const char* printed_here(int argc, char** argv) {
+  using moesim::front::kHelpTexts;
+  if (argc == 2 && std::string_view(argv[1]) == "--version") return moesim::front::kVersionText;
+  if (argc < 2 || !is_help_flag(argv[argc - 1])) return nullptr;
+  std::string path;
+  for (int i = 1; i < argc - 1; ++i) {
+    std::string_view word = argv[i];
+    if (word.empty() || word.find(' ') != std::string_view::npos) return nullptr;
+    if (i > 1) path += ' ';
+    path += word;
+  }
+  for (std::size_t i = 0; i < moesim::front::kHelpTextCount; ++i)
+    if (path == kHelpTexts[i].path) return kHelpTexts[i].text;
+  return nullptr;
+}
+
+const char* back_end_for(int argc, char** argv) {
+  if (argc >= 2)
+    for (std::size_t i = 0; i < moesim::front::kModelCommandCount; ++i)
+      if (std::string_view(argv[1]) == moesim::front::kModelCommands[i]) return "moesim-model";
+  return "moesim-core";
+}
+
+// Replaces this process with the back end beside this executable; returns only if that fails.
+int exec_back_end(const char* name, char** argv) {
+  char self[PATH_MAX];
+  const ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
+  std::string path;
+  if (n > 0) {
+    path.assign(self, static_cast<std::size_t>(n));
+    path = path.substr(0, path.rfind('/') + 1) + name;
+    ::execv(path.c_str(), argv);
+  }
+  std::fprintf(stderr, "moesim: failed: cannot start %s (%s, beside moesim): %s\n", name,
+               path.empty() ? "/proc/self/exe unreadable" : path.c_str(), std::strerror(errno));
+  return kExitFailure;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (const char* text = printed_here(argc, argv)) {
+    std::fputs(text, stdout);
+    return std::fflush(stdout) == 0 ? 0 : kExitFailure;
+  }
+  return exec_back_end(back_end_for(argc, argv), argv);
+}
