@@ -637,3 +637,37 @@ TEST_CASE("llama4: config fields it cannot follow are refused naming the field")
   CHECK(config_error("l4_moe", "\"moe_layers\": [", "\"moe_layers\": [9,")
             .find("moe_layers lists layer 9, outside 0..3") != std::string::npos);
 }
+
+TEST_CASE("loading: an FP8 checkpoint whose config.json lost its quantization_config is refused in one line") {
+  // Every F8 tensor is named (eight of them, then a count), and their scales are not listed again
+  // as unexpected: the line says what to fix, not everything that follows from it.
+  const std::string e =
+      load_error(edited_fixture("qwen3_moe_fp8", "fp8_unquantized", {{"\"quantization_config\"", "\"unused_quantization_config\""}}));
+  INFO(e);
+  CHECK(e.find("fp8_unquantized: checkpoint does not match config.json: ") != std::string::npos);
+  CHECK(e.find(" quantized tensors not as quantization_config says: model.layers.0.") != std::string::npos);
+  CHECK(e.find(".weight is F8_E4M3 but config.json has no quantization_config") != std::string::npos);
+  CHECK(e.find("more)") != std::string::npos);
+  CHECK(e.find("unexpected") == std::string::npos);
+  CHECK(e.find('\n') == std::string::npos);
+}
+
+TEST_CASE("loading: a quantization_config the loader cannot follow is refused naming the field") {
+  auto quantization_error = [](const std::string& from, const std::string& to) {
+    return load_error(edited_fixture("qwen3_moe_fp8", "quantization_config", {{from, to}}));
+  };
+  auto says = [&](const std::string& from, const std::string& to, const std::string& message) {
+    const std::string e = quantization_error(from, to);
+    INFO(e);
+    CHECK(e.find("config.json: " + message) != std::string::npos);
+  };
+  const std::string block = "\"weight_block_size\": [\n      16,\n      16\n    ]";
+  says("\"quantization_config\": {", "\"quantization_config\": 7, \"unused\": {",
+       "field 'quantization_config' must be an object");
+  says("\"quant_method\": \"fp8\",", "", "missing field 'quant_method'");
+  says("\"fmt\": \"e4m3\"", "\"fmt\": \"e5m2\"", "quantization_config.fmt 'e5m2' is not supported (only e4m3)");
+  for (const char* wrong : {"[16]", "[16, 16, 16]", "[0, 16]", "[16, -1]", "[16, 16777217]"})
+    says(block, std::string("\"weight_block_size\": ") + wrong, "quantization_config.weight_block_size must be two positive sizes");
+  says(block, "\"weight_block_size\": [16, 1e30]", "field 'weight_block_size'[1] = 1e+30 is outside");
+  says(block, "\"weight_block_size\": \"16x16\"", "field 'weight_block_size' has the wrong type");
+}
