@@ -10,7 +10,6 @@ namespace {
 constexpr int kE4m3ExponentBias = 7;
 constexpr int kE4m3MantissaBits = 3;
 constexpr int kE8m0Bias = 127;
-constexpr int kMxfp4BlockValues = 32;
 
 // The 256 values of float8_e4m3fn ("fn": finite, one NaN pattern per sign, no infinities).
 float e4m3_value(unsigned bits) {
@@ -38,12 +37,14 @@ at::Tensor fp8_e4m3_to_float(const at::Tensor& bits) {
 }
 
 at::Tensor dequantize_fp8_blocks(const at::Tensor& bits, const at::Tensor& scale_inv, int block_rows, int block_cols) {
-  const int64_t rows = bits.size(0), cols = bits.size(1);
-  at::Tensor scale = scale_inv.to(bits.device(), at::kFloat)
-                         .repeat_interleave(block_rows, 0)
-                         .repeat_interleave(block_cols, 1)
-                         .narrow(0, 0, rows)
-                         .narrow(1, 0, cols);                            // (rows, cols)
+  // Each row and column looks up its block's scale: the temporaries are the matrix's size whatever
+  // the block size (repeating every scale block_rows × block_cols times would allocate 2^48 floats
+  // for weight_block_size [16777216, 16777216], which config.json may say).
+  const at::TensorOptions indices = at::TensorOptions().dtype(at::kLong).device(bits.device());
+  const at::Tensor row_block = at::arange(bits.size(0), indices).div(block_rows, "floor");  // (rows)
+  const at::Tensor col_block = at::arange(bits.size(1), indices).div(block_cols, "floor");  // (cols)
+  const at::Tensor scale =
+      scale_inv.to(bits.device(), at::kFloat).index_select(0, row_block).index_select(1, col_block);  // (rows, cols)
   return fp8_e4m3_to_float(bits) * scale;
 }
 

@@ -10,7 +10,13 @@
 //     2^(scale − 127). blocks (..., R, C/32, 16), scales (..., R, C/32) → (..., R, C).
 #include <ATen/ATen.h>
 
+#include <cstdint>
+
 namespace moesim::model {
+
+// MXFP4's block: 32 values share one scale, packed two to a byte.
+inline constexpr std::int64_t kMxfp4BlockValues = 32;
+inline constexpr std::int64_t kMxfp4BlockBytes = kMxfp4BlockValues / 2;
 
 // float8_e4m3fn bits (uint8, any shape) → float32: no infinities, 0x7F/0xFF are NaN, largest 448.
 at::Tensor fp8_e4m3_to_float(const at::Tensor& bits);

@@ -37,6 +37,15 @@ TEST_CASE("fp8 blocks: one scale per block, partial blocks at the right and bott
   CHECK(at::equal(w, want));
 }
 
+TEST_CASE("fp8 blocks: a block larger than the matrix costs the matrix's size, not the block's") {
+  // weight_block_size may be as large as 2^24 (config.json's size limit): one partial block whose
+  // scale covers everything, without repeating the scale 2^24 x 2^24 times on the way.
+  constexpr int kLargestBlock = 1 << 24;
+  at::Tensor bits = bytes(std::vector<std::uint8_t>(6, 0x38), {2, 3});
+  at::Tensor w = dequantize_fp8_blocks(bits, at::full({1, 1}, 2.0f), kLargestBlock, kLargestBlock);
+  CHECK(at::equal(w, at::full({2, 3}, 2.0f)));
+}
+
 TEST_CASE("mxfp4: low nibble first, e8m0 scale 2^(s-127)") {
   // One row of one block: bytes 0x21 → (0.5, 1.0), 0xF7 → (6.0, -6.0), the other 14 bytes 0 → zeros;
   // scale 128 → × 2.

@@ -59,6 +59,30 @@ fs::path rewrite_fixture(const std::string& arch, const std::string& name,
   return dir;
 }
 
+using ConfigEdits = std::vector<std::pair<std::string, std::string>>;
+
+// Replaces, in dir's config.json, each edit's first text by its second (which must be there).
+void edit_config(const fs::path& dir, const ConfigEdits& edits) {
+  std::ifstream in(dir / "config.json");
+  std::string text((std::istreambuf_iterator<char>(in)), {});
+  in.close();
+  for (const auto& [from, to] : edits) {
+    auto pos = text.find(from);
+    REQUIRE_MESSAGE(pos != std::string::npos, from);
+    text.replace(pos, from.size(), to);
+  }
+  std::ofstream(dir / "config.json") << text;
+}
+
+// A copy of fixture(arch), config.json and weights, in scratch directory `name`, its config.json edited.
+fs::path edited_fixture(const std::string& arch, const std::string& name, const ConfigEdits& edits) {
+  fs::path dir = scratch(name);
+  fs::copy_file(fixture(arch) / "config.json", dir / "config.json");
+  fs::copy_file(fixture(arch) / "model.safetensors", dir / "model.safetensors");
+  edit_config(dir, edits);
+  return dir;
+}
+
 std::string load_error(const fs::path& dir, const LoadOptions& options = {}) {
   try {
     MoeModel::load(dir, options);
@@ -121,15 +145,7 @@ TEST_CASE("loading: missing, unexpected and wrong-shaped tensors are listed in o
 
 TEST_CASE("loading: bad configs, devices and dtypes are refused naming the field") {
   auto config_error = [](const std::string& edit_from, const std::string& edit_to) {
-    fs::path dir = scratch("config");
-    std::ifstream in(fixture("qwen3_moe") / "config.json");
-    std::string text((std::istreambuf_iterator<char>(in)), {});
-    auto pos = text.find(edit_from);
-    REQUIRE(pos != std::string::npos);
-    text.replace(pos, edit_from.size(), edit_to);
-    std::ofstream(dir / "config.json") << text;
-    fs::copy_file(fixture("qwen3_moe") / "model.safetensors", dir / "model.safetensors");
-    return load_error(dir);
+    return load_error(edited_fixture("qwen3_moe", "config", {{edit_from, edit_to}}));
   };
   CHECK(config_error("\"model_type\": \"qwen3_moe\"", "\"model_type\": \"llama\"")
             .find("model_type 'llama' is not supported (supported: deepseek_v2, deepseek_v3, ernie4_5_moe, glm4_moe, gpt_oss, granitemoe, llama4, llama4_text, mixtral, olmoe, phimoe, qwen2_moe, qwen3_moe)") !=
@@ -394,16 +410,8 @@ TEST_CASE("deepseek_v2: a V3 checkpoint relabelled V2 loads without its correcti
   fs::path dir = rewrite_fixture("deepseek_v3_plain", "deepseek_v2_relabelled", [](std::vector<TensorToWrite>& t) {
     std::erase_if(t, [](const TensorToWrite& x) { return x.name.ends_with("e_score_correction_bias"); });
   });
-  std::ifstream in(dir / "config.json");
-  std::string text((std::istreambuf_iterator<char>(in)), {});
-  in.close();
-  for (auto [from, to] : {std::pair<std::string, std::string>{"\"deepseek_v3\"", "\"deepseek_v2\", \"topk_method\": \"group_limited_greedy\""},
-                          {"\"routed_scaling_factor\": 1.0", "\"routed_scaling_factor\": 2.0"}}) {
-    auto pos = text.find(from);
-    REQUIRE(pos != std::string::npos);
-    text.replace(pos, from.size(), to);
-  }
-  std::ofstream(dir / "config.json") << text;
+  edit_config(dir, {{"\"deepseek_v3\"", "\"deepseek_v2\", \"topk_method\": \"group_limited_greedy\""},
+                    {"\"routed_scaling_factor\": 1.0", "\"routed_scaling_factor\": 2.0"}});
   auto model = MoeModel::load(dir);
   CHECK(model->config().n_group == 2);
   CHECK(model->config().topk_group == 1);
@@ -432,17 +440,8 @@ TEST_CASE("deepseek_v2: a V3 checkpoint relabelled V2 loads without its correcti
 
 namespace {
 // fixture(arch)'s config.json with each `from` replaced by its `to`, read by load_config.
-ModelConfig edited_config(const std::string& arch, const std::vector<std::pair<std::string, std::string>>& edits) {
-  fs::path dir = scratch("sliding_config");
-  std::ifstream in(fixture(arch) / "config.json");
-  std::string text((std::istreambuf_iterator<char>(in)), {});
-  for (const auto& [from, to] : edits) {
-    auto pos = text.find(from);
-    REQUIRE_MESSAGE(pos != std::string::npos, from);
-    text.replace(pos, from.size(), to);
-  }
-  std::ofstream(dir / "config.json") << text;
-  return load_config(dir);
+ModelConfig edited_config(const std::string& arch, const ConfigEdits& edits) {
+  return load_config(edited_fixture(arch, "sliding_config", edits));
 }
 }  // namespace
 
@@ -629,15 +628,7 @@ TEST_CASE("llama4: the multimodal checkpoint's vision tensors are ignored, a str
 
 TEST_CASE("llama4: config fields it cannot follow are refused naming the field") {
   auto config_error = [](const std::string& name, const std::string& edit_from, const std::string& edit_to) {
-    fs::path dir = scratch(name);
-    std::ifstream in(fixture("llama4_text") / "config.json");
-    std::string text((std::istreambuf_iterator<char>(in)), {});
-    auto pos = text.find(edit_from);
-    REQUIRE(pos != std::string::npos);
-    text.replace(pos, edit_from.size(), edit_to);
-    std::ofstream(dir / "config.json") << text;
-    fs::copy_file(fixture("llama4_text") / "model.safetensors", dir / "model.safetensors");
-    return load_error(dir);
+    return load_error(edited_fixture("llama4_text", name, {{edit_from, edit_to}}));
   };
   CHECK(config_error("l4_type", "\"full_attention\"", "\"sliding_attention\"")
             .find("layer_types[3] = 'sliding_attention' is not supported") != std::string::npos);
@@ -645,4 +636,38 @@ TEST_CASE("llama4: config fields it cannot follow are refused naming the field")
             .find("chunked_attention layers need a positive 'attention_chunk_size'") != std::string::npos);
   CHECK(config_error("l4_moe", "\"moe_layers\": [", "\"moe_layers\": [9,")
             .find("moe_layers lists layer 9, outside 0..3") != std::string::npos);
+}
+
+TEST_CASE("loading: an FP8 checkpoint whose config.json lost its quantization_config is refused in one line") {
+  // Every F8 tensor is named (eight of them, then a count), and their scales are not listed again
+  // as unexpected: the line says what to fix, not everything that follows from it.
+  const std::string e =
+      load_error(edited_fixture("qwen3_moe_fp8", "fp8_unquantized", {{"\"quantization_config\"", "\"unused_quantization_config\""}}));
+  INFO(e);
+  CHECK(e.find("fp8_unquantized: checkpoint does not match config.json: ") != std::string::npos);
+  CHECK(e.find(" quantized tensors not as quantization_config says: model.layers.0.") != std::string::npos);
+  CHECK(e.find(".weight is F8_E4M3 but config.json has no quantization_config") != std::string::npos);
+  CHECK(e.find("more)") != std::string::npos);
+  CHECK(e.find("unexpected") == std::string::npos);
+  CHECK(e.find('\n') == std::string::npos);
+}
+
+TEST_CASE("loading: a quantization_config the loader cannot follow is refused naming the field") {
+  auto quantization_error = [](const std::string& from, const std::string& to) {
+    return load_error(edited_fixture("qwen3_moe_fp8", "quantization_config", {{from, to}}));
+  };
+  auto says = [&](const std::string& from, const std::string& to, const std::string& message) {
+    const std::string e = quantization_error(from, to);
+    INFO(e);
+    CHECK(e.find("config.json: " + message) != std::string::npos);
+  };
+  const std::string block = "\"weight_block_size\": [\n      16,\n      16\n    ]";
+  says("\"quantization_config\": {", "\"quantization_config\": 7, \"unused\": {",
+       "field 'quantization_config' must be an object");
+  says("\"quant_method\": \"fp8\",", "", "missing field 'quant_method'");
+  says("\"fmt\": \"e4m3\"", "\"fmt\": \"e5m2\"", "quantization_config.fmt 'e5m2' is not supported (only e4m3)");
+  for (const char* wrong : {"[16]", "[16, 16, 16]", "[0, 16]", "[16, -1]", "[16, 16777217]"})
+    says(block, std::string("\"weight_block_size\": ") + wrong, "quantization_config.weight_block_size must be two positive sizes");
+  says(block, "\"weight_block_size\": [16, 1e30]", "field 'weight_block_size'[1] = 1e+30 is outside");
+  says(block, "\"weight_block_size\": \"16x16\"", "field 'weight_block_size' has the wrong type");
 }

@@ -26,6 +26,18 @@ at::ScalarType aten_dtype(DType d) {
   return at::kFloat;
 }
 
+bool is_float(DType d) { return d == DType::kF64 || d == DType::kF32 || d == DType::kF16 || d == DType::kBF16; }
+
+// What config.json declares, for messages about a tensor stored otherwise.
+std::string declared_format(const Quantization& q) {
+  switch (q.format) {
+    case WeightFormat::kPlain: return "no quantization_config";
+    case WeightFormat::kFp8Blocks: return "quantization_config quant_method \"fp8\"";
+    case WeightFormat::kMxfp4: return "quantization_config quant_method \"mxfp4\"";
+  }
+  return "an unknown quantization_config";
+}
+
 // At most this many names per category in an error line, so that a wrong architecture gives one
 // readable line rather than thousands of names.
 constexpr std::size_t kNamesShown = 8;
@@ -56,25 +68,26 @@ at::Tensor WeightLoader::on_device(const TensorView& view) const {
 
 at::Tensor WeightLoader::fp8(const std::string& name, const TensorView& view, at::ScalarType dtype) {
   const Quantization& q = quantization_;
-  if (q.format != WeightFormat::kFp8Blocks) {
-    format_problems_.push_back(fmt::format("{} is F8_E4M3 but config.json has no quantization_config "
-                                           "with quant_method \"fp8\"", name));
-    return {};
-  }
   const std::string scale_name = name + "_scale_inv";
   const TensorView* scale = checkpoint_.find(scale_name);
+  // Its scale is part of the same problem, not a second one ("unexpected") on the same line.
+  if (scale) used_.insert(scale_name);
+  if (q.format != WeightFormat::kFp8Blocks) {
+    format_problems_.push_back(fmt::format("{} is F8_E4M3 but config.json has {}", name, declared_format(q)));
+    return {};
+  }
   if (view.shape.size() != 2 || !scale) {
     format_problems_.push_back(view.shape.size() != 2 ? fmt::format("{} is F8_E4M3 but not a matrix", name)
                                                       : fmt::format("{} has no {}", name, scale_name));
     return {};
   }
-  used_.insert(scale_name);
+  // Edge blocks are partial: ⌈rows / block_rows⌉ × ⌈cols / block_cols⌉ scales, no more, no fewer.
   const std::vector<int64_t> want = {(view.shape[0] + q.block_rows - 1) / q.block_rows,
                                      (view.shape[1] + q.block_cols - 1) / q.block_cols};
   if (scale->shape != want || !(scale->dtype == DType::kF32 || scale->dtype == DType::kBF16)) {
-    format_problems_.push_back(fmt::format("{} is [{}] {}, expected [{}] F32 for {}x{} blocks", scale_name,
-                                           fmt::join(scale->shape, ", "), dtype_name(scale->dtype), fmt::join(want, ", "),
-                                           q.block_rows, q.block_cols));
+    format_problems_.push_back(fmt::format("{} is [{}] {}, expected [{}] F32 or BF16 for {}x{} blocks of a [{}] weight",
+                                           scale_name, fmt::join(scale->shape, ", "), dtype_name(scale->dtype),
+                                           fmt::join(want, ", "), q.block_rows, q.block_cols, fmt::join(view.shape, ", ")));
     return {};
   }
   return dequantize_fp8_blocks(on_device(view), on_device(*scale), q.block_rows, q.block_cols).to(dtype);
@@ -84,23 +97,34 @@ at::Tensor WeightLoader::mxfp4(const std::string& name, const std::vector<int64_
   const std::string blocks_name = name + "_blocks", scales_name = name + "_scales";
   const TensorView* blocks = checkpoint_.find(blocks_name);
   const TensorView* scales = checkpoint_.find(scales_name);
-  used_.insert(blocks_name);
-  if (!scales) {
-    missing_.push_back(scales_name);
+  if (blocks) used_.insert(blocks_name);
+  if (scales) used_.insert(scales_name);
+  if (quantization_.format != WeightFormat::kMxfp4) {
+    format_problems_.push_back(fmt::format("{} is stored as MXFP4 ({}_blocks, {}_scales) but config.json has {}", name,
+                                           name, name, declared_format(quantization_)));
     return {};
   }
-  used_.insert(scales_name);
-  // Stored (out, in) per expert: the plain tensor's last two axes swapped, the input axis in blocks of 32.
-  constexpr int64_t kValuesPerBlock = 32, kBytesPerBlock = 16;
-  if (shape.size() < 2 || shape[shape.size() - 2] % kValuesPerBlock != 0) {
-    format_problems_.push_back(fmt::format("{}: MXFP4 needs an input size divisible by {}", name, kValuesPerBlock));
+  if (!blocks || !scales) {  // one half of the pair: the other is what is missing
+    missing_.push_back(blocks ? scales_name : blocks_name);
+    return {};
+  }
+  // Stored (out, in) per expert: the plain tensor's last two axes swapped, the input axis in blocks
+  // of 32. An input size that is not a whole number of blocks has no such layout.
+  if (shape.size() < 2) {
+    format_problems_.push_back(fmt::format("{} is stored as MXFP4 but is [{}], not a matrix", name, fmt::join(shape, ", ")));
+    return {};
+  }
+  const int64_t in = shape[shape.size() - 2];
+  if (in % kMxfp4BlockValues != 0) {
+    format_problems_.push_back(fmt::format("{} is stored as MXFP4 but its input size {} (of [{}]) is not a multiple of "
+                                           "the {}-value block", name, in, fmt::join(shape, ", "), kMxfp4BlockValues));
     return {};
   }
   std::vector<int64_t> want_scales(shape.begin(), shape.end() - 2);
   want_scales.push_back(shape.back());
-  want_scales.push_back(shape[shape.size() - 2] / kValuesPerBlock);
+  want_scales.push_back(in / kMxfp4BlockValues);
   std::vector<int64_t> want_blocks = want_scales;
-  want_blocks.push_back(kBytesPerBlock);
+  want_blocks.push_back(kMxfp4BlockBytes);
   bool ok = true;
   for (auto [view, want] : {std::pair{blocks, &want_blocks}, {scales, &want_scales}})
     if (view->shape != *want || view->dtype != DType::kU8) {
@@ -130,7 +154,7 @@ at::Tensor WeightLoader::convert(const TensorView& view, at::ScalarType dtype) c
 at::Tensor WeightLoader::fetch(const std::string& name, const std::vector<int64_t>& shape, bool required,
                                at::ScalarType dtype) {
   const TensorView* view = checkpoint_.find(name);
-  if (!view && quantization_.format == WeightFormat::kMxfp4 && has(name + "_blocks")) return mxfp4(name, shape, dtype);
+  if (!view && (has(name + "_blocks") || has(name + "_scales"))) return mxfp4(name, shape, dtype);
   if (!view) {
     if (required) missing_.push_back(name);
     return {};
@@ -142,6 +166,12 @@ at::Tensor WeightLoader::fetch(const std::string& name, const std::vector<int64_
     return {};
   }
   if (view->dtype == DType::kF8E4M3) return fp8(name, *view, dtype);
+  if (!is_float(view->dtype)) {
+    // Integers here are another quantization's packed codes (GPTQ's qweight, ...): loaded as they
+    // are, they would fail in the forward pass, far from the cause.
+    format_problems_.push_back(fmt::format("{} is {}, not a floating-point type", name, dtype_name(view->dtype)));
+    return {};
+  }
   return convert(*view, dtype);
 }
 

@@ -16,7 +16,8 @@ class WeightLoader {
  public:
   // Quantized tensors (config.json quantization_config) are dequantized on load: an FP8 "<x>.weight"
   // with its "<x>.weight_scale_inv", or an MXFP4 "<x>" stored as "<x>_blocks" + "<x>_scales" in the
-  // transposed (out, in) layout, are returned exactly as the plain tensor would be.
+  // transposed (out, in) layout, are returned exactly as the plain tensor would be. Integer tensors
+  // are never weights here: refused, like quantized ones config.json does not declare.
   WeightLoader(const Checkpoint& checkpoint, at::Device device, at::ScalarType dtype, Quantization quantization = {});
 
   // A required tensor of exactly this shape; on failure records the problem and returns an
@@ -45,7 +46,8 @@ class WeightLoader {
   // Every tensor whose name starts with `prefix`: parts of a checkpoint no forward pass here runs
   // (Llama 4's vision tower).
   void ignore_under(const std::string& prefix);
-  // Throws InputError listing the problems (missing, wrong shape, unexpected), if any.
+  // Throws InputError listing the problems (missing, wrong shape, quantized not as config.json's
+  // quantization_config says, unexpected), if any, in one line.
   void finish() const;
 
  private:
