@@ -1,5 +1,7 @@
 #include "weights.hpp"
 
+#include <map>
+
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -73,21 +75,20 @@ at::Tensor WeightLoader::fp8(const std::string& name, const TensorView& view, at
   // Its scale is part of the same problem, not a second one ("unexpected") on the same line.
   if (scale) used_.insert(scale_name);
   if (q.format != WeightFormat::kFp8Blocks) {
-    format_problems_.push_back(fmt::format("{} is F8_E4M3 but config.json has {}", name, declared_format(q)));
+    add_format_problem(name, fmt::format("is F8_E4M3 but config.json has {}", declared_format(q)));
     return {};
   }
   if (view.shape.size() != 2 || !scale) {
-    format_problems_.push_back(view.shape.size() != 2 ? fmt::format("{} is F8_E4M3 but not a matrix", name)
-                                                      : fmt::format("{} has no {}", name, scale_name));
+    add_format_problem(name, view.shape.size() != 2 ? "is F8_E4M3 but not a matrix" : "has no " + scale_name);
     return {};
   }
   // Edge blocks are partial: ⌈rows / block_rows⌉ × ⌈cols / block_cols⌉ scales, no more, no fewer.
   const std::vector<int64_t> want = {(view.shape[0] + q.block_rows - 1) / q.block_rows,
                                      (view.shape[1] + q.block_cols - 1) / q.block_cols};
   if (scale->shape != want || !(scale->dtype == DType::kF32 || scale->dtype == DType::kBF16)) {
-    format_problems_.push_back(fmt::format("{} is [{}] {}, expected [{}] F32 or BF16 for {}x{} blocks of a [{}] weight",
-                                           scale_name, fmt::join(scale->shape, ", "), dtype_name(scale->dtype),
-                                           fmt::join(want, ", "), q.block_rows, q.block_cols, fmt::join(view.shape, ", ")));
+    add_format_problem(scale_name, fmt::format("is [{}] {}, expected [{}] F32 or BF16 for {}x{} blocks of a [{}] weight",
+                                               fmt::join(scale->shape, ", "), dtype_name(scale->dtype),
+                                               fmt::join(want, ", "), q.block_rows, q.block_cols, fmt::join(view.shape, ", ")));
     return {};
   }
   return dequantize_fp8_blocks(on_device(view), on_device(*scale), q.block_rows, q.block_cols).to(dtype);
@@ -100,8 +101,8 @@ at::Tensor WeightLoader::mxfp4(const std::string& name, const std::vector<int64_
   if (blocks) used_.insert(blocks_name);
   if (scales) used_.insert(scales_name);
   if (quantization_.format != WeightFormat::kMxfp4) {
-    format_problems_.push_back(fmt::format("{} is stored as MXFP4 ({}_blocks, {}_scales) but config.json has {}", name,
-                                           name, name, declared_format(quantization_)));
+    add_format_problem(name, fmt::format("is stored as MXFP4 ({}_blocks, {}_scales) but config.json has {}", name, name,
+                                         declared_format(quantization_)));
     return {};
   }
   if (!blocks || !scales) {  // one half of the pair: the other is what is missing
@@ -111,13 +112,13 @@ at::Tensor WeightLoader::mxfp4(const std::string& name, const std::vector<int64_
   // Stored (out, in) per expert: the plain tensor's last two axes swapped, the input axis in blocks
   // of 32. An input size that is not a whole number of blocks has no such layout.
   if (shape.size() < 2) {
-    format_problems_.push_back(fmt::format("{} is stored as MXFP4 but is [{}], not a matrix", name, fmt::join(shape, ", ")));
+    add_format_problem(name, fmt::format("is stored as MXFP4 but is [{}], not a matrix", fmt::join(shape, ", ")));
     return {};
   }
   const int64_t in = shape[shape.size() - 2];
   if (in % kMxfp4BlockValues != 0) {
-    format_problems_.push_back(fmt::format("{} is stored as MXFP4 but its input size {} (of [{}]) is not a multiple of "
-                                           "the {}-value block", name, in, fmt::join(shape, ", "), kMxfp4BlockValues));
+    add_format_problem(name, fmt::format("is stored as MXFP4 but its input size {} (of [{}]) is not a multiple of the "
+                                         "{}-value block", in, fmt::join(shape, ", "), kMxfp4BlockValues));
     return {};
   }
   std::vector<int64_t> want_scales(shape.begin(), shape.end() - 2);
@@ -128,8 +129,8 @@ at::Tensor WeightLoader::mxfp4(const std::string& name, const std::vector<int64_
   bool ok = true;
   for (auto [view, want] : {std::pair{blocks, &want_blocks}, {scales, &want_scales}})
     if (view->shape != *want || view->dtype != DType::kU8) {
-      format_problems_.push_back(fmt::format("{} is [{}] {}, expected [{}] U8", view->name, fmt::join(view->shape, ", "),
-                                             dtype_name(view->dtype), fmt::join(*want, ", ")));
+      add_format_problem(view->name, fmt::format("is [{}] {}, expected [{}] U8", fmt::join(view->shape, ", "),
+                                                 dtype_name(view->dtype), fmt::join(*want, ", ")));
       ok = false;
     }
   if (!ok) return {};
@@ -169,7 +170,7 @@ at::Tensor WeightLoader::fetch(const std::string& name, const std::vector<int64_
   if (!is_float(view->dtype)) {
     // Integers here are another quantization's packed codes (GPTQ's qweight, ...): loaded as they
     // are, they would fail in the forward pass, far from the cause.
-    format_problems_.push_back(fmt::format("{} is {}, not a floating-point type", name, dtype_name(view->dtype)));
+    add_format_problem(name, fmt::format("is {}, not a floating-point type", dtype_name(view->dtype)));
     return {};
   }
   return convert(*view, dtype);
@@ -231,6 +232,37 @@ void WeightLoader::ignore_under(const std::string& prefix) {
     if (name.starts_with(prefix)) used_.insert(name);
 }
 
+void WeightLoader::add_format_problem(const std::string& tensor, std::string reason) {
+  format_problems_.push_back({tensor, std::move(reason)});
+}
+
+// One entry per reason, in the order first met: "a.weight is F8_E4M3 but ..." for one tensor, "64
+// tensors are F8_E4M3 but ...: a.weight, b.weight, ..." for many (a whole checkpoint stored in a
+// format config.json does not declare is one problem, not 64 copies of it on the line).
+std::vector<std::string> WeightLoader::grouped_format_problems() const {
+  std::vector<std::string> reasons;
+  std::map<std::string, std::vector<std::string>> tensors_of;
+  for (const auto& [tensor, reason] : format_problems_) {
+    auto& tensors = tensors_of[reason];
+    if (tensors.empty()) reasons.push_back(reason);
+    tensors.push_back(tensor);
+  }
+  std::vector<std::string> out;
+  for (const std::string& reason : reasons) {
+    const auto& tensors = tensors_of[reason];
+    if (tensors.size() == 1) {
+      out.push_back(tensors.front() + " " + reason);
+      continue;
+    }
+    // Every reason starts with "is" or "has", said of one tensor.
+    const std::string plural = reason.starts_with("is ") ? "are " + reason.substr(3)
+                               : reason.starts_with("has ") ? "have " + reason.substr(4)
+                                                            : reason;
+    out.push_back(fmt::format("{} tensors {} ({})", tensors.size(), plural, some(tensors)));
+  }
+  return out;
+}
+
 void WeightLoader::finish() const {
   std::vector<std::string> unexpected;
   for (const auto& name : checkpoint_.names())
@@ -240,8 +272,7 @@ void WeightLoader::finish() const {
   if (!missing_.empty()) parts.push_back(fmt::format("{} missing tensors: {}", missing_.size(), some(missing_)));
   if (!wrong_shape_.empty()) parts.push_back(fmt::format("{} with the wrong shape: {}", wrong_shape_.size(), some(wrong_shape_)));
   if (!format_problems_.empty())
-    parts.push_back(fmt::format("{} quantized tensors not as quantization_config says: {}", format_problems_.size(),
-                                some(format_problems_)));
+    parts.push_back(fmt::format("quantized tensors not as quantization_config says: {}", some(grouped_format_problems())));
   if (!unexpected.empty()) parts.push_back(fmt::format("{} unexpected tensors: {}", unexpected.size(), some(unexpected)));
   throw InputError(located(checkpoint_.dir(), fmt::format("checkpoint does not match config.json: {}",
                                                           fmt::join(parts, "; "))));

@@ -61,7 +61,11 @@ class WeightLoader {
   at::Device device_;
   at::ScalarType dtype_;
   std::set<std::string> used_;
-  std::vector<std::string> missing_, wrong_shape_, format_problems_;
+  // A tensor stored in a format config.json does not declare: (tensor, what is wrong, said of it).
+  void add_format_problem(const std::string& tensor, std::string reason);
+  std::vector<std::string> grouped_format_problems() const;
+  std::vector<std::string> missing_, wrong_shape_;
+  std::vector<std::pair<std::string, std::string>> format_problems_;
 };
 
 // A view's bytes as a CPU tensor of its own dtype, without copying (valid while the file is mapped).
