@@ -64,6 +64,7 @@ struct ResolvedSettings {
   std::string start_offsets;            // --start-offsets as given; empty = every GPU starts at 0
   bool local_copy = false;              // the diagonal moved on each GPU's copy link (node.local_copy_bandwidth)
   double fluid_merge = 0;               // > 0: the fluid engine's approximate mode (--fluid-merge), 0 = exact
+  int threads = 1;                      // worker threads that simulated the layers (--threads); no effect on results
 };
 
 struct ReplayResult {
@@ -89,6 +90,17 @@ struct ReplayResult {
   // diagonal is the local copy), each gpus x gpus, row = source. Empty unless asked for.
   std::vector<double> dispatch_matrices, combine_matrices;
 };
+
+// A (step, layer) block's traffic counts, from the trace (ReplayResult's tokens, assignments,
+// token_copies_sent).
+struct LayerTrafficTotals {
+  double tokens = 0, assignments = 0, token_copies_sent = 0;
+};
+void add_traffic(ReplayResult& r, const LayerTrafficTotals& t);
+
+// Moves `from`'s rows (per GPU, all-to-all, layer, matrices) and counters to the end of `into`'s,
+// leaving `from` with none: how layers replayed apart are put together in (step, layer) order.
+void move_rows(ReplayResult& from, ReplayResult& into);
 
 // Serialisation across the simulation process boundary.
 std::string serialize(const ReplayResult& r);
