@@ -9,6 +9,7 @@
 
 #include "moesim/common/error.hpp"
 #include "moesim/sim/ep_groups.hpp"
+#include "moesim/sim/layer_workers.hpp"
 #include "moesim/sim/replay.hpp"
 #include "moesim/sim/start_offsets.hpp"
 #include "moesim/sim/summary.hpp"
@@ -129,11 +130,8 @@ int run_ep_groups(const ReplayArgs& a, const PlatformSource& platform) {
 // --threads N > 1 replays a trace's (step, layer) blocks apart: refused where that is not possible
 // (SimGrid's one clock) or where there is one simulation only (a matrix, EP groups).
 void check_threads(const ReplayArgs& a) {
-  if (a.options.threads <= 1) return;
-  if (a.options.engine != NetworkEngine::kFluid)
-    throw InputError(fmt::format("--threads {} needs --engine fluid: SimGrid has one process-wide clock, so its layers "
-                                 "cannot be simulated apart",
-                                 a.options.threads));
+  check_thread_count(a.options.threads, a.options.engine);
+  if (a.options.threads == 1) return;
   if (!a.matrix.empty())
     throw InputError(fmt::format("--threads {} parallelises a trace's (step, layer) blocks: a --matrix is one "
                                  "simulation (use --threads 1)",

@@ -15,13 +15,18 @@ namespace {
 constexpr std::size_t kBlocksInFlightPerWorker = 2;
 }  // namespace
 
+void check_thread_count(int threads, NetworkEngine engine) {
+  if (threads < 1 || threads > kMaxThreads)
+    throw InputError(fmt::format("--threads must be 1..{}, got {}", kMaxThreads, threads));
+  if (threads > 1 && engine != NetworkEngine::kFluid)
+    throw InputError(fmt::format("--threads {} needs --engine fluid: SimGrid has one process-wide clock, so its "
+                                 "layers cannot be simulated apart",
+                                 threads));
+}
+
 LayerWorkers::LayerWorkers(const FlowNetwork& net, int gpus, const ReplayOptions& options)
     : max_in_flight_(kBlocksInFlightPerWorker * static_cast<std::size_t>(options.threads)) {
-  if (options.threads < 1 || options.threads > kMaxThreads)
-    throw InputError(fmt::format("--threads must be 1..{}, got {}", kMaxThreads, options.threads));
-  if (options.engine != NetworkEngine::kFluid)
-    throw InputError("--threads N > 1 needs --engine fluid: SimGrid has one process-wide clock, so its layers "
-                     "cannot be simulated apart");
+  check_thread_count(options.threads, options.engine);
   // Every SimGrid call but route look-ups (serialised in flow_network.cpp) happens here, before any
   // thread starts: configuration, links, latency factor.
   workers_.resize(static_cast<std::size_t>(options.threads));

@@ -24,6 +24,10 @@
 
 namespace moesim::sim {
 
+// Throws InputError unless `threads` is 1..kMaxThreads, and 1 with the SimGrid engine (one
+// process-wide clock: its layers cannot be simulated apart).
+void check_thread_count(int threads, NetworkEngine engine);
+
 class LayerWorkers {
  public:
   // options.threads workers; the fluid engine only (SimGrid has one process-wide clock).
