@@ -241,6 +241,7 @@ void register_commands(cli::Commands& commands, CLI::App& app) {
                               "the count; > 1 is refused with --engine simgrid, --matrix and --ep-size (one "
                               "simulation each)",
                               kMaxThreads))
+      ->check(cli::positive<int>())
       ->check(CLI::Range(1, kMaxThreads))
       ->capture_default_str();
   cmd->add_option("--ep-size", args->ep_size,
