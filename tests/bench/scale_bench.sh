@@ -110,9 +110,10 @@ threads_rows() {
   for n in "${counts[@]}"; do
     local flag=()
     [ "$n" -eq 1 ] || flag=(--threads "$n")
-    ( ulimit -t "$cap_s"; /usr/bin/time -f "%e" -o "$work/threads-$n.time" "$moesim" replay --trace "$trace" \
-        --gpus "$gpus" --platform "$platform" --placement eplb --engine fluid --no-balanced --quiet --json \
-        "${flag[@]}" >"$work/threads-$n.json" ) || echo "| $label | $n | exit $? |"
+    local start_s; start_s=$(date +%s.%N)
+    ( ulimit -t "$cap_s"; "$moesim" replay --trace "$trace" --gpus "$gpus" --platform "$platform" --placement eplb \
+        --engine fluid --no-balanced --quiet --json "${flag[@]}" >"$work/threads-$n.json" ) || echo "| $label | $n | exit $? |"
+    echo "$(date +%s.%N) - $start_s" | bc >"$work/threads-$n.time"
   done
   /usr/bin/python3 - "$work" "$label" "${counts[@]}" <<'PY'
 import json, sys
