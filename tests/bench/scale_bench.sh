@@ -113,7 +113,7 @@ threads_rows() {
     local start_s; start_s=$(date +%s.%N)
     ( ulimit -t "$cap_s"; "$moesim" replay --trace "$trace" --gpus "$gpus" --platform "$platform" --placement eplb \
         --engine fluid --no-balanced --quiet --json "${flag[@]}" >"$work/threads-$n.json" ) || echo "| $label | $n | exit $? |"
-    echo "$(date +%s.%N) - $start_s" | bc >"$work/threads-$n.time"
+    awk -v end_s="$(date +%s.%N)" -v start_s="$start_s" 'BEGIN { print end_s - start_s }' >"$work/threads-$n.time"
   done
   /usr/bin/python3 - "$work" "$label" "${counts[@]}" <<'PY'
 import json, sys
