@@ -102,6 +102,7 @@ const char* to_string(PlacementKind kind) {
 
 ReplayResult replay_trace(const std::filesystem::path& trace, const PlatformSource& platform,
                           const TraceReplayOptions& topt, const ReplayOptions& options) {
+  check_thread_count(options.threads, options.engine);  // before the simulation process starts
   {
     traces::TraceReader probe(trace);  // a bad file is reported before any simulation starts
     const auto& h = probe.header();
