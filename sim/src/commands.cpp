@@ -9,6 +9,7 @@
 
 #include "moesim/common/error.hpp"
 #include "moesim/sim/ep_groups.hpp"
+#include "moesim/sim/layer_workers.hpp"
 #include "moesim/sim/replay.hpp"
 #include "moesim/sim/start_offsets.hpp"
 #include "moesim/sim/summary.hpp"
@@ -126,6 +127,21 @@ int run_ep_groups(const ReplayArgs& a, const PlatformSource& platform) {
   return kExitOk;
 }
 
+// --threads N > 1 replays a trace's (step, layer) blocks apart: refused where that is not possible
+// (SimGrid's one clock) or where there is one simulation only (a matrix, EP groups).
+void check_threads(const ReplayArgs& a) {
+  check_thread_count(a.options.threads, a.options.engine);
+  if (a.options.threads == 1) return;
+  if (!a.matrix.empty())
+    throw InputError(fmt::format("--threads {} parallelises a trace's (step, layer) blocks: a --matrix is one "
+                                 "simulation (use --threads 1)",
+                                 a.options.threads));
+  if (a.ep_size > 0)
+    throw InputError(fmt::format("--threads {} parallelises a trace's (step, layer) blocks: --ep-size runs every group "
+                                 "in one simulation (use --threads 1)",
+                                 a.options.threads));
+}
+
 int run_replay(ReplayArgs& a, bool placement_given) {
   // Names become their parsed forms here, once: a typo fails before any file is read or process forked.
   a.options.algorithm = &find_algorithm(a.algorithm);
@@ -148,6 +164,7 @@ int run_replay(ReplayArgs& a, bool placement_given) {
   if (!a.start_offsets.empty()) a.options.start_offsets = parse_start_offsets(a.start_offsets);
   if (a.options.fluid_merge > 0 && a.options.engine != NetworkEngine::kFluid)
     throw InputError("--fluid-merge approximates the fluid engine: add --engine fluid");
+  check_threads(a);
   if (a.write_matrix && a.out.empty())
     throw InputError("--write-matrix writes matrices.h5 and matrices.csv into the --out folder: give --out");
   a.options.keep_matrices = a.write_matrix;
@@ -193,7 +210,8 @@ void register_commands(cli::Commands& commands, CLI::App& app) {
       app, "replay", "Replay a routing trace or a traffic matrix as dispatch/combine all-to-alls on a platform",
       "moesim replay --trace t.h5 --platform rail-optimized-64 --algorithm hierarchical --placement eplb "
       "--redundant-experts 64 --out results/\n  moesim replay --matrix m.csv --matrix-unit tokens --dispatch-bytes 7168 "
-      "--platform switch:8\n  moesim replay --matrix m1024.csv --platform switch:1024 --engine fluid",
+      "--platform switch:8\n  moesim replay --matrix m1024.csv --platform switch:1024 --engine fluid\n  moesim replay --trace t.h5 "
+      "--platform fat-tree-256 --engine fluid --threads 4 --json",
       [args] { return run_replay(*args, args->placement_option && args->placement_option->count() > 0); });
   auto* trace = cmd->add_option("--trace", args->trace, "Routing trace (format v1, .h5)");
   auto* matrix = cmd->add_option("--matrix", args->matrix, "Traffic matrix (.csv or .json): rows = source GPU, columns = destination");
@@ -216,6 +234,15 @@ void register_commands(cli::Commands& commands, CLI::App& app) {
                   "are one event. 0 = exact; 1e-2 measured within 1 % of exact on P99 and layer time (sim/README.md)")
       ->check(cli::non_negative<double>())
       ->check(CLI::Range(0.0, kMaxFluidMerge))
+      ->capture_default_str();
+  cmd->add_option("--threads", args->options.threads,
+                  fmt::format("Worker threads simulating a trace's (step, layer) blocks at the same time, each with its "
+                              "own fluid solver (--engine fluid; 1..{}). Results are identical bit for bit whatever "
+                              "the count; > 1 is refused with --engine simgrid, --matrix and --ep-size (one "
+                              "simulation each)",
+                              kMaxThreads))
+      ->check(cli::positive<int>())
+      ->check(CLI::Range(1, kMaxThreads))
       ->capture_default_str();
   cmd->add_option("--ep-size", args->ep_size,
                   "Whole cluster: split the platform's GPUs (or --gpus of them) into EP groups of this many GPUs that "

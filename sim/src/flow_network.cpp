@@ -13,6 +13,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <limits>
+#include <mutex>
 #include <numeric>
 #include <stdexcept>
 #include <string>
@@ -32,6 +33,30 @@ NetworkEngine parse_network_engine(const std::string& name) {
 }
 
 const char* to_string(NetworkEngine e) { return e == NetworkEngine::kFluid ? "fluid" : "simgrid"; }
+
+namespace {
+
+// SimGrid's routing is not known to be thread-safe (a routing zone may cache routes): worker
+// threads' FlowNetworks look their routes up one at a time. Each pair is looked up once per
+// network, so the lock is taken N^2 times per worker at most.
+std::mutex& route_lookup_mutex() {
+  static std::mutex m;
+  return m;
+}
+
+double simgrid_route(const topologies::SimgridPlatform& p, int src, int dst, std::vector<sg4::Link*>& links) {
+  double latency = 0;
+  const std::scoped_lock lock(route_lookup_mutex());
+  p.gpus[src]->route_to(p.gpus[dst], links, &latency);
+  return latency;
+}
+
+bool fluid_sharing(const sg4::Link* l) {
+  auto policy = l->get_sharing_policy();
+  return policy == sg4::Link::SharingPolicy::SHARED || policy == sg4::Link::SharingPolicy::FATPIPE;
+}
+
+}  // namespace
 
 FlowNetwork::FlowNetwork(topologies::SimgridPlatform platform) : platform_(std::move(platform)) {
   begin_phase();
@@ -62,8 +87,10 @@ void FlowNetwork::set_engine(NetworkEngine engine) {
   FluidPrecision precision;
   precision.maxmin = cfg::get_value<double>("maxmin/precision");
   precision.timing = cfg::get_value<double>("surf/precision");
+  fluid_issue_tolerance_s_ = precision.timing;
   fluid_ = std::make_unique<FluidMaxMin>(precision);
-  fluid_->set_clock_s(sg4::Engine::get_clock());
+  register_fluid_links();
+  begin_phase();
   const std::size_t n = platform_.gpus.size();
   // calloc: pages of pairs never looked up are never touched (16384 GPUs in EP groups of 64: 1 GiB
   // of address space, a few MB resident).
@@ -78,11 +105,25 @@ void FlowNetwork::set_fluid_merge(double relative) {
   fluid_merge_ = relative;
 }
 
+// Link ids decide the order of ties in the solver's progressive filling, hence the last bits of its
+// rates: numbered in SimGrid's order (by name), up front, they no longer depend on which routes
+// were looked up first. Costs one solver slot per link of the platform (a few per GPU).
+void FlowNetwork::register_fluid_links() {
+  for (const sg4::Link* l : sg4::Engine::get_instance()->get_all_links())
+    if (fluid_sharing(l) && !fluid_link_of_.contains(l))
+      fluid_link_of_.emplace(l, fluid_->add_link(l->get_bandwidth(), l->get_sharing_policy() == sg4::Link::SharingPolicy::FATPIPE));
+}
+
 double FlowNetwork::clock_s() const {
   return engine_ == NetworkEngine::kFluid ? fluid_->clock_s() : sg4::Engine::get_clock();
 }
 
-void FlowNetwork::begin_phase() { origin_s_ = clock_s(); }
+// The fluid engine's clock restarts at 0: a phase's times then depend on its flows alone (the
+// absolute clock of earlier phases would round its start times differently in the last bits).
+void FlowNetwork::begin_phase() {
+  if (engine_ == NetworkEngine::kFluid) fluid_->set_clock_s(0);
+  origin_s_ = clock_s();
+}
 
 double FlowNetwork::now_s() const { return clock_s() - origin_s_; }
 
@@ -95,17 +136,16 @@ std::uint32_t FlowNetwork::fluid_route(int src, int dst) {
   static thread_local std::vector<std::uint32_t> ids;
   links.clear();
   ids.clear();
-  double latency = 0;
-  platform_.gpus[src]->route_to(platform_.gpus[dst], links, &latency);
+  const double latency = simgrid_route(platform_, src, dst, links);
   for (const sg4::Link* l : links) {
     auto it = fluid_link_of_.find(l);
     if (it == fluid_link_of_.end()) {
-      auto policy = l->get_sharing_policy();
-      if (policy != sg4::Link::SharingPolicy::SHARED && policy != sg4::Link::SharingPolicy::FATPIPE)
+      if (!fluid_sharing(l))
         throw InputError(fmt::format("--engine fluid: link '{}' is neither shared nor a fat pipe (WIFI or "
                                      "non-linear sharing); use --engine simgrid",
                                      l->get_name()));
-      it = fluid_link_of_.emplace(l, fluid_->add_link(l->get_bandwidth(), policy == sg4::Link::SharingPolicy::FATPIPE)).first;
+      // Not listed by Engine::get_all_links() (not seen on any platform so far): numbered on first use.
+      it = fluid_link_of_.emplace(l, fluid_->add_link(l->get_bandwidth(), l->get_sharing_policy() == sg4::Link::SharingPolicy::FATPIPE)).first;
     }
     ids.push_back(it->second);
   }
@@ -117,9 +157,7 @@ std::uint32_t FlowNetwork::fluid_route(int src, int dst) {
 double FlowNetwork::route_latency_s(int src, int dst) {
   if (engine_ == NetworkEngine::kFluid) return fluid_->route_latency_s(fluid_route(src, dst));
   std::vector<sg4::Link*> links;
-  double latency = 0;
-  platform_.gpus[src]->route_to(platform_.gpus[dst], links, &latency);
-  return latency;
+  return simgrid_route(platform_, src, dst, links);
 }
 
 std::vector<double> FlowNetwork::run_fluid(std::span<const Flow> flows, double issue_tolerance_s) {
@@ -160,7 +198,7 @@ static constexpr std::size_t kMessagesPerGpuForActors = 8;
 std::vector<double> FlowNetwork::run(std::span<const Flow> flows) {
   // The fluid engine issues flows as SimGrid's actors do: they wake within SimGrid's timing
   // precision of their start.
-  if (engine_ == NetworkEngine::kFluid) return run_fluid(flows, simgrid::config::get_value<double>("surf/precision"));
+  if (engine_ == NetworkEngine::kFluid) return run_fluid(flows, fluid_issue_tolerance_s_);
   std::vector<std::size_t> order(flows.size());
   std::iota(order.begin(), order.end(), 0);
   std::stable_sort(order.begin(), order.end(),

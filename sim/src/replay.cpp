@@ -36,6 +36,8 @@ ReplayEngine::ReplayEngine(FlowNetwork& net, int gpus, ReplayOptions options)
   net_.set_fluid_merge(options_.fluid_merge);
   result_.engine = to_string(net_.engine());
   result_.settings.fluid_merge = options_.fluid_merge;
+  result_.settings.threads = options_.threads;
+  latency_factor_ = simgrid::config::get_value<double>("network/latency-factor");
 }
 
 std::vector<double> ReplayEngine::simulate(const A2ATraffic& t, const std::vector<double>& ready_s) {
@@ -83,10 +85,7 @@ TrafficMatrix ReplayEngine::wire_bytes(const A2ATraffic& t) const {
 // One-way latency of the route src -> dst as SimGrid sees it (links' latencies × the latency factor),
 // looked up once per GPU pair and remembered.
 double ReplayEngine::route_latency_s(int src, int dst) {
-  if (latency_s_.empty()) {
-    latency_s_.assign(static_cast<std::size_t>(gpus_) * gpus_, -1.0f);
-    latency_factor_ = simgrid::config::get_value<double>("network/latency-factor");
-  }
+  if (latency_s_.empty()) latency_s_.assign(static_cast<std::size_t>(gpus_) * gpus_, -1.0f);
   float& cached = latency_s_[static_cast<std::size_t>(src) * gpus_ + dst];
   if (cached < 0) {
     cached = static_cast<float>(net_.route_latency_s(src, dst) * latency_factor_);

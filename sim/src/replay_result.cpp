@@ -3,7 +3,9 @@
 
 #include <cstring>
 #include <stdexcept>
+#include <iterator>
 #include <type_traits>
+#include <utility>
 
 namespace moesim::sim {
 
@@ -61,6 +63,31 @@ struct Reader {
 };
 }  // namespace
 
+// Appending in (step, layer) order makes every row and every sum the same as one engine replaying
+// the layers one after the other: rows are copied as they are, and each total gets the same
+// additions in the same order (`from` holds one layer's, added to 0 exactly).
+void move_rows(ReplayResult& from, ReplayResult& into) {
+  auto append = [](auto& src, auto& dst) {
+    dst.insert(dst.end(), std::make_move_iterator(src.begin()), std::make_move_iterator(src.end()));
+    src.clear();
+  };
+  append(from.gpu_rows, into.gpu_rows);
+  append(from.a2a_rows, into.a2a_rows);
+  append(from.layer_rows, into.layer_rows);
+  append(from.dispatch_matrices, into.dispatch_matrices);
+  append(from.combine_matrices, into.combine_matrices);
+  into.flows_simulated += std::exchange(from.flows_simulated, 0);
+  into.a2a_simulated += std::exchange(from.a2a_simulated, 0);
+  into.a2a_reused += std::exchange(from.a2a_reused, 0);
+  into.dispatch_bytes_total += std::exchange(from.dispatch_bytes_total, 0.0);
+}
+
+void add_traffic(ReplayResult& r, const LayerTrafficTotals& t) {
+  r.tokens += t.tokens;
+  r.assignments += t.assignments;
+  r.token_copies_sent += t.token_copies_sent;
+}
+
 std::string serialize(const ReplayResult& r) {
   Writer w;
   w.str(r.platform);
@@ -76,6 +103,7 @@ std::string serialize(const ReplayResult& r) {
   w.str(r.settings.start_offsets);
   w.pod(r.settings.local_copy);
   w.pod(r.settings.fluid_merge);
+  w.pod(r.settings.threads);
   w.vec(r.gpu_rows);
   w.vec(r.a2a_rows);
   w.vec(r.layer_rows);
@@ -104,6 +132,7 @@ ReplayResult deserialize_result(const std::string& bytes) {
   r.settings.start_offsets = rd.str();
   r.settings.local_copy = rd.pod<bool>();
   r.settings.fluid_merge = rd.pod<double>();
+  r.settings.threads = rd.pod<int>();
   r.gpu_rows = rd.vec<GpuRow>();
   r.a2a_rows = rd.vec<A2ARow>();
   r.layer_rows = rd.vec<LayerRow>();

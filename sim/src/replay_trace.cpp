@@ -8,6 +8,7 @@
 
 #include "moesim/common/error.hpp"
 #include "moesim/common/progress.hpp"
+#include "moesim/sim/layer_workers.hpp"
 #include "moesim/sim/replay.hpp"
 #include "moesim/sim/simulation.hpp"
 #include "moesim/traces/trace_reader.hpp"
@@ -51,6 +52,31 @@ std::vector<int> source_gpus(const traces::TraceReader& reader, std::uint64_t st
   return spread_by_sequence(block.sequence_id, gpus);
 }
 
+LayerTrafficTotals traffic_totals(const LayerTraffic& lt) {
+  return {static_cast<double>(lt.tokens), static_cast<double>(lt.assignments), lt.token_copies.total_bytes()};
+}
+
+// One thread: each block simulated as it is read.
+ReplayResult replay_in_order(const std::filesystem::path& trace, FlowNetwork& net, const TraceReplayOptions& topt,
+                             const ReplayOptions& options, int node_once_gpus_per_node) {
+  ReplayEngine engine(net, net.gpus(), options);
+  for_each_trace_layer(trace, net.gpus(), topt, options, node_once_gpus_per_node, engine.result().settings,
+                       [&](LayerWork& w, const LayerTraffic& lt) {
+                         engine.replay_layer(w);
+                         add_traffic(engine.result(), traffic_totals(lt));
+                       });
+  return std::move(engine.result());
+}
+
+// --threads N: this thread reads, N workers simulate (layer_workers.hpp); the same result.
+ReplayResult replay_on_workers(const std::filesystem::path& trace, FlowNetwork& net, const TraceReplayOptions& topt,
+                               const ReplayOptions& options, int node_once_gpus_per_node) {
+  LayerWorkers workers(net, net.gpus(), options);
+  for_each_trace_layer(trace, net.gpus(), topt, options, node_once_gpus_per_node, workers.result().settings,
+                       [&](LayerWork& w, const LayerTraffic& lt) { workers.submit(std::move(w), traffic_totals(lt)); });
+  return workers.finish();
+}
+
 }  // namespace
 
 PlacementKind parse_placement(const std::string& text) {
@@ -76,6 +102,7 @@ const char* to_string(PlacementKind kind) {
 
 ReplayResult replay_trace(const std::filesystem::path& trace, const PlatformSource& platform,
                           const TraceReplayOptions& topt, const ReplayOptions& options) {
+  check_thread_count(options.threads, options.engine);  // before the simulation process starts
   {
     traces::TraceReader probe(trace);  // a bad file is reported before any simulation starts
     const auto& h = probe.header();
@@ -87,26 +114,17 @@ ReplayResult replay_trace(const std::filesystem::path& trace, const PlatformSour
       throw InputError(located(trace, "hidden_size is 0: give --dispatch-bytes and --combine-bytes"));
   }
   return run_simulation(platform, topt.ep_gpus, [&](FlowNetwork& net) {
-    const int gpus = net.gpus();
-    ReplayEngine engine(net, gpus, options);
     // Once-per-node copies (deepep's RDMA stage) only for an algorithm that reads them.
     const int node_once_gpus_per_node =
         options.algorithm->needs_token_routing ? std::max(1, net.platform().gpus_per_node) : 0;
-    for_each_trace_layer(trace, gpus, topt, options, node_once_gpus_per_node, engine.result().settings,
-                         [&](const LayerWork& w, const LayerTraffic& lt) {
-                           engine.replay_layer(w);
-                           auto& res = engine.result();
-                           res.tokens += static_cast<double>(lt.tokens);
-                           res.assignments += static_cast<double>(lt.assignments);
-                           res.token_copies_sent += lt.token_copies.total_bytes();
-                         });
-    return std::move(engine.result());
+    return options.threads > 1 ? replay_on_workers(trace, net, topt, options, node_once_gpus_per_node)
+                               : replay_in_order(trace, net, topt, options, node_once_gpus_per_node);
   });
 }
 
 void for_each_trace_layer(const std::filesystem::path& trace, int gpus, const TraceReplayOptions& topt,
                           const ReplayOptions& options, int node_once_gpus_per_node, ResolvedSettings& settings,
-                          const std::function<void(const LayerWork&, const LayerTraffic&)>& fn) {
+                          const std::function<void(LayerWork&, const LayerTraffic&)>& fn) {
   traces::TraceReader reader(trace);
   const auto& h = reader.header();
   std::vector<int> layers = topt.layers;

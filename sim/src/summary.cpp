@@ -150,7 +150,8 @@ nlohmann::json settings_json(const ResolvedSettings& settings) {
           {"local_copy", settings.local_copy},
           {"start_offsets", settings.start_offsets.empty() ? "none (every GPU starts at 0)" : settings.start_offsets},
           {"fluid_merge", settings.fluid_merge},
-          {"approximate", settings.fluid_merge > 0}};
+          {"approximate", settings.fluid_merge > 0},
+          {"threads", settings.threads}};
 }
 
 nlohmann::json to_json(const ReplaySummary& s, const ReplayResult& r) {
@@ -253,8 +254,9 @@ std::string human_report(const ReplaySummary& s, const ReplayResult& r) {
   out += "slowest GPUs by phase time (mean / P99 us):";
   for (std::size_t i = 0; i < gpus.size() && i < 5; ++i)
     out += fmt::format(" {}: {}/{}", gpus[i].gpu, us(gpus[i].time_s.mean), us(gpus[i].time_s.p99));
-  out += fmt::format("\nsimulated {} flows in {} all-to-alls ({} reused) in {:.2f} s ({:.2f} s CPU)\n",
-                     r.flows_simulated, r.a2a_simulated, r.a2a_reused, r.sim_wall_s, r.sim_cpu_s);
+  out += fmt::format("\nsimulated {} flows in {} all-to-alls ({} reused) in {:.2f} s ({:.2f} s CPU{})\n",
+                     r.flows_simulated, r.a2a_simulated, r.a2a_reused, r.sim_wall_s, r.sim_cpu_s,
+                     r.settings.threads > 1 ? fmt::format(", {} threads", r.settings.threads) : "");
   return out;
 }
 

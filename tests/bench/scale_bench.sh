@@ -9,7 +9,10 @@
 #   BUILD_DIR: a Release build (-DMOESIM_WITH_TORCH=OFF is enough); WORK_DIR keeps the traces
 #   (default /tmp/moesim-scale-bench). CASE: zipf256, zipf256-old, zipf256-trace, zipf1024,
 #   zipf1024-old, synth, startup, approx (--fluid-merge against exact: prints its own table; run it
-#   alone), ep1024, ep16384, preset16384 (default: startup synth zipf256 zipf1024 zipf256-trace).
+#   alone), threads (--threads 1 and 2 on a multi-layer trace: prints its own table; run it alone;
+#   MOESIM_BENCH_THREADS sets the counts, default "1 2"; a count of 1 passes no --threads, so an
+#   older build runs it too), ep1024, ep16384, preset16384 (default: startup synth zipf256 zipf1024
+#   zipf256-trace).
 #   MOESIM_BENCH_CPU_CAP_S caps each case's CPU time (default 600).
 set -euo pipefail
 
@@ -97,7 +100,41 @@ for rel in rels:
 PY
 }
 
-if [[ " ${cases[*]} " == *" approx"* ]]; then
+# threads_rows LABEL TRACE GPUS PLATFORM: the replay with each thread count of MOESIM_BENCH_THREADS
+# (default 1 2): wall s of the whole command, the simulation's wall s, CPU s (all threads) and peak
+# RSS (from --json), speed-up against the first count, and whether the results are identical to
+# the first count's (the JSON without its simulation cost block and settings.threads).
+threads_rows() {
+  local label=$1 trace=$2 gpus=$3 platform=$4
+  local counts=(${MOESIM_BENCH_THREADS:-1 2})
+  for n in "${counts[@]}"; do
+    local flag=()
+    [ "$n" -eq 1 ] || flag=(--threads "$n")
+    local start_s; start_s=$(date +%s.%N)
+    ( ulimit -t "$cap_s"; "$moesim" replay --trace "$trace" --gpus "$gpus" --platform "$platform" --placement eplb \
+        --engine fluid --no-balanced --quiet --json "${flag[@]}" >"$work/threads-$n.json" ) || echo "| $label | $n | exit $? |"
+    awk -v end_s="$(date +%s.%N)" -v start_s="$start_s" 'BEGIN { print end_s - start_s }' >"$work/threads-$n.time"
+  done
+  /usr/bin/python3 - "$work" "$label" "${counts[@]}" <<'PY'
+import json, sys
+work, label, counts = sys.argv[1], sys.argv[2], sys.argv[3:]
+def load(n):
+    j = json.load(open(f"{work}/threads-{n}.json"))
+    sim = j.pop("simulation")
+    j["settings"].pop("threads", None)
+    return j, sim, float(open(f"{work}/threads-{n}.time").read().split()[-1])
+base, base_sim, _ = load(counts[0])
+for n in counts:
+    j, sim, wall = load(n)
+    print(f"| {label} | {n} | {wall:.2f} | {sim['wall_s']:.2f} | {sim['cpu_s']:.2f} | {sim['peak_rss_bytes'] / 1e6:.0f} | "
+          f"{base_sim['wall_s'] / sim['wall_s']:.2f}x | {'yes' if j == base else 'NO'} |")
+PY
+}
+
+if [[ " ${cases[*]} " == *" threads "* ]]; then
+  echo "| workload | threads | command wall s | simulation wall s | simulation CPU s | peak RSS MB | speed-up | results identical to the first row |"
+  echo "|---|---|---|---|---|---|---|---|"
+elif [[ " ${cases[*]} " == *" approx"* ]]; then
   echo "| workload | --fluid-merge | exact P99 dispatch / combine / layer | error dispatch / combine / layer | sim CPU s | sim peak RSS MB | solves | speed-up |"
   echo "|---|---|---|---|---|---|---|---|"
 else
@@ -131,6 +168,10 @@ for c in "${cases[@]}"; do
       approx_rows "Zipf 64 GPUs, 256 experts, fat-tree-256 (first 64)" "$(synth_trace_e 64 256)" 64 fat-tree-256
       approx_rows "Zipf 256 GPUs, 256 experts, switch:256" "$(synth_trace_e 256 256)" 256 switch:256
       approx_rows "Zipf 256 GPUs, 256 experts, fat-tree-256" "$(synth_trace_e 256 256)" 256 fat-tree-256
+      ;;
+    threads)  # --threads: (step, layer) blocks on worker threads (this case prints its own table)
+      threads_rows "Zipf 64 GPUs fat-tree-256 (first 64), 8 layers x 1 step" "$(synth_trace 64 8 1)" 64 fat-tree-256
+      threads_rows "Zipf 256 GPUs fat-tree-256, 4 layers x 1 step" "$(synth_trace 256 4 1)" 256 fat-tree-256
       ;;
     ep1024)  # 1024 GPUs as 16 EP groups of 64 on the 2:1 tree, exact, both layouts
       for layout in packed spread; do

@@ -4,7 +4,15 @@
 // flow, no mailbox), the engine runs until they all finish, and each flow's finish time comes back.
 //
 // Time is measured from a phase origin set by begin_phase(): an algorithm with several rounds calls
-// run() once per round with start times after the previous round's end.
+// run() once per round with start times after the previous round's end. The fluid engine starts
+// every phase at its own clock 0 and numbers the platform's links in SimGrid's (name) order, so a
+// phase's times are a function of its flows alone, not of the phases simulated before it (which
+// lets worker threads replay layers in any order and agree bit for bit: sim/README.md, "Threads").
+// SimGrid has one process-wide clock: its phases start where the previous one ended.
+//
+// Several FlowNetworks (one per worker thread) may share one SimGrid platform with the fluid
+// engine: set_engine() runs before the threads start, and route look-ups (Host::route_to, not
+// known to be thread-safe) are serialised by a process-wide mutex.
 //
 // Two engines compute the flows' finish times: SimGrid itself (the default and the reference, one
 // SimGrid comm per flow) or the fluid engine (fluid_maxmin.hpp: the same CM02 max-min sharing over
@@ -54,7 +62,7 @@ class FlowNetwork {
   const topologies::SimgridPlatform& platform() const { return platform_; }
   int gpus() const { return static_cast<int>(platform_.gpus.size()); }
 
-  void begin_phase();    // origin := SimGrid's clock
+  void begin_phase();    // origin := SimGrid's clock; the fluid engine's clock restarts at 0
   double now_s() const;  // SimGrid's clock minus the origin
   // Finish time of each flow, relative to the origin. Flows need not be sorted.
   std::vector<double> run(std::span<const Flow> flows);
@@ -74,11 +82,13 @@ class FlowNetwork {
   double clock_s() const;  // the engine's clock (SimGrid's, or the fluid engine's own)
   std::vector<double> run_fluid(std::span<const Flow> flows, double issue_tolerance_s);
   std::uint32_t fluid_route(int src, int dst);  // SimGrid's route src -> dst, registered once
+  void register_fluid_links();                  // every shared / fat-pipe link, in SimGrid's order
 
   topologies::SimgridPlatform platform_;
   NetworkEngine engine_ = NetworkEngine::kSimgrid;
   double origin_s_ = 0;
   double fluid_merge_ = 0;
+  double fluid_issue_tolerance_s_ = 0;  // SimGrid's surf/precision, read once in set_engine()
   std::uint64_t flows_simulated_ = 0;
   std::unique_ptr<FluidMaxMin> fluid_;
   struct FreeDeleter {

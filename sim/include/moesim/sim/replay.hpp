@@ -40,7 +40,13 @@ struct ReplayOptions {
   // its own start); the layer runs from the first start.
   StartOffsets start_offsets;
   bool keep_matrices = false;  // --write-matrix: keep every layer's dispatch and combine matrices
+  // Worker threads replaying a trace's (step, layer) blocks (--threads; fluid engine only, each
+  // thread with its own solver). Results are the same bits whatever the count (sim/README.md, "Threads").
+  int threads = 1;
 };
+
+// --threads' ceiling: far more than the cores of one machine, low enough that a typo is caught.
+inline constexpr int kMaxThreads = 1024;
 
 // One layer's work for the engine, built from a trace layer or a matrix.
 struct LayerWork {
@@ -85,10 +91,11 @@ ReplayResult replay_trace(const std::filesystem::path& trace, const PlatformSour
 
 // The trace's selected (step, layer) blocks as LayerWork for `gpus` GPUs, in order (placement, token
 // spread, dedup and bytes per token resolved as replay_trace does; `settings` receives them). The
-// once-per-node matrices are filled when node_once_gpus_per_node > 0. Streams one block at a time.
+// once-per-node matrices are filled when node_once_gpus_per_node > 0. Streams one block at a time;
+// `fn` may move the LayerWork away (it is built anew for each block).
 void for_each_trace_layer(const std::filesystem::path& trace, int gpus, const TraceReplayOptions& trace_options,
                           const ReplayOptions& options, int node_once_gpus_per_node, ResolvedSettings& settings,
-                          const std::function<void(const LayerWork&, const LayerTraffic&)>& fn);
+                          const std::function<void(LayerWork&, const LayerTraffic&)>& fn);
 
 // The core, for callers that already hold a built platform (inside the simulation process).
 class ReplayEngine {
@@ -121,7 +128,7 @@ class ReplayEngine {
   };
   std::vector<std::pair<std::uint64_t, CacheEntry>> cache_;
   std::vector<float> latency_s_;  // (gpus, gpus), -1 = not looked up yet
-  double latency_factor_ = 1;
+  double latency_factor_ = 1;     // SimGrid's network/latency-factor, read once (not from worker threads)
 };
 
 }  // namespace moesim::sim

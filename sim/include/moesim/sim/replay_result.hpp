@@ -25,6 +25,7 @@ struct GpuRow {
   double bytes_out = 0, bytes_in = 0;  // over the network (its own diagonal excluded)
 
   double time_s() const { return finish_s - start_s; }  // the GPU's phase time
+  bool operator==(const GpuRow&) const = default;  // field by field (serialize() copies padding too)
 };
 
 inline constexpr int kTopExperts = 3;
@@ -42,6 +43,7 @@ struct A2ARow {
   double bound_s = 0;       // lower bound on the largest per-GPU phase time
   double network_bytes = 0;
   double max_bytes_in = 0, max_bytes_out = 0;
+  bool operator==(const A2ARow&) const = default;
 };
 
 // Per layer (step, layer): first dispatch start -> last combine finish, compute included.
@@ -51,6 +53,7 @@ struct LayerRow {
   double balanced_s = 0;  // balanced dispatch + mean compute + balanced combine (0 if disabled)
   double bound_s = 0;     // max over GPUs of its dispatch bound + compute + combine bound
   double compute_max_s = 0;  // the slowest GPU's expert compute
+  bool operator==(const LayerRow&) const = default;
 };
 
 // Settings as the replay resolved them (defaults filled in), so that every output says what it used.
@@ -64,6 +67,8 @@ struct ResolvedSettings {
   std::string start_offsets;            // --start-offsets as given; empty = every GPU starts at 0
   bool local_copy = false;              // the diagonal moved on each GPU's copy link (node.local_copy_bandwidth)
   double fluid_merge = 0;               // > 0: the fluid engine's approximate mode (--fluid-merge), 0 = exact
+  int threads = 1;                      // worker threads that simulated the layers (--threads); no effect on results
+  bool operator==(const ResolvedSettings&) const = default;
 };
 
 struct ReplayResult {
@@ -89,6 +94,17 @@ struct ReplayResult {
   // diagonal is the local copy), each gpus x gpus, row = source. Empty unless asked for.
   std::vector<double> dispatch_matrices, combine_matrices;
 };
+
+// A (step, layer) block's traffic counts, from the trace (ReplayResult's tokens, assignments,
+// token_copies_sent).
+struct LayerTrafficTotals {
+  double tokens = 0, assignments = 0, token_copies_sent = 0;
+};
+void add_traffic(ReplayResult& r, const LayerTrafficTotals& t);
+
+// Moves `from`'s rows (per GPU, all-to-all, layer, matrices) and counters to the end of `into`'s,
+// leaving `from` with none: how layers replayed apart are put together in (step, layer) order.
+void move_rows(ReplayResult& from, ReplayResult& into);
 
 // Serialisation across the simulation process boundary.
 std::string serialize(const ReplayResult& r);
