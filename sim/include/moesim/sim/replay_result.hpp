@@ -25,7 +25,7 @@ struct GpuRow {
   double bytes_out = 0, bytes_in = 0;  // over the network (its own diagonal excluded)
 
   double time_s() const { return finish_s - start_s; }  // the GPU's phase time
-  bool operator==(const GpuRow&) const = default;  // field by field (serialize() copies padding too)
+  bool operator==(const GpuRow&) const = default;
 };
 
 inline constexpr int kTopExperts = 3;
@@ -37,6 +37,9 @@ struct A2ARow {
   std::int32_t straggler_receives = 0;  // 1: its incoming bytes bind it more than its outgoing ones
   std::int32_t stragglers = 0;          // GPUs finishing within 1e-9 relative of the last finish
   std::int32_t top_expert[kTopExperts] = {-1, -1, -1};  // experts on the straggler GPU, most tokens first
+  // Explicit, zeroed: serialize() copies rows as bytes (the simulation process -> its parent), and
+  // implicit padding would carry indeterminate bytes, making equal results serialize differently.
+  std::int32_t unused_padding = 0;
   double top_expert_tokens[kTopExperts] = {0, 0, 0};
   double time_s = 0;        // the largest per-GPU phase time (finish - own start)
   double balanced_s = 0;    // the same network bytes spread evenly, simulated (0 if disabled)
@@ -45,6 +48,9 @@ struct A2ARow {
   double max_bytes_in = 0, max_bytes_out = 0;
   bool operator==(const A2ARow&) const = default;
 };
+static_assert(sizeof(A2ARow) == 10 * sizeof(std::int32_t) + (kTopExperts + 6) * sizeof(double),
+              "A2ARow has implicit padding: make it an explicit member (see unused_padding)");
+static_assert(sizeof(GpuRow) == 4 * sizeof(std::int32_t) + 4 * sizeof(double), "GpuRow has implicit padding");
 
 // Per layer (step, layer): first dispatch start -> last combine finish, compute included.
 struct LayerRow {
@@ -55,6 +61,7 @@ struct LayerRow {
   double compute_max_s = 0;  // the slowest GPU's expert compute
   bool operator==(const LayerRow&) const = default;
 };
+static_assert(sizeof(LayerRow) == 2 * sizeof(std::int32_t) + 4 * sizeof(double), "LayerRow has implicit padding");
 
 // Settings as the replay resolved them (defaults filled in), so that every output says what it used.
 struct ResolvedSettings {
