@@ -106,8 +106,8 @@ ReplayResult run_trace(const ReplayArgs& a, const PlatformSource& platform) {
 // --ep-size: the platform's GPUs (or --gpus of them) as concurrent EP groups (ep_groups.hpp).
 int run_ep_groups(const ReplayArgs& a, const PlatformSource& platform) {
   if (a.trace.empty()) throw InputError("--ep-size replays a trace (--trace): each group replays its layers");
-  if (!a.out.empty()) throw InputError("--ep-size writes no --out folder yet: use --json");
   cli::require_file(a.trace);
+  if (!a.out.empty()) check_outputs(a.out, config_json(a));  // before the replay, not after it
   TraceReplayOptions t = trace_options(a);
   EpGroupsOptions g;
   g.ep_size = a.ep_size;
@@ -117,12 +117,14 @@ int run_ep_groups(const ReplayArgs& a, const PlatformSource& platform) {
     std::cerr << fmt::format("note: platform '{}' is nominal (datasheet figures, not calibrated on measurements); "
                              "see platforms/README.md, \"Calibrating a platform\"\n",
                              r.platform);
+  if (!a.out.empty()) write_ep_group_outputs(a.out, r, config_json(a));
   if (a.json) {
     auto j = to_json(r);
     j["config"] = config_json(a);
     cli::print_json(j);
   } else {
     std::cout << human_report(r);
+    if (!a.out.empty()) std::cout << fmt::format("wrote {0}/groups.csv, {0}/summary.json\n", a.out);
   }
   return kExitOk;
 }
@@ -286,7 +288,9 @@ void register_commands(cli::Commands& commands, CLI::App& app) {
       ->check(cli::non_negative<std::uint64_t>());
   cmd->add_flag("--no-balanced", args->no_balanced, "Skip the balanced reference (halves the simulations)");
   cmd->add_flag("--no-reuse", args->no_reuse, "Simulate identical all-to-alls again instead of reusing the first result");
-  cmd->add_option("--out", args->out, "Directory for replay.h5 (every row), a2a.csv and summary.json");
+  cmd->add_option("--out", args->out,
+                  "Directory for replay.h5 (every row), a2a.csv and summary.json (with --ep-size: groups.csv and "
+                  "summary.json), replaced as a whole");
   cmd->add_flag("--write-matrix", args->write_matrix,
                 "Also write every (step, layer)'s GPU x GPU dispatch and combine bytes into --out: matrices.h5 "
                 "([layers, gpus, gpus]) and matrices.csv (step,layer,phase,src,dst,bytes; non-zero entries)");

@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <functional>
 
 #include "moesim/common/atomic_file.hpp"
 #include "moesim/common/error.hpp"
@@ -223,18 +224,35 @@ void check_outputs(const std::filesystem::path& dir, const nlohmann::json& confi
   }
 }
 
-void write_outputs(const std::filesystem::path& dir, const ReplayResult& r, const ReplaySummary& s,
-                   const nlohmann::json& config) {
+void write_result_folder(const std::filesystem::path& dir, const nlohmann::json& config,
+                         const std::function<void(const std::filesystem::path& temp)>& fill) {
   std::filesystem::path target = output_folder(dir);
   refuse_other_configuration(target, config);
-  nlohmann::json summary = to_json(s, r);
-  summary["config"] = config;
   std::filesystem::path parent = target.parent_path();
   std::filesystem::create_directories(parent);
   std::filesystem::path temp = parent / fmt::format(".{}.partial-{}", target.filename().string(), ::getpid());
   std::filesystem::remove_all(temp);
   std::filesystem::create_directory(temp);
   try {
+    fill(temp);
+    fsync_path(temp);
+    replace_folder(temp, target);
+  } catch (const H5::Exception& e) {
+    std::error_code ignored;
+    std::filesystem::remove_all(temp, ignored);
+    throw std::runtime_error(fmt::format("{}: cannot write the results: {}", dir.string(), e.getDetailMsg()));
+  } catch (...) {
+    std::error_code ignored;
+    std::filesystem::remove_all(temp, ignored);
+    throw;
+  }
+}
+
+void write_outputs(const std::filesystem::path& dir, const ReplayResult& r, const ReplaySummary& s,
+                   const nlohmann::json& config) {
+  nlohmann::json summary = to_json(s, r);
+  summary["config"] = config;
+  write_result_folder(dir, config, [&](const std::filesystem::path& temp) {
     write_h5(temp / "replay.h5", r, config, summary);
     write_file_atomically(temp / "a2a.csv", a2a_csv(r));
     write_file_atomically(temp / "summary.json", summary.dump(2) + "\n");
@@ -242,17 +260,7 @@ void write_outputs(const std::filesystem::path& dir, const ReplayResult& r, cons
       write_matrices_h5(temp / "matrices.h5", r);
       write_file_atomically(temp / "matrices.csv", matrices_csv(r));
     }
-    fsync_path(temp);
-    replace_folder(temp, target);
-  } catch (const H5::Exception& e) {
-    std::error_code ignored;
-    std::filesystem::remove_all(temp, ignored);
-    throw std::runtime_error(fmt::format("{}: cannot write replay.h5: {}", dir.string(), e.getDetailMsg()));
-  } catch (...) {
-    std::error_code ignored;
-    std::filesystem::remove_all(temp, ignored);
-    throw;
-  }
+  });
 }
 
 }  // namespace moesim::sim

@@ -82,5 +82,9 @@ EpGroupsResult replay_ep_groups(const std::filesystem::path& trace, const topolo
 // Per group P99 over layers of dispatch / combine / layer time and its slowdown against group 0 alone.
 nlohmann::json to_json(const EpGroupsResult& r);
 std::string human_report(const EpGroupsResult& r);
+// --out DIR (ep_groups_io.cpp): summary.json (to_json + config) and groups.csv (step, layer, run
+// together|alone, group, dispatch_s, combine_s, layer_s), as one folder replaced in one step.
+std::string groups_csv(const EpGroupsResult& r);
+void write_ep_group_outputs(const std::filesystem::path& dir, const EpGroupsResult& r, const nlohmann::json& config);
 
 }  // namespace moesim::sim

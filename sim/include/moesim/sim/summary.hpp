@@ -8,6 +8,7 @@
 //  - the straggler named most often and the experts on straggling GPUs.
 #include <nlohmann/json.hpp>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -62,6 +63,12 @@ std::string human_report(const ReplaySummary& s, const ReplayResult& r);
 // written into a temporary folder beside DIR and renamed over it as a whole (results_io.cpp).
 void write_outputs(const std::filesystem::path& dir, const ReplayResult& r, const ReplaySummary& s,
                    const nlohmann::json& config);
+// The one way every result folder is written (replay's and EP groups'): `fill` writes the files into
+// a temporary folder beside DIR, which then takes DIR's place in one step (a kill at any point leaves
+// the old results or the new ones, never a mix); a folder holding another configuration's results
+// (its summary.json "config" differs from `config`) is refused first.
+void write_result_folder(const std::filesystem::path& dir, const nlohmann::json& config,
+                         const std::function<void(const std::filesystem::path& temp)>& fill);
 // The refusals of write_outputs that need no result (a path below a file, a folder holding another
 // configuration's results), so that the command can give them before it replays, not after.
 void check_outputs(const std::filesystem::path& dir, const nlohmann::json& config);
