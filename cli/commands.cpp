@@ -23,6 +23,7 @@ std::vector<std::string> command_names(const CLI::App& app) {
 
 std::unique_ptr<CLI::App> make_app() {
   auto app = std::make_unique<CLI::App>("moesim: all-to-all simulation for Mixture-of-Experts models", "moesim");
+  app->formatter(cli::stable_help_formatter());
   app->set_version_flag("--version", MOESIM_VERSION);
   app->require_subcommand(1);
   app->footer("Example:\n  moesim trace synth --experts 8 --top-k 2 --tokens 4096 --out t.h5 && moesim trace stats t.h5");

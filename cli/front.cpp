@@ -50,18 +50,30 @@ const char* back_end_for(int argc, char** argv) {
   return "moesim-core";
 }
 
-// Replaces this process with the back end beside this executable; returns only if that fails.
+// `name` in the folder of `path` (an executable's path).
+std::string beside(const std::string& path, const char* name) { return path.substr(0, path.rfind('/') + 1) + name; }
+
+// Replaces this process with the back end beside this executable; returns only if that fails. The
+// back end is looked up beside the file this process runs (/proc/self/exe: symbolic links resolved),
+// then beside argv[0] when that names a path: a user who may not search a folder above the
+// executable (a private 0700 folder, entered with `cd` before dropping privileges) can still run
+// `cli/moesim` by a relative path, and the back end by the same one.
 int exec_back_end(const char* name, char** argv) {
   char self[PATH_MAX];
   const ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
   std::string path;
   if (n > 0) {
-    path.assign(self, static_cast<std::size_t>(n));
-    path = path.substr(0, path.rfind('/') + 1) + name;
+    path = beside(std::string(self, static_cast<std::size_t>(n)), name);
     ::execv(path.c_str(), argv);
   }
+  int error = n > 0 ? errno : ENOENT;
+  if (std::strchr(argv[0], '/') != nullptr) {
+    const std::string relative = beside(argv[0], name);
+    ::execv(relative.c_str(), argv);
+    if (path.empty()) path = relative, error = errno;
+  }
   std::fprintf(stderr, "moesim: failed: cannot start %s (%s, beside moesim): %s\n", name,
-               path.empty() ? "/proc/self/exe unreadable" : path.c_str(), std::strerror(errno));
+               path.empty() ? "/proc/self/exe unreadable" : path.c_str(), std::strerror(error));
   return kExitFailure;
 }
 

@@ -2,7 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <iostream>
+#include <set>
+#include <vector>
 
 #include "moesim/common/bytes.hpp"
 #include "moesim/common/error.hpp"
@@ -79,6 +82,34 @@ int Commands::dispatch(CLI::App& app, int argc, char** argv) const {
     return kExitFailure;
   }
 }
+
+namespace {
+
+class StableHelpFormatter : public CLI::Formatter {
+ public:
+  std::string make_option_opts(const CLI::Option* opt) const override {
+    std::string text = CLI::Formatter::make_option_opts(opt);
+    if (!opt->get_option_text().empty() || (opt->get_needs().empty() && opt->get_excludes().empty())) return text;
+    // CLI11 appends " Needs: a b" then " Excludes: c d" last: cut them off and write them sorted.
+    const std::string needs = " " + get_label("Needs") + ":", excludes = " " + get_label("Excludes") + ":";
+    text.erase(text.rfind(opt->get_needs().empty() ? excludes : needs));
+    auto sorted_names = [](const std::set<CLI::Option*>& options) {
+      std::vector<std::string> names;
+      for (const CLI::Option* o : options) names.push_back(o->get_name());
+      std::sort(names.begin(), names.end());
+      std::string out;
+      for (const std::string& n : names) out += " " + n;
+      return out;
+    };
+    if (!opt->get_needs().empty()) text += needs + sorted_names(opt->get_needs());
+    if (!opt->get_excludes().empty()) text += excludes + sorted_names(opt->get_excludes());
+    return text;
+  }
+};
+
+}  // namespace
+
+std::shared_ptr<CLI::Formatter> stable_help_formatter() { return std::make_shared<StableHelpFormatter>(); }
 
 void add_json_flag(CLI::App* cmd, bool& json) {
   cmd->add_flag("--json", json, "Print the result as JSON on stdout (for scripts)");

@@ -13,6 +13,12 @@ as_user=()
 if [ "$(id -u)" = 0 ]; then
   command -v setpriv >/dev/null || { echo "skipped: root without setpriv"; exit 77; }
   as_user=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+  # nobody must reach the executables: the build may sit below a folder only root can search (a
+  # fresh clone in a 0700 mktemp folder), and `moesim` execs moesim-core beside it without the
+  # capabilities setpriv keeps for its own first exec. Copies in this test's own folder.
+  cp "$moesim" "$(dirname "$moesim")/moesim-core" "$dir/" && chmod 755 "$dir/moesim" "$dir/moesim-core"
+  cp "$matrix" "$dir/matrix.csv" && chmod 644 "$dir/matrix.csv"
+  moesim=$dir/moesim matrix=$dir/matrix.csv
 fi
 for out in "$dir/ro/results" "$dir/ro"; do
   got=$("${as_user[@]}" "$moesim" replay --matrix "$matrix" --matrix-unit tokens --dispatch-bytes 7168 --platform switch:4 --out "$out" 2>&1)

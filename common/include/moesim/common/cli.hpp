@@ -11,6 +11,7 @@
 #include <type_traits>
 #include <functional>
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -30,6 +31,13 @@ class Commands {
  private:
   std::map<const CLI::App*, std::function<int()>> runs_;
 };
+
+// The formatter every command's --help uses: CLI11's own, except that an option's "Needs:" and
+// "Excludes:" names are sorted. CLI11 2.1 lists them in the order of a std::set of Option pointers,
+// which changes from one process to the next, so the same --help printed different bytes (and the
+// front's table, written by one process, disagreed with another's). Installed on the root app before
+// any subcommand is added (subcommands inherit it).
+std::shared_ptr<CLI::Formatter> stable_help_formatter();
 
 // --json: print the machine-readable result on stdout instead of the human table.
 void add_json_flag(CLI::App* cmd, bool& json);
