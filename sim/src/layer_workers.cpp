@@ -35,6 +35,13 @@ LayerWorkers::LayerWorkers(const FlowNetwork& net, int gpus, const ReplayOptions
     w.engine = std::make_unique<ReplayEngine>(*w.net, gpus, options);
   }
   result_ = workers_.front().engine->result();  // the header: platform, engine, settings; no rows yet
+}
+
+// At the first block, not in the constructor: opening the trace forks a checking child
+// (traces/src/trace_reader.cpp, run_isolated), and a fork while other threads run can leave the
+// child holding a lock one of them had (seen under ASan: the child hung until its 120 s limit).
+// The reader opens the trace before it hands over the first block, so no fork meets a worker.
+void LayerWorkers::start_threads() {
   threads_.reserve(workers_.size());
   try {
     for (Worker& w : workers_) threads_.emplace_back([this, &w] { work(w); });
@@ -106,6 +113,7 @@ void LayerWorkers::rethrow_error() const {
 }
 
 void LayerWorkers::submit(LayerWork&& work, const LayerTrafficTotals& traffic) {
+  if (threads_.empty()) start_threads();
   std::unique_lock lock(mutex_);
   while (true) {
     put_done_in_order(lock);

@@ -58,6 +58,7 @@ class LayerWorkers {
     std::unique_ptr<ReplayEngine> engine;
   };
 
+  void start_threads();
   void work(Worker& w);
   void put_done_in_order(std::unique_lock<std::mutex>& lock);
   void rethrow_error() const;
