@@ -47,6 +47,12 @@ struct LayerInputs {
   layers::RopeTables rope;  // (B, S, rot)
   at::Tensor bias;          // (B, 1, S, S)
   at::Tensor sliding_bias;  // (B, 1, S, S) the same with the sliding window; undefined without one
+  bool causal = false;      // no padding, on CUDA: full-attention layers pass no bias (layers::causal_without_bias)
+  // The bias of a layer's attention: the sliding window's, or none where causal and sink-free.
+  const at::Tensor& bias_for(bool sliding, bool sinks) const {
+    static const at::Tensor none;
+    return sliding ? sliding_bias : causal && !sinks ? none : bias;
+  }
   void move_to(at::Device device);
 };
 
