@@ -13,6 +13,8 @@
 #include <limits>
 #include <numeric>
 #include <stdexcept>
+#include <cstdio>
+#include <cstdlib>
 
 namespace moesim::sim {
 
@@ -198,6 +200,8 @@ void FluidMaxMin::reset_links() {
   heap_.clear();
   changed_.clear();
   round_level_.clear();
+  round_ties_begin_.clear();
+  ties_log_.clear();
   round_flow_begin_.clear();
   round_log_begin_.clear();
   fixed_order_.clear();
@@ -293,6 +297,7 @@ void FluidMaxMin::undo_last_round() {
   }
   fixed_order_.resize(round_flow_begin_.back());
   round_level_.pop_back();
+  if (diag_) { ties_log_.resize(round_ties_begin_.back()); round_ties_begin_.pop_back(); }
   round_flow_begin_.pop_back();
   round_log_begin_.pop_back();
 }
@@ -340,6 +345,10 @@ void FluidMaxMin::fill(double now_s) {
     round_flow_begin_.push_back(static_cast<std::uint32_t>(fixed_order_.size()));
     round_log_begin_.push_back(static_cast<std::uint32_t>(log_.size()));
     const std::uint32_t stamp = next_stamp();
+    if (diag_) {
+      round_ties_begin_.push_back(static_cast<std::uint32_t>(ties_log_.size()));
+      for (std::uint32_t l : ties_) { ties_log_.push_back(l); link_sat_round_[l] = round; link_level_[l] = min_usage; }
+    }
     // The unfixed flows on the saturated links (each once).
     vars_.clear();
     for (std::uint32_t l : ties_)
@@ -347,6 +356,7 @@ void FluidMaxMin::fill(double now_s) {
         const std::uint32_t f = link_flows_[k];
         if (flow_state_[f] != kActive || flow_round_[f] != kUnfixed || flow_collected_[f] == stamp) continue;
         flow_collected_[f] = stamp;
+        if (diag_) flow_bneck_[f] = l;
         vars_.push_back(f);
       }
     // A flow whose bound (its route's narrowest link) is below the level is set to its bound first
@@ -365,6 +375,7 @@ void FluidMaxMin::fill(double now_s) {
         value = min_usage / route_penalty_[r];
       } else if (std::fabs(min_bound - route_bound_[r] * route_penalty_[r]) < prec) {
         value = route_bound_[r];
+        if (diag_) flow_bneck_[f] = 0xfffffffeu;
       } else {
         continue;  // not this round
       }
@@ -407,6 +418,7 @@ void FluidMaxMin::fill(double now_s) {
 // Rates after the event that finished `finished_` and activated `arrived_`.
 void FluidMaxMin::solve(double now_s) {
   ++solves_;
+  std::size_t rounds_kept = 0;
   reopened_.clear();
   const bool full = !incremental_ || force_full_ || work_since_full_ > kFullSolveEvery * active_elements_;
   if (full) {
@@ -427,6 +439,7 @@ void FluidMaxMin::solve(double now_s) {
     for (std::uint32_t f : finished_)
       if (flow_round_[f] != kUnfixed) keep = std::min<std::size_t>(keep, flow_round_[f]);
     while (round_level_.size() > keep) undo_last_round();
+    rounds_kept = keep;
     if (!arrived_.empty()) {
       // Arriving flows leave round k-1 alone if, in the state before round k, their links' ratios
       // (their usage added) exceed round k-1's level: a link's ratio only grows as rounds fix flows,
@@ -454,6 +467,7 @@ void FluidMaxMin::solve(double now_s) {
         for (std::size_t i = seen; i < changed_.size(); ++i)
           if (arrival_usage_[changed_[i]] > 0) least = std::min(least, ratio_with_arrivals(changed_[i]));
       }
+      rounds_kept = round_level_.size();
       for (std::uint32_t l : arrival_links_) arrival_usage_[l] = 0;
       arrival_links_.clear();
     }
@@ -480,6 +494,7 @@ void FluidMaxMin::solve(double now_s) {
   reopened_.clear();
   arrived_.clear();
   finished_.clear();
+  if (diag_) diag_after_solve(rounds_kept);
 }
 
 std::vector<double> FluidMaxMin::run(std::span<const Flow> flows, double issue_tolerance_s) {
@@ -495,6 +510,16 @@ std::vector<double> FluidMaxMin::run(std::span<const Flow> flows, double issue_t
   flow_stamp_.assign(n, 0);
   flow_collected_.assign(n, 0);
   flow_state_.assign(n, kPending);
+  diag_ = std::getenv("MOESIM_FLUID_CHANGES") != nullptr;
+  if (diag_) {
+    flow_bneck_.assign(n, 0xffffffffu);
+    flow_bneck_prev_.assign(n, 0xffffffffu);
+    link_sat_round_.assign(link_bound_.size(), 0);
+    link_level_.assign(link_bound_.size(), 0);
+    link_level_prev_.assign(link_bound_.size(), std::numeric_limits<double>::quiet_NaN());
+    diag_sat_prev_.clear();
+    diag_rates_changed_before_ = rates_changed_;
+  }
   std::fill(link_max_inv_.begin(), link_max_inv_.end(), 0.0);
   for (std::size_t i = 0; i < n; ++i) {
     if (flows[i].route >= route_latency_.size()) throw std::invalid_argument("fluid engine: flow names an unknown route");
@@ -644,6 +669,7 @@ std::vector<double> FluidMaxMin::run(std::span<const Flow> flows, double issue_t
     issue();
   }
   clock_s_ = std::max(t, last_finish_s);
+  if (diag_) diag_print(true);
   return finish;
 }
 

@@ -177,6 +177,19 @@ class FluidMaxMin {
   std::vector<LogEntry> log_;
   std::uint64_t work_since_full_ = 0;
   bool force_full_ = true;
+  // DIAGNOSTIC (MOESIM_FLUID_CHANGES): per event, links whose level changed, flows whose bottleneck did.
+  void diag_after_solve(std::size_t rounds_kept);
+  void diag_print(bool clear);
+  bool diag_ = false;
+  std::vector<std::uint32_t> flow_bneck_, flow_bneck_prev_, link_sat_round_, round_ties_begin_, ties_log_, diag_sat_, diag_sat_prev_;
+  std::vector<double> link_level_, link_level_prev_;
+  std::vector<std::uint64_t> diag_pairs_;
+  std::vector<std::uint32_t> diag_is_sat_, diag_changed_;
+  std::uint32_t diag_stamp_ = 0;
+  std::vector<std::uint64_t> diag_pairs2_;
+  struct DiagEvent { std::uint32_t active, saturated, level_changed, newly_sat, unsat, rebneck, level_moved_flows, rounds, rounds_rerun; std::uint64_t prop_flow_pairs, prop_agg_pairs, rate_changes, nonsat_flow_pairs, nonsat_agg_pairs; };
+  std::vector<DiagEvent> diag_events_;
+  std::uint64_t diag_rates_changed_before_ = 0;
 };
 
 }  // namespace moesim::sim

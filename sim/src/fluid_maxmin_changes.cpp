@@ -1,0 +1,113 @@
+// Diagnostic of issue 21 (MOESIM_FLUID_CHANGES=1, stderr): per event, how many saturated links change
+// their fair level and how many flows change their bottleneck link, and how far a level change must
+// propagate (to links saturated later, to links that are not saturated). These numbers decide whether
+// a solver storing rates per bottleneck link (a level change = one update) can beat one storing a rate
+// per flow: sim/README.md "Skewed workloads: the incremental solver".
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+#include <numeric>
+
+#include "moesim/sim/fluid_maxmin.hpp"
+
+namespace moesim::sim {
+
+namespace {
+constexpr std::uint32_t kNoBottleneck = 0xffffffffu;
+// Levels recomputed by a re-run round differ from the old ones by rounding; this is a change.
+constexpr double kLevelChangeRelative = 1e-12;
+constexpr std::size_t kPrintEveryEvents = 20000;
+}  // namespace
+
+void FluidMaxMin::diag_after_solve(std::size_t rounds_kept) {
+  DiagEvent e{};
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  diag_sat_.clear();
+  for (std::size_t r = 0; r < round_level_.size(); ++r) {
+    std::size_t end = r + 1 < round_ties_begin_.size() ? round_ties_begin_[r + 1] : ties_log_.size();
+    for (std::size_t i = round_ties_begin_[r]; i < end; ++i) diag_sat_.push_back(ties_log_[i]);
+  }
+  if (diag_is_sat_.size() != link_bound_.size()) diag_is_sat_.assign(link_bound_.size(), 0), diag_changed_.assign(link_bound_.size(), 0);
+  ++diag_stamp_;
+  auto& is_sat = diag_is_sat_;
+  auto& changed = diag_changed_;
+  for (std::uint32_t l : diag_sat_) is_sat[l] = diag_stamp_;
+  e.saturated = static_cast<std::uint32_t>(diag_sat_.size());
+  for (std::uint32_t l : diag_sat_) {
+    const double prev = link_level_prev_[l];
+    if (std::isnan(prev)) { ++e.newly_sat; changed[l] = diag_stamp_; }
+    else if (std::fabs(link_level_[l] - prev) > kLevelChangeRelative * prev) { ++e.level_changed; changed[l] = diag_stamp_; }
+  }
+  for (std::uint32_t l : diag_sat_prev_) if (is_sat[l] != diag_stamp_) ++e.unsat;
+  for (std::uint32_t l : diag_sat_prev_) link_level_prev_[l] = nan;
+  for (std::uint32_t l : diag_sat_) link_level_prev_[l] = link_level_[l];
+  diag_sat_prev_.swap(diag_sat_);
+  diag_pairs_.clear();
+  diag_pairs2_.clear();
+  e.active = static_cast<std::uint32_t>(active_elements_);
+  const std::size_t first = rounds_kept < round_flow_begin_.size() ? round_flow_begin_[rounds_kept] : fixed_order_.size();
+  for (std::size_t i = first; i < fixed_order_.size(); ++i) {
+    const std::uint32_t f = fixed_order_[i];
+    const std::uint32_t b = flow_bneck_[f];
+    const bool moved = b != flow_bneck_prev_[f];
+    if (moved && flow_bneck_prev_[f] != kNoBottleneck) ++e.rebneck;
+    flow_bneck_prev_[f] = b;
+    if (b >= link_bound_.size()) continue;
+    if (!moved && changed[b] != diag_stamp_) continue;
+    ++e.level_moved_flows;
+    const std::uint32_t r = flow_route_[f];
+    for (std::uint32_t k = route_first_[r]; k < route_first_[r + 1]; ++k) {
+      const std::uint32_t l = route_links_[k];
+      if (l == b) continue;
+      if (is_sat[l] != diag_stamp_) {
+        ++e.nonsat_flow_pairs;
+        diag_pairs2_.push_back((std::uint64_t{l} << 32) | b);
+        continue;
+      }
+      if (link_sat_round_[l] <= link_sat_round_[b]) continue;
+      ++e.prop_flow_pairs;
+      diag_pairs_.push_back((std::uint64_t{l} << 32) | b);
+    }
+  }
+  std::sort(diag_pairs_.begin(), diag_pairs_.end());
+  e.prop_agg_pairs = static_cast<std::uint64_t>(std::unique(diag_pairs_.begin(), diag_pairs_.end()) - diag_pairs_.begin());
+  std::sort(diag_pairs2_.begin(), diag_pairs2_.end());
+  e.nonsat_agg_pairs = static_cast<std::uint64_t>(std::unique(diag_pairs2_.begin(), diag_pairs2_.end()) - diag_pairs2_.begin());
+  e.rounds = static_cast<std::uint32_t>(round_level_.size());
+  e.rounds_rerun = static_cast<std::uint32_t>(round_level_.size() - rounds_kept);
+  e.rate_changes = rates_changed_ - diag_rates_changed_before_;
+  diag_rates_changed_before_ = rates_changed_;
+  diag_events_.push_back(e);
+  if (diag_events_.size() % kPrintEveryEvents == 0) diag_print(false);
+}
+
+void FluidMaxMin::diag_print(bool clear) {
+  auto stat = [&](const char* name, auto get) {
+    std::vector<double> v;
+    for (const auto& e : diag_events_) v.push_back(static_cast<double>(get(e)));
+    if (v.empty()) return;
+    double sum = std::accumulate(v.begin(), v.end(), 0.0);
+    std::sort(v.begin(), v.end());
+    std::fprintf(stderr, "  %-34s mean %10.1f  p50 %9.0f  p90 %9.0f  p99 %9.0f  max %9.0f  total %.4g\n", name, sum / v.size(),
+                 v[v.size() / 2], v[v.size() * 9 / 10], v[v.size() * 99 / 100], v.back(), sum);
+  };
+  std::fprintf(stderr, "fluid changes per event (%zu events):\n", diag_events_.size());
+  stat("active (flow,link) elements", [](const DiagEvent& e) { return e.active; });
+  stat("saturated links", [](const DiagEvent& e) { return e.saturated; });
+  stat("rounds", [](const DiagEvent& e) { return e.rounds; });
+  stat("rounds re-run", [](const DiagEvent& e) { return e.rounds_rerun; });
+  stat("links level changed (was sat.)", [](const DiagEvent& e) { return e.level_changed; });
+  stat("links newly saturated", [](const DiagEvent& e) { return e.newly_sat; });
+  stat("links no longer saturated", [](const DiagEvent& e) { return e.unsat; });
+  stat("flows changed bottleneck", [](const DiagEvent& e) { return e.rebneck; });
+  stat("flows on changed level/bneck", [](const DiagEvent& e) { return e.level_moved_flows; });
+  stat("rates changed", [](const DiagEvent& e) { return e.rate_changes; });
+  stat("propagation (flow,link) pairs", [](const DiagEvent& e) { return e.prop_flow_pairs; });
+  stat("propagation (link,bneck) pairs", [](const DiagEvent& e) { return e.prop_agg_pairs; });
+  stat("non-saturated (flow,link) pairs", [](const DiagEvent& e) { return e.nonsat_flow_pairs; });
+  stat("non-saturated (link,bneck) pairs", [](const DiagEvent& e) { return e.nonsat_agg_pairs; });
+  if (clear) diag_events_.clear();
+}
+
+}  // namespace moesim::sim
