@@ -180,6 +180,11 @@ class FluidMaxMin {
   // DIAGNOSTIC (MOESIM_FLUID_CHANGES): per event, links whose level changed, flows whose bottleneck did.
   void diag_after_solve(std::size_t rounds_kept);
   void diag_print(bool clear);
+  void time_oracle_fan_out();
+  std::size_t diag_events_pending_pairs() const { return diag_pairs_.size() + diag_pairs2_.size(); }
+  std::vector<std::uint32_t> diag_moved_;
+  std::vector<double> diag_scratch_, diag_weights_;
+  double diag_oracle_flow_s_ = 0, diag_oracle_pair_s_ = 0;
   bool diag_ = false;
   std::vector<std::uint32_t> flow_bneck_, flow_bneck_prev_, link_sat_round_, round_ties_begin_, ties_log_, diag_sat_, diag_sat_prev_;
   std::vector<double> link_level_, link_level_prev_;
