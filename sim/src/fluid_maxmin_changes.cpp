@@ -128,7 +128,7 @@ void FluidMaxMin::diag_print(bool clear) {
     std::fprintf(stderr, "  %-34s mean %10.1f  p50 %9.0f  p90 %9.0f  p99 %9.0f  max %9.0f  total %.4g\n", name, sum / v.size(),
                  v[v.size() / 2], v[v.size() * 9 / 10], v[v.size() * 99 / 100], v.back(), sum);
   };
-  std::fprintf(stderr, "fluid changes per event (%zu events):\n", diag_events_.size());
+  std::fprintf(stderr, "fluid changes per event (%zu events%s):\n", diag_events_.size(), clear ? "" : ", so far");
   stat("active (flow,link) elements", [](const DiagEvent& e) { return e.active; });
   stat("saturated links", [](const DiagEvent& e) { return e.saturated; });
   stat("rounds", [](const DiagEvent& e) { return e.rounds; });
