@@ -355,7 +355,7 @@ void FluidMaxMin::fill(double now_s) {
     const std::uint32_t stamp = next_stamp();
     if (diag_) {
       round_ties_begin_.push_back(static_cast<std::uint32_t>(ties_log_.size()));
-      for (std::uint32_t l : ties_) { ties_log_.push_back(l); link_sat_round_[l] = round; link_level_[l] = min_usage; }
+      for (std::uint32_t l : ties_) { ties_log_.push_back(l); link_saturated_round_[l] = round; link_level_[l] = min_usage; }
     }
     // The unfixed flows on the saturated links (each once).
     vars_.clear();
@@ -364,7 +364,7 @@ void FluidMaxMin::fill(double now_s) {
         const std::uint32_t f = link_flows_[k];
         if (flow_state_[f] != kActive || flow_round_[f] != kUnfixed || flow_collected_[f] == stamp) continue;
         flow_collected_[f] = stamp;
-        if (diag_) flow_bneck_[f] = l;
+        if (diag_) flow_bottleneck_[f] = l;
         vars_.push_back(f);
       }
     // A flow whose bound (its route's narrowest link) is below the level is set to its bound first
@@ -383,7 +383,7 @@ void FluidMaxMin::fill(double now_s) {
         value = min_usage / route_penalty_[r];
       } else if (std::fabs(min_bound - route_bound_[r] * route_penalty_[r]) < prec) {
         value = route_bound_[r];
-        if (diag_) flow_bneck_[f] = 0xfffffffeu;
+        if (diag_) flow_bottleneck_[f] = 0xfffffffeu;
       } else {
         continue;  // not this round
       }
@@ -520,12 +520,12 @@ std::vector<double> FluidMaxMin::run(std::span<const Flow> flows, double issue_t
   flow_state_.assign(n, kPending);
   diag_ = std::getenv("MOESIM_FLUID_CHANGES") != nullptr;
   if (diag_) {
-    flow_bneck_.assign(n, 0xffffffffu);
-    flow_bneck_prev_.assign(n, 0xffffffffu);
-    link_sat_round_.assign(link_bound_.size(), 0);
+    flow_bottleneck_.assign(n, 0xffffffffu);
+    flow_bottleneck_prev_.assign(n, 0xffffffffu);
+    link_saturated_round_.assign(link_bound_.size(), 0);
     link_level_.assign(link_bound_.size(), 0);
     link_level_prev_.assign(link_bound_.size(), std::numeric_limits<double>::quiet_NaN());
-    diag_sat_prev_.clear();
+    diag_saturated_prev_.clear();
     diag_rates_changed_before_ = rates_changed_;
   }
   std::fill(link_max_inv_.begin(), link_max_inv_.end(), 0.0);
