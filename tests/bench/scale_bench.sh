@@ -136,6 +136,8 @@ PY
 if [[ " ${cases[*]} " == *" threads "* ]]; then
   echo "| workload | threads | command wall s | simulation wall s | simulation CPU s | peak RSS MB | speed-up | results identical to the first row |"
   echo "|---|---|---|---|---|---|---|---|"
+elif [[ " ${cases[*]} " == *" changes "* ]]; then
+  :  # prints the solver's own lines
 elif [[ " ${cases[*]} " == *" approx"* ]]; then
   echo "| workload | --fluid-merge | exact P99 dispatch / combine / layer | error dispatch / combine / layer | sim CPU s | sim peak RSS MB | solves | speed-up |"
   echo "|---|---|---|---|---|---|---|---|"
