@@ -315,9 +315,10 @@ void FluidMaxMin::push_event(double time_s, std::uint32_t f) {
 }
 
 // A new rate from now on: the bytes sent at the old one are accounted first. A rate equal to the
-// old one up to rounding (kRateRoundingRelative) is no change.
+// old one up to rounding (kRateRoundingRelative) is no change in the incremental solve.
 void FluidMaxMin::set_rate(std::uint32_t f, double rate, double now_s) {
-  if (std::fabs(rate - flow_rate_[f]) <= kRateRoundingRelative * flow_rate_[f]) return;
+  const double kept_relative = incremental_ ? kRateRoundingRelative : 0.0;  // the full re-solve stays the reference
+  if (std::fabs(rate - flow_rate_[f]) <= kept_relative * flow_rate_[f]) return;
   ++rates_changed_;
   if (flow_rate_[f] > 0)
     subtract_snapping(flow_remains_[f], flow_rate_[f] * (now_s - flow_updated_s_[f]),
