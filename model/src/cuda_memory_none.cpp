@@ -1,10 +1,13 @@
-// Builds without the CUDA toolkit (cuda_memory.hpp): no CUDA device is ever placed on here.
-#include <stdexcept>
-
+// Builds without the CUDA toolkit's runtime calls (cuda_memory.hpp): the CPU build, whose LibTorch
+// sees no CUDA device, and a GPU build without nvcc or with MOESIM_CUDA_KERNELS=OFF.
 #include "cuda_memory.hpp"
+#include "moesim/common/error.hpp"
 
 namespace moesim::model {
 
-std::uint64_t cuda_free_bytes(int) { throw std::logic_error("cuda_free_bytes in a build without the CUDA toolkit"); }
+std::uint64_t cuda_free_bytes(int) {
+  throw InputError("--device auto: this build cannot ask a GPU for its free memory (built without the CUDA toolkit); "
+                   "list the devices instead, e.g. --device cuda:0,cpu");
+}
 
 }  // namespace moesim::model
