@@ -9,3 +9,6 @@ find_package(Threads REQUIRED)
 # fmt header-only: no libfmt.so needed at run time there, and Debian's fmt headers come before the
 # fmt copy inside PyTorch's include directory (moesim::common links it PUBLIC, ahead of LibTorch).
 set(MOESIM_FMT fmt::fmt-header-only)
+# The fused kernels (model/src/cuda/) link the CUDA runtime LibTorch links, the shared one: one
+# runtime per process.
+set(CMAKE_CUDA_RUNTIME_LIBRARY Shared)

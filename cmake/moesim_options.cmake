@@ -8,9 +8,10 @@ if(MOESIM_SANITIZE)
 endif()
 
 add_library(moesim_warnings INTERFACE)
-target_compile_options(moesim_warnings INTERFACE -Wall -Wextra)
+# C++ only: nvcc (the GPU build's fused kernels) takes host-compiler warnings another way.
+target_compile_options(moesim_warnings INTERFACE "$<$<COMPILE_LANGUAGE:CXX>:-Wall;-Wextra>")
 if(MOESIM_WERROR)
-  target_compile_options(moesim_warnings INTERFACE -Werror)
+  target_compile_options(moesim_warnings INTERFACE $<$<COMPILE_LANGUAGE:CXX>:-Werror>)
 endif()
 
 # moesim_add_tests(NAME sources... LIBS libs...): one doctest executable per folder, each

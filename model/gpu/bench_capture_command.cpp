@@ -66,7 +66,8 @@ int run_bench(const BenchArgs& a) {
     cli::print_json({{"model", a.model}, {"device", a.device}, {"dtype", a.dtype}, {"mxfp4", a.mxfp4},
                      {"batch", a.batch}, {"seq", a.seq}, {"tokens", s.tokens}, {"moe_layers", s.moe_layers},
                      {"repeats", a.repeats}, {"tokens_per_s", rates}, {"median_tokens_per_s", median},
-                     {"load_s", load_s}, {"routing_rows", rows}, {"routed_expert_GB", expert_GB}});
+                     {"load_s", load_s}, {"placement", model->placement()}, {"routing_rows", rows},
+                     {"routed_expert_GB", expert_GB}});
   } else {
     fmt::print("moesim capture loop: {} ({} MoE layers), {} {}, batch {} x seq {}: {} tokens, median {:.0f} tokens/s "
                "over {} repeats (load {:.2f} s; routed experts {:.2f} GB, --mxfp4 {})\n",
@@ -89,7 +90,7 @@ void register_bench_capture_command(cli::Commands& commands, CLI::App& app) {
   cmd->add_option("--tokens", a->tokens, "Tokens per timed pass")->capture_default_str();
   cmd->add_option("--batch", a->batch, "Sequences per step (one forward pass)")->capture_default_str();
   cmd->add_option("--seq", a->seq, "Tokens per sequence")->capture_default_str();
-  cmd->add_option("--device", a->device, "cpu | cuda | cuda:N | cuda:0,cuda:1,...")->capture_default_str();
+  cmd->add_option("--device", a->device, "cpu | cuda | cuda:N | cuda:0,cuda:1,... | auto (layers fill each GPU's free memory in order, the rest on the CPU)")->capture_default_str();
   cmd->add_option("--dtype", a->dtype, "float32 | bfloat16 | float16")->capture_default_str();
   cmd->add_option("--mxfp4", a->mxfp4, kMxfp4OptionHelp)->capture_default_str();
   cmd->add_option("--warmup-steps", a->warmup_steps, "Untimed steps first")->capture_default_str();

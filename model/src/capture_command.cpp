@@ -82,7 +82,7 @@ void register_capture_command(cli::Commands& commands, CLI::App& app) {
   cmd->add_option("--tokens", a->tokens, "Capture at most this many tokens (0 = all)")->check(cli::non_negative<decltype(a->tokens)>())->capture_default_str();
   cmd->add_option("--batch", a->batch, "Sequences per step (one forward pass)")->check(cli::positive<decltype(a->batch)>())->capture_default_str();
   cmd->add_option("--seq", a->seq, "Tokens per sequence")->check(cli::positive<decltype(a->seq)>())->capture_default_str();
-  cmd->add_option("--device", a->device, "cpu | cuda | cuda:N | cuda:0,cuda:1,... (layers split over the devices in consecutive blocks)")->capture_default_str();
+  cmd->add_option("--device", a->device, "cpu | cuda | cuda:N | cuda:0,cuda:1,... (layers split over the devices in consecutive blocks) | auto (layers fill each GPU's free memory in order, the rest on the CPU)")->capture_default_str();
   cmd->add_option("--dtype", a->dtype, "float32 | bfloat16 | float16")->capture_default_str();
   cmd->add_option("--mxfp4", a->mxfp4, kMxfp4OptionHelp)->capture_default_str();
   cmd->add_option("--strategy", a->strategy, "Assignment strategy NAME[:key=value,...] (moesim assign-eval --help lists them)")->capture_default_str();

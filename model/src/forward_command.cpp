@@ -91,7 +91,7 @@ void register_forward_command(cli::Commands& commands, CLI::App& app) {
   cmd->add_option("--ids", a->ids, "Comma-separated token ids of one sequence; repeat for a batch")->required();
   cmd->add_option("-o,--out", a->out, "Output .safetensors: input_ids, attention_mask, logits, expert_ids.L, gates.L")
       ->required();
-  cmd->add_option("--device", a->device, "cpu | cuda | cuda:N | cuda:0,cuda:1,... (layers split over the devices in consecutive blocks)")->capture_default_str();
+  cmd->add_option("--device", a->device, "cpu | cuda | cuda:N | cuda:0,cuda:1,... (layers split over the devices in consecutive blocks) | auto (layers fill each GPU's free memory in order, the rest on the CPU)")->capture_default_str();
   cmd->add_option("--dtype", a->dtype, "float32 | bfloat16 | float16")->capture_default_str();
   cmd->add_option("--mxfp4", a->mxfp4, kMxfp4OptionHelp)->capture_default_str();
   cli::add_json_flag(cmd, a->json);

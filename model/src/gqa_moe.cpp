@@ -70,12 +70,13 @@ class GqaMoe final : public Network {
     in.rope = layers::rope_tables(positions, rotary_dim, c_.rope_theta, c_.rope_scaling, in.x.scalar_type());
     in.bias = layers::attention_bias(valid, in.x.scalar_type());                 // (B, 1, S, S)
     if (c_.sliding_window > 0) in.sliding_bias = layers::attention_bias(valid, in.x.scalar_type(), c_.sliding_window);
+    in.causal = layers::causal_without_bias(valid);
     int moe_index = 0;
     for (int l = 0; l < c_.num_layers; ++l) {
       const LayerWeights& w = layers_[l];
       if (in.x.device() != placement_.layer[l]) in.move_to(placement_.layer[l]);  // next block's device
       at::Tensor& x = in.x;                                                      // (B, S, H)
-      const at::Tensor& mask = w.sliding ? in.sliding_bias : in.bias;            // (B, 1, S, S)
+      const at::Tensor& mask = in.bias_for(w.sliding, w.attention.sinks.defined());  // (B, 1, S, S) or none
       x = x + residual(attention(norm(x, w.input_norm, w.input_norm_bias), w.attention, in.rope, mask));
       at::Tensor h = norm(x, w.post_attention_norm, w.post_attention_norm_bias);  // (B, S, H)
       x = x + residual(w.is_moe ? moe(h, w.moe, moe_index++, l, on_routing) : layers::swiglu(h, w.dense));

@@ -1,5 +1,7 @@
 #include "layers.hpp"
 
+#include "fused_ops.hpp"
+
 #include <fmt/format.h>
 #include <torch/version.h>
 
@@ -13,6 +15,8 @@
 namespace moesim::model::layers {
 
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
+  if (fused::applies(x) && x.is_contiguous() && weight.dim() == 1 && weight.scalar_type() == x.scalar_type())
+    return fused::rms_norm(x, weight, eps);  // one kernel, the same rounding (fused_ops.hpp)
   at::Tensor xf = x.to(at::kFloat);
   at::Tensor variance = xf.pow(2).mean(-1, /*keepdim=*/true);
   return weight * (xf * at::rsqrt(variance + eps)).to(x.scalar_type());
@@ -114,6 +118,8 @@ static at::Tensor rotate_half(const at::Tensor& x) {
 at::Tensor apply_rope(const at::Tensor& x, const RopeTables& rope) {
   at::Tensor cos = rope.cos.unsqueeze(1), sin = rope.sin.unsqueeze(1);  // (B, 1, S, rot_dim)
   const int64_t rot = cos.size(-1), d = x.size(-1);
+  if (rot == d && fused::applies(x) && x.stride(-1) == 1 && rope.cos.scalar_type() == x.scalar_type())
+    return fused::rope(x, rope.cos, rope.sin);  // one kernel, the same bits (fused_ops.hpp)
   if (rot == d) return x * cos + rotate_half(x) * sin;
   at::Tensor x_rot = x.narrow(-1, 0, rot);                               // (B, heads, S, rot_dim)
   return at::cat({x_rot * cos + rotate_half(x_rot) * sin, x.narrow(-1, rot, d - rot)}, -1);  // (B, heads, S, d)
@@ -146,9 +152,30 @@ at::Tensor attention_bias(const at::Tensor& valid, at::ScalarType dtype, int sli
   return bias.masked_fill(allowed.logical_not(), lowest).unsqueeze(1);  // (B, 1, S, S)
 }
 
+// sdpa's enable_gqa (key/value heads shared inside the kernel) arrived in PyTorch 2.5.
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 5)
+#define MOESIM_SDPA_GQA 1
+#endif
+
+bool causal_without_bias(const at::Tensor& valid) {
+#ifdef MOESIM_SDPA_GQA
+  return valid.is_cuda() && valid.all().item<bool>();  // one device → host copy per forward pass
+#else
+  (void)valid;
+  return false;
+#endif
+}
+
 at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& bias,
                      double scale, const at::Tensor& sinks) {
   int64_t B = q.size(0), h = q.size(1), S = q.size(2), g = k.size(1);
+#ifdef MOESIM_SDPA_GQA
+  if (!bias.defined() && !sinks.defined())  // causal, no padding: the flash kernels skip the masked half
+    return at::scaled_dot_product_attention(q, k, v, {}, 0.0, /*is_causal=*/true, scale, /*enable_gqa=*/g != h)
+        .transpose(1, 2)
+        .reshape({B, S, -1});  // (B, S, h·dv)
+#endif
+  TORCH_CHECK(bias.defined(), "attention: no bias where causal_without_bias() is false");
   at::Tensor keys = k, values = v;
   if (g != h) {  // each key/value head serves h/g consecutive query heads
     keys = k.repeat_interleave(h / g, 1);    // (B, h, S, d)
@@ -174,8 +201,14 @@ at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
   return out.transpose(1, 2).reshape({B, S, -1});                              // (B, S, h·dv)
 }
 
+at::Tensor silu_mul(const at::Tensor& gate, const at::Tensor& up) {
+  if (fused::applies(gate) && gate.sizes() == up.sizes() && gate.scalar_type() == up.scalar_type())
+    return fused::silu_mul(gate, up);  // one kernel, the same bits (fused_ops.hpp)
+  return at::silu(gate) * up;
+}
+
 at::Tensor swiglu(const at::Tensor& x, const MlpWeights& w) {
-  return linear(at::silu(linear(x, w.gate, w.gate_bias)) * linear(x, w.up, w.up_bias), w.down, w.down_bias);
+  return linear(silu_mul(linear(x, w.gate, w.gate_bias), linear(x, w.up, w.up_bias)), w.down, w.down_bias);
 }
 
 Routing softmax_topk(const at::Tensor& logits, int k, bool renormalize) {
@@ -305,7 +338,7 @@ at::Tensor dispatch_experts(const at::Tensor& x, const Routing& routing, int64_t
 
 at::Tensor moe_experts(const at::Tensor& x, const Routing& routing, const ExpertWeights& w, GateAt gate_at) {
   return dispatch_experts(x, routing, w.gate.size(0), gate_at, [&](int64_t e, const at::Tensor& block) {
-    at::Tensor hidden = at::silu(at::linear(block, w.gate[e])) * at::linear(block, w.up[e]);  // (n_e, I)
+    at::Tensor hidden = silu_mul(at::linear(block, w.gate[e]), at::linear(block, w.up[e]));  // (n_e, I)
     return at::linear(hidden, w.down[e]);                                                   // (n_e, H)
   });
 }

@@ -55,12 +55,21 @@ at::Tensor positions_from_mask(const at::Tensor& valid);
 // included (transformers' masking_utils.sliding_window_overlay: kv_idx > q_idx - sliding_window).
 at::Tensor attention_bias(const at::Tensor& valid, at::ScalarType dtype, int sliding_window = 0);
 
-// softmax(q kᵀ · scale + bias) v with key/value heads shared by h/g query heads.
+// Whether attention may run without the bias, causal in the kernel: valid (B, S) on CUDA with every
+// position real (no padding) and a LibTorch whose sdpa shares key/value heads (≥ 2.5). One device →
+// host copy. The flash kernels then compute only the unmasked half of q kᵀ.
+bool causal_without_bias(const at::Tensor& valid);
+
+// softmax(q kᵀ · scale + bias) v with key/value heads shared by h/g query heads; bias undefined =
+// causal over all S positions (only where causal_without_bias() said so, and without sinks).
 // q (B, h, S, d), k (B, g, S, d), v (B, g, S, dv) → (B, S, h·dv)
 // sinks (h), gpt-oss: one more logit per head joins each row's softmax and is dropped after it, so
 // a row's weights sum to less than 1 (eager_attention_forward in modeling_gpt_oss.py).
 at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& bias,
                      double scale, const at::Tensor& sinks = {});
+
+// silu(gate) ⊙ up, in one fused kernel on CUDA (fused_ops.hpp), the same bits as ATen's two ops.
+at::Tensor silu_mul(const at::Tensor& gate, const at::Tensor& up);
 
 // down(silu(gate(x)) ⊙ up(x)): the SwiGLU MLP of dense layers and shared experts.
 struct MlpWeights {

@@ -3,6 +3,7 @@
 #include "dequantize.hpp"
 #include "layers.hpp"
 #include "network.hpp"
+#include "moesim/common/error.hpp"
 
 #include <doctest/doctest.h>
 
@@ -136,6 +137,38 @@ TEST_CASE("Placement::contiguous: 8 layers over 3 devices in consecutive blocks 
   std::vector<int> index;
   for (const auto& d : p.layer) index.push_back(d.index());
   CHECK(index == std::vector<int>{0, 0, 0, 1, 1, 1, 2, 2});
+}
+
+TEST_CASE("Placement::by_memory: each device takes the next layers while they fit, the last the rest") {
+  const std::vector<at::Device> devices = {at::Device(at::kCUDA, 0), at::Device(at::kCUDA, 1), at::Device(at::kCPU)};
+  const std::uint64_t GB = 1000000000;
+  // 5 layers of 4 GB; cuda:0 has 9 GB (two fit, a third would make 12), cuda:1 5 GB (one), the CPU the other two.
+  auto p = Placement::by_memory(devices, std::vector<std::uint64_t>(5, 4 * GB), {9 * GB, 5 * GB, 100 * GB});
+  CHECK(p.describe() == "layers 0-1 on cuda:0, 2 on cuda:1, 3-4 on cpu");
+  // Too small all together: one line with what is needed and what each device has.
+  CHECK_THROWS_WITH_AS(Placement::by_memory(devices, std::vector<std::uint64_t>(5, 4 * GB), {9 * GB, 5 * GB, 5 * GB}),
+                       "--device auto: the weights need 20.0 GB and the devices have cuda:0 9.0 GB, cuda:1 5.0 GB, cpu "
+                       "5.0 GB free",
+                       moesim::InputError);
+}
+
+TEST_CASE("layer_bytes: what each layer takes once loaded, from the checkpoint's headers") {
+  const std::filesystem::path fixtures = std::filesystem::path(MOESIM_SOURCE_DIR) / "tests" / "fixtures";
+  {  // mixtral fixture (hidden 32, 4 heads / 2 KV heads of 8, 8 experts of 24, vocabulary 96), in bfloat16:
+    // per layer 2 norms 64 + q 1024 + k 512 + v 512 + o 1024 + router 256 + experts 8·3·24·32 = 21,824
+    // parameters; the embedding (3,072) goes with layer 0, the final norm and head (3,104) with the last.
+    const auto dir = fixtures / "mixtral";
+    auto bytes = layer_bytes(Checkpoint(dir), load_config(dir), at::kBFloat16, false);
+    CHECK(bytes == std::vector<std::uint64_t>{2 * (21824 + 3072), 2 * 21824, 2 * (21824 + 3104)});
+  }
+  {  // gpt_oss_mxfp4: 8 experts, gate_up 64×32 and down 32×32 = 24,576 MXFP4 values a layer; dequantized
+    // to bfloat16 they take 2 bytes each, kept 1/2 (blocks) + 1/32 (scales): 36,096 bytes more per layer.
+    const auto dir = fixtures / "gpt_oss_mxfp4";
+    auto dequantized = layer_bytes(Checkpoint(dir), load_config(dir), at::kBFloat16, false);
+    auto kept = layer_bytes(Checkpoint(dir), load_config(dir), at::kBFloat16, true);
+    REQUIRE(dequantized.size() == 3);
+    for (std::size_t l = 0; l < 3; ++l) CHECK(dequantized[l] - kept[l] == 36096);
+  }
 }
 
 namespace {

@@ -86,13 +86,6 @@ std::unique_ptr<Network> build_network(const std::filesystem::path& dir, const M
   return network;
 }
 
-Placement Placement::contiguous(const std::vector<at::Device>& devices, int num_layers) {
-  Placement p;
-  const auto D = static_cast<std::int64_t>(devices.size());
-  for (std::int64_t l = 0; l < num_layers; ++l) p.layer.push_back(devices[l * D / num_layers]);
-  return p;
-}
-
 EmbeddingAndHead EmbeddingAndHead::load(WeightLoader& w, const ModelConfig& c, const Placement& placement,
                                         const std::string& prefix) {
   EmbeddingAndHead out;
@@ -156,6 +149,7 @@ MoeModel::MoeModel(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 MoeModel::~MoeModel() = default;
 const ModelConfig& MoeModel::config() const { return impl_->config; }
 const LoadOptions& MoeModel::options() const { return impl_->options; }
+std::string MoeModel::placement() const { return impl_->placement.describe(); }
 
 void MoeModel::set_routing_strategy(const StrategySpec& spec) {
   auto strategy = strategies::make_strategy(spec);
@@ -177,12 +171,16 @@ std::unique_ptr<MoeModel> MoeModel::load(const std::filesystem::path& dir, const
   impl->config = load_config(dir);
   const at::ScalarType dtype = dtype_from_name(options.dtype);
   const Mxfp4Mode mxfp4 = mxfp4_mode_from_name(options.mxfp4);
-  const std::vector<at::Device> devices = devices_from_list(options.device);
-  if (static_cast<int>(devices.size()) > impl->config.num_layers)
-    throw InputError(fmt::format("--device {}: more devices than the model's {} layers", options.device,
-                                 impl->config.num_layers));
-  impl->placement = Placement::contiguous(devices, impl->config.num_layers);
-  for (const auto& d : devices)  // LibTorch's CPU matmul has no float16 kernel (bfloat16 it has)
+  if (options.device == kAutoDevice) {
+    impl->placement = auto_placement(dir, impl->config, dtype, /*mxfp4_kept=*/mxfp4 == Mxfp4Mode::kKeep);
+  } else {
+    const std::vector<at::Device> devices = devices_from_list(options.device);
+    if (static_cast<int>(devices.size()) > impl->config.num_layers)
+      throw InputError(fmt::format("--device {}: more devices than the model's {} layers", options.device,
+                                   impl->config.num_layers));
+    impl->placement = Placement::contiguous(devices, impl->config.num_layers);
+  }
+  for (const auto& d : impl->placement.layer)  // LibTorch's CPU matmul has no float16 kernel (bfloat16 it has)
     if (d.is_cpu() && dtype == at::kHalf)
       throw InputError("--dtype float16 needs a CUDA device; on CPU use bfloat16 or float32");
   c10::InferenceMode guard;

@@ -24,7 +24,21 @@ struct Placement {
   std::vector<at::Device> layer;  // one per decoder layer
   // Layers split into contiguous, nearly equal blocks over `devices`.
   static Placement contiguous(const std::vector<at::Device>& devices, int num_layers);
+  // Layers in order onto `devices` in order: each device takes the next layers while their bytes
+  // fit its capacity, the last takes the rest. InputError when all of them together are too small.
+  static Placement by_memory(const std::vector<at::Device>& devices, const std::vector<std::uint64_t>& layer_bytes,
+                             const std::vector<std::uint64_t>& capacity_bytes);
+  std::string describe() const;  // "layers 0-11 on cuda:0, 12-35 on cpu"
 };
+
+// Bytes each decoder layer's weights take once loaded in `dtype`, read from the checkpoint's headers
+// (FP8 and MXFP4 counted dequantized, or MXFP4 as stored when kept): the embedding counts with
+// layer 0 (and with the last too when the LM head is tied to it), the final norm and head with the last.
+std::vector<std::uint64_t> layer_bytes(const Checkpoint& checkpoint, const ModelConfig& c, at::ScalarType dtype,
+                                       bool mxfp4_kept);
+// --device auto: every CUDA device in index order, each filled up to its free memory less a reserve
+// for activations (10 %), then the CPU (MemAvailable) for the rest (placement.cpp).
+Placement auto_placement(const std::filesystem::path& dir, const ModelConfig& c, at::ScalarType dtype, bool mxfp4_kept);
 
 // The two ends every architecture shares: the token embedding, loaded onto the first layer's
 // device, and the final norm + LM head onto the last (a tied head is the embedding, copied there).
@@ -47,6 +61,12 @@ struct LayerInputs {
   layers::RopeTables rope;  // (B, S, rot)
   at::Tensor bias;          // (B, 1, S, S)
   at::Tensor sliding_bias;  // (B, 1, S, S) the same with the sliding window; undefined without one
+  bool causal = false;      // no padding, on CUDA: full-attention layers pass no bias (layers::causal_without_bias)
+  // The bias of a layer's attention: the sliding window's, or none where causal and sink-free.
+  const at::Tensor& bias_for(bool sliding, bool sinks) const {
+    static const at::Tensor none;
+    return sliding ? sliding_bias : causal && !sinks ? none : bias;
+  }
   void move_to(at::Device device);
 };
 

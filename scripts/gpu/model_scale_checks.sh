@@ -2,6 +2,7 @@
 # On the GPU machine (one H200; run from the checkout's root): the model loader at real sizes and the
 # capture loop's speed, each against its reference, written to OUT/model_scale.json and the log.
 #   scripts/gpu/model_scale_checks.sh DEBS OUT bench|sizes|whole [LAYERS_GPT_OSS] [LAYERS_DEEPSEEK]
+#   BASELINE=SRC scripts/gpu/model_scale_checks.sh DEBS OUT bench   # also an older checkout, built and timed alike
 # (three parts, each within one 10-minute device call; the build in build-gpu/ is reused while the
 # machine stays warm)
 # DEBS: libfmt-dev libfmt9 nlohmann-json3-dev libcli11-dev as Debian 12 .debs (apt-get download ...).
@@ -22,9 +23,17 @@ export PYTHONUNBUFFERED=1
 for f in "$DEBS"/*.deb; do dpkg -x "$f" "$P"; done
 TORCH_CMAKE=$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)')
 G=""; command -v ninja >/dev/null && G="-G Ninja"
+# build SRC DIR LOG TARGETS...: moesim-gpu (and the fused kernels' test) against the machine's LibTorch.
+build() {
+  local src=$1 dir=$2 log=$3; shift 3
+  cmake -S "$src" -B "$dir" $G -DCMAKE_BUILD_TYPE=Release -DMOESIM_GPU_ONLY=ON -DCMAKE_PREFIX_PATH="$TORCH_CMAKE;$P/usr" > "$log" 2>&1 &&
+    cmake --build "$dir" --target "$@" -j 8 >> "$log" 2>&1 || { tail -c 6000 "$log"; return 1; }
+}
 t0=$(date +%s)
-cmake -S . -B "$B" $G -DCMAKE_BUILD_TYPE=Release -DMOESIM_GPU_ONLY=ON -DCMAKE_PREFIX_PATH="$TORCH_CMAKE;$P/usr" > /tmp/build.log 2>&1 &&
-  cmake --build "$B" --target moesim-gpu -j 16 >> /tmp/build.log 2>&1 || { tail -c 6000 /tmp/build.log; exit 1; }
+TARGETS="moesim-gpu"; [ "$WHAT" = bench ] && TARGETS="moesim-gpu fused_ops_test"
+[ -n "${BASELINE:-}" ] && { build "$BASELINE" /tmp/build-baseline /tmp/build-baseline.log moesim-gpu & }
+build . "$B" /tmp/build.log $TARGETS || exit 1
+wait || exit 1
 echo "build: $(( $(date +%s) - t0 )) s"
 M=$B/model/gpu/moesim-gpu
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
@@ -51,12 +60,16 @@ PY
 }
 
 if [ "$WHAT" = bench ]; then
+echo "== 1. fused kernels against ATen"
+"$B/model/gpu/fused_ops_test" -s 2>&1 | tail -n 25
 echo "== 2. capture throughput, one GPU"
 python3 tests/bench/capture_vs_transformers.py make /tmp/mix2048 || exit 1
 for shape in "8 2048" "32 512"; do
   set -- $shape
   measure "moesim_capture_$1x$2" "$M" bench-capture --model /tmp/mix2048 --device cuda:0 --dtype bfloat16 \
     --batch "$1" --seq "$2" --tokens 65536 --json
+  [ -n "${BASELINE:-}" ] && measure "baseline_capture_$1x$2" /tmp/build-baseline/model/gpu/moesim-gpu bench-capture \
+    --model /tmp/mix2048 --device cuda:0 --dtype bfloat16 --batch "$1" --seq "$2" --tokens 65536 --json
   python3 tests/bench/capture_vs_transformers.py bench /tmp/mix2048 --batch "$1" --seq "$2" --tokens 65536 \
     --attn sdpa --json "/tmp/hf_sdpa_$1x$2.json"
 done
@@ -110,9 +123,13 @@ for f in sorted(glob.glob("/tmp/hf_sdpa_*.json")):
 for shape in ("8x2048", "32x512"):
     m = next((r["result"]["median_tokens_per_s"] for r in out["runs"] if r["name"] == f"moesim_capture_{shape}" and "result" in r), None)
     h = out.get(f"hf_sdpa_{shape}", {}).get("median_tokens_per_s")
+    b = next((r["result"]["median_tokens_per_s"] for r in out["runs"] if r["name"] == f"baseline_capture_{shape}" and "result" in r), None)
     if m and h:
         out[f"ratio_{shape}"] = m / h
         print(f"{shape}: moesim {m:.0f} tokens/s, transformers (sdpa) {h:.0f} tokens/s, ratio {m / h:.2f}x")
+    if b and h:
+        out[f"baseline_ratio_{shape}"] = b / h
+        print(f"{shape}: baseline {b:.0f} tokens/s, ratio {b / h:.2f}x")
 json.dump(out, open(sys.argv[1] + "/model_scale_" + sys.argv[2] + ".json", "w"), indent=1)
 PY
 echo "total done"

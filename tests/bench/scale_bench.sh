@@ -8,7 +8,9 @@
 # Run: tests/bench/scale_bench.sh BUILD_DIR [WORK_DIR] [CASE...]
 #   BUILD_DIR: a Release build (-DMOESIM_WITH_TORCH=OFF is enough); WORK_DIR keeps the traces
 #   (default /tmp/moesim-scale-bench). CASE: zipf256, zipf256-old, zipf256-trace, zipf1024,
-#   zipf1024-old, synth, startup, approx (--fluid-merge against exact: prints its own table; run it
+#   zipf1024-old, synth, startup, changes (MOESIM_FLUID_CHANGES=1 on the 256- and 512-GPU layers: per
+#   event, links whose fair level changes, flows whose bottleneck changes, the fan-out a level change
+#   needs and its oracle CPU time; prints the solver's own lines; run it alone), approx (--fluid-merge against exact: prints its own table; run it
 #   alone), threads (--threads 1 and 2 on a multi-layer trace: prints its own table; run it alone;
 #   MOESIM_BENCH_THREADS sets the counts, default "1 2"; a count of 1 passes no --threads, so an
 #   older build runs it too), ep1024, ep16384, preset16384 (default: startup synth zipf256 zipf1024
@@ -134,6 +136,8 @@ PY
 if [[ " ${cases[*]} " == *" threads "* ]]; then
   echo "| workload | threads | command wall s | simulation wall s | simulation CPU s | peak RSS MB | speed-up | results identical to the first row |"
   echo "|---|---|---|---|---|---|---|---|"
+elif [[ " ${cases[*]} " == *" changes "* ]]; then
+  :  # prints the solver's own lines
 elif [[ " ${cases[*]} " == *" approx"* ]]; then
   echo "| workload | --fluid-merge | exact P99 dispatch / combine / layer | error dispatch / combine / layer | sim CPU s | sim peak RSS MB | solves | speed-up |"
   echo "|---|---|---|---|---|---|---|---|"
@@ -162,6 +166,15 @@ for c in "${cases[@]}"; do
       replay "Zipf 1024 GPUs fat-tree-1024-3tier, 1 layer" "$(synth_trace 1024 1 1)" 1024 fat-tree-1024-3tier --redundant-experts 768 ;;
     zipf1024-old)
       MOESIM_FLUID_FULL_SOLVE=1 replay "same, full re-solve at every event" "$(synth_trace 1024 1 1)" 1024 fat-tree-1024-3tier --redundant-experts 768 ;;
+    changes)  # what a solver storing rates per bottleneck link would have to do (sim/README.md)
+      for spec in "256 fat-tree-256 0" "512 fat-tree-1024-3tier 256"; do
+        read -r gpus platform redundant <<<"$spec"
+        echo "## Zipf $gpus GPUs $platform, 1 layer"
+        ( ulimit -t "$cap_s"; MOESIM_FLUID_CHANGES=1 "$moesim" replay --trace "$(synth_trace "$gpus" 1 1)" --gpus "$gpus" \
+            --platform "$platform" --placement eplb --redundant-experts "$redundant" --engine fluid --no-balanced --quiet \
+            2>&1 >/dev/null | awk '/changes per event/ {skip = /so far/} !skip' ) || echo "exit $? (CPU cap ${cap_s} s?)"
+      done
+      ;;
     approx)  # --fluid-merge against the exact engine (this case prints its own table)
       approx_rows "Zipf 64 GPUs, 64 experts, switch:64" "$(synth_trace_e 64 64)" 64 switch:64
       approx_rows "Zipf 64 GPUs, 256 experts, switch:64" "$(synth_trace_e 64 256)" 64 switch:64

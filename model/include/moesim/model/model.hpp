@@ -26,9 +26,13 @@ class NonFiniteError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// --device auto: the layers fill each GPU's free memory in order, the rest go to the CPU.
+inline constexpr const char* kAutoDevice = "auto";
+
 struct LoadOptions {
   // cpu, cuda, cuda:N, or a list such as "cuda:0,cuda:1" that splits the decoder layers into
-  // consecutive blocks, one per device (for checkpoints larger than one GPU).
+  // consecutive blocks, one per device (for checkpoints larger than one GPU), or auto (kAutoDevice:
+  // consecutive blocks sized by each device's free memory, the CPU last).
   std::string device = "cpu";
   std::string dtype = "float32";  // float32, bfloat16, float16
   // MXFP4 experts (gpt-oss): "dequantize" to dtype on load, or "keep" them quantized in memory and
@@ -82,6 +86,8 @@ class MoeModel {
 
   const ModelConfig& config() const;
   const LoadOptions& options() const;
+  // Where the decoder layers live: "layers 0-11 on cuda:0, 12-35 on cpu".
+  std::string placement() const;
   // Sequences of token ids (each non-empty, ids < vocab_size), run as one left-padded batch.
   // want_logits = false skips the LM head (routing capture needs none) and leaves logits empty.
   ForwardResult forward(const std::vector<std::vector<std::int32_t>>& sequences, RoutingHook* hook = nullptr,

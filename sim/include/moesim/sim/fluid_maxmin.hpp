@@ -27,7 +27,7 @@
 // the rounds (per round, each link it touched: remaining before, usage and unfixed-count changes),
 // rolls back to that round, patches the arriving / leaving flows' usage in and out and fills again
 // from there: the same rounds a full re-solve would run, without re-running the unchanged prefix.
-// Only flows whose rate changed get a new completion time (an event heap). A full solve from scratch
+// Only flows whose rate changed (by more than rounding: 1e-13 relative) get a new completion time (an event heap). A full solve from scratch
 // runs whenever the incremental work since the last one exceeds four full solves', which also bounds
 // the rounding drift of the undone usage sums. set_incremental(false) re-solves every flow at every
 // event (the reference the incremental answer is tested against).
@@ -177,6 +177,33 @@ class FluidMaxMin {
   std::vector<LogEntry> log_;
   std::uint64_t work_since_full_ = 0;
   bool force_full_ = true;
+  // Diagnostic (MOESIM_FLUID_CHANGES=1, fluid_maxmin_changes.cpp): per event, the saturated links whose
+  // level changed, the flows whose bottleneck link changed, the fan-out a level change needs. Off by
+  // default; its arrays are allocated only when on.
+  struct ChangesEvent {
+    std::uint32_t active_elements, saturated_links, rounds, rounds_rerun;
+    std::uint32_t links_level_changed, links_newly_saturated, links_unsaturated;
+    std::uint32_t flows_bottleneck_changed, flows_on_changed_level;
+    std::uint64_t rates_changed, fan_out_later_flow_pairs, fan_out_later_link_pairs;
+    std::uint64_t fan_out_unsaturated_flow_pairs, fan_out_unsaturated_link_pairs;
+  };
+  void diag_after_solve(std::size_t rounds_kept);
+  void diag_count_level_changes(ChangesEvent& e);
+  void diag_count_fan_out(ChangesEvent& e, std::size_t rounds_kept);
+  void diag_print(bool clear);
+  void time_oracle_fan_out();
+  bool diag_ = false;
+  std::vector<std::uint32_t> flow_bottleneck_, flow_bottleneck_prev_;  // the link that fixed the flow
+  std::vector<std::uint32_t> link_saturated_round_, round_ties_begin_, ties_log_;
+  std::vector<double> link_level_, link_level_prev_;  // NaN: not saturated
+  std::vector<std::uint32_t> diag_saturated_, diag_saturated_prev_, diag_is_saturated_, diag_level_changed_;
+  std::uint32_t diag_stamp_ = 0;
+  std::vector<std::uint64_t> diag_later_pairs_, diag_unsaturated_pairs_;  // (link << 32 | bottleneck)
+  std::vector<std::uint32_t> diag_moved_;
+  std::vector<double> diag_scratch_, diag_weights_;
+  double diag_oracle_flow_cpu_s_ = 0, diag_oracle_pair_cpu_s_ = 0;
+  std::vector<ChangesEvent> diag_events_;
+  std::uint64_t diag_rates_changed_before_ = 0;
 };
 
 }  // namespace moesim::sim

@@ -1,0 +1,32 @@
+#pragma once
+// Fused GPU kernels for the memory-bound steps of the forward pass (model/src/cuda/, compiled where
+// the GPU build finds nvcc; fused_ops_none.cpp elsewhere). Each kernel reads its inputs once and
+// writes its output once where the ATen sequence it replaces in layers.cpp makes 3–7 passes over
+// memory, and it rounds to the tensor's dtype at every step where that sequence does, so its bits
+// are the sequence's bits:
+//   silu_mul  silu(gate) ⊙ up                       (at::silu, then at::mul)
+//   rope      x ⊙ cos + rotate_half(x) ⊙ sin        (layers::apply_rope, rot_dim = head dim)
+//   rms_norm  w ⊙ (x · rsqrt(mean(x²) + eps))       (layers::rms_norm)
+// except rms_norm's sum of squares, which is reduced in another order (float32), so its output can
+// differ from ATen's in the last bit. Internal to model/ (includes ATen).
+#include <ATen/ATen.h>
+
+namespace moesim::model::fused {
+
+// Whether the kernels can run on x: this build has them, x is on a CUDA device, its dtype is
+// float32, float16 or bfloat16, and no gradient is recorded (inference or no-grad mode: the kernels
+// have no backward). Callers fall back to the ATen sequence otherwise.
+bool applies(const at::Tensor& x);
+
+// gate, up: the same shape, contiguous → silu(gate) ⊙ up, contiguous.
+at::Tensor silu_mul(const at::Tensor& gate, const at::Tensor& up);
+
+// x (B, heads, S, d) with stride 1 along d (any other strides: q and k are transposed views);
+// cos, sin (B, S, d) contiguous, x's dtype → x rotated in the "halves" layout, x's memory layout.
+at::Tensor rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin);
+
+// x (..., n) contiguous, weight (n) of x's dtype → weight ⊙ (x / sqrt(mean(x²) + eps)) with the
+// normalised x rounded to x's dtype before the weight multiplies it (transformers' RMSNorm).
+at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps);
+
+}  // namespace moesim::model::fused
