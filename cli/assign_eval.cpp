@@ -37,7 +37,7 @@ constexpr double kCombineBytesPerValue = 2.0;
 
 struct Args {
   std::string model, dataset, ids_file, data_dir, tokenizer, strategy_file, platform = "cluster:2:4", out = "assign_eval";
-  std::string device = "cpu", dtype = "float32", algorithm = "direct";
+  std::string device = "cpu", dtype = "float32", mxfp4 = "dequantize", algorithm = "direct";
   std::vector<std::string> strategies;
   std::uint64_t tokens = 16384;
   int batch = 8, seq = 256, lambada = 0, ep_gpus = 0, hidden_size = 0;
@@ -162,7 +162,7 @@ int run(const Args& a) {
   c.max_tokens = a.tokens;
   c.batch = a.batch;
   c.seq_len = a.seq;
-  c.load = {a.device, a.dtype};
+  c.load = {a.device, a.dtype, a.mxfp4};
   c.created_by = cli::invocation();
   std::vector<model::LastWordExample> lambada;  // the examples eval-ppl scores (none skipped)
   if (a.lambada > 0) lambada = model::lambada_examples(*tokenizer, data_dir, static_cast<std::size_t>(a.lambada));
@@ -260,6 +260,7 @@ void register_command(cli::Commands& commands, CLI::App& app) {
   cmd->add_option("--ep-gpus", a->ep_gpus, "GPUs the experts are spread over (0 = all of the platform)")->check(cli::non_negative<decltype(a->ep_gpus)>())->capture_default_str();
   cmd->add_option("--device", a->device, "cpu | cuda | cuda:N")->capture_default_str();
   cmd->add_option("--dtype", a->dtype, "float32 | bfloat16 | float16")->capture_default_str();
+  cmd->add_option("--mxfp4", a->mxfp4, model::kMxfp4OptionHelp)->capture_default_str();
   cmd->add_option("-o,--out", a->out, "Directory for traces and assign_eval.{csv,json,txt}")->capture_default_str();
   cli::add_json_flag(cmd, a->json);
   cli::add_quiet_flag(cmd, a->quiet);

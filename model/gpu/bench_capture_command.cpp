@@ -17,8 +17,10 @@
 namespace moesim::model {
 namespace {
 
+constexpr double kBytesPerGB = 1e9;
+
 struct BenchArgs {
-  std::string model, device = "cuda", dtype = "bfloat16", ids_file;
+  std::string model, device = "cuda", dtype = "bfloat16", mxfp4 = "dequantize", ids_file;
   std::uint64_t tokens = 65536;
   int batch = 8, seq = 2048, warmup_steps = 2, repeats = 3;
   std::uint32_t seed = 0;
@@ -28,7 +30,7 @@ struct BenchArgs {
 int run_bench(const BenchArgs& a) {
   if (a.repeats < 1 || a.warmup_steps < 0) throw InputError("--repeats must be ≥ 1 and --warmup-steps ≥ 0");
   auto load_start = std::chrono::steady_clock::now();
-  auto model = MoeModel::load(a.model, {a.device, a.dtype});
+  auto model = MoeModel::load(a.model, {a.device, a.dtype, a.mxfp4});
   const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - load_start).count();
   CaptureOptions o;
   o.model_dir = a.model;
@@ -59,15 +61,18 @@ int run_bench(const BenchArgs& a) {
   }
   std::sort(rates.begin(), rates.end());
   const double median = rates[rates.size() / 2];
+  const double expert_GB = static_cast<double>(model->routed_expert_bytes()) / kBytesPerGB;
   if (a.json) {
-    cli::print_json({{"model", a.model}, {"device", a.device}, {"dtype", a.dtype}, {"batch", a.batch},
-                     {"seq", a.seq}, {"tokens", s.tokens}, {"moe_layers", s.moe_layers}, {"repeats", a.repeats},
-                     {"tokens_per_s", rates}, {"median_tokens_per_s", median}, {"load_s", load_s},
-                     {"placement", model->placement()}, {"routing_rows", rows}});
+    cli::print_json({{"model", a.model}, {"device", a.device}, {"dtype", a.dtype}, {"mxfp4", a.mxfp4},
+                     {"batch", a.batch}, {"seq", a.seq}, {"tokens", s.tokens}, {"moe_layers", s.moe_layers},
+                     {"repeats", a.repeats}, {"tokens_per_s", rates}, {"median_tokens_per_s", median},
+                     {"load_s", load_s}, {"placement", model->placement()}, {"routing_rows", rows},
+                     {"routed_expert_GB", expert_GB}});
   } else {
     fmt::print("moesim capture loop: {} ({} MoE layers), {} {}, batch {} x seq {}: {} tokens, median {:.0f} tokens/s "
-               "over {} repeats (load {:.2f} s)\n",
-               a.model, s.moe_layers, a.device, a.dtype, a.batch, a.seq, s.tokens, median, a.repeats, load_s);
+               "over {} repeats (load {:.2f} s; routed experts {:.2f} GB, --mxfp4 {})\n",
+               a.model, s.moe_layers, a.device, a.dtype, a.batch, a.seq, s.tokens, median, a.repeats, load_s,
+               expert_GB, a.mxfp4);
   }
   return kExitOk;
 }
@@ -87,6 +92,7 @@ void register_bench_capture_command(cli::Commands& commands, CLI::App& app) {
   cmd->add_option("--seq", a->seq, "Tokens per sequence")->capture_default_str();
   cmd->add_option("--device", a->device, "cpu | cuda | cuda:N | cuda:0,cuda:1,... | auto (layers fill each GPU's free memory in order, the rest on the CPU)")->capture_default_str();
   cmd->add_option("--dtype", a->dtype, "float32 | bfloat16 | float16")->capture_default_str();
+  cmd->add_option("--mxfp4", a->mxfp4, kMxfp4OptionHelp)->capture_default_str();
   cmd->add_option("--warmup-steps", a->warmup_steps, "Untimed steps first")->capture_default_str();
   cmd->add_option("--repeats", a->repeats, "Timed passes (the median is reported)")->capture_default_str();
   cmd->add_option("--seed", a->seed, "Seed of the random ids")->capture_default_str();

@@ -13,7 +13,8 @@ namespace moesim::model {
 namespace {
 
 struct CaptureArgs {
-  std::string model, ids_file, dataset, data_dir, tokenizer, out, device = "cpu", dtype = "float32", strategy = "topk";
+  std::string model, ids_file, dataset, data_dir, tokenizer, out, device = "cpu", dtype = "float32", mxfp4 = "dequantize",
+              strategy = "topk";
   std::uint64_t tokens = 0;
   int batch = 8, seq = 512;
   bool router_probs = false, json = false, quiet = false;
@@ -42,7 +43,7 @@ int run_capture(const CaptureArgs& a) {
   o.max_tokens = a.tokens;
   o.batch = a.batch;
   o.seq_len = a.seq;
-  o.load = {a.device, a.dtype};
+  o.load = {a.device, a.dtype, a.mxfp4};
   o.router_probs = a.router_probs;
   o.out = a.out;
   o.created_by = cli::invocation();
@@ -83,6 +84,7 @@ void register_capture_command(cli::Commands& commands, CLI::App& app) {
   cmd->add_option("--seq", a->seq, "Tokens per sequence")->check(cli::positive<decltype(a->seq)>())->capture_default_str();
   cmd->add_option("--device", a->device, "cpu | cuda | cuda:N | cuda:0,cuda:1,... (layers split over the devices in consecutive blocks) | auto (layers fill each GPU's free memory in order, the rest on the CPU)")->capture_default_str();
   cmd->add_option("--dtype", a->dtype, "float32 | bfloat16 | float16")->capture_default_str();
+  cmd->add_option("--mxfp4", a->mxfp4, kMxfp4OptionHelp)->capture_default_str();
   cmd->add_option("--strategy", a->strategy, "Assignment strategy NAME[:key=value,...] (moesim assign-eval --help lists them)")->capture_default_str();
   cmd->add_flag("--router-probs", a->router_probs, "Also record full router probabilities (tokens x experts)");
   cmd->add_option("-o,--out", a->out, "Output trace file (.h5)")->required();

@@ -66,6 +66,12 @@ class DeepseekV3 final : public Network {
     return layers::linear(x, ends_.lm_head).to(at::kFloat);                     // (B, S, V)
   }
 
+  std::int64_t routed_expert_bytes() const override {
+    std::int64_t bytes = 0;
+    for (const LayerWeights& L : layers_) bytes += L.experts.bytes();
+    return bytes;
+  }
+
  private:
   at::Tensor attention(const at::Tensor& x, const MlaWeights& w, const layers::RopeTables& rope,
                        const at::Tensor& bias) const {

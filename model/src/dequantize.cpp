@@ -21,8 +21,9 @@ float e4m3_value(unsigned bits) {
   return sign * std::ldexp(1.0f + static_cast<float>(mantissa) / 8.0f, static_cast<int>(exponent) - kE4m3ExponentBias);
 }
 
+// int32 indices: a quarter of int64's bytes for a temporary as large as the weight.
 at::Tensor lookup(const at::Tensor& table, const at::Tensor& codes) {
-  return table.to(codes.device()).index_select(0, codes.flatten().to(at::kLong)).view(codes.sizes());
+  return table.to(codes.device()).index_select(0, codes.flatten().to(at::kInt)).view(codes.sizes());
 }
 
 }  // namespace
@@ -51,15 +52,23 @@ at::Tensor dequantize_fp8_blocks(const at::Tensor& bits, const at::Tensor& scale
 at::Tensor dequantize_mxfp4(const at::Tensor& blocks, const at::Tensor& scales) {
   static const at::Tensor e2m1 = at::tensor(
       std::vector<float>{0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f, -0.0f, -0.5f, -1.0f, -1.5f, -2.0f, -3.0f, -4.0f, -6.0f});
-  at::Tensor low = lookup(e2m1, at::bitwise_and(blocks, 0x0F));           // (..., R, G, 16): values 0, 2, 4, ...
-  at::Tensor high = lookup(e2m1, at::bitwise_right_shift(blocks, 4));      // values 1, 3, 5, ...
-  at::Tensor values = at::stack({low, high}, -1).flatten(-2);             // (..., R, G, 32)
+  // The nibbles as uint8 codes first and one lookup after: the float32 temporaries are the result's
+  // size once, not three times (this runs per expert and forward pass under --mxfp4 keep).
+  at::Tensor codes = at::stack({at::bitwise_and(blocks, 0x0F), at::bitwise_right_shift(blocks, 4)}, -1)
+                         .flatten(-2);                                    // (..., R, G, 32) low nibble first
   at::Tensor exponent = scales.to(at::kInt) - kE8m0Bias;                   // (..., R, G)
-  values = at::ldexp(values, exponent.unsqueeze(-1));                     // × 2^exponent, exact
+  at::Tensor values = at::ldexp(lookup(e2m1, codes), exponent.unsqueeze(-1));  // × 2^exponent, exact
   auto shape = blocks.sizes().vec();
   shape.pop_back();
   shape.back() *= kMxfp4BlockValues;
   return values.reshape(shape);                                           // (..., R, 32·G)
+}
+
+at::Tensor dequantize_mxfp4_expert(const at::Tensor& blocks, const at::Tensor& scales, std::int64_t e,
+                                   at::ScalarType dtype) {
+  const std::int64_t rows = blocks.size(1), cols = blocks.size(2) * kMxfp4BlockValues;
+  at::Tensor out = at::empty({cols, rows}, blocks.options().dtype(dtype));  // (in, out)
+  return out.copy_(dequantize_mxfp4(blocks[e], scales[e]).transpose(0, 1));
 }
 
 }  // namespace moesim::model

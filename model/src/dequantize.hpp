@@ -24,7 +24,14 @@ at::Tensor fp8_e4m3_to_float(const at::Tensor& bits);
 // bits (rows, cols) uint8, scale_inv (⌈rows/br⌉, ⌈cols/bc⌉) float → (rows, cols) float32.
 at::Tensor dequantize_fp8_blocks(const at::Tensor& bits, const at::Tensor& scale_inv, int block_rows, int block_cols);
 
-// blocks (..., R, G, 16) uint8, scales (..., R, G) uint8 → (..., R, 32·G) float32.
+// blocks (..., R, G, 16) uint8, scales (..., R, G) uint8 → (..., R, 32·G) float32. Device-side
+// ATen ops only (CPU or CUDA), on any slice (one expert of a stack).
 at::Tensor dequantize_mxfp4(const at::Tensor& blocks, const at::Tensor& scales);
+
+// Expert e of a stack kept quantized (--mxfp4 keep): blocks (E, R, G, 16), scales (E, R, G) → (32·G, R)
+// in `dtype`, contiguous, i.e. transposed to transformers' (in, out) layout exactly as the loader
+// dequantizes the whole stack, so that a forward pass sees the same tensor either way.
+at::Tensor dequantize_mxfp4_expert(const at::Tensor& blocks, const at::Tensor& scales, std::int64_t e,
+                                   at::ScalarType dtype);
 
 }  // namespace moesim::model

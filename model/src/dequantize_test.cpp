@@ -65,3 +65,22 @@ TEST_CASE("mxfp4: low nibble first, e8m0 scale 2^(s-127)") {
   CHECK(q.sizes() == at::IntArrayRef({1, 1, 32}));
   CHECK(q[0][0][1].item<float>() == 0.25f);
 }
+
+TEST_CASE("mxfp4: expert e alone equals slice e of the whole stack, transposed, in any dtype") {
+  // Random bytes over the whole code range, scales around 2^0 (121..133) and the extremes 0 and 254.
+  constexpr int64_t E = 3, R = 5, G = 2;
+  at::manual_seed(7);
+  at::Tensor blocks = at::randint(0, 256, {E, R, G, kMxfp4BlockBytes}, at::kByte);
+  at::Tensor scales = at::randint(121, 134, {E, R, G}, at::kByte);
+  scales[1][0][0] = 0;
+  scales[2][4][1] = 254;
+  at::Tensor all = dequantize_mxfp4(blocks, scales);  // (E, R, 32·G)
+  for (at::ScalarType dtype : {at::kFloat, at::kBFloat16})
+    for (int64_t e = 0; e < E; ++e) {
+      at::Tensor one = dequantize_mxfp4_expert(blocks, scales, e, dtype);  // (32·G, R)
+      CHECK(one.sizes() == at::IntArrayRef({G * kMxfp4BlockValues, R}));
+      CHECK(one.is_contiguous());
+      CHECK(one.scalar_type() == dtype);
+      CHECK(at::equal(one, all[e].transpose(0, 1).to(dtype)));
+    }
+}

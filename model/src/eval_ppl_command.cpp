@@ -9,6 +9,7 @@
 #include "moesim/common/error.hpp"
 #include "moesim/common/progress.hpp"
 #include "moesim/model/datasets.hpp"
+#include "moesim/model/model.hpp"
 #include "moesim/model/tokenizer.hpp"
 #include "perplexity.hpp"
 #include "train_data.hpp"
@@ -19,7 +20,7 @@ namespace moesim::model {
 namespace {
 
 struct EvalOptions {
-  std::string model, tokenizer, dataset = "wikitext2:test", data_dir, device = "cpu", dtype = "float32", out;
+  std::string model, tokenizer, dataset = "wikitext2:test", data_dir, device = "cpu", dtype = "float32", mxfp4 = "dequantize", out;
   int seq = 1024, stride = 512, batch = 4;
   std::size_t max_docs = 0, max_examples = 0, max_tokens = 0;
   bool json = false, quiet = false;
@@ -37,7 +38,7 @@ std::string no_scored_tokens(const std::string& dataset, std::size_t stream_toke
 
 int run_eval(const EvalOptions& o) {
   const std::filesystem::path data_dir = o.data_dir.empty() ? default_data_dir() : std::filesystem::path(o.data_dir);
-  LoadedNetwork net = load_network(o.model, o.device, o.dtype, /*trainable=*/false);
+  LoadedNetwork net = load_network(o.model, o.device, o.dtype, /*trainable=*/false, o.mxfp4);
   std::unique_ptr<Tokenizer> tokenizer;
   if (o.dataset.rfind("ids:", 0) != 0) tokenizer = load_tokenizer(o.tokenizer.empty() ? o.model : o.tokenizer);
   at::NoGradGuard no_grad;
@@ -101,6 +102,7 @@ void register_eval_ppl_command(cli::Commands& commands, CLI::App& app) {
   cmd->add_option("--batch", o->batch, "Windows (or LAMBADA examples) per forward pass")->check(cli::positive<decltype(o->batch)>())->capture_default_str();
   cmd->add_option("--device", o->device, "cpu, cuda or cuda:N")->capture_default_str();
   cmd->add_option("--dtype", o->dtype, "float32, bfloat16 or float16")->capture_default_str();
+  cmd->add_option("--mxfp4", o->mxfp4, kMxfp4OptionHelp)->capture_default_str();
   cmd->add_option("--max-docs", o->max_docs, "C4: only the first N documents (0: all)")->check(cli::non_negative<decltype(o->max_docs)>());
   cmd->add_option("--max-examples", o->max_examples, "LAMBADA: only the first N examples (0: all)")->check(cli::non_negative<decltype(o->max_examples)>());
   cmd->add_option("--max-tokens", o->max_tokens, "WikiText-2, C4, text, ids: only the first N tokens of the stream (0: all)")->check(cli::non_negative<decltype(o->max_tokens)>());

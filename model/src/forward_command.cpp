@@ -15,7 +15,7 @@ namespace moesim::model {
 namespace {
 
 struct ForwardArgs {
-  std::string model, out, device = "cpu", dtype = "float32";
+  std::string model, out, device = "cpu", dtype = "float32", mxfp4 = "dequantize";
   std::vector<std::string> ids;
   bool json = false;
 };
@@ -33,7 +33,7 @@ std::span<const std::byte> bytes(const std::vector<T>& v) {
 int run_forward(const ForwardArgs& a) {
   std::vector<std::vector<std::int32_t>> sequences;
   for (std::size_t i = 0; i < a.ids.size(); ++i) sequences.push_back(parse_id_list(a.ids[i], fmt::format("--ids #{}", i + 1)));
-  auto model = MoeModel::load(a.model, {a.device, a.dtype});
+  auto model = MoeModel::load(a.model, {a.device, a.dtype, a.mxfp4});
   KeepRouting routing;
   auto start = std::chrono::steady_clock::now();
   ForwardResult out = model->forward(sequences, &routing);
@@ -93,6 +93,7 @@ void register_forward_command(cli::Commands& commands, CLI::App& app) {
       ->required();
   cmd->add_option("--device", a->device, "cpu | cuda | cuda:N | cuda:0,cuda:1,... (layers split over the devices in consecutive blocks) | auto (layers fill each GPU's free memory in order, the rest on the CPU)")->capture_default_str();
   cmd->add_option("--dtype", a->dtype, "float32 | bfloat16 | float16")->capture_default_str();
+  cmd->add_option("--mxfp4", a->mxfp4, kMxfp4OptionHelp)->capture_default_str();
   cli::add_json_flag(cmd, a->json);
 }
 

@@ -126,6 +126,12 @@ class GqaMoe final : public Network {
     return out;
   }
 
+  std::int64_t routed_expert_bytes() const override {
+    std::int64_t bytes = 0;
+    for (const LayerWeights& L : layers_) bytes += L.moe.experts.bytes() + L.moe.fused.bytes();
+    return bytes;
+  }
+
  private:
   // A sublayer's output before the residual add: × residual_multiplier (Granite; 1 elsewhere).
   at::Tensor residual(const at::Tensor& out) const {
@@ -220,11 +226,12 @@ class GqaMoe final : public Network {
 
   // gpt-oss's experts under <prefix> ("model.layers.N.mlp.experts"), as transformers holds them:
   // gate_up_proj (E, H, 2I) gate/up interleaved, down_proj (E, I, H), and their biases. The one
-  // place these tensors are read (MXFP4 checkpoints dequantize into the same shapes here).
+  // place these tensors are read (MXFP4 checkpoints dequantize into the same shapes here, or stay
+  // quantized under --mxfp4 keep).
   layers::FusedExpertWeights load_fused_experts(WeightLoader& w, const std::string& prefix) const {
     const int E = c_.num_experts, H = c_.hidden_size, I = c_.moe_intermediate_size;
-    return {w.get(prefix + ".gate_up_proj", {E, H, 2 * I}), w.get(prefix + ".gate_up_proj_bias", {E, 2 * I}),
-            w.get(prefix + ".down_proj", {E, I, H}), w.get(prefix + ".down_proj_bias", {E, H})};
+    return {w.expert_matrices(prefix + ".gate_up_proj", {E, H, 2 * I}), w.get(prefix + ".gate_up_proj_bias", {E, 2 * I}),
+            w.expert_matrices(prefix + ".down_proj", {E, I, H}), w.get(prefix + ".down_proj_bias", {E, H})};
   }
 
   void load(WeightLoader& w) {

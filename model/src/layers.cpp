@@ -10,6 +10,8 @@
 #include <numbers>
 #include <vector>
 
+#include "dequantize.hpp"
+
 namespace moesim::model::layers {
 
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
@@ -341,14 +343,34 @@ at::Tensor moe_experts(const at::Tensor& x, const Routing& routing, const Expert
   });
 }
 
+at::Tensor ExpertMatrices::expert(std::int64_t e) const {
+  return quantized() ? dequantize_mxfp4_expert(blocks, scales, e, dtype) : dense[e];
+}
+
+namespace {
+std::int64_t bytes_of(const at::Tensor& t) {
+  return t.defined() ? t.numel() * static_cast<std::int64_t>(t.element_size()) : 0;
+}
+}  // namespace
+
+std::int64_t ExpertMatrices::bytes() const { return bytes_of(dense) + bytes_of(blocks) + bytes_of(scales); }
+
+std::int64_t ExpertWeights::bytes() const { return bytes_of(gate) + bytes_of(up) + bytes_of(down); }
+
+std::int64_t FusedExpertWeights::bytes() const {
+  return gate_up.bytes() + bytes_of(gate_up_bias) + down.bytes() + bytes_of(down_bias);
+}
+
 at::Tensor clamped_swiglu_experts(const at::Tensor& x, const Routing& routing, const FusedExpertWeights& w,
                                   double alpha, double limit) {
-  return dispatch_experts(x, routing, w.gate_up.size(0), GateAt::kOutput, [&](int64_t e, const at::Tensor& block) {
-    at::Tensor gate_up = at::matmul(block, w.gate_up[e]) + w.gate_up_bias[e];             // (n_e, 2I)
+  // Quantized experts (--mxfp4 keep) decode here, one at a time, only those that receive tokens:
+  // memory holds the MXFP4 bytes plus one expert's gate_up and down in the model dtype.
+  return dispatch_experts(x, routing, w.gate_up.num_experts(), GateAt::kOutput, [&](int64_t e, const at::Tensor& block) {
+    at::Tensor gate_up = at::matmul(block, w.gate_up.expert(e)) + w.gate_up_bias[e];    // (n_e, 2I)
     at::Tensor gate = gate_up.slice(-1, 0, gate_up.size(-1), 2).clamp_max(limit);         // (n_e, I) even columns
     at::Tensor up = gate_up.slice(-1, 1, gate_up.size(-1), 2).clamp(-limit, limit);       // (n_e, I) odd columns
     at::Tensor glu = gate * at::sigmoid(gate * alpha);                                    // (n_e, I)
-    return at::matmul((up + 1) * glu, w.down[e]) + w.down_bias[e];                        // (n_e, H)
+    return at::matmul((up + 1) * glu, w.down.expert(e)) + w.down_bias[e];                 // (n_e, H)
   });
 }
 

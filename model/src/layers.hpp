@@ -10,6 +10,7 @@
 
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "moesim/model/config.hpp"
 
@@ -80,6 +81,7 @@ at::Tensor swiglu(const at::Tensor& x, const MlpWeights& w);
 // Routed experts stacked along a leading expert axis.
 struct ExpertWeights {
   at::Tensor gate, up, down;  // (E, I, H), (E, I, H), (E, H, I)
+  std::int64_t bytes() const;  // held in memory
 };
 
 // The routing decision of one MoE layer for T tokens.
@@ -138,12 +140,31 @@ enum class GateAt { kOutput, kInput };
 at::Tensor moe_experts(const at::Tensor& x, const Routing& routing, const ExpertWeights& w,
                        GateAt gate_at = GateAt::kOutput);
 
+// A stack of E expert matrices (E, in, out), either as floats in the model dtype or, under --mxfp4
+// keep, as the checkpoint's MXFP4 bytes (blocks (E, out, in/32, 16), scales (E, out, in/32), uint8)
+// of which an expert is dequantized only when it receives tokens, right before its matmul.
+struct ExpertMatrices {
+  ExpertMatrices() = default;
+  explicit ExpertMatrices(at::Tensor dense_experts) : dense(std::move(dense_experts)) {}
+  at::Tensor dense;                   // (E, in, out); undefined when quantized
+  at::Tensor blocks, scales;          // MXFP4 as stored; undefined when dense
+  at::ScalarType dtype = at::kFloat;  // what the quantized experts decode to (the model dtype)
+  bool defined() const { return dense.defined() || blocks.defined(); }
+  bool quantized() const { return blocks.defined(); }
+  std::int64_t num_experts() const { return quantized() ? blocks.size(0) : dense.size(0); }
+  // Expert e's (in, out) matrix in the model dtype: a view of `dense`, or a fresh dequantized copy.
+  at::Tensor expert(std::int64_t e) const;
+  // Bytes held in memory (blocks + scales when quantized).
+  std::int64_t bytes() const;
+};
+
 // gpt-oss's experts as transformers stores them, fused and biased.
 struct FusedExpertWeights {
-  at::Tensor gate_up;       // (E, H, 2I) gate and up interleaved along the last axis: gate 0::2, up 1::2
+  ExpertMatrices gate_up;   // (E, H, 2I) gate and up interleaved along the last axis: gate 0::2, up 1::2
   at::Tensor gate_up_bias;  // (E, 2I), interleaved the same way
-  at::Tensor down;          // (E, I, H)
+  ExpertMatrices down;      // (E, I, H)
   at::Tensor down_bias;     // (E, H)
+  std::int64_t bytes() const;  // held in memory, biases included
 };
 // The same dispatch with GptOssExperts' clamped SwiGLU per expert:
 //   gate_up = x · gate_up[e] + b;  gate = min(gate, limit);  up = clamp(up, −limit, limit)

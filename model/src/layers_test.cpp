@@ -1,5 +1,6 @@
 // Building blocks on hand-worked cases: routers, masks, RoPE layout, and the vectorised expert
 // dispatch against a plain per-token loop.
+#include "dequantize.hpp"
 #include "layers.hpp"
 #include "network.hpp"
 #include "moesim/common/error.hpp"
@@ -347,8 +348,8 @@ TEST_CASE("clamped_swiglu_experts (gpt-oss): interleaved gate/up, biases, clamps
   // One expert, H = 2, I = 1: gate_up columns (gate, up) = ((4, 3), (1, -5)) for x = (1, 2):
   // gate = 4 + 6 + 0 = 10 → min(10, 7) = 7; up = 1 - 10 + 0.5 = -8.5 → clamp to -7.
   // out = ((up + 1) · gate · σ(1.702 · gate)) · down + b = -42 σ(11.914) · (1, 0.5) + (0.1, -0.2).
-  layers::FusedExpertWeights w{floats({4.f, 1.f, 3.f, -5.f}, {1, 2, 2}), floats({0.f, 0.5f}, {1, 2}),
-                               floats({1.f, 0.5f}, {1, 1, 2}), floats({0.1f, -0.2f}, {1, 2})};
+  layers::FusedExpertWeights w{layers::ExpertMatrices(floats({4.f, 1.f, 3.f, -5.f}, {1, 2, 2})), floats({0.f, 0.5f}, {1, 2}),
+                               layers::ExpertMatrices(floats({1.f, 0.5f}, {1, 1, 2})), floats({0.1f, -0.2f}, {1, 2})};
   layers::Routing routing{at::zeros({1, 1}, at::kLong), at::ones({1, 1}), {}, {}};
   at::Tensor out = layers::clamped_swiglu_experts(floats({1.f, 2.f}, {1, 2}), routing, w, 1.702, 7.0);
   const double glu = -42 / (1 + std::exp(-1.702 * 7));
@@ -360,19 +361,47 @@ TEST_CASE("clamped_swiglu_experts: sorted-block dispatch equals a per-token loop
   at::manual_seed(11);
   const int64_t T = 23, H = 6, I = 4, E = 5, k = 2;
   at::Tensor x = at::randn({T, H}) * 3;
-  layers::FusedExpertWeights w{at::randn({E, H, 2 * I}) * 2, at::randn({E, 2 * I}), at::randn({E, I, H}), at::randn({E, H})};
+  layers::FusedExpertWeights w{layers::ExpertMatrices(at::randn({E, H, 2 * I}) * 2), at::randn({E, 2 * I}),
+                               layers::ExpertMatrices(at::randn({E, I, H})), at::randn({E, H})};
   auto routing = layers::topk_softmax(at::randn({T, E}) * 3, static_cast<int>(k));
   at::Tensor fast = layers::clamped_swiglu_experts(x, routing, w, 1.702, 7.0);
   at::Tensor slow = at::zeros({T, H});
   for (int64_t t = 0; t < T; ++t)
     for (int64_t j = 0; j < k; ++j) {
       int64_t e = routing.expert_ids[t][j].item<int64_t>();
-      at::Tensor gu = at::matmul(x[t], w.gate_up[e]) + w.gate_up_bias[e];  // (2I)
+      at::Tensor gu = at::matmul(x[t], w.gate_up.expert(e)) + w.gate_up_bias[e];  // (2I)
       at::Tensor gate = gu.slice(0, 0, 2 * I, 2).clamp_max(7.0);
       at::Tensor up = gu.slice(0, 1, 2 * I, 2).clamp(-7.0, 7.0);
-      slow[t] += routing.gates[t][j] * (at::matmul((up + 1) * gate * at::sigmoid(1.702 * gate), w.down[e]) + w.down_bias[e]);
+      slow[t] += routing.gates[t][j] * (at::matmul((up + 1) * gate * at::sigmoid(1.702 * gate), w.down.expert(e)) + w.down_bias[e]);
     }
   CHECK(at::allclose(fast, slow, 1e-4, 1e-4));
+}
+
+TEST_CASE("clamped_swiglu_experts: MXFP4 experts decoded per expert give the dequantized stack's output bit for bit") {
+  // --mxfp4 keep: blocks (E, out, in/32, 16) and scales (E, out, in/32) as stored; the dense stack is
+  // what the loader's dequantize path builds, (E, in, out).
+  at::manual_seed(12);
+  const int64_t T = 19, H = 64, I = 32, E = 6, k = 2;
+  auto stored = [&](int64_t out, int64_t in) {
+    layers::ExpertMatrices q;
+    q.blocks = at::randint(0, 256, {E, out, in / kMxfp4BlockValues, kMxfp4BlockBytes}, at::kByte);
+    q.scales = at::randint(122, 128, {E, out, in / kMxfp4BlockValues}, at::kByte);
+    q.dtype = at::kFloat;
+    return q;
+  };
+  layers::FusedExpertWeights kept{stored(2 * I, H), at::randn({E, 2 * I}), stored(H, I), at::randn({E, H})};
+  layers::FusedExpertWeights dense = kept;
+  dense.gate_up = layers::ExpertMatrices(dequantize_mxfp4(kept.gate_up.blocks, kept.gate_up.scales).transpose(1, 2).contiguous());
+  dense.down = layers::ExpertMatrices(dequantize_mxfp4(kept.down.blocks, kept.down.scales).transpose(1, 2).contiguous());
+  CHECK(kept.gate_up.num_experts() == E);
+  CHECK(kept.bytes() * 3 < dense.bytes());
+  at::Tensor x = at::randn({T, H});
+  // Expert 3 receives no token (its logit far below): it is never decoded, and nothing changes.
+  at::Tensor logits = at::randn({T, E});
+  logits.select(1, 3).fill_(-100);
+  auto routing = layers::topk_softmax(logits, static_cast<int>(k));
+  CHECK(at::equal(layers::clamped_swiglu_experts(x, routing, kept, 1.702, 7.0),
+                  layers::clamped_swiglu_experts(x, routing, dense, 1.702, 7.0)));
 }
 
 TEST_CASE("rope_frequencies: longrope picks short or long factors by the batch's length, with their mscale") {

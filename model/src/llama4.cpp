@@ -87,6 +87,12 @@ class Llama4 final : public Network {
     return layers::linear(x, ends_.lm_head).to(at::kFloat);                          // (B, S, V)
   }
 
+  std::int64_t routed_expert_bytes() const override {
+    std::int64_t bytes = 0;
+    for (const LayerWeights& L : layers_) bytes += L.experts.bytes();
+    return bytes;
+  }
+
  private:
   Llama4Inputs inputs(const at::Tensor& ids, const at::Tensor& valid) const {
     Llama4Inputs in;

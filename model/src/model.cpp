@@ -33,6 +33,12 @@ at::ScalarType dtype_from_name(const std::string& name) {
   throw InputError(fmt::format("--dtype {}: expected float32, bfloat16 or float16", name));
 }
 
+Mxfp4Mode mxfp4_mode_from_name(const std::string& name) {
+  if (name == "dequantize") return Mxfp4Mode::kDequantize;
+  if (name == "keep") return Mxfp4Mode::kKeep;
+  throw InputError(fmt::format("--mxfp4 {}: expected dequantize or keep", name));
+}
+
 std::vector<at::Device> devices_from_list(const std::string& list) {
   auto parse_device = [](const std::string& name) {
     const std::string expected = fmt::format("--device {}: expected cpu, cuda or cuda:N", name);
@@ -57,10 +63,10 @@ std::vector<at::Device> devices_from_list(const std::string& list) {
 }
 
 std::unique_ptr<Network> build_network(const std::filesystem::path& dir, const ModelConfig& c, const Placement& placement,
-                                       at::ScalarType dtype) {
+                                       at::ScalarType dtype, Mxfp4Mode mxfp4) {
   const Architecture& architecture = find_architecture(c.model_type, dir / "config.json");
   Checkpoint checkpoint(dir);
-  WeightLoader weights(checkpoint, placement.layer.front(), dtype, c.quantization);
+  WeightLoader weights(checkpoint, placement.layer.front(), dtype, c.quantization, mxfp4);
   for (const auto& name : checkpoint.names()) {
     // Buffers some exporters save although they are recomputed (RoPE), and layers past the last
     // decoder layer that a forward pass never uses (DeepSeek's multi-token prediction).
@@ -164,8 +170,9 @@ std::unique_ptr<MoeModel> MoeModel::load(const std::filesystem::path& dir, const
   impl->options = options;
   impl->config = load_config(dir);
   const at::ScalarType dtype = dtype_from_name(options.dtype);
+  const Mxfp4Mode mxfp4 = mxfp4_mode_from_name(options.mxfp4);
   if (options.device == kAutoDevice) {
-    impl->placement = auto_placement(dir, impl->config, dtype, /*mxfp4_kept=*/false);
+    impl->placement = auto_placement(dir, impl->config, dtype, /*mxfp4_kept=*/mxfp4 == Mxfp4Mode::kKeep);
   } else {
     const std::vector<at::Device> devices = devices_from_list(options.device);
     if (static_cast<int>(devices.size()) > impl->config.num_layers)
@@ -177,9 +184,11 @@ std::unique_ptr<MoeModel> MoeModel::load(const std::filesystem::path& dir, const
     if (d.is_cpu() && dtype == at::kHalf)
       throw InputError("--dtype float16 needs a CUDA device; on CPU use bfloat16 or float32");
   c10::InferenceMode guard;
-  impl->network = build_network(dir, impl->config, impl->placement, dtype);
+  impl->network = build_network(dir, impl->config, impl->placement, dtype, mxfp4);
   return std::unique_ptr<MoeModel>(new MoeModel(std::move(impl)));
 }
+
+std::int64_t MoeModel::routed_expert_bytes() const { return impl_->network->routed_expert_bytes(); }
 
 ForwardResult MoeModel::forward(const std::vector<std::vector<std::int32_t>>& sequences, RoutingHook* hook,
                                bool want_logits) const {

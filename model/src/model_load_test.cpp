@@ -672,3 +672,71 @@ TEST_CASE("loading: a quantization_config the loader cannot follow is refused na
   says(block, "\"weight_block_size\": [16, 1e30]", "field 'weight_block_size'[1] = 1e+30 is outside");
   says(block, "\"weight_block_size\": \"16x16\"", "field 'weight_block_size' has the wrong type");
 }
+
+namespace {
+
+struct KeepRouting : RoutingHook {
+  std::vector<RoutingRecord> layers;
+  void on_routing(const RoutingRecord& r) override { layers.push_back(r); }
+};
+
+// Logits and every MoE layer's expert ids and gates of kSequences, bit for bit.
+void check_same_outputs(const MoeModel& a, const MoeModel& b) {
+  KeepRouting routing_a, routing_b;
+  ForwardResult out_a = a.forward(kSequences, &routing_a), out_b = b.forward(kSequences, &routing_b);
+  CHECK(out_a.logits == out_b.logits);
+  REQUIRE(routing_a.layers.size() == routing_b.layers.size());
+  for (std::size_t l = 0; l < routing_a.layers.size(); ++l) {
+    CHECK(routing_a.layers[l].expert_ids == routing_b.layers[l].expert_ids);
+    CHECK(routing_a.layers[l].gates == routing_b.layers[l].gates);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("--mxfp4 keep: gpt-oss experts stay MXFP4 in memory and give the dequantized model's outputs bit for bit") {
+  for (const std::string dtype : {"float32", "bfloat16"}) {
+    INFO(dtype);
+    auto dequantized = MoeModel::load(fixture("gpt_oss_mxfp4"), {"cpu", dtype, "dequantize"});
+    auto kept = MoeModel::load(fixture("gpt_oss_mxfp4"), {"cpu", dtype, "keep"});
+    check_same_outputs(*dequantized, *kept);
+    // 4.25 bits a value (e2m1 + one e8m0 scale per 32) against 16 or 32; the float biases are counted in both.
+    MESSAGE(dtype << ": routed experts " << kept->routed_expert_bytes() << " bytes kept, "
+                  << dequantized->routed_expert_bytes() << " dequantized");
+    CHECK(kept->routed_expert_bytes() * 3 < dequantized->routed_expert_bytes());
+  }
+}
+
+TEST_CASE("--mxfp4 keep: no effect on a checkpoint without MXFP4 tensors; other values refused") {
+  for (const std::string arch : {"gpt_oss", "mixtral", "qwen3_moe_fp8"}) {
+    INFO(arch);
+    auto dequantized = MoeModel::load(fixture(arch), {"cpu", "float32", "dequantize"});
+    auto kept = MoeModel::load(fixture(arch), {"cpu", "float32", "keep"});
+    check_same_outputs(*dequantized, *kept);
+    CHECK(kept->routed_expert_bytes() == dequantized->routed_expert_bytes());
+  }
+  CHECK(load_error(fixture("gpt_oss_mxfp4"), {"cpu", "float32", "nf4"}).find("--mxfp4 nf4: expected dequantize or keep") !=
+        std::string::npos);
+}
+
+TEST_CASE("--mxfp4 keep: MXFP4 tensors are checked as strictly as when dequantized") {
+  // A scale tensor of the wrong shape: the same one-line loader error either way.
+  fs::path dir = rewrite_fixture("gpt_oss_mxfp4", "mxfp4_bad_scales", [](std::vector<TensorToWrite>& t) {
+    for (auto& x : t)
+      if (x.name == "model.layers.1.mlp.experts.down_proj_scales") x.shape = {x.shape[0], x.shape[2], x.shape[1]};
+  });
+  const std::string dequantize_error = load_error(dir, {"cpu", "float32", "dequantize"});
+  CHECK(dequantize_error.find("model.layers.1.mlp.experts.down_proj_scales is [") != std::string::npos);
+  CHECK(load_error(dir, {"cpu", "float32", "keep"}) == dequantize_error);
+}
+
+TEST_CASE("loading: shards may be symbolic links to files elsewhere (a checkpoint split over two disks)") {
+  fs::path dir = rewrite_fixture("gpt_oss_mxfp4", "symlinked_shards", [](auto&) {}, 2);
+  fs::path elsewhere = scratch("symlinked_shards_elsewhere");
+  const std::string shard = "model-00002-of-00002.safetensors";
+  fs::rename(dir / shard, elsewhere / shard);
+  fs::create_symlink(elsewhere / shard, dir / shard);
+  auto single = MoeModel::load(fixture("gpt_oss_mxfp4"));
+  auto linked = MoeModel::load(dir, {"cpu", "float32", "keep"});
+  check_same_outputs(*single, *linked);
+}

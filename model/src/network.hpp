@@ -90,6 +90,10 @@ class Network {
   // Empty for architectures that cannot be trained yet.
   virtual std::vector<std::pair<std::string, at::Tensor>> named_weights() const { return {}; }
 
+  // Bytes the routed experts occupy in memory, over all layers and devices (MXFP4 kept quantized
+  // counts its blocks and scales): what --mxfp4 keep saves, and most of a large MoE's footprint.
+  virtual std::int64_t routed_expert_bytes() const = 0;
+
   // The one hook for assignment strategies (strategies/): where an architecture has taken its
   // router's top-k, it hands the choice to route(), which returns it unchanged without a strategy.
   void set_strategy(strategies::RoutingStrategy* strategy) { strategy_ = strategy; }
@@ -108,15 +112,17 @@ class Network {
   strategies::RoutingStrategy* strategy_ = nullptr;
 };
 
-// --dtype and --device as every command spells them, parsed in one place (model.cpp).
+// --dtype, --device and --mxfp4 as every command spells them, parsed in one place (model.cpp).
 at::ScalarType dtype_from_name(const std::string& name);              // float32, bfloat16, float16
 std::vector<at::Device> devices_from_list(const std::string& list);  // cpu, cuda, cuda:N, or a comma list
+Mxfp4Mode mxfp4_mode_from_name(const std::string& name);             // dequantize, keep
 
 // config.json's architecture (architectures.cpp) built from DIR's checkpoint on `placement` in
 // `dtype`: the one loader behind MoeModel::load and load_network. InputError listing every missing,
-// wrong-shaped or unexpected tensor.
+// wrong-shaped or unexpected tensor. `mxfp4`: MXFP4 experts dequantized on load or kept quantized.
 std::unique_ptr<Network> build_network(const std::filesystem::path& dir, const ModelConfig& config,
-                                       const Placement& placement, at::ScalarType dtype);
+                                       const Placement& placement, at::ScalarType dtype,
+                                       Mxfp4Mode mxfp4 = Mxfp4Mode::kDequantize);
 
 // The q/k/v/o projections of grouped-query attention under `prefix` ("model.layers.3.self_attn."),
 // with exactly the biases config.json declares (qkv_bias, o_bias). Shared by the GQA and Llama 4

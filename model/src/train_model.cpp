@@ -14,15 +14,19 @@
 namespace moesim::model {
 
 LoadedNetwork load_network(const std::filesystem::path& dir, const std::string& device, const std::string& dtype,
-                           bool trainable) {
+                           bool trainable, const std::string& mxfp4) {
   LoadedNetwork out;
   out.config = load_config(dir);
   const std::vector<at::Device> devices = devices_from_list(device);
   if (devices.size() != 1) throw InputError(fmt::format("--device {}: training and evaluation run on one device", device));
   out.device = devices.front();
   const at::ScalarType type = trainable ? at::kFloat : dtype_from_name(dtype);
+  const Mxfp4Mode mxfp4_mode = mxfp4_mode_from_name(mxfp4);
+  if (trainable && mxfp4_mode == Mxfp4Mode::kKeep)
+    throw InputError("--mxfp4 keep: training needs float weights (use --mxfp4 dequantize)");
   if (trainable) require_trainable(out.config, dir / "config.json");
-  out.network = build_network(dir, out.config, Placement::contiguous({out.device}, out.config.num_layers), type);
+  out.network = build_network(dir, out.config, Placement::contiguous({out.device}, out.config.num_layers), type,
+                              mxfp4_mode);
   out.weights = out.network->named_weights();
   if (trainable)
     for (auto& [name, tensor] : out.weights) tensor.requires_grad_(true);

@@ -27,9 +27,9 @@ struct LoadedNetwork {
 
 // Loads DIR (config.json + safetensors) like MoeModel::load, but hands out the Network. With
 // `trainable`, weights are float32 leaves with requires_grad (InputError for architectures the
-// trainer does not handle yet).
+// trainer does not handle yet, and for mxfp4 "keep": training needs float weights).
 LoadedNetwork load_network(const std::filesystem::path& dir, const std::string& device, const std::string& dtype,
-                           bool trainable);
+                           bool trainable, const std::string& mxfp4 = "dequantize");
 
 // InputError naming `config` unless the architecture table marks the config's model_type trainable.
 void require_trainable(const ModelConfig& config, const std::filesystem::path& config_file);

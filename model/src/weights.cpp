@@ -59,8 +59,8 @@ at::Tensor view_as_tensor(const TensorView& view) {
 }
 
 WeightLoader::WeightLoader(const Checkpoint& checkpoint, at::Device device, at::ScalarType dtype,
-                           Quantization quantization)
-    : checkpoint_(checkpoint), quantization_(quantization), device_(device), dtype_(dtype) {}
+                           Quantization quantization, Mxfp4Mode mxfp4)
+    : checkpoint_(checkpoint), quantization_(quantization), mxfp4_mode_(mxfp4), device_(device), dtype_(dtype) {}
 
 at::Tensor WeightLoader::on_device(const TensorView& view) const {
   at::Tensor out = view_as_tensor(view).to(device_, /*non_blocking=*/false, /*copy=*/true);
@@ -94,7 +94,8 @@ at::Tensor WeightLoader::fp8(const std::string& name, const TensorView& view, at
   return dequantize_fp8_blocks(on_device(view), on_device(*scale), q.block_rows, q.block_cols).to(dtype);
 }
 
-at::Tensor WeightLoader::mxfp4(const std::string& name, const std::vector<int64_t>& shape, at::ScalarType dtype) {
+std::pair<const TensorView*, const TensorView*> WeightLoader::mxfp4_views(const std::string& name,
+                                                                          const std::vector<int64_t>& shape) {
   const std::string blocks_name = name + "_blocks", scales_name = name + "_scales";
   const TensorView* blocks = checkpoint_.find(blocks_name);
   const TensorView* scales = checkpoint_.find(scales_name);
@@ -134,6 +135,12 @@ at::Tensor WeightLoader::mxfp4(const std::string& name, const std::vector<int64_
       ok = false;
     }
   if (!ok) return {};
+  return {blocks, scales};
+}
+
+at::Tensor WeightLoader::mxfp4(const std::string& name, const std::vector<int64_t>& shape, at::ScalarType dtype) {
+  auto [blocks, scales] = mxfp4_views(name, shape);
+  if (!blocks) return {};
   // One expert at a time into the result: the decoding's float32 temporaries stay one expert's size
   // (gpt-oss-120b: 0.4 GB, not 50 GB for a layer's 128 experts).
   at::Tensor all_blocks = on_device(*blocks), all_scales = on_device(*scales);
@@ -141,6 +148,19 @@ at::Tensor WeightLoader::mxfp4(const std::string& name, const std::vector<int64_
   at::Tensor out = at::empty(shape, all_blocks.options().dtype(dtype));
   for (int64_t e = 0; e < out.size(0); ++e)
     out[e].copy_(dequantize_mxfp4(all_blocks[e], all_scales[e]).transpose(-1, -2));  // (in, out)
+  return out;
+}
+
+layers::ExpertMatrices WeightLoader::expert_matrices(const std::string& name, const std::vector<int64_t>& shape) {
+  const bool stored_mxfp4 = !has(name) && (has(name + "_blocks") || has(name + "_scales"));
+  if (mxfp4_mode_ != Mxfp4Mode::kKeep || !stored_mxfp4 || shape.size() != 3)
+    return layers::ExpertMatrices(get(name, shape));
+  layers::ExpertMatrices out;
+  auto [blocks, scales] = mxfp4_views(name, shape);
+  if (!blocks) return out;
+  out.blocks = on_device(*blocks);
+  out.scales = on_device(*scales);
+  out.dtype = dtype_;
   return out;
 }
 

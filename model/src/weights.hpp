@@ -5,6 +5,7 @@
 
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "layers.hpp"
@@ -12,13 +13,20 @@
 
 namespace moesim::model {
 
+// --mxfp4: what becomes of MXFP4 experts (parsed in model.cpp). kKeep leaves them quantized in
+// memory, dequantized per expert in the forward pass (ExpertMatrices); checkpoints without MXFP4
+// tensors load the same either way.
+enum class Mxfp4Mode { kDequantize, kKeep };
+
 class WeightLoader {
  public:
   // Quantized tensors (config.json quantization_config) are dequantized on load: an FP8 "<x>.weight"
   // with its "<x>.weight_scale_inv", or an MXFP4 "<x>" stored as "<x>_blocks" + "<x>_scales" in the
   // transposed (out, in) layout, are returned exactly as the plain tensor would be. Integer tensors
   // are never weights here: refused, like quantized ones config.json does not declare.
-  WeightLoader(const Checkpoint& checkpoint, at::Device device, at::ScalarType dtype, Quantization quantization = {});
+  // With Mxfp4Mode::kKeep, expert_matrices() returns MXFP4 stacks as stored instead.
+  WeightLoader(const Checkpoint& checkpoint, at::Device device, at::ScalarType dtype, Quantization quantization = {},
+               Mxfp4Mode mxfp4 = Mxfp4Mode::kDequantize);
 
   // A required tensor of exactly this shape; on failure records the problem and returns an
   // undefined tensor (the caller carries on so that all problems are reported together).
@@ -38,6 +46,10 @@ class WeightLoader {
   // Routed experts as two stacked maps: gate_up (E, 2I, H), gate rows first, then up rows, and down (E, H, I).
   layers::ExpertWeights fused_experts(const std::string& gate_up_name, const std::string& down_name, int num_experts,
                                       int hidden, int intermediate);
+  // A stack of expert matrices (E, in, out) as get() returns it, or, when the checkpoint stores it as
+  // MXFP4 and the loader keeps MXFP4, its blocks and scales moved to the device as they are (checked
+  // exactly as for dequantization, their mapped pages dropped once copied).
+  layers::ExpertMatrices expert_matrices(const std::string& name, const std::vector<int64_t>& shape);
   // "<prefix>.{gate,up,down}_proj.weight", and their .bias when `bias` (ERNIE 4.5's use_bias).
   layers::MlpWeights mlp(const std::string& prefix, int hidden, int intermediate, bool bias = false);
 
@@ -55,9 +67,13 @@ class WeightLoader {
   at::Tensor convert(const TensorView& view, at::ScalarType dtype) const;
   at::Tensor fp8(const std::string& name, const TensorView& view, at::ScalarType dtype);
   at::Tensor mxfp4(const std::string& name, const std::vector<int64_t>& shape, at::ScalarType dtype);
+  // The blocks and scales of an MXFP4 `name` of plain shape `shape`, checked; {null, null} after
+  // recording the problem.
+  std::pair<const TensorView*, const TensorView*> mxfp4_views(const std::string& name, const std::vector<int64_t>& shape);
   at::Tensor on_device(const TensorView& view) const;
   const Checkpoint& checkpoint_;
   Quantization quantization_;
+  Mxfp4Mode mxfp4_mode_;
   at::Device device_;
   at::ScalarType dtype_;
   std::set<std::string> used_;

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # On the GPU machine (one H200; run from the checkout's root): the model loader at real sizes and the
 # capture loop's speed, each against its reference, written to OUT/model_scale.json and the log.
-#   scripts/gpu/model_scale_checks.sh DEBS OUT bench|sizes [LAYERS_GPT_OSS] [LAYERS_DEEPSEEK]
+#   scripts/gpu/model_scale_checks.sh DEBS OUT bench|sizes|whole [LAYERS_GPT_OSS] [LAYERS_DEEPSEEK]
 #   BASELINE=SRC scripts/gpu/model_scale_checks.sh DEBS OUT bench   # also an older checkout, built and timed alike
-# (two parts, each within one 10-minute device call; the build in build-gpu/ is reused while the
+# (three parts, each within one 10-minute device call; the build in build-gpu/ is reused while the
 # machine stays warm)
 # DEBS: libfmt-dev libfmt9 nlohmann-json3-dev libcli11-dev as Debian 12 .debs (apt-get download ...).
 # 1. moesim-gpu built against the machine's LibTorch (CUDA).
@@ -12,6 +12,9 @@
 # 3. real sizes: random checkpoints of gpt-oss-120b (MXFP4 experts) and DeepSeek-V3 (FP8) shapes cut to
 #    a number of layers that fits the disk and one GPU (tests/bench/make_large_checkpoint.py): load time,
 #    peak host RSS (getrusage of the child), capture tokens/s, GPU memory after load.
+# 4. whole: the FULL gpt-oss-120b shape (36 layers, ~65 GB), its experts kept MXFP4 on one GPU
+#    (--mxfp4 keep); the checkpoint is larger than the 64 GiB disk, so its later shards go to /dev/shm
+#    (symlinked into the checkpoint folder).
 set -uo pipefail
 DEBS=$(realpath "$1") OUT=$2 WHAT=$3 L_OSS=${4:-12} L_DS=${5:-4}
 P=/tmp/moesim-prefix B=$PWD/build-gpu
@@ -86,6 +89,30 @@ for spec in "gpt_oss_120b $L_OSS" "deepseek_v3 $L_DS"; do
     --batch 4 --seq 2048 --tokens 16384 --warmup-steps 1 --repeats 2 --json
   rm -rf "/tmp/big_$1"
 done
+fi
+
+if [ "$WHAT" = whole ]; then
+echo "== 4. the whole gpt-oss-120b, experts kept MXFP4"
+C=/tmp/big_gpt_oss_120b S=/dev/shm/big_gpt_oss_120b
+# /tmp takes what it can, less 10 GB (the shard that crosses the line, up to 4.3 GB, and the build's
+# room); /dev/shm the rest.
+free_gb() { df --output=avail -B1000000000 "$1" | tail -1 | tr -d ' '; }
+SPILL_AFTER=$(( $(free_gb /tmp) - 10 ))
+echo "free: /tmp $(free_gb /tmp) GB, /dev/shm $(free_gb /dev/shm) GB; shards past ${SPILL_AFTER} GB go to $S"
+t0=$(date +%s)
+python3 tests/bench/make_large_checkpoint.py gpt_oss_120b "$C" --spill-dir "$S" --spill-after-gb "$SPILL_AFTER" || {
+  df -h /tmp /dev/shm; rm -rf "$C" "$S"; exit 1; }
+echo "make gpt_oss_120b: $(( $(date +%s) - t0 )) s"; du -shL "$C"
+df -h /tmp /dev/shm; free -g
+sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true   # the /tmp shards cold; /dev/shm is memory anyway
+nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -i 0 -lms 500 > /tmp/gpu_mem_MiB.log &
+SMI=$!
+measure "load_capture_gpt_oss_120b_36layers_keep" "$M" bench-capture --model "$C" --device cuda:0 --dtype bfloat16 \
+  --mxfp4 keep --batch 4 --seq 2048 --tokens 16384 --warmup-steps 1 --repeats 2 --json
+kill "$SMI"
+echo "peak GPU memory in use (nvidia-smi every 0.5 s): $(sort -n /tmp/gpu_mem_MiB.log | tail -1) MiB of" \
+  "$(nvidia-smi --query-gpu=memory.total --format=csv,noheader -i 0)"
+rm -rf "$C" "$S"
 fi
 
 python3 - "$OUT" "$WHAT" <<'PY'

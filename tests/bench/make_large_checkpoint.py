@@ -4,10 +4,13 @@ measuring moesim's loader at real sizes on the GPU machine (scripts/gpu/model_sc
 
     python3 tests/bench/make_large_checkpoint.py gpt_oss_120b DIR --layers 12   # MXFP4 experts, bf16 rest
     python3 tests/bench/make_large_checkpoint.py deepseek_v3 DIR --layers 4     # FP8 128x128 blocks
+    python3 tests/bench/make_large_checkpoint.py gpt_oss_120b /tmp/oss --spill-dir /dev/shm/oss --spill-after-gb 40
 
 config.json is the release's own (openai/gpt-oss-120b, deepseek-ai/DeepSeek-V3) with num_hidden_layers
-cut to --layers; tensors are written in 4 GB shards with model.safetensors.index.json, as the hub
-ships them. Values are random but scaled so that activations stay O(1) through the layers (weights
+cut to --layers (default: all, 36 and 61); tensors are written in 4 GB shards with
+model.safetensors.index.json, as the hub ships them. --spill-dir puts the shards after the first
+--spill-after-gb GB into another folder and symlinks them into DIR (a checkpoint larger than one disk:
+the whole gpt-oss-120b, 65 GB, split between /tmp and /dev/shm). Values are random but scaled so that activations stay O(1) through the layers (weights
 ~ N(0, 1/fan_in)); quantized tensors are drawn in their storage format on the GPU (fast) and written
 as raw bytes.
 """
@@ -24,8 +27,9 @@ DEV = "cuda" if torch.cuda.is_available() else "cpu"
 
 
 class ShardWriter:
-    def __init__(self, out):
+    def __init__(self, out, spill_dir=None, spill_after_bytes=0):
         self.out, self.pending, self.pending_bytes, self.index, self.n = out, {}, 0, {}, 0
+        self.spill_dir, self.spill_after_bytes, self.written_bytes = spill_dir, spill_after_bytes, 0
 
     def add(self, name, t):
         self.pending[name] = t.contiguous().cpu()
@@ -38,15 +42,20 @@ class ShardWriter:
             return
         self.n += 1
         fname = f"model-{self.n:05d}.safetensors"
-        save_file(self.pending, os.path.join(self.out, fname), metadata={"format": "pt"})
+        spill = self.spill_dir is not None and self.written_bytes >= self.spill_after_bytes
+        path = os.path.join(self.spill_dir if spill else self.out, fname)
+        save_file(self.pending, path, metadata={"format": "pt"})
+        if spill:  # the loader opens DIR/fname, following the link
+            os.symlink(os.path.abspath(path), os.path.join(self.out, fname))
+        self.written_bytes += os.path.getsize(path)
         for k in self.pending:
             self.index[k] = fname
         self.pending, self.pending_bytes = {}, 0
 
-    def close(self, total_bytes):
+    def close(self):
         self.flush()
         with open(os.path.join(self.out, "model.safetensors.index.json"), "w") as f:
-            json.dump({"metadata": {"total_size": total_bytes}, "weight_map": self.index}, f)
+            json.dump({"metadata": {"total_size": self.written_bytes}, "weight_map": self.index}, f)
 
 
 def normal(shape, fan_in, dtype=torch.bfloat16):
@@ -67,7 +76,7 @@ def mxfp4_weight(w, name, experts, rows, cols):
     w.add(name + "_scales", torch.full((experts, rows, cols // 32), 127 + exponent, dtype=torch.uint8, device=DEV))
 
 
-def gpt_oss_120b(out, layers):
+def gpt_oss_120b(w, layers):
     c = {"architectures": ["GptOssForCausalLM"], "model_type": "gpt_oss", "vocab_size": 201088, "hidden_size": 2880,
          "intermediate_size": 2880, "num_hidden_layers": layers, "num_attention_heads": 64, "num_key_value_heads": 8,
          "head_dim": 64, "num_local_experts": 128, "num_experts_per_tok": 4, "experts_per_token": 4,
@@ -82,7 +91,6 @@ def gpt_oss_120b(out, layers):
          "quantization_config": {"quant_method": "mxfp4", "modules_to_not_convert": [
              "model.layers.*.self_attn", "model.layers.*.mlp.router", "model.embed_tokens", "lm_head"]}}
     H, I, E, h, g, d, V = 2880, 2880, 128, 64, 8, 64, 201088
-    w = ShardWriter(out)
     w.add("model.embed_tokens.weight", normal((V, H), 1.0))
     w.add("lm_head.weight", normal((V, H), H))
     w.add("model.norm.weight", torch.ones(H, dtype=torch.bfloat16))
@@ -100,10 +108,10 @@ def gpt_oss_120b(out, layers):
         w.add(p + "mlp.experts.gate_up_proj_bias", torch.zeros(E, 2 * I, dtype=torch.bfloat16))
         mxfp4_weight(w, p + "mlp.experts.down_proj", E, H, I)
         w.add(p + "mlp.experts.down_proj_bias", torch.zeros(E, H, dtype=torch.bfloat16))
-    return c, w
+    return c
 
 
-def deepseek_v3(out, layers):
+def deepseek_v3(w, layers):
     dense = min(3, layers - 1)
     c = {"architectures": ["DeepseekV3ForCausalLM"], "model_type": "deepseek_v3", "vocab_size": 129280,
          "hidden_size": 7168, "intermediate_size": 18432, "moe_intermediate_size": 2048,
@@ -120,7 +128,6 @@ def deepseek_v3(out, layers):
          "quantization_config": {"activation_scheme": "dynamic", "fmt": "e4m3", "quant_method": "fp8",
                                  "weight_block_size": [128, 128]}}
     H, V, h = 7168, 129280, 128
-    w = ShardWriter(out)
     w.add("model.embed_tokens.weight", normal((V, H), 1.0))
     w.add("lm_head.weight", normal((V, H), H))
     w.add("model.norm.weight", torch.ones(H, dtype=torch.bfloat16))
@@ -146,24 +153,36 @@ def deepseek_v3(out, layers):
             q = p + (f"mlp.experts.{e}." if e != "shared" else "mlp.shared_experts.")
             for n, rows, cols in (("gate_proj", 2048, H), ("up_proj", 2048, H), ("down_proj", H, 2048)):
                 fp8_weight(w, q + f"{n}.weight", rows, cols)
-    return c, w
+    return c
+
+
+# The releases' num_hidden_layers: the default of --layers.
+FULL_LAYERS = {"gpt_oss_120b": 36, "deepseek_v3": 61}
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("shape", choices=["gpt_oss_120b", "deepseek_v3"])
+    ap.add_argument("shape", choices=sorted(FULL_LAYERS))
     ap.add_argument("dir")
-    ap.add_argument("--layers", type=int, required=True)
+    ap.add_argument("--layers", type=int, help="decoder layers (default: the release's, 36 or 61)")
+    ap.add_argument("--spill-dir", help="write the shards past --spill-after-gb here, symlinked into DIR")
+    ap.add_argument("--spill-after-gb", type=float, default=0.0, help="GB of shards written to DIR before spilling")
     a = ap.parse_args()
+    layers = a.layers if a.layers is not None else FULL_LAYERS[a.shape]
     os.makedirs(a.dir, exist_ok=True)
+    if a.spill_dir:
+        os.makedirs(a.spill_dir, exist_ok=True)
     torch.manual_seed(0)
-    c, w = (gpt_oss_120b if a.shape == "gpt_oss_120b" else deepseek_v3)(a.dir, a.layers)
+    w = ShardWriter(a.dir, a.spill_dir, int(a.spill_after_gb * 1e9))
+    c = (gpt_oss_120b if a.shape == "gpt_oss_120b" else deepseek_v3)(w, layers)
     with open(os.path.join(a.dir, "config.json"), "w") as f:
         json.dump(c, f, indent=1)
-    total = sum(os.path.getsize(os.path.join(a.dir, f)) for f in os.listdir(a.dir) if f.endswith(".safetensors"))
-    w.close(total)
-    total = sum(os.path.getsize(os.path.join(a.dir, f)) for f in os.listdir(a.dir) if f.endswith(".safetensors"))
-    print(f"{a.dir}: {a.shape} x {a.layers} layers, {total / 1e9:.1f} GB in {w.n} shards")
+    w.close()
+    shards = [os.path.join(a.dir, f) for f in os.listdir(a.dir) if f.endswith(".safetensors")]
+    total = sum(os.path.getsize(f) for f in shards)  # getsize follows the links
+    spilled = sum(os.path.getsize(f) for f in shards if os.path.islink(f))
+    where = f" ({spilled / 1e9:.1f} GB of them in {a.spill_dir})" if a.spill_dir else ""
+    print(f"{a.dir}: {a.shape} x {layers} layers, {total / 1e9:.1f} GB in {w.n} shards{where}")
 
 
 if __name__ == "__main__":

@@ -35,7 +35,17 @@ struct LoadOptions {
   // consecutive blocks sized by each device's free memory, the CPU last).
   std::string device = "cpu";
   std::string dtype = "float32";  // float32, bfloat16, float16
+  // MXFP4 experts (gpt-oss): "dequantize" to dtype on load, or "keep" them quantized in memory and
+  // dequantize each expert that receives tokens in the forward pass (a quarter of bfloat16's bytes,
+  // at the cost of decoding every used expert once per forward pass). No effect on other checkpoints.
+  std::string mxfp4 = "dequantize";
 };
+
+// The help text of --mxfp4, shared by every command that loads a model.
+inline constexpr const char* kMxfp4OptionHelp =
+    "MXFP4 experts (gpt-oss): dequantize (to --dtype on load) | keep (quantized in memory, about a quarter of "
+    "bfloat16's bytes, so gpt-oss-120b fits one 80 GB GPU; each expert that receives tokens is dequantized in every "
+    "forward pass, which costs time). No effect on checkpoints without MXFP4 tensors";
 
 // One MoE layer's routing for the real (non-padding) tokens of a batch, sequence by sequence.
 struct RoutingRecord {
@@ -89,6 +99,9 @@ class MoeModel {
   const StrategySpec& routing_strategy() const;
   // Per MoE layer, summed over forward passes since set_routing_strategy.
   std::vector<StrategyLayerStats> routing_strategy_stats() const;
+
+  // Bytes the routed experts' weights occupy (on all devices): with --mxfp4 keep, the MXFP4 bytes.
+  std::int64_t routed_expert_bytes() const;
 
  private:
   struct Impl;
