@@ -152,6 +152,18 @@ TEST_CASE("Placement::by_memory: each device takes the next layers while they fi
                        moesim::InputError);
 }
 
+TEST_CASE("LayerInputs: a block moved onto the CPU attends through the bias again") {
+  LayerInputs in;
+  in.x = at::zeros({1, 2, 4});
+  in.rope = {at::zeros({1, 2, 4}), at::zeros({1, 2, 4})};
+  in.bias = at::zeros({1, 1, 2, 2});
+  in.causal = true;  // as causal_without_bias() says on a GPU
+  CHECK(!in.bias_for(false, false).defined());
+  in.move_to(at::kCPU);
+  CHECK_FALSE(in.causal);
+  CHECK(in.bias_for(false, false).defined());
+}
+
 TEST_CASE("layer_bytes: what each layer takes once loaded, from the checkpoint's headers") {
   const std::filesystem::path fixtures = std::filesystem::path(MOESIM_SOURCE_DIR) / "tests" / "fixtures";
   {  // mixtral fixture (hidden 32, 4 heads / 2 KV heads of 8, 8 experts of 24, vocabulary 96), in bfloat16:

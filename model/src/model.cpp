@@ -134,6 +134,7 @@ void LayerInputs::move_to(at::Device device) {
   rope = {rope.cos.to(device), rope.sin.to(device)};
   bias = bias.to(device);
   if (sliding_bias.defined()) sliding_bias = sliding_bias.to(device);
+  if (!device.is_cuda()) causal = false;  // layers split onto the CPU take the bias (no flash kernels there)
 }
 
 struct MoeModel::Impl {
