@@ -56,7 +56,8 @@ int run_capture(const CaptureArgs& a) {
   if (a.json) {
     cli::print_json({{"out", a.out}, {"model", a.model}, {"architecture", model->config().model_type},
                      {"tokens", s.tokens}, {"steps", s.steps}, {"sequences", s.sequences}, {"moe_layers", s.moe_layers},
-                     {"seconds", s.seconds}, {"tokens_per_s", s.tokens_per_s()}, {"device", a.device}, {"dtype", a.dtype}});
+                     {"seconds", s.seconds}, {"tokens_per_s", s.tokens_per_s()}, {"device", a.device},
+                     {"placement", model->placement()}, {"dtype", a.dtype}});
   } else {
     fmt::print("wrote {}: {} tokens ({} sequences, {} steps) x {} MoE layers of {} in {:.2f} s ({:.0f} tokens/s, {} {})\n",
                a.out, s.tokens, s.sequences, s.steps, s.moe_layers, a.model, s.seconds, s.tokens_per_s(), a.device,

@@ -69,7 +69,7 @@ int run_forward(const ForwardArgs& a) {
     cli::print_json({{"out", a.out}, {"model", a.model}, {"architecture", model->config().model_type},
                      {"batch", out.batch}, {"seq_len", out.seq_len}, {"vocab", out.vocab},
                      {"moe_layers", routing.layers.size()}, {"next_token", next_token}, {"seconds", seconds},
-                     {"device", a.device}, {"dtype", a.dtype}});
+                     {"device", a.device}, {"placement", model->placement()}, {"dtype", a.dtype}});
   } else {
     fmt::print("{} ({}): {} sequence(s), logits ({}, {}, {}) and routing of {} MoE layers written to {} in {:.3f} s\n",
                a.model, model->config().model_type, out.batch, out.batch, out.seq_len, out.vocab, routing.layers.size(),

@@ -2,6 +2,7 @@
 // user lists, or --device auto, which fills each GPU's free memory with the next layers in order
 // and leaves the rest on the CPU, so that a checkpoint larger than the GPUs still runs.
 #include <fmt/format.h>
+#include <torch/cuda.h>
 
 #include <charconv>
 #include <fstream>
@@ -127,7 +128,7 @@ std::vector<std::uint64_t> layer_bytes(const Checkpoint& checkpoint, const Model
 Placement auto_placement(const std::filesystem::path& dir, const ModelConfig& c, at::ScalarType dtype, bool mxfp4_kept) {
   std::vector<at::Device> devices;
   std::vector<std::uint64_t> capacity;
-  const int gpus = at::hasCUDA() ? static_cast<int>(at::detail::getCUDAHooks().getNumGPUs()) : 0;
+  const int gpus = static_cast<int>(torch::cuda::device_count());  // 0 in a LibTorch without CUDA
   for (int g = 0; g < gpus; ++g) {
     devices.emplace_back(at::kCUDA, static_cast<c10::DeviceIndex>(g));
     capacity.push_back(static_cast<std::uint64_t>(static_cast<double>(cuda_free_bytes(g)) * (1 - kActivationReserve)));
