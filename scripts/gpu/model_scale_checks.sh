@@ -16,7 +16,7 @@
 #    (--mxfp4 keep); the checkpoint is larger than the 64 GiB disk, so its later shards go to /dev/shm
 #    (symlinked into the checkpoint folder).
 set -uo pipefail
-DEBS=$(realpath "$1") OUT=$2 WHAT=$3 L_OSS=${4:-12} L_DS=${5:-4}
+DEBS=$(realpath "$1") OUT=$2 WHAT=$3 L_OSS=${4:-12} L_DS=${5:-8}
 P=/tmp/moesim-prefix B=$PWD/build-gpu
 mkdir -p "$P" "$OUT"
 export PYTHONUNBUFFERED=1
@@ -82,12 +82,16 @@ df -h /tmp | tail -1
 for spec in "gpt_oss_120b $L_OSS" "deepseek_v3 $L_DS"; do
   set -- $spec
   t0=$(date +%s)
-  python3 tests/bench/make_large_checkpoint.py "$1" "/tmp/big_$1" --layers "$2" || continue
-  echo "make $1: $(( $(date +%s) - t0 )) s"; du -sh "/tmp/big_$1"
+  # Shards past what /tmp holds (less 10 GB) go to /dev/shm: DeepSeek-V3 at 8 layers is ≈ 59 GB in FP8.
+  python3 tests/bench/make_large_checkpoint.py "$1" "/tmp/big_$1" --layers "$2" --spill-dir "/dev/shm/big_$1" \
+    --spill-after-gb $(( $(df --output=avail -B1000000000 /tmp | tail -1 | tr -d ' ') - 10 )) ||
+    { rm -rf "/tmp/big_$1" "/dev/shm/big_$1"; continue; }
+  echo "make $1: $(( $(date +%s) - t0 )) s"; du -shL "/tmp/big_$1"
   sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true   # cold page cache: load time from disk
-  measure "load_capture_$1_${2}layers" "$M" bench-capture --model "/tmp/big_$1" --device cuda:0 --dtype bfloat16 \
+  # --device auto: on one GPU that cannot hold the dequantized layers, the rest go to the CPU.
+  measure "load_capture_$1_${2}layers" "$M" bench-capture --model "/tmp/big_$1" --device auto --dtype bfloat16 \
     --batch 4 --seq 2048 --tokens 16384 --warmup-steps 1 --repeats 2 --json
-  rm -rf "/tmp/big_$1"
+  rm -rf "/tmp/big_$1" "/dev/shm/big_$1"
 done
 fi
 
