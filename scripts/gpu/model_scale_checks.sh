@@ -27,7 +27,7 @@ G=""; command -v ninja >/dev/null && G="-G Ninja"
 build() {
   local src=$1 dir=$2 log=$3; shift 3
   cmake -S "$src" -B "$dir" $G -DCMAKE_BUILD_TYPE=Release -DMOESIM_GPU_ONLY=ON -DMOESIM_CUDA_KERNELS=ON -DCMAKE_PREFIX_PATH="$TORCH_CMAKE;$P/usr" > "$log" 2>&1 &&
-    cmake --build "$dir" --target "$@" -j 8 >> "$log" 2>&1 || { tail -c 6000 "$log"; return 1; }
+    cmake --build "$dir" --target "$@" -j "${JOBS:-8}" >> "$log" 2>&1 || { tail -c 6000 "$log"; return 1; }
 }
 t0=$(date +%s)
 TARGETS="moesim-gpu"; [ "$WHAT" = bench ] && TARGETS="moesim-gpu fused_ops_test"
