@@ -34,19 +34,15 @@ int layer_of(const std::string& name) {
   return error == std::errc() && next < end && *next == '.' ? layer : -1;
 }
 
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
 // Bytes one checkpoint tensor takes once loaded: plain tensors in the model dtype; FP8 weights
 // dequantized to it (their scales dropped); MXFP4 blocks two values a byte, dequantized to it,
 // unless the experts stay quantized, when blocks and scales keep their stored bytes.
 std::uint64_t loaded_bytes(const TensorView& t, std::size_t dtype_size, bool mxfp4_kept) {
   const auto stored = static_cast<std::uint64_t>(t.bytes.size());
   const auto numel = static_cast<std::uint64_t>(t.numel());
-  if (ends_with(t.name, "_scale_inv")) return 0;
-  if (ends_with(t.name, "_scales")) return mxfp4_kept ? stored : 0;
-  if (ends_with(t.name, "_blocks") && t.dtype == DType::kU8) return mxfp4_kept ? stored : 2 * numel * dtype_size;
+  if (t.name.ends_with("_scale_inv")) return 0;
+  if (t.name.ends_with("_scales")) return mxfp4_kept ? stored : 0;
+  if (t.name.ends_with("_blocks") && t.dtype == DType::kU8) return mxfp4_kept ? stored : 2 * numel * dtype_size;
   return numel * dtype_size;
 }
 

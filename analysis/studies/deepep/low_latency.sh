@@ -17,11 +17,8 @@
 # Writes analysis/studies/deepep/low_latency.md; exits 1 when a predicted row misses by more than 15 %.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-moesim=$(cd "$1" && pwd)/cli/moesim
-work=${2:-$(mktemp -d)}
-table=${3:-$here/low_latency.md}
-mkdir -p "$work"
-py=/usr/bin/python3
+default_table=low_latency.md
+source "$here/study_args.sh"
 readonly kTokensPerGpu=128 kDispatchBytes=7408 kCombineBytes=14336
 
 # EP, published dispatch µs, published combine µs (README, after #173)

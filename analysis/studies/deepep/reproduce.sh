@@ -10,12 +10,9 @@
 # Exits 1 when a row predicted with the fitted link rates misses the published figure by more than 10 %.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-moesim=$(cd "$1" && pwd)/cli/moesim
-work=${2:-$(mktemp -d)}
-table=${3:-$here/table.md}
-mkdir -p "$work"
+default_table=table.md
+source "$here/study_args.sh"
 rm -f "$work"/ep*.h5  # traces are drawn once per run, shared by its three link variants
-py=/usr/bin/python3
 
 # EP, published dispatch GB/s, published combine GB/s (docs/legacy.md)
 rows="8 153 158
