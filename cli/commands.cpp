@@ -13,11 +13,14 @@
 
 namespace moesim::cli_main {
 
+std::vector<const CLI::App*> named_subcommands(const CLI::App& app) {
+  // CLI11 keeps option groups among the subcommands, with an empty name.
+  return app.get_subcommands([](const CLI::App* a) { return !a->get_name().empty(); });
+}
+
 std::vector<std::string> command_names(const CLI::App& app) {
   std::vector<std::string> names;
-  // CLI11 keeps option groups among the subcommands, with an empty name.
-  for (const CLI::App* sub : app.get_subcommands([](const CLI::App* a) { return !a->get_name().empty(); }))
-    names.push_back(sub->get_name());
+  for (const CLI::App* sub : named_subcommands(app)) names.push_back(sub->get_name());
   return names;
 }
 

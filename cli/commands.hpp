@@ -11,7 +11,9 @@
 
 namespace moesim::cli_main {
 
-// The names of `app`'s subcommands, in registration order (the order --help lists them).
+// `app`'s subcommands, option groups left out, in registration order (the order --help lists them).
+std::vector<const CLI::App*> named_subcommands(const CLI::App& app);
+// Their names, in registration order (the order --help lists them).
 std::vector<std::string> command_names(const CLI::App& app);
 // The application: its name, description, version flag and example footer, as --help prints them.
 std::unique_ptr<CLI::App> make_app();

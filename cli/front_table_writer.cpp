@@ -17,7 +17,7 @@ namespace {
 // Every command path below `app` (depth first, in --help order), `prefix` included.
 void collect_paths(const CLI::App& app, const std::vector<std::string>& prefix, std::vector<std::vector<std::string>>& out) {
   out.push_back(prefix);
-  for (const CLI::App* sub : app.get_subcommands([](const CLI::App* a) { return !a->get_name().empty(); })) {
+  for (const CLI::App* sub : named_subcommands(app)) {
     std::vector<std::string> path = prefix;
     path.push_back(sub->get_name());
     collect_paths(*sub, path, out);
