@@ -1,5 +1,5 @@
 // Balance losses on hand-worked distributions, and the direction of their gradients.
-#include <doctest/doctest.h>
+#include "doctest_torch.hpp"
 
 #include <cmath>
 

@@ -1,6 +1,6 @@
 // Loaders on the real files in ../shared/data, against the counts documented in its SOURCES.md
 // (and values computed there independently with Python).
-#include <doctest/doctest.h>
+#include "doctest_torch.hpp"
 #include <zlib.h>
 
 #include <algorithm>

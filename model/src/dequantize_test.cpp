@@ -1,6 +1,6 @@
 // Quantized weight formats against hand-worked values (bit patterns decoded by hand from the
 // e4m3fn / e2m1 / e8m0 definitions in the OCP 8-bit floating point and Microscaling specifications).
-#include <doctest/doctest.h>
+#include "doctest_torch.hpp"
 
 #include <cmath>
 
@@ -80,7 +80,7 @@ TEST_CASE("mxfp4: expert e alone equals slice e of the whole stack, transposed, 
       at::Tensor one = dequantize_mxfp4_expert(blocks, scales, e, dtype);  // (32·G, R)
       CHECK(one.sizes() == at::IntArrayRef({G * kMxfp4BlockValues, R}));
       CHECK(one.is_contiguous());
-      CHECK(one.scalar_type() == dtype);
+      CHECK((one.scalar_type() == dtype));  // parenthesised: doctest cannot print a ScalarType
       CHECK(at::equal(one, all[e].transpose(0, 1).to(dtype)));
     }
 }

@@ -15,8 +15,9 @@
 namespace moesim::model::layers {
 
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
-  if (fused::applies(x) && x.is_contiguous() && weight.dim() == 1 && weight.scalar_type() == x.scalar_type())
-    return fused::rms_norm(x, weight, eps);  // one kernel, the same rounding (fused_ops.hpp)
+  if (fused::applies(x) && x.scalar_type() != at::kFloat && x.is_contiguous() && weight.dim() == 1 &&
+      weight.scalar_type() == x.scalar_type())
+    return fused::rms_norm(x, weight, eps);  // one kernel, the same rounding (fused_ops.hpp): 16-bit only
   at::Tensor xf = x.to(at::kFloat);
   at::Tensor variance = xf.pow(2).mean(-1, /*keepdim=*/true);
   return weight * (xf * at::rsqrt(variance + eps)).to(x.scalar_type());

@@ -5,7 +5,7 @@
 #include "network.hpp"
 #include "moesim/common/error.hpp"
 
-#include <doctest/doctest.h>
+#include "doctest_torch.hpp"
 
 #include <algorithm>
 #include <cmath>

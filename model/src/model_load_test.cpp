@@ -1,6 +1,6 @@
 // Loading checkpoints: sharded = single file, bf16 close to float32, bad checkpoints and configs
 // refused with one line that lists what is wrong, and capture's trace equal to the parity reference.
-#include <doctest/doctest.h>
+#include "doctest_torch.hpp"
 
 #include <algorithm>
 #include <cmath>

@@ -2,7 +2,7 @@
 // saved by transformers 5.17 plus its outputs on a fixed left-padded batch
 // (tests/fixtures/make_parity_fixtures.py). On CPU in float32 our logits must agree within 1e-4
 // and every real token must pick the same set of experts in every MoE layer.
-#include <doctest/doctest.h>
+#include "doctest_torch.hpp"
 
 #include <algorithm>
 #include <cmath>

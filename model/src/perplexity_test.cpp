@@ -1,6 +1,6 @@
 // Perplexity arithmetic with hand-made logits: a uniform model, and a bigram table whose NLL can be
 // summed by hand independently of how windows and batches cut the stream.
-#include <doctest/doctest.h>
+#include "doctest_torch.hpp"
 
 #include <cmath>
 

@@ -2,7 +2,7 @@
 // per validation rule, each of which must be refused with an InputError naming the file.
 #include "moesim/model/safetensors.hpp"
 
-#include <doctest/doctest.h>
+#include "doctest_torch.hpp"
 
 #include <cstring>
 #include <filesystem>

@@ -3,7 +3,7 @@
 #include "layers.hpp"
 #include "strategies/strategy.hpp"
 
-#include <doctest/doctest.h>
+#include "doctest_torch.hpp"
 #include <fmt/format.h>
 
 #include <algorithm>

@@ -1,7 +1,7 @@
 // Both tokenizer backends against ids produced by the reference libraries (tokenizers 0.23,
 // sentencepiece 0.2.2) on the GPU machine: tests/fixtures/make_tokenizer_fixtures.py wrote
 // tests/fixtures/tokenizer_reference.json from the same files in ../shared/data/tokenizers.
-#include <doctest/doctest.h>
+#include "doctest_torch.hpp"
 #include <openssl/evp.h>
 
 #include <fmt/format.h>

@@ -1,6 +1,6 @@
 // The trainer end to end on a tiny Mixtral: loss goes down, the saved model loads through the
 // ordinary loader, and a run interrupted and resumed ends with exactly the weights of one that was not.
-#include <doctest/doctest.h>
+#include "doctest_torch.hpp"
 
 #include <filesystem>
 #include <fstream>

@@ -234,17 +234,28 @@ layers::ExpertWeights WeightLoader::experts(const std::string& prefix, int num_e
                                             const char* gate_name, const char* up_name, const char* down_name) {
   if (has(prefix + ".gate_up_proj"))  // fused layout of transformers 5 in memory
     return fused_experts(prefix + ".gate_up_proj", prefix + ".down_proj", num_experts, hidden, intermediate);
-  std::vector<at::Tensor> gate, up, down;
+  // Filled expert by expert: stacking every expert's copy would hold the layer twice on the device
+  // at once (DeepSeek-V3 in bf16: 2 × 22.5 GB a layer, which ran one H100 out of memory).
+  layers::ExpertWeights out;
   bool complete = true;
-  for (int e = 0; e < num_experts; ++e) {
+  for (int e = 0; e < num_experts; ++e) {  // every expert asked for, so that all missing names are listed
     std::string p = fmt::format("{}.{}.", prefix, e);
-    gate.push_back(get(p + gate_name + ".weight", {intermediate, hidden}));
-    up.push_back(get(p + up_name + ".weight", {intermediate, hidden}));
-    down.push_back(get(p + down_name + ".weight", {hidden, intermediate}));
-    complete = complete && gate.back().defined() && up.back().defined() && down.back().defined();
+    at::Tensor gate = get(p + gate_name + ".weight", {intermediate, hidden});  // (I, H)
+    at::Tensor up = get(p + up_name + ".weight", {intermediate, hidden});      // (I, H)
+    at::Tensor down = get(p + down_name + ".weight", {hidden, intermediate});  // (H, I)
+    complete = complete && gate.defined() && up.defined() && down.defined();
+    if (!complete) continue;
+    if (!out.gate.defined()) {
+      out.gate = at::empty({num_experts, intermediate, hidden}, gate.options());  // (E, I, H)
+      out.up = at::empty({num_experts, intermediate, hidden}, up.options());      // (E, I, H)
+      out.down = at::empty({num_experts, hidden, intermediate}, down.options());  // (E, H, I)
+    }
+    out.gate[e].copy_(gate);
+    out.up[e].copy_(up);
+    out.down[e].copy_(down);
   }
   if (!complete) return {};
-  return {at::stack(gate), at::stack(up), at::stack(down)};  // (E, I, H), (E, I, H), (E, H, I)
+  return out;
 }
 
 void WeightLoader::ignore_under(const std::string& prefix) {

@@ -2,7 +2,7 @@
 // quantization_config says: each case is the smallest checkpoint showing it (a real safetensors file
 // and a config.json parsed by the real quantization_config parser), and the one-line InputError
 // must name the tensor and the problem.
-#include <doctest/doctest.h>
+#include "doctest_torch.hpp"
 
 #include <cstdint>
 #include <filesystem>

@@ -4,8 +4,9 @@
 // with moesim-gpu (model/gpu/CMakeLists.txt) and run on the GPU machine
 // (scripts/gpu/model_scale_checks.sh bench).
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include "../doctest_torch.hpp"
+
 #include <c10/core/InferenceMode.h>
-#include <doctest/doctest.h>
 
 #include "../fused_ops.hpp"
 #include "../layers.hpp"
@@ -52,17 +53,18 @@ TEST_CASE("fused rope: the bits of x cos + rotate_half(x) sin on a transposed vi
   }
 }
 
-TEST_CASE("fused rms_norm: within one unit in the last place of ATen's sequence") {
+TEST_CASE("fused rms_norm: within one unit in the last place of ATen's sequence (16-bit types)") {
   c10::InferenceMode guard;
   at::manual_seed(3);
-  for (at::ScalarType t : kTypes) {
+  // float32 is left out: layers::rms_norm keeps ATen's sequence there (fused_ops.hpp says why).
+  for (at::ScalarType t : {at::kBFloat16, at::kHalf}) {
     CAPTURE(t);
     at::Tensor x = cuda_randn({33, 2048}, t, 3.0), w = cuda_randn({2048}, t);
     at::Tensor xf = x.to(at::kFloat);
     at::Tensor reference = w * (xf * at::rsqrt(xf.pow(2).mean(-1, true) + 1e-5)).to(t);
     at::Tensor fused_out = fused::rms_norm(x, w, 1e-5);
     // One unit in the last place of each reference value, in its dtype (at least the smallest normal).
-    const double eps = t == at::kFloat ? 1.2e-7 : t == at::kHalf ? 9.8e-4 : 7.9e-3;
+    const double eps = t == at::kHalf ? 9.8e-4 : 7.9e-3;
     at::Tensor ulp = reference.to(at::kFloat).abs().clamp_min(1e-30) * eps;
     at::Tensor diff = (fused_out.to(at::kFloat) - reference.to(at::kFloat)).abs();
     CHECK((diff <= ulp).all().item<bool>());
