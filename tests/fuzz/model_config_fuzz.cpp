@@ -15,8 +15,10 @@ void check_invariants(const moesim::model::ModelConfig& c) {
                   c.hidden_size > 0 && c.vocab_size > 0 && c.num_heads > 0 &&
                   static_cast<int>(c.moe_layer.size()) == c.num_layers && c.n_group > 0 && c.topk_group > 0 &&
                   c.topk_group <= c.n_group &&
-                  // RoPE rotates pairs of dimensions: an odd rotary width cannot be split in halves
-                  (c.router == moesim::model::Router::kSigmoidGroupLimited ? c.qk_rope_head_dim : c.head_dim) % 2 == 0;
+                  // RoPE rotates pairs of dimensions: an odd rotary width cannot be split in halves.
+                  // Multi-head latent attention (DeepSeek-V2 and -V3, whatever their router) rotates
+                  // qk_rope_head_dim; head_dim is not used there.
+                  (c.kv_lora_rank > 0 ? c.qk_rope_head_dim : c.head_dim) % 2 == 0;
   if (!ok) std::abort();  // loaded, yet a forward pass would index out of range
   for (int layer : c.moe_layer_indices())
     if (layer < 0 || layer >= c.num_layers) std::abort();
