@@ -307,8 +307,9 @@ std::string first_non_finite(const at::Tensor& values, std::int64_t seq_len, con
 namespace {
 
 // Σ_j gates[t, j] · expert_{ids[t, j]}(x[t]) for any expert function: the T·k (token, expert) pairs
-// are sorted by expert, each expert runs once on its contiguous block (n_e, H) → (n_e, H), results
-// are weighted and scattered back with index_add. x (T, H) → (T, H).
+// are sorted by expert, each expert runs once on its contiguous block (n_e, H) and writes its (n_e, H)
+// result in place (expert(e, block, out)), results are weighted and scattered back with index_add.
+// x (T, H) → (T, H).
 template <class Expert>
 at::Tensor dispatch_experts(const at::Tensor& x, const Routing& routing, int64_t E, GateAt gate_at,
                             const Expert& expert) {
@@ -329,18 +330,23 @@ at::Tensor dispatch_experts(const at::Tensor& x, const Routing& routing, int64_t
   const int64_t* n = counts.data_ptr<int64_t>();
   for (int64_t e = 0, begin = 0; e < E; begin += n[e], ++e) {  // one matmul block per expert
     if (n[e] == 0) continue;
-    ys.narrow(0, begin, n[e]).copy_(expert(e, xs.narrow(0, begin, n[e])));     // (n_e, H)
+    at::Tensor out = ys.narrow(0, begin, n[e]);                                 // (n_e, H) contiguous rows
+    expert(e, xs.narrow(0, begin, n[e]), out);
   }
-  if (gate_at == GateAt::kOutput) ys = ys * gate_of_pair.unsqueeze(1);
+  if (gate_at == GateAt::kOutput)  // in place where no gradient is recorded (the same bits either way)
+    ys = at::GradMode::is_enabled() ? ys * gate_of_pair.unsqueeze(1) : ys.mul_(gate_of_pair.unsqueeze(1));
   return at::zeros_like(x).index_add_(0, token_of_pair, ys);                   // (T, H)
 }
 
 }  // namespace
 
 at::Tensor moe_experts(const at::Tensor& x, const Routing& routing, const ExpertWeights& w, GateAt gate_at) {
-  return dispatch_experts(x, routing, w.gate.size(0), gate_at, [&](int64_t e, const at::Tensor& block) {
+  return dispatch_experts(x, routing, w.gate.size(0), gate_at, [&](int64_t e, const at::Tensor& block, at::Tensor& out) {
     at::Tensor hidden = silu_mul(at::linear(block, w.gate[e]), at::linear(block, w.up[e]));  // (n_e, I)
-    return at::linear(hidden, w.down[e]);                                                   // (n_e, H)
+    if (at::GradMode::is_enabled())  // out= ops record no gradient
+      out.copy_(at::linear(hidden, w.down[e]));  // (n_e, H)
+    else
+      at::mm_out(out, hidden, w.down[e].t());  // (n_e, H): at::linear's own product, written in place
   });
 }
 
@@ -366,12 +372,12 @@ at::Tensor clamped_swiglu_experts(const at::Tensor& x, const Routing& routing, c
                                   double alpha, double limit) {
   // Quantized experts (--mxfp4 keep) decode here, one at a time, only those that receive tokens:
   // memory holds the MXFP4 bytes plus one expert's gate_up and down in the model dtype.
-  return dispatch_experts(x, routing, w.gate_up.num_experts(), GateAt::kOutput, [&](int64_t e, const at::Tensor& block) {
+  return dispatch_experts(x, routing, w.gate_up.num_experts(), GateAt::kOutput, [&](int64_t e, const at::Tensor& block, at::Tensor& out) {
     at::Tensor gate_up = at::matmul(block, w.gate_up.expert(e)) + w.gate_up_bias[e];    // (n_e, 2I)
     at::Tensor gate = gate_up.slice(-1, 0, gate_up.size(-1), 2).clamp_max(limit);         // (n_e, I) even columns
     at::Tensor up = gate_up.slice(-1, 1, gate_up.size(-1), 2).clamp(-limit, limit);       // (n_e, I) odd columns
     at::Tensor glu = gate * at::sigmoid(gate * alpha);                                    // (n_e, I)
-    return at::matmul((up + 1) * glu, w.down.expert(e)) + w.down_bias[e];                 // (n_e, H)
+    out.copy_(at::matmul((up + 1) * glu, w.down.expert(e)) + w.down_bias[e]);            // (n_e, H)
   });
 }
 
