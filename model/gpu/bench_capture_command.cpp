@@ -13,6 +13,7 @@
 #include "moesim/common/error.hpp"
 #include "moesim/model/capture.hpp"
 #include "moesim/model/model.hpp"
+#include "step_profile.hpp"
 
 namespace moesim::model {
 namespace {
@@ -20,7 +21,7 @@ namespace {
 constexpr double kBytesPerGB = 1e9;
 
 struct BenchArgs {
-  std::string model, device = "cuda", dtype = "bfloat16", mxfp4 = "dequantize", ids_file;
+  std::string model, device = "cuda", dtype = "bfloat16", mxfp4 = "dequantize", ids_file, profile;
   std::uint64_t tokens = 65536;
   int batch = 8, seq = 2048, warmup_steps = 2, repeats = 3;
   std::uint32_t seed = 0;
@@ -59,6 +60,11 @@ int run_bench(const BenchArgs& a) {
     s = capture_steps(*model, o, count);  // each step ends with its routing on the host: synchronised
     rates.push_back(s.tokens_per_s());
   }
+  if (!a.profile.empty()) {  // one more step, untimed, under the profiler
+    CaptureOptions one = o;
+    one.max_tokens = static_cast<std::uint64_t>(a.batch) * a.seq;
+    profile_step(a.profile, [&] { capture_steps(*model, one, count); });
+  }
   std::sort(rates.begin(), rates.end());
   const double median = rates[rates.size() / 2];
   const double expert_GB = static_cast<double>(model->routed_expert_bytes()) / kBytesPerGB;
@@ -96,6 +102,9 @@ void register_bench_capture_command(cli::Commands& commands, CLI::App& app) {
   cmd->add_option("--warmup-steps", a->warmup_steps, "Untimed steps first")->capture_default_str();
   cmd->add_option("--repeats", a->repeats, "Timed passes (the median is reported)")->capture_default_str();
   cmd->add_option("--seed", a->seed, "Seed of the random ids")->capture_default_str();
+  cmd->add_option("--profile", a->profile,
+                  "After the timed passes, one step under LibTorch's profiler, saved as a Chrome trace "
+                  "(JSON) to this file; scripts/gpu/kernel_summary.py sums it by kernel");
   cli::add_json_flag(cmd, a->json);
 }
 

@@ -66,12 +66,18 @@ echo "== 2. capture throughput, one GPU"
 python3 tests/bench/capture_vs_transformers.py make /tmp/mix2048 || exit 1
 for shape in "8 2048" "32 512"; do
   set -- $shape
+  # 8 x 2048 also profiles one step of each (scripts/gpu/kernel_summary.py: time by kernel, GPU idle time).
+  PROFILE=(); [ "$1" = 8 ] && PROFILE=(--profile /tmp/profile_moesim_8x2048.json)
   measure "moesim_capture_$1x$2" "$M" bench-capture --model /tmp/mix2048 --device cuda:0 --dtype bfloat16 \
-    --batch "$1" --seq "$2" --tokens 65536 --json
+    --batch "$1" --seq "$2" --tokens 65536 --json "${PROFILE[@]}"
   [ -n "${BASELINE:-}" ] && measure "baseline_capture_$1x$2" /tmp/build-baseline/model/gpu/moesim-gpu bench-capture \
     --model /tmp/mix2048 --device cuda:0 --dtype bfloat16 --batch "$1" --seq "$2" --tokens 65536 --json
   python3 tests/bench/capture_vs_transformers.py bench /tmp/mix2048 --batch "$1" --seq "$2" --tokens 65536 \
-    --attn sdpa --json "/tmp/hf_sdpa_$1x$2.json"
+    --attn sdpa --json "/tmp/hf_sdpa_$1x$2.json" ${PROFILE:+--profile /tmp/profile_hf_8x2048.json}
+done
+for who in moesim hf; do
+  [ -f "/tmp/profile_${who}_8x2048.json" ] &&
+    python3 scripts/gpu/kernel_summary.py "/tmp/profile_${who}_8x2048.json" --json "$OUT/kernels_${who}_8x2048.json"
 done
 rm -rf /tmp/mix2048
 fi

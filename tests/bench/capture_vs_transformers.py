@@ -39,7 +39,7 @@ def make(path):
     print(f"{path}: {sum(p.numel() for p in model.parameters()) / 1e9:.2f} G parameters, bf16")
 
 
-def bench(path, batch, seq, tokens, attn, warmup=2, repeats=3):
+def bench(path, batch, seq, tokens, attn, warmup=2, repeats=3, profile=None):
     model = transformers.AutoModelForCausalLM.from_pretrained(path, dtype=torch.bfloat16, attn_implementation=attn,
                                                               device_map="cuda").eval()
     blocks = moe_blocks(model)
@@ -64,6 +64,12 @@ def bench(path, batch, seq, tokens, attn, warmup=2, repeats=3):
             run(ids)
             torch.cuda.synchronize()
             rates.append(ids.numel() / (time.perf_counter() - t0))
+        if profile:  # one more step under torch.profiler, as moesim-gpu bench-capture --profile does
+            acts = [torch.profiler.ProfilerActivity.CPU, torch.profiler.ProfilerActivity.CUDA]
+            with torch.profiler.profile(activities=acts) as prof:
+                run(ids[:batch])
+                torch.cuda.synchronize()
+            prof.export_chrome_trace(profile)
     recorder.remove()
     return {"transformers": transformers.__version__, "torch": torch.__version__, "attn": attn, "batch": batch,
             "seq": seq, "tokens": ids.numel(), "moe_layers": len(blocks), "tokens_per_s": rates,
@@ -80,10 +86,11 @@ def main():
     p.add_argument("--tokens", type=int, default=65536)
     p.add_argument("--attn", default="sdpa", choices=["sdpa", "eager"])
     p.add_argument("--json")
+    p.add_argument("--profile", help="after the timed passes, one step under torch.profiler: Chrome trace to this file")
     a = p.parse_args()
     if a.what == "make":
         return make(a.dir)
-    r = bench(a.dir, a.batch, a.seq, a.tokens, a.attn)
+    r = bench(a.dir, a.batch, a.seq, a.tokens, a.attn, profile=a.profile)
     print(f"transformers {r['transformers']} capture (attn {a.attn}), batch {a.batch} x seq {a.seq}: "
           f"median {r['median_tokens_per_s']:.0f} tokens/s")
     if a.json:
