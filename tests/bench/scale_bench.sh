@@ -13,7 +13,7 @@
 #   needs and its oracle CPU time; prints the solver's own lines; run it alone), approx (--fluid-merge against exact: prints its own table; run it
 #   alone), threads (--threads 1 and 2 on a multi-layer trace: prints its own table; run it alone;
 #   MOESIM_BENCH_THREADS sets the counts, default "1 2"; a count of 1 passes no --threads, so an
-#   older build runs it too), ep1024, ep16384, preset16384 (default: startup synth zipf256 zipf1024
+#   older build runs it too), ep1024, ep16384, ep16384-rails, preset16384 (default: startup synth zipf256 zipf1024
 #   zipf256-trace).
 #   MOESIM_BENCH_CPU_CAP_S caps each case's CPU time (default 600).
 set -euo pipefail
@@ -199,6 +199,15 @@ for c in "${cases[@]}"; do
         "$moesim" replay --trace "$(synth_trace_e 64 256)" --platform "$here/../../platforms/fat-tree-16384-3tier.yaml" \
         --ep-size 64 --placement eplb --engine fluid --fluid-merge 1e-2 --quiet
       grep -E "^(0 alone|0 |[0-9]+ .*\(slowest\))" "$work/out.txt" | sed 's/^/    /'
+      ;;
+    ep16384-rails)  # the same on the rail-optimized 16384-GPU preset, both layouts
+      for layout in packed spread; do
+        measure "16384 GPUs as 256 x EP 64 ($layout), rail-optimized-16384-3tier, --fluid-merge 1e-2, 1 layer + group 0 alone" \
+          "$moesim" replay --trace "$(synth_trace_e 64 256)" \
+          --platform "$here/../../platforms/rail-optimized-16384-3tier.yaml" --ep-size 64 --ep-layout "$layout" \
+          --placement eplb --engine fluid --fluid-merge 1e-2 --quiet
+        grep -E "^(0 alone|0 |[0-9]+ .*\(slowest\))" "$work/out.txt" | sed 's/^/    /'
+      done
       ;;
     preset16384)  # building the 16384-GPU preset in SimGrid (2 GPUs used: the build is the cost)
       printf '0,1000000\n1000000,0\n' >"$work/m2.csv"

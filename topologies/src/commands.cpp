@@ -127,7 +127,10 @@ void print_report(const PlatformSpec& spec, const Fabric& f, const TopologyRepor
                  to_string(so.topology), so.tiers.size(), so.switch_radix, s.groups,
                  so.topology == ScaleOutTopology::rail_optimized ? "rail groups" : "leaves", std::min(s.nodes_per_group, spec.nodes),
                  s.leaf_down_ports, s.leaf_up_ports,
-                 s.pods > 0 ? fmt::format(", {} pods of {} leaves", s.pods, s.leaves_per_pod) : "", s.spines);
+                 s.pods > 0 ? fmt::format(", {} pods of {} {}", s.pods, s.leaves_per_pod,
+                                          so.topology == ScaleOutTopology::rail_optimized ? "rail groups" : "leaves")
+                            : "",
+                 s.spines);
   }
   fmt::print("switches      {} physical ({} graph vertices)\n", r.switches, r.switch_vertices);
   fmt::print("links         {} physical ({} graph edges), {} failed\n", r.links, r.link_edges, r.failed_links);

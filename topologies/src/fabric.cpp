@@ -79,13 +79,28 @@ std::string scale_out_shape(const PlatformSpec& spec, ScaleOutShape& s) {
         return e;
       s.groups = ceil_div(spec.nodes, s.nodes_per_group);
       s.leaf_switches = s.groups * nics;
-      s.spines = ceil_div(s.leaf_switches * s.leaf_up_ports, k);
-      s.capacity_nic_ports = (k / nics) * s.leaf_down_ports * nics;
+      if (so.tiers.size() == 2) {
+        // Every rail leaf reaches every spine: at most `radix` leaves, i.e. radix / rails groups.
+        s.spines = ceil_div(s.leaf_switches * s.leaf_up_ports, k);
+        s.capacity_nic_ports = (k / nics) * s.leaf_down_ports * nics;
+      } else {
+        // A pod, as a 3-tier fat-tree's (NVIDIA's SuperPOD scalable units): leaf_up_ports aggregation
+        // switches, each with one port to every rail leaf of the pod, so a pod holds whole groups
+        // (all their rails); the core joins the pods.
+        if (auto e = fit_ports(k, nics, so.tiers[1].oversubscription, s.leaves_per_pod, s.agg_down_ports,
+                               s.agg_up_ports, "aggregation");
+            !e.empty())
+          return e;
+        s.pods = ceil_div(s.groups, s.leaves_per_pod);
+        s.aggs = s.pods * s.leaf_up_ports;
+        s.spines = ceil_div(s.aggs * s.agg_up_ports, k);
+        s.capacity_nic_ports = k * s.leaves_per_pod * s.leaf_down_ports * nics;
+      }
       if (nic_ports > s.capacity_nic_ports)
         return fmt::format(
-            "k does not fit: rail-optimized with {}-port switches and {} rails holds at most {} NIC ports, this "
-            "platform has {}; use a larger switch_radix",
-            k, nics, s.capacity_nic_ports, nic_ports);
+            "k does not fit: a {}-tier rail-optimized network of {}-port switches and {} rails holds at most {} NIC "
+            "ports, this platform has {}; use {}a larger switch_radix",
+            so.tiers.size(), k, nics, s.capacity_nic_ports, nic_ports, so.tiers.size() == 2 ? "3 tiers or " : "");
       return "";
     }
   }
@@ -174,7 +189,7 @@ void add_scale_out(const PlatformSpec& spec, Fabric& f, FabricBuilder& b) {
     f.pod_vertex.push_back(b.vertex(fmt::format("pod{}/agg", p), VertexKind::switch_group, so.tiers[1].switch_latency_s,
                                     -1, 1, s.leaf_up_ports));
   for (int g = 0; g < s.groups; ++g)
-    b.link(fmt::format("leaf{}/uplink", g), f.group_vertex[static_cast<std::size_t>(g)],
+    b.link(fmt::format(fmt::runtime(rails ? "group{}/uplink" : "leaf{}/uplink"), g), f.group_vertex[static_cast<std::size_t>(g)],
            f.pod_vertex[static_cast<std::size_t>(g / s.leaves_per_pod)], leaf_uplinks * so.port_bandwidth_Bps,
            so.tiers[1].link_latency_s, leaf_uplinks);
   const int pod_uplinks = s.leaf_up_ports * s.agg_up_ports;  // aggs per pod x uplinks per agg

@@ -353,11 +353,8 @@ void read_scale_out(const View& so, const NodeSpec& node, ScaleOutSpec& out) {
   out.port_bandwidth_Bps = so.has("port_bandwidth") ? bandwidth(so, "port_bandwidth") : node.nic_bandwidth_Bps;
   const Layer& tiers = so.value("tiers");
   if (!tiers.node.IsSequence()) fail_at(tiers.file, tiers.node, "tiers must be a list, leaves first");
-  std::size_t want_min = 2, want_max = out.topology == ScaleOutTopology::fat_tree ? 3 : 2;
-  if (tiers.node.size() < want_min || tiers.node.size() > want_max)
-    fail_at(tiers.file, tiers.node,
-            fmt::format("{} needs {} tiers (leaves first), got {}", name,
-                        want_max == 2 ? "2" : "2 or 3", tiers.node.size()));
+  if (tiers.node.size() < 2 || tiers.node.size() > 3)
+    fail_at(tiers.file, tiers.node, fmt::format("{} needs 2 or 3 tiers (leaves first), got {}", name, tiers.node.size()));
   for (std::size_t i = 0; i < tiers.node.size(); ++i)
     out.tiers.push_back(read_tier({tiers.node[i], tiers.file}, fmt::format("scale_out.tiers[{}]", i),
                                   i + 1 == tiers.node.size()));

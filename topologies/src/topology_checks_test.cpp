@@ -2,6 +2,7 @@
 // hop counts of known paths, and every shipped preset loading connected.
 #include <doctest/doctest.h>
 
+#include "moesim/common/error.hpp"
 #include "moesim/topologies/fabric.hpp"
 #include "moesim/topologies/platform_spec.hpp"
 #include "moesim/topologies/topology_checks.hpp"
@@ -95,4 +96,45 @@ TEST_CASE("hop counts and latency of a two-node single switch") {
   CHECK(r.max_latency_s == doctest::Approx(2 * (600e-9 + 15e-9) + 130e-9));
   // 16 GPUs: 7 peers at 2 hops (NVSwitch), 8 at 4 hops.
   CHECK(r.mean_hops == doctest::Approx((7 * 2 + 8 * 4) / 15.0));
+}
+
+TEST_CASE("3-tier rail-optimized: shape, bisection and a cross-pod route by hand") {
+  // Radix 8, 1:1, nodes of 2 GPUs with one 400 Gb/s NIC each (2 rails). A rail leaf: 4 nodes down,
+  // 4 up. An aggregation switch: one port to each rail leaf of its pod, in whole groups (2 rails):
+  // 2 groups of a pod x 2 rails = 4 down, 4 up. A pod: 4 aggregation switches (one per leaf uplink).
+  // 16 nodes = 4 groups = 2 pods; core: 2 pods x 4 aggs x 4 up / 8 ports = 4 switches.
+  const std::string yaml =
+      "nodes: 16\nnode:\n  gpus: 2\n  mesh: {links_per_pair: 1, link_bandwidth: 25GBps, latency: 1us}\n"
+      "  nic: {count: 2, bandwidth: 400Gbps, latency: 500ns}\n"
+      "scale_out:\n  topology: rail_optimized\n  switch_radix: 8\n  tiers:\n"
+      "    - {link_latency: 10ns, switch_latency: 100ns}\n    - {link_latency: 10ns, switch_latency: 100ns}\n"
+      "    - {link_latency: 10ns, switch_latency: 100ns}\n";
+  PlatformSpec spec = load_platform_spec(scratch_file("rail3.yaml", yaml));
+  Fabric f = build_fabric(spec);
+  const ScaleOutShape& s = f.shape;
+  CHECK(s.nodes_per_group == 4);
+  CHECK(s.groups == 4);
+  CHECK(s.leaves_per_pod == 2);
+  CHECK(s.pods == 2);
+  CHECK(s.aggs == 8);
+  CHECK(s.spines == 4);
+  CHECK(s.leaf_switches == 8);
+  CHECK(s.capacity_nic_ports == 8 * 2 * 4 * 2);  // radix pods x groups x nodes x rails
+  TopologyReport r = check_topology(spec, f);
+  CHECK(r.switches == 8 + 8 + 4);
+  // Non-blocking: half the nodes push both NICs (2 x 50 GB/s) into the other half.
+  CHECK(r.bisection_Bps == doctest::Approx(8 * 2 * kPortBps));
+  CHECK(r.bisection_closed_form_Bps == doctest::Approx(r.bisection_Bps));
+  // GPU -pcie- NIC - rails - agg - core - agg - rails - NIC -pcie- GPU
+  CHECK(r.diameter_hops == 8);
+  // Node 0 (group 0, pod 0) to node 15 (group 3, pod 1): up through its group and pod, down the other's.
+  std::vector<std::string> links;
+  for (const RouteHop& h : scale_out_route(spec, f, 0, 15))
+    if (h.link >= 0) links.push_back(f.links[static_cast<std::size_t>(h.link)].name);
+  CHECK(links == std::vector<std::string>{"group0/uplink", "pod0/uplink", "pod1/uplink", "group3/uplink"});
+  // One node more than the radix allows: one line naming the capacity.
+  const std::string too_big = "nodes: 65" + yaml.substr(yaml.find('\n'));
+  CHECK_THROWS_WITH_AS(build_fabric(load_platform_spec(scratch_file("rail3-big.yaml", too_big))),
+                       doctest::Contains("3-tier rail-optimized network of 8-port switches and 2 rails holds at most 128"),
+                       moesim::InputError);
 }

@@ -18,7 +18,9 @@
 //
 // rail_optimized: a "group" holds `nics` rail leaves (one per rail) and up to (radix down-ports)
 // nodes; NCCL's PXN sends cross-rail traffic over NVLink to the rail-aligned GPU first, so every
-// inter-node flow crosses one rail leaf: the rails of a group are one vertex `group{g}/rails`.
+// inter-node flow crosses one rail leaf: the rails of a group are one vertex `group{g}/rails`. With
+// 3 tiers a pod holds whole groups (every rail leaf of the pod reaches each of its aggregation
+// switches) and a core joins the pods, as in a 3-tier fat-tree: `group{g}/uplink`, `pod{p}/uplink`.
 #include <limits>
 #include <string>
 #include <unordered_map>
@@ -55,7 +57,7 @@ struct ScaleOutShape {
   int groups = 0;              // leaf switches (fat_tree), rail groups (rail_optimized), 1 (single_switch)
   int nodes_per_group = 0;
   int leaf_down_ports = 0, leaf_up_ports = 0;
-  int pods = 0, leaves_per_pod = 0;       // 3-tier only
+  int pods = 0, leaves_per_pod = 0;       // 3-tier only; rail_optimized: groups per pod
   int agg_down_ports = 0, agg_up_ports = 0;
   int spines = 0;              // physical top-tier switches (2-tier spines, 3-tier cores)
   int aggs = 0;                // physical tier-1 switches (3-tier)

@@ -55,7 +55,7 @@ struct ScaleOutSpec {
   ScaleOutTopology topology = ScaleOutTopology::none;
   int switch_radix = 0;           // ports per switch (fat_tree, rail_optimized)
   double port_bandwidth_Bps = 0;  // switch-to-switch links; NIC links use the NIC bandwidth
-  std::vector<TierSpec> tiers;    // single_switch: 1, fat_tree: 2 or 3, rail_optimized: 2 (rail leaves, spines)
+  std::vector<TierSpec> tiers;    // single_switch: 1, fat_tree: 2 or 3, rail_optimized: 2 (rail leaves, spines) or 3 (rail leaves, pod aggregation, core)
 };
 
 // One point of a size-dependent bandwidth factor: a flow of `message_bytes` achieves `factor` of
