@@ -78,7 +78,7 @@ int Commands::dispatch(CLI::App& app, int argc, char** argv) const {
     fmt::print(stderr, "moesim: error: {}\n", e.what());
     return kExitBadInput;
   } catch (const std::exception& e) {
-    fmt::print(stderr, "moesim: failed: {}\n", e.what());
+    fmt::print(stderr, "moesim: failed: {}\n", failure_message(e.what()));
     return kExitFailure;
   }
 }

@@ -24,6 +24,18 @@ TEST_CASE("InputError keeps a hostile file's bytes on one printable line") {
   CHECK(moesim::escape_control_bytes("caf\xc3\xa9 ok") == "caf\xc3\xa9 ok");  // UTF-8 passes through
 }
 
+TEST_CASE("failure_message: LibTorch's backtrace dropped, one line left") {
+  // The shape of the error an H100 printed for gpt-oss-120b at 4 x 2048 (2026-12-05), frames cut short.
+  const std::string oom =
+      "CUDA out of memory. Tried to allocate 4.00 GiB. GPU 0 has a total capacity of 79.18 GiB of which 1.5 GiB is "
+      "free.\nException raised from malloc at /pytorch/c10/cuda/CUDACachingAllocator.cpp:1459 (most recent call "
+      "first):\nframe #0: c10::Error::Error(...) + 0x98 (0x7f in libc10.so)\nframe #1: <unknown function>\n";
+  CHECK(moesim::failure_message(oom) ==
+        "CUDA out of memory. Tried to allocate 4.00 GiB. GPU 0 has a total capacity of 79.18 GiB of which 1.5 GiB is free.");
+  CHECK(moesim::failure_message("disk full") == "disk full");
+  CHECK(moesim::failure_message("two\nlines") == "two\\nlines");  // no backtrace: kept, on one line
+}
+
 TEST_CASE("an uncommitted AtomicOutput leaves neither the final file nor its temporary") {
   fs::path dir = moesim::testing::scratch_subdir("atomic");
   fs::path final_path = dir / "out.txt";

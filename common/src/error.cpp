@@ -4,6 +4,13 @@
 
 namespace moesim {
 
+std::string failure_message(const std::string& what) {
+  // The marker c10::Error::what() puts between its message and its backtrace (c10/util/Exception.cpp).
+  constexpr std::string_view kBacktrace = "\nException raised from ";
+  const std::size_t cut = what.find(kBacktrace);
+  return escape_control_bytes(cut == std::string::npos ? what : what.substr(0, cut));
+}
+
 std::string escape_control_bytes(const std::string& text) {
   std::string out;
   out.reserve(text.size());

@@ -22,6 +22,11 @@ class InputError : public std::runtime_error {
 // `text` with every ASCII control byte (0x00-0x1f, 0x7f) written as \n, \t, \r or \xNN.
 std::string escape_control_bytes(const std::string& text);
 
+// A failure's message as one line: LibTorch's errors (c10::Error, its CUDA out-of-memory error) append
+// "\nException raised from F at FILE:LINE (most recent call first):\nframe #0: ..." — dozens of
+// lines of C++ frames — to the message; that tail is dropped, and what is left kept on one line.
+std::string failure_message(const std::string& what);
+
 // "file:line:col: message" with 1-based line/column; line <= 0 leaves the position out.
 std::string located(const std::filesystem::path& file, int line, int column, const std::string& message);
 std::string located(const std::filesystem::path& file, const std::string& message);
