@@ -183,11 +183,15 @@ std::vector<LambadaExample> load_lambada_file(const fs::path& file) {
     if (record.is_null()) return;
     if (record.contains("context")) {
       examples.push_back({string_field(file, record, "context", n), string_field(file, record, "continuation", n)});
+      // The target is what is scored (eval-ppl divides by its tokens): an empty one scores nothing.
+      if (examples.back().target.empty()) throw InputError(located(file, n, 1, "\"continuation\" is empty"));
       return;
     }
     std::string text = string_field(file, record, "text", n);
     std::size_t space = text.rfind(' ');
     if (space == std::string::npos) throw InputError(located(file, n, 1, "\"text\" has no space before its last word"));
+    if (space + 1 == text.size())  // lambada_openai's target is text.rsplit(' ', 1)[1]: here an empty word
+      throw InputError(located(file, n, 1, "\"text\" ends with a space: no last word to predict"));
     examples.push_back({text.substr(0, space), text.substr(space + 1)});
   });
   return examples;

@@ -147,6 +147,12 @@ TEST_CASE("A malformed JSON line is an InputError naming file, line and column")
   std::ofstream(file) << R"({"context": "a b"})" << "\n";
   CHECK_THROWS_WITH_AS(load_lambada_file(file), doctest::Contains(":1:1: missing string field \"continuation\""),
                        InputError);
+  // An empty word to predict (the campaign's finding, session 9): refused, in both formats.
+  std::ofstream(file) << R"({"text": "2AT5 "})" << "\n";
+  CHECK_THROWS_WITH_AS(load_lambada_file(file), doctest::Contains(":1:1: \"text\" ends with a space: no last word"),
+                       InputError);
+  std::ofstream(file) << R"({"context": "a b", "continuation": ""})" << "\n";
+  CHECK_THROWS_WITH_AS(load_lambada_file(file), doctest::Contains(":1:1: \"continuation\" is empty"), InputError);
   // A number beyond a double anywhere in a record: nlohmann throws out_of_range, not parse_error.
   std::ofstream(file) << R"({"context": "a b", "continuation": "c", "n": 1e400})" << "\n";
   CHECK_THROWS_WITH_AS(load_lambada_file(file),
