@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# On the GPU machine (one H200; run from the checkout's root): the model loader at real sizes and the
-# capture loop's speed, each against its reference, written to OUT/model_scale.json and the log.
+# On the GPU machine (one H100 or H200; run from the checkout's root): the model loader at real sizes and the
+# capture loop's speed, each against its reference, written to OUT/model_scale_WHAT.json (and OUT/kernels_*.json) and the log.
 #   scripts/gpu/model_scale_checks.sh DEBS OUT bench|sizes|whole [LAYERS_GPT_OSS] [LAYERS_DEEPSEEK]
 #   BASELINE=SRC scripts/gpu/model_scale_checks.sh DEBS OUT bench   # also an older checkout, built and timed alike
 # (three parts, each within one 10-minute device call; the build in build-gpu/ is reused while the
