@@ -26,6 +26,22 @@ std::string fit_ports(int radix, int unit, double ratio, int& units, int& down, 
                      unit, ratio, tier, radix);
 }
 
+// Tier 1 and 2 of a 3-tier network, once its groups (s.groups, each of `leaves_per_group` leaf
+// switches) are known: a pod has leaf_up_ports aggregation switches, each with one port to every leaf
+// of the pod, so it holds whole groups; the core joins at most `radix` pods.
+std::string fit_pods(const ScaleOutSpec& so, int leaves_per_group, ScaleOutShape& s) {
+  const int k = so.switch_radix;
+  if (auto e = fit_ports(k, leaves_per_group, so.tiers[1].oversubscription, s.leaves_per_pod, s.agg_down_ports,
+                         s.agg_up_ports, "aggregation");
+      !e.empty())
+    return e;
+  s.pods = ceil_div(s.groups, s.leaves_per_pod);
+  s.aggs = s.pods * s.leaf_up_ports;
+  s.spines = ceil_div(s.aggs * s.agg_up_ports, k);
+  s.capacity_nic_ports = k * s.leaves_per_pod * s.leaf_down_ports * leaves_per_group;
+  return "";
+}
+
 }  // namespace
 
 std::string scale_out_shape(const PlatformSpec& spec, ScaleOutShape& s) {
@@ -53,15 +69,7 @@ std::string scale_out_shape(const PlatformSpec& spec, ScaleOutShape& s) {
         s.capacity_nic_ports = k * s.leaf_down_ports;
         s.spines = ceil_div(s.groups * s.leaf_up_ports, k);
       } else {
-        // A pod: leaf_up_ports aggregation switches, each with one port to every leaf of the pod.
-        if (auto e = fit_ports(k, 1, so.tiers[1].oversubscription, s.leaves_per_pod, s.agg_down_ports,
-                               s.agg_up_ports, "aggregation");
-            !e.empty())
-          return e;
-        s.pods = ceil_div(s.groups, s.leaves_per_pod);
-        s.aggs = s.pods * s.leaf_up_ports;
-        s.spines = ceil_div(s.aggs * s.agg_up_ports, k);
-        s.capacity_nic_ports = k * s.leaves_per_pod * s.leaf_down_ports;
+        if (auto e = fit_pods(so, 1, s); !e.empty()) return e;
       }
       if (nic_ports > s.capacity_nic_ports)
         return fmt::format(
@@ -84,17 +92,8 @@ std::string scale_out_shape(const PlatformSpec& spec, ScaleOutShape& s) {
         s.spines = ceil_div(s.leaf_switches * s.leaf_up_ports, k);
         s.capacity_nic_ports = (k / nics) * s.leaf_down_ports * nics;
       } else {
-        // A pod, as a 3-tier fat-tree's (NVIDIA's SuperPOD scalable units): leaf_up_ports aggregation
-        // switches, each with one port to every rail leaf of the pod, so a pod holds whole groups
-        // (all their rails); the core joins the pods.
-        if (auto e = fit_ports(k, nics, so.tiers[1].oversubscription, s.leaves_per_pod, s.agg_down_ports,
-                               s.agg_up_ports, "aggregation");
-            !e.empty())
-          return e;
-        s.pods = ceil_div(s.groups, s.leaves_per_pod);
-        s.aggs = s.pods * s.leaf_up_ports;
-        s.spines = ceil_div(s.aggs * s.agg_up_ports, k);
-        s.capacity_nic_ports = k * s.leaves_per_pod * s.leaf_down_ports * nics;
+        // Pods of whole groups, all their rails (NVIDIA's SuperPOD scalable units).
+        if (auto e = fit_pods(so, nics, s); !e.empty()) return e;
       }
       if (nic_ports > s.capacity_nic_ports)
         return fmt::format(
