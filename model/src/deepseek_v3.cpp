@@ -123,7 +123,7 @@ class DeepseekV3 final : public Network {
     layers::Routing routing = sigmoid ? layers::sigmoid_group_limited(logits, w.score_bias, options)
                                       : layers::softmax_group_limited(logits, options);  // (T, k)
     routing = route({routing.router_probs, sigmoid ? w.score_bias.to(at::kFloat) : at::Tensor(), sigmoid, c_.top_k,
-                     c_.norm_topk_prob, c_.routed_scaling_factor, &routing}, moe_index, layer, x.size(1), on_routing);
+                     c_.norm_topk_prob, c_.routed_scaling_factor, &routing}, moe_index, layer, on_routing);
     at::Tensor out = layers::moe_experts(flat, routing, w.experts);               // (T, H)
     if (c_.n_shared_experts > 0) out = out + layers::swiglu(flat, w.shared);
     return out.view(x.sizes());                                                   // (B, S, H)

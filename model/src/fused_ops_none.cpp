@@ -14,5 +14,6 @@ static at::Tensor not_built() { throw std::logic_error("fused GPU kernels called
 at::Tensor silu_mul(const at::Tensor&, const at::Tensor&) { return not_built(); }
 at::Tensor rope(const at::Tensor&, const at::Tensor&, const at::Tensor&) { return not_built(); }
 at::Tensor rms_norm(const at::Tensor&, const at::Tensor&, double) { return not_built(); }
+at::Tensor combine_experts(const at::Tensor&, const at::Tensor&, const at::Tensor&, std::int64_t) { return not_built(); }
 
 }  // namespace moesim::model::fused

@@ -194,7 +194,7 @@ class GqaMoe final : public Network {
     const bool renormalize =
         c_.router == Router::kTopKSoftmax || c_.router == Router::kSparseMixer ? true : c_.norm_topk_prob;
     routing = route({routing.router_probs, selection_bias, sigmoid, c_.top_k, renormalize, scaling, &routing},
-                    moe_index, layer, x.size(1), on_routing);
+                    moe_index, layer, on_routing);
     at::Tensor out = c_.expert_activation == ExpertActivation::kClampedSwiGlu
                          ? layers::clamped_swiglu_experts(flat, routing, w.fused, c_.swiglu_alpha, c_.swiglu_limit)
                          : layers::moe_experts(flat, routing, w.experts);       // (T, H)

@@ -2,6 +2,7 @@
 
 #include "fused_ops.hpp"
 
+#include <c10/core/GradMode.h>
 #include <fmt/format.h>
 #include <torch/version.h>
 
@@ -308,42 +309,60 @@ namespace {
 
 // Σ_j gates[t, j] · expert_{ids[t, j]}(x[t]) for any expert function: the T·k (token, expert) pairs
 // are sorted by expert, each expert runs once on its contiguous block (n_e, H) and writes its (n_e, H)
-// result in place (expert(e, block, out)), results are weighted and scattered back with index_add.
-// x (T, H) → (T, H).
+// result in place (expert(e, block, out)); each token then gathers its k results back and sums
+// them. x (T, H) → (T, H).
+//
+// On a GPU the one wait for the device is the copy of the block sizes to the host, after every
+// kernel that does not need them is queued: the sort, the gathers, the input rows. Counting with
+// scatter_add, not bincount, because CUDA's bincount copies its input's min and max to the host
+// first (two more waits). Summing each token's k rows, not index_add into zeros, because CUDA's
+// index_add was 7 % of a capture step on an H100 (atomics, 2026-12-05), and a sum over k has one
+// order.
 template <class Expert>
 at::Tensor dispatch_experts(const at::Tensor& x, const Routing& routing, int64_t E, GateAt gate_at,
                             const Expert& expert) {
-  int64_t T = x.size(0), k = routing.expert_ids.size(1);
-  at::Tensor flat_ids = routing.expert_ids.reshape({T * k});                    // (T·k) expert of each pair
-  at::Tensor order = flat_ids.argsort();                                        // (T·k) pairs grouped by expert
-  // Pairs per expert, with the empty slots (−1, strategies that drop) counted in bin 0: the one
-  // device → host copy of the layer (the block sizes below need it).
-  at::Tensor slots = (flat_ids + 1).bincount({}, E + 1).to(at::kCPU);          // (E+1)
-  const int64_t dropped = slots.data_ptr<int64_t>()[0];
-  if (dropped > 0) order = order.narrow(0, dropped, T * k - dropped);           // (P) empty slots sort first
-  at::Tensor token_of_pair = order.div(k, "floor");                             // (P) token of each sorted pair
-  at::Tensor gate_of_pair = routing.gates.reshape({T * k}).index_select(0, order).to(x.scalar_type());  // (P)
-  at::Tensor counts = slots.narrow(0, 1, E);                                    // (E) pairs per expert
-  at::Tensor xs = x.index_select(0, token_of_pair);                             // (P, H) tokens in expert order, P ≤ T·k
-  if (gate_at == GateAt::kInput) xs = xs * gate_of_pair.unsqueeze(1);
-  at::Tensor ys = at::empty_like(xs);                                           // (P, H)
-  const int64_t* n = counts.data_ptr<int64_t>();
-  for (int64_t e = 0, begin = 0; e < E; begin += n[e], ++e) {  // one matmul block per expert
-    if (n[e] == 0) continue;
-    at::Tensor out = ys.narrow(0, begin, n[e]);                                 // (n_e, H) contiguous rows
-    expert(e, xs.narrow(0, begin, n[e]), out);
+  const int64_t T = x.size(0), H = x.size(1), k = routing.expert_ids.size(1), pairs = T * k;
+  const at::Tensor flat_ids = routing.expert_ids.reshape({pairs});              // (T·k) expert of each pair, −1 empty
+  const at::Tensor order = flat_ids.argsort();                                  // (T·k) pairs by expert, empty slots first
+  const at::Tensor slots_on_device = at::zeros({E + 1}, flat_ids.options())     // (E+1) bin 0: empty slots
+                                         .scatter_add_(0, flat_ids + 1, at::ones_like(flat_ids));
+  const at::Tensor token_of_pair = order.div(k, "floor");                       // (T·k) token of each sorted pair
+  at::Tensor xs = x.index_select(0, token_of_pair);                             // (T·k, H) tokens in expert order
+  const at::Tensor gates = routing.gates.to(x.scalar_type());                   // (T, k)
+  if (gate_at == GateAt::kInput) xs = xs * gates.reshape({pairs}).index_select(0, order).unsqueeze(1);
+  // Where each pair landed in the sorted order: its row of ys.
+  const at::Tensor row_of_pair = at::empty_like(order).scatter_(0, order, at::arange(pairs, order.options()));  // (T·k)
+
+  const at::Tensor slots = slots_on_device.to(at::kCPU);                       // (E+1) the wait
+  const int64_t* n = slots.data_ptr<int64_t>();
+  at::Tensor ys = at::empty_like(xs);                                           // (T·k, H)
+  if (n[0] > 0) ys.narrow(0, 0, n[0]).zero_();                                  // empty slots add nothing
+  for (int64_t e = 0, begin = n[0]; e < E; begin += n[e + 1], ++e) {            // one matmul block per expert
+    if (n[e + 1] == 0) continue;
+    at::Tensor out = ys.narrow(0, begin, n[e + 1]);                             // (n_e, H) contiguous rows
+    expert(e, xs.narrow(0, begin, n[e + 1]), out);
   }
-  if (gate_at == GateAt::kOutput)  // in place where no gradient is recorded (the same bits either way)
-    ys = at::GradMode::is_enabled() ? ys * gate_of_pair.unsqueeze(1) : ys.mul_(gate_of_pair.unsqueeze(1));
-  return at::zeros_like(x).index_add_(0, token_of_pair, ys);                   // (T, H)
+  const at::Tensor g = gate_at == GateAt::kOutput ? gates.masked_fill(routing.expert_ids < 0, 0) : at::Tensor();  // (T, k)
+  if (fused::applies(ys)) return fused::combine_experts(ys, row_of_pair, g.defined() ? g.contiguous() : g, k);  // fused_ops.hpp
+  at::Tensor per_token = ys.index_select(0, row_of_pair).view({T, k, H});      // (T, k, H) in routing order
+  if (g.defined())  // in place where no gradient is recorded (the same bits either way)
+    per_token = c10::GradMode::is_enabled() ? per_token * g.unsqueeze(2) : per_token.mul_(g.unsqueeze(2));
+  return per_token.sum(1);                                                      // (T, H)
 }
 
 }  // namespace
 
 at::Tensor moe_experts(const at::Tensor& x, const Routing& routing, const ExpertWeights& w, GateAt gate_at) {
+  const int64_t I = w.gate.size(1);
   return dispatch_experts(x, routing, w.gate.size(0), gate_at, [&](int64_t e, const at::Tensor& block, at::Tensor& out) {
-    at::Tensor hidden = silu_mul(at::linear(block, w.gate[e]), at::linear(block, w.up[e]));  // (n_e, I)
-    if (at::GradMode::is_enabled())  // out= ops record no gradient
+    at::Tensor hidden;                                                                      // (n_e, I)
+    if (w.gate_up.defined() && !c10::GradMode::is_enabled()) {  // both projections in one product
+      at::Tensor gate_up = at::mm(block, w.gate_up[e].t());                                 // (n_e, 2I)
+      hidden = silu_mul(gate_up.narrow(1, 0, I), gate_up.narrow(1, I, I));
+    } else {
+      hidden = silu_mul(at::linear(block, w.gate[e]), at::linear(block, w.up[e]));
+    }
+    if (c10::GradMode::is_enabled())  // out= ops record no gradient
       out.copy_(at::linear(hidden, w.down[e]));  // (n_e, H)
     else
       at::mm_out(out, hidden, w.down[e].t());  // (n_e, H): at::linear's own product, written in place

@@ -81,7 +81,10 @@ at::Tensor swiglu(const at::Tensor& x, const MlpWeights& w);
 // Routed experts stacked along a leading expert axis.
 struct ExpertWeights {
   at::Tensor gate, up, down;  // (E, I, H), (E, I, H), (E, H, I)
-  std::int64_t bytes() const;  // held in memory
+  // (E, 2I, H) whose two halves along dim 1 ARE gate and up (views; loaded checkpoints, not fresh
+  // training weights): without autograd both projections are then one product per expert.
+  at::Tensor gate_up;
+  std::int64_t bytes() const;  // held in memory (gate_up is gate and up, counted once)
 };
 
 // The routing decision of one MoE layer for T tokens.

@@ -7,6 +7,8 @@
 
 #include "doctest_torch.hpp"
 
+#include <c10/core/InferenceMode.h>
+
 #include <algorithm>
 #include <cmath>
 #include <numbers>
@@ -114,21 +116,52 @@ TEST_CASE("deinterleave: pairs (x0,x1),(x2,x3),(x4,x5) become halves (x0,x2,x4 |
   CHECK(ints(layers::deinterleave(x).reshape({6})) == std::vector<int64_t>{0, 2, 4, 1, 3, 5});
 }
 
+// Σ_j gates[t, j] · expert_{ids[t, j]}(x[t]) one (token, slot) at a time; −1 slots add nothing.
+at::Tensor experts_one_by_one(const at::Tensor& x, const layers::Routing& routing, const layers::ExpertWeights& w,
+                              layers::GateAt gate_at) {
+  at::Tensor out = at::zeros_like(x);
+  for (int64_t t = 0; t < x.size(0); ++t)
+    for (int64_t j = 0; j < routing.expert_ids.size(1); ++j) {
+      const int64_t e = routing.expert_ids[t][j].item<int64_t>();
+      if (e < 0) continue;
+      const at::Tensor g = routing.gates[t][j];
+      const at::Tensor in = gate_at == layers::GateAt::kInput ? g * x[t] : x[t];
+      at::Tensor h = at::silu(at::matmul(w.gate[e], in)) * at::matmul(w.up[e], in);
+      out[t] += gate_at == layers::GateAt::kInput ? at::matmul(w.down[e], h) : g * at::matmul(w.down[e], h);
+    }
+  return out;
+}
+
 TEST_CASE("moe_experts: sorted-block dispatch equals a per-token loop") {
   at::manual_seed(7);
   const int64_t T = 37, H = 12, I = 5, E = 6, k = 3;
   at::Tensor x = at::randn({T, H});
-  layers::ExpertWeights w{at::randn({E, I, H}), at::randn({E, I, H}), at::randn({E, H, I})};
+  layers::ExpertWeights w{at::randn({E, I, H}), at::randn({E, I, H}), at::randn({E, H, I}), {}};
   auto routing = layers::softmax_topk(at::randn({T, E}) * 3, static_cast<int>(k), true);
-  at::Tensor fast = layers::moe_experts(x, routing, w);
-  at::Tensor slow = at::zeros({T, H});
-  for (int64_t t = 0; t < T; ++t)
-    for (int64_t j = 0; j < k; ++j) {
-      int64_t e = routing.expert_ids[t][j].item<int64_t>();
-      at::Tensor h = at::silu(at::matmul(w.gate[e], x[t])) * at::matmul(w.up[e], x[t]);
-      slow[t] += routing.gates[t][j] * at::matmul(w.down[e], h);
+  const at::Tensor slow = experts_one_by_one(x, routing, w, layers::GateAt::kOutput);
+
+  SUBCASE("gate and up apart, gradient recorded") {
+    CHECK(at::allclose(layers::moe_experts(x, routing, w), slow, 1e-4, 1e-4));
+  }
+  SUBCASE("gate and up as the halves of one (E, 2I, H), no gradient: one product per expert") {
+    at::Tensor gate_up = at::cat({w.gate, w.up}, 1);  // (E, 2I, H)
+    layers::ExpertWeights fused{gate_up.narrow(1, 0, I), gate_up.narrow(1, I, I), w.down, gate_up};
+    c10::InferenceMode guard;
+    CHECK(at::allclose(layers::moe_experts(x, routing, fused), slow, 1e-4, 1e-4));
+  }
+  SUBCASE("empty slots (−1, a strategy's drops) add nothing, with the gates at the output or the input") {
+    layers::Routing dropped = routing;
+    dropped.expert_ids = routing.expert_ids.clone();
+    dropped.expert_ids.index_put_({at::arange(0, T, 4), 1}, -1);  // every 4th token loses its second slot
+    dropped.expert_ids.index_put_({5}, -1);                        // token 5 loses all three
+    for (layers::GateAt gate_at : {layers::GateAt::kOutput, layers::GateAt::kInput}) {
+      CAPTURE(static_cast<int>(gate_at));
+      const at::Tensor want = experts_one_by_one(x, dropped, w, gate_at);
+      const at::Tensor got = layers::moe_experts(x, dropped, w, gate_at);
+      CHECK(at::allclose(got, want, 1e-4, 1e-4));
+      CHECK(got[5].abs().max().item<float>() == 0.f);
     }
-  CHECK(at::allclose(fast, slow, 1e-4, 1e-4));
+  }
 }
 
 TEST_CASE("Placement::contiguous: 8 layers over 3 devices in consecutive blocks 3, 3, 2") {

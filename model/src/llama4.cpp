@@ -158,19 +158,19 @@ class Llama4 final : public Network {
     at::Tensor logits = layers::linear(flat, w.router);                         // (T, E)
     layers::Routing routing = sigmoid_topk(logits, c_.top_k);                   // (T, k)
     routing = route({routing.router_probs, {}, /*sigmoid=*/true, c_.top_k, /*renormalize=*/false, 1.0, &routing},
-                    moe_index, layer, x.size(1), on_routing);
+                    moe_index, layer, on_routing);
     at::Tensor out = layers::moe_experts(flat, routing, w.experts, layers::GateAt::kInput);  // (T, H)
     return (layers::swiglu(flat, w.shared) + out).view(x.sizes());               // (B, S, H)
   }
 
-  // The fused experts of Llama4TextExperts, split into the (E, I, H) ×2, (E, H, I) of moe_experts.
+  // The fused experts of Llama4TextExperts as the (E, I, H) ×2 (halves of one (E, 2I, H)), (E, H, I) of moe_experts.
   layers::ExpertWeights fused_experts(WeightLoader& w, const std::string& prefix) const {
     const int E = c_.num_experts, H = c_.hidden_size, I = c_.moe_intermediate_size;
     at::Tensor gate_up = w.get(prefix + ".gate_up_proj", {E, H, 2 * I});        // x @ gate_up: gate | up
     at::Tensor down = w.get(prefix + ".down_proj", {E, I, H});                  // h @ down
     if (!gate_up.defined() || !down.defined()) return {};
-    return {gate_up.narrow(2, 0, I).transpose(1, 2).contiguous(), gate_up.narrow(2, I, I).transpose(1, 2).contiguous(),
-            down.transpose(1, 2).contiguous()};
+    at::Tensor rows = gate_up.transpose(1, 2).contiguous();                      // (E, 2I, H): gate rows, then up rows
+    return {rows.narrow(1, 0, I), rows.narrow(1, I, I), down.transpose(1, 2).contiguous(), rows};
   }
 
   void load(WeightLoader& w) {

@@ -104,27 +104,58 @@ EmbeddingAndHead EmbeddingAndHead::load(WeightLoader& w, const ModelConfig& c, c
   return out;
 }
 
+namespace {
+
+// One MoE layer's routing as route() handed it on, kept until the forward pass ends.
+struct RoutedLayer {
+  int moe_index, layer;
+  layers::Routing routing;  // router_probs: the router's own scores, whatever a strategy chose
+};
+
+// Throws NonFiniteError at the first layer whose router scores or gates hold NaN or ±Inf. One
+// device → host copy for all layers: a check per layer stalled the GPU once a layer (a third of
+// the capture step's idle time on an H100, 2026-12-05); the values stay on the device until then.
+void check_routing_finite(const std::vector<RoutedLayer>& routed, std::int64_t seq_len) {
+  if (routed.empty()) return;
+  std::vector<at::Tensor> finite;  // per layer, a 0-dim bool on the layer's device
+  finite.reserve(routed.size());
+  for (const RoutedLayer& r : routed)
+    finite.push_back((at::isfinite(r.routing.router_probs).all() & at::isfinite(r.routing.gates).all()).to(at::kCPU));
+  const at::Tensor all = at::stack(finite);  // (layers) bool on the host
+  if (all.all().item<bool>()) return;
+  const std::int64_t first = at::logical_not(all).nonzero()[0][0].item<std::int64_t>();
+  const RoutedLayer& r = routed[static_cast<std::size_t>(first)];
+  const std::string where = fmt::format("MoE layer {} (model layer {})", r.moe_index, r.layer);
+  std::string bad = layers::first_non_finite(r.routing.router_probs, seq_len, where + " router scores");
+  if (bad.empty()) bad = layers::first_non_finite(r.routing.gates, seq_len, where + " gates");
+  throw NonFiniteError(bad + "; the checkpoint's weights, or the dtype's range, are the likely cause");
+}
+
+}  // namespace
+
 at::Tensor Network::forward(const at::Tensor& ids, const at::Tensor& valid, const RoutingCallback& on_routing,
                             bool want_logits) const {
-  at::Tensor logits = forward_pass(ids, valid, on_routing, want_logits);  // (B, S, V)
+  // Every layer's routing is collected while the pass runs and checked and handed on after it, so
+  // that nothing in the pass waits for the device but the experts' block sizes.
+  std::vector<RoutedLayer> routed;
+  const RoutingCallback collect = [&](int moe_index, int layer, const layers::Routing& routing) {
+    routed.push_back({moe_index, layer, routing});
+  };
+  at::Tensor logits = forward_pass(ids, valid, collect, want_logits);  // (B, S, V)
+  check_routing_finite(routed, ids.size(1));
   if (want_logits) {
     const std::int64_t B = logits.size(0), S = logits.size(1);
     std::string bad = layers::first_non_finite(logits.reshape({B * S, -1}), S, "logits");
     if (!bad.empty()) throw NonFiniteError(bad + "; the checkpoint's weights, or the dtype's range, are the likely cause");
   }
+  if (on_routing)
+    for (const RoutedLayer& r : routed) on_routing(r.moe_index, r.layer, r.routing);
   return logits;
 }
 
-layers::Routing Network::route(const strategies::RouterView& view, int moe_index, int layer, std::int64_t seq_len,
+layers::Routing Network::route(const strategies::RouterView& view, int moe_index, int layer,
                                const RoutingCallback& on_routing) const {
   layers::Routing routing = strategy_ ? strategy_->apply(view, moe_index) : *view.natural;
-  // One device → host copy for both checks; where something is not finite, say what and where.
-  if (!(at::isfinite(view.natural->router_probs).all() & at::isfinite(routing.gates).all()).item<bool>()) {
-    const std::string where = fmt::format("MoE layer {} (model layer {})", moe_index, layer);
-    std::string bad = layers::first_non_finite(view.natural->router_probs, seq_len, where + " router scores");
-    if (bad.empty()) bad = layers::first_non_finite(routing.gates, seq_len, where + " gates");
-    throw NonFiniteError(bad + "; the checkpoint's weights, or the dtype's range, are the likely cause");
-  }
   if (on_routing) on_routing(moe_index, layer, routing);
   return routing;
 }

@@ -70,7 +70,8 @@ struct LayerInputs {
   void move_to(at::Device device);
 };
 
-// Called once per MoE layer and forward pass with the routing of all B·S positions (padding too).
+// Called once per MoE layer and forward pass with the routing of all B·S positions (padding too),
+// in layer order, after the pass (Network::forward).
 using RoutingCallback = std::function<void(int moe_index, int model_layer, const layers::Routing& routing)>;
 
 class Network {
@@ -104,8 +105,8 @@ class Network {
                                   bool want_logits) const = 0;
 
   // Where an architecture has its router's choice (view.natural): the strategy's choice (or the
-  // natural one), checked finite, reported through on_routing. seq_len: S of the (B, S) positions.
-  layers::Routing route(const strategies::RouterView& view, int moe_index, int layer, std::int64_t seq_len,
+  // natural one), reported through on_routing (forward() checks it finite when the pass ends).
+  layers::Routing route(const strategies::RouterView& view, int moe_index, int layer,
                         const RoutingCallback& on_routing) const;
 
  private:

@@ -318,7 +318,7 @@ TEST_CASE("random: distinct experts, same seed same routing, near-uniform loads"
 TEST_CASE("moe_experts skips empty slots: output equals the kept pairs alone") {
   at::manual_seed(2);
   const int64_t T = 5, H = 4, I = 3, E = 3;
-  layers::ExpertWeights w{at::randn({E, I, H}), at::randn({E, I, H}), at::randn({E, H, I})};
+  layers::ExpertWeights w{at::randn({E, I, H}), at::randn({E, I, H}), at::randn({E, H, I}), {}};
   at::Tensor x = at::randn({T, H});
   at::Tensor ids = at::tensor({0, 2, 1, -1, -1, -1, 2, 0, 1, -1}, at::kLong).view({T, 2});
   at::Tensor gates = at::tensor({0.6f, 0.4f, 1.0f, 0.0f, 0.0f, 0.0f, 0.7f, 0.3f, 0.5f, 0.0f}).view({T, 2});

@@ -226,8 +226,7 @@ layers::ExpertWeights WeightLoader::fused_experts(const std::string& gate_up_nam
   at::Tensor gate_up = get(gate_up_name, {num_experts, 2 * intermediate, hidden});
   at::Tensor down = get(down_name, {num_experts, hidden, intermediate});
   if (!gate_up.defined() || !down.defined()) return {};
-  return {gate_up.narrow(1, 0, intermediate).contiguous(), gate_up.narrow(1, intermediate, intermediate).contiguous(),
-          down};
+  return {gate_up.narrow(1, 0, intermediate), gate_up.narrow(1, intermediate, intermediate), down, gate_up};
 }
 
 layers::ExpertWeights WeightLoader::experts(const std::string& prefix, int num_experts, int hidden, int intermediate,
@@ -246,9 +245,11 @@ layers::ExpertWeights WeightLoader::experts(const std::string& prefix, int num_e
     complete = complete && gate.defined() && up.defined() && down.defined();
     if (!complete) continue;
     if (!out.gate.defined()) {
-      out.gate = at::empty({num_experts, intermediate, hidden}, gate.options());  // (E, I, H)
-      out.up = at::empty({num_experts, intermediate, hidden}, up.options());      // (E, I, H)
-      out.down = at::empty({num_experts, hidden, intermediate}, down.options());  // (E, H, I)
+      // gate and up are the halves of one (E, 2I, H) block: one product per expert (layers::moe_experts).
+      out.gate_up = at::empty({num_experts, 2 * intermediate, hidden}, gate.options());  // (E, 2I, H)
+      out.gate = out.gate_up.narrow(1, 0, intermediate);                                 // (E, I, H) view
+      out.up = out.gate_up.narrow(1, intermediate, intermediate);                        // (E, I, H) view
+      out.down = at::empty({num_experts, hidden, intermediate}, down.options());         // (E, H, I)
     }
     out.gate[e].copy_(gate);
     out.up[e].copy_(up);

@@ -3,6 +3,7 @@
 # capture loop's speed, each against its reference, written to OUT/model_scale_WHAT.json (and OUT/kernels_*.json) and the log.
 #   scripts/gpu/model_scale_checks.sh DEBS OUT bench|sizes|whole [LAYERS_GPT_OSS] [LAYERS_DEEPSEEK]
 #   BASELINE=SRC scripts/gpu/model_scale_checks.sh DEBS OUT bench   # also an older checkout, built and timed alike
+#   scripts/gpu/model_scale_checks.sh DEBS OUT parity   # the parity fixtures on the GPU in float32 (parity_on_gpu.py)
 # (three parts, each within one 10-minute device call; the build in build-gpu/ is reused while the
 # machine stays warm)
 # DEBS: libfmt-dev libfmt9 nlohmann-json3-dev libcli11-dev as Debian 12 .debs (apt-get download ...).
@@ -19,6 +20,7 @@ set -uo pipefail
 DEBS=$(realpath "$1") OUT=$2 WHAT=$3 L_OSS=${4:-12} L_DS=${5:-8}
 P=/tmp/moesim-prefix B=$PWD/build-gpu
 mkdir -p "$P" "$OUT"
+rm -f /tmp/runs.jsonl /tmp/hf_sdpa_*.json  # a warm machine keeps /tmp: this call's runs only
 export PYTHONUNBUFFERED=1
 for f in "$DEBS"/*.deb; do dpkg -x "$f" "$P"; done
 TORCH_CMAKE=$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)')
@@ -80,6 +82,11 @@ for who in moesim hf; do
     python3 scripts/gpu/kernel_summary.py "/tmp/profile_${who}_8x2048.json" --json "$OUT/kernels_${who}_8x2048.json"
 done
 rm -rf /tmp/mix2048
+fi
+
+if [ "$WHAT" = parity ]; then
+echo "== the parity fixtures on cuda:0, float32"
+python3 scripts/gpu/parity_on_gpu.py "$M" "$OUT/parity_gpu.json"
 fi
 
 if [ "$WHAT" = sizes ]; then

@@ -1,5 +1,5 @@
 // The fused GPU kernels against the ATen sequences they replace (fused_ops.hpp): the same bits for
-// silu_mul and rope, at most one unit in the last place for rms_norm (another summation order), and
+// silu_mul, rope and combine_experts (k ≤ 2), at most one unit in the last place for rms_norm (another summation order), and
 // causal attention without a bias equal to attention with the causal bias. Needs a CUDA device: built
 // with moesim-gpu (model/gpu/CMakeLists.txt) and run on the GPU machine
 // (scripts/gpu/model_scale_checks.sh bench).
@@ -38,6 +38,25 @@ TEST_CASE("fused silu_mul: the bits of at::silu then at::mul") {
   }
 }
 
+TEST_CASE("fused silu_mul on the two halves of one (n, 2I) product, read in place") {
+  c10::InferenceMode guard;
+  at::manual_seed(4);
+  for (at::ScalarType t : kTypes)
+  for (int64_t I : {333, 336}) {  // 336: 16-byte loads (packs_fit); 333: one value a thread
+    CAPTURE(t);
+    CAPTURE(I);
+    at::Tensor gate_up = cuda_randn({5, 2 * I}, t, 4.0);                       // (n, 2I) rows of stride 2I
+    at::Tensor gate = gate_up.narrow(1, 0, I), up = gate_up.narrow(1, I, I);
+    REQUIRE_FALSE(gate.is_contiguous());
+    at::Tensor fused_out = fused::silu_mul(gate, up);
+    CHECK(fused_out.is_contiguous());
+    CHECK(same_bits(fused_out, at::silu(gate) * up));
+    // A transposed view has no unit column stride: copied first, the same bits.
+    at::Tensor a = cuda_randn({6, 4}, t).t(), b = cuda_randn({6, 4}, t).t();
+    CHECK(same_bits(fused::silu_mul(a, b), at::silu(a) * b));
+  }
+}
+
 TEST_CASE("fused rope: the bits of x cos + rotate_half(x) sin on a transposed view") {
   c10::InferenceMode guard;
   at::manual_seed(2);
@@ -71,6 +90,37 @@ TEST_CASE("fused rms_norm: within one unit in the last place of ATen's sequence 
     const double differing = diff.gt(0).to(at::kFloat).mean().item<double>();
     MESSAGE("dtype " << t << ": " << differing * 100 << " % of elements differ by one unit in the last place");
     CHECK(differing < 0.01);
+  }
+}
+
+TEST_CASE("fused combine_experts: index_select, mul_ by the gates and sum over k, in one pass") {
+  c10::InferenceMode guard;
+  at::manual_seed(5);
+  const int64_t tokens = 37;
+  for (at::ScalarType t : kTypes)
+  for (int64_t H : {264, 263})  // 264: 16-byte loads; 263: one value a thread
+  for (int64_t k : {1, 2, 8}) {
+    CAPTURE(t);
+    CAPTURE(H);
+    CAPTURE(k);
+    at::Tensor ys = cuda_randn({tokens * k, H}, t, 2.0);                        // (P, H) sorted by expert
+    at::Tensor rows = at::randperm(tokens * k, at::TensorOptions().dtype(at::kLong)).to(at::kCUDA);  // (T·k)
+    at::Tensor gates = cuda_randn({tokens, k}, t);                              // (T, k)
+    at::Tensor per_token = ys.index_select(0, rows).view({tokens, k, H});       // (T, k, H)
+    at::Tensor weighted = (per_token * gates.unsqueeze(2)).sum(1), unweighted = per_token.sum(1);
+    at::Tensor fused_weighted = fused::combine_experts(ys, rows, gates, k);
+    at::Tensor fused_unweighted = fused::combine_experts(ys, rows, at::Tensor(), k);
+    if (k <= 2) {  // one order of the float sum: ATen's bits
+      CHECK(same_bits(fused_weighted, weighted));
+      CHECK(same_bits(fused_unweighted, unweighted));
+    } else {  // another order of the float sum: k float roundings of Σ|terms| plus one of the dtype
+      const double eps = t == at::kFloat ? 1.2e-7 : t == at::kHalf ? 9.8e-4 : 7.9e-3;
+      const double bound = eps + static_cast<double>(k) * 1.2e-7;
+      at::Tensor weighted_terms = (per_token * gates.unsqueeze(2)).to(at::kFloat).abs().sum(1);
+      at::Tensor unweighted_terms = per_token.to(at::kFloat).abs().sum(1);
+      CHECK(((fused_weighted.to(at::kFloat) - weighted.to(at::kFloat)).abs() <= weighted_terms * bound).all().item<bool>());
+      CHECK(((fused_unweighted.to(at::kFloat) - unweighted.to(at::kFloat)).abs() <= unweighted_terms * bound).all().item<bool>());
+    }
   }
 }
 
