@@ -20,23 +20,47 @@ same_output() {
   cmp -s "$tmp/f.err" "$tmp/b.err" || fail "moesim $*: stderr differs from the back end's"
 }
 
+# The full back end loads LibTorch (about a second a start), so its --help for each command path is
+# run once and kept: help_of KEY WORDS... leaves $tmp/KEY.{out,err,rc}; matches KEY EXE ARGS... then
+# compares EXE's answer with it. (-h and --help are one CLI11 flag: checked once below.)
+help_of() {
+  key=$1; shift
+  "$full" "$@" --help >"$tmp/$key.out" 2>"$tmp/$key.err"; echo $? >"$tmp/$key.rc"
+}
+matches() {
+  key=$1 f=$2; shift 2
+  "$f" "$@" >"$tmp/f.out" 2>"$tmp/f.err"; fs=$?
+  [ "$fs" = "$(cat "$tmp/$key.rc")" ] || fail "moesim $*: exit $fs, back end $(cat "$tmp/$key.rc")"
+  cmp -s "$tmp/f.out" "$tmp/$key.out" || fail "moesim $*: stdout differs from the back end's"
+  cmp -s "$tmp/f.err" "$tmp/$key.err" || fail "moesim $*: stderr differs from the back end's"
+}
+
 # The command paths, read from the back end's own --help ("Subcommands:" sections), two levels.
-subcommands() { "$full" "$@" --help | awk '/^Subcommands:/ {on = 1; next} on && /^  [a-z]/ {print $1} /^$/ {on = 0}'; }
+subcommands() { awk '/^Subcommands:/ {on = 1; next} on && /^  [a-z]/ {print $1} /^$/ {on = 0}' "$tmp/$1.out"; }
+help_of top
 paths=""
-for c in $(subcommands); do
+for c in $(subcommands top); do
   paths="$paths $c"
-  for s in $(subcommands "$c"); do paths="$paths $c/$s"; done
+  help_of "$c" "$c"
+  for s in $(subcommands "$c"); do
+    paths="$paths $c/$s"
+    help_of "$c.$s" "$c" "$s"
+  done
 done
 count=$(echo $paths | wc -w)
 [ "$count" -ge 10 ] || fail "only $count command paths found in the back end's --help"
+"$full" -h >"$tmp/h.out" 2>"$tmp/h.err"  # the back end's -h is its --help
+[ $? = "$(cat "$tmp/top.rc")" ] && cmp -s "$tmp/h.out" "$tmp/top.out" || fail "the back end's -h differs from its --help"
 
 cp "$front" "$tmp/moesim"  # a lone copy: no back end beside it
-for p in "" $paths; do
+for p in top $paths; do
+  key=$(echo "$p" | tr '/' '.')
   words=$(echo "$p" | tr '/' ' ')
+  [ "$p" = top ] && words=""
   # shellcheck disable=SC2086
-  same_output "$front" "$full" $words --help
+  matches "$key" "$front" $words --help
   # shellcheck disable=SC2086
-  same_output "$tmp/moesim" "$full" $words -h
+  matches "$key" "$tmp/moesim" $words -h
 done
 same_output "$tmp/moesim" "$full" --version
 
