@@ -139,7 +139,8 @@ enum class GateAt { kOutput, kInput };
 
 // Σ_j gates[t, j] · expert_{ids[t, j]}(x[t]) (or expert(gates[t, j] · x[t]) with GateAt::kInput)
 // without a loop over tokens: the T·k (token, expert) pairs are sorted by expert, each expert runs
-// once on its contiguous block, results are weighted and scattered back with index_add. x (T, H) → (T, H).
+// once on its contiguous block, and each token gathers, weights and sums its k results (one kernel
+// on CUDA: fused::combine_experts). x (T, H) → (T, H).
 at::Tensor moe_experts(const at::Tensor& x, const Routing& routing, const ExpertWeights& w,
                        GateAt gate_at = GateAt::kOutput);
 
