@@ -22,6 +22,7 @@
 #include "moesim/common/bytes.hpp"
 #include "moesim/common/error.hpp"
 #include "moesim/sim/fluid_maxmin.hpp"
+#include "fluid_routes.hpp"
 
 namespace moesim::sim {
 namespace sg4 = simgrid::s4u;
@@ -96,6 +97,8 @@ void FlowNetwork::set_engine(NetworkEngine engine) {
   // of address space, a few MB resident).
   fluid_route_of_pair_.reset(static_cast<std::uint32_t*>(std::calloc(n * n, sizeof(std::uint32_t))));
   if (!fluid_route_of_pair_) throw std::bad_alloc();
+  fluid_routes_ = std::make_unique<FluidRoutes>(platform_.gpus, [this](const sg4::Link* l) { return fluid_link(l); },
+                                                route_lookup_mutex());
 }
 
 void FlowNetwork::set_fluid_merge(double relative) {
@@ -127,28 +130,25 @@ void FlowNetwork::begin_phase() {
 
 double FlowNetwork::now_s() const { return clock_s() - origin_s_; }
 
-// The links of SimGrid's route src -> dst become fluid links (once each, by identity) and the route
-// a fluid route with SimGrid's latency for it.
+// A SimGrid link as a fluid link: numbered up front (register_fluid_links), or on first use.
+std::uint32_t FlowNetwork::fluid_link(const sg4::Link* l) {
+  auto it = fluid_link_of_.find(l);
+  if (it != fluid_link_of_.end()) return it->second;
+  if (!fluid_sharing(l))
+    throw InputError(fmt::format("--engine fluid: link '{}' is neither shared nor a fat pipe (WIFI or "
+                                 "non-linear sharing); use --engine simgrid",
+                                 l->get_name()));
+  // Not listed by Engine::get_all_links() (not seen on any platform so far): numbered on first use.
+  return fluid_link_of_.emplace(l, fluid_->add_link(l->get_bandwidth(), l->get_sharing_policy() == sg4::Link::SharingPolicy::FATPIPE)).first->second;
+}
+
+// SimGrid's route src -> dst (composed from per-GPU pieces: fluid_routes.hpp) becomes a fluid
+// route, registered once per GPU pair.
 std::uint32_t FlowNetwork::fluid_route(int src, int dst) {
   std::uint32_t& id_plus_one = fluid_route_of_pair_[static_cast<std::size_t>(src) * platform_.gpus.size() + dst];
   if (id_plus_one != 0) return id_plus_one - 1;
-  static thread_local std::vector<sg4::Link*> links;  // scratch buffers, reused across look-ups
-  static thread_local std::vector<std::uint32_t> ids;
-  links.clear();
-  ids.clear();
-  const double latency = simgrid_route(platform_, src, dst, links);
-  for (const sg4::Link* l : links) {
-    auto it = fluid_link_of_.find(l);
-    if (it == fluid_link_of_.end()) {
-      if (!fluid_sharing(l))
-        throw InputError(fmt::format("--engine fluid: link '{}' is neither shared nor a fat pipe (WIFI or "
-                                     "non-linear sharing); use --engine simgrid",
-                                     l->get_name()));
-      // Not listed by Engine::get_all_links() (not seen on any platform so far): numbered on first use.
-      it = fluid_link_of_.emplace(l, fluid_->add_link(l->get_bandwidth(), l->get_sharing_policy() == sg4::Link::SharingPolicy::FATPIPE)).first;
-    }
-    ids.push_back(it->second);
-  }
+  static thread_local std::vector<std::uint32_t> ids;  // scratch, reused across look-ups
+  const double latency = fluid_routes_->route(src, dst, ids);
   const std::uint32_t id = fluid_->add_route(ids, latency);
   id_plus_one = id + 1;
   return id;

@@ -44,6 +44,7 @@ NetworkEngine parse_network_engine(const std::string& name);
 const char* to_string(NetworkEngine e);
 
 class FluidMaxMin;
+class FluidRoutes;
 
 class FlowNetwork {
  public:
@@ -82,6 +83,7 @@ class FlowNetwork {
   double clock_s() const;  // the engine's clock (SimGrid's, or the fluid engine's own)
   std::vector<double> run_fluid(std::span<const Flow> flows, double issue_tolerance_s);
   std::uint32_t fluid_route(int src, int dst);  // SimGrid's route src -> dst, registered once
+  std::uint32_t fluid_link(const simgrid::s4u::Link* l);  // a SimGrid link's fluid id (numbered once)
   void register_fluid_links();                  // every shared / fat-pipe link, in SimGrid's order
 
   topologies::SimgridPlatform platform_;
@@ -91,6 +93,7 @@ class FlowNetwork {
   double fluid_issue_tolerance_s_ = 0;  // SimGrid's surf/precision, read once in set_engine()
   std::uint64_t flows_simulated_ = 0;
   std::unique_ptr<FluidMaxMin> fluid_;
+  std::unique_ptr<FluidRoutes> fluid_routes_;  // after fluid_: its look-ups number links in it
   struct FreeDeleter {
     void operator()(void* p) const { std::free(p); }
   };

@@ -1,0 +1,70 @@
+// The fluid engine's composed routes (fluid_routes.hpp) are SimGrid's: for every GPU pair of
+// platforms of each kind, the same links in the same order and the same latency to the bit as
+// Host::route_to.
+#include <doctest/doctest.h>
+
+#include <simgrid/s4u/Host.hpp>
+#include <simgrid/s4u/Link.hpp>
+
+#include <bit>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "fluid_routes.hpp"
+#include "moesim/sim/simulation.hpp"
+#include "moesim/topologies/platform_source.hpp"
+
+using namespace moesim::sim;
+
+namespace {
+
+// "composed=<0|1> pairs=<n> mismatches=<m>", every ordered pair checked (the diagonal included).
+std::string compare_all_pairs(const std::string& platform) {
+  return run_simulation_bytes(moesim::topologies::parse_platform_source(platform), 0,
+                              [](FlowNetwork& net, const SimulationCost&) {
+    std::map<const simgrid::s4u::Link*, std::uint32_t> ids_of;
+    auto id = [&](const simgrid::s4u::Link* l) { return ids_of.try_emplace(l, static_cast<std::uint32_t>(ids_of.size())).first->second; };
+    std::mutex mutex;
+    const auto& gpus = net.platform().gpus;
+    FluidRoutes routes(gpus, id, mutex);
+    std::vector<std::uint32_t> composed, reference;
+    std::vector<simgrid::s4u::Link*> links;
+    int pairs = 0, mismatches = 0;
+    for (std::size_t a = 0; a < gpus.size(); ++a)
+      for (std::size_t b = 0; b < gpus.size(); ++b) {
+        if (a == b && net.platform().local_copy_Bps == 0) continue;  // no self route without a copy link
+        const double latency = routes.route(static_cast<int>(a), static_cast<int>(b), composed);
+        links.clear();
+        double expected = 0;
+        gpus[a]->route_to(gpus[b], links, &expected);
+        reference.clear();
+        for (const auto* l : links) reference.push_back(id(l));
+        ++pairs;
+        if (composed != reference || std::bit_cast<std::uint64_t>(latency) != std::bit_cast<std::uint64_t>(expected))
+          ++mismatches;
+      }
+    return "composed=" + std::to_string(routes.composed() ? 1 : 0) + " pairs=" + std::to_string(pairs) +
+           " mismatches=" + std::to_string(mismatches);
+  });
+}
+
+}  // namespace
+
+TEST_CASE("fluid routes: composed from per-GPU pieces, equal to SimGrid's route_to on every pair") {
+  // switch: a Star root over one-GPU zones; cluster and presets: a Full root over 8-GPU nodes
+  // (NVSwitch inside, NICs and leaves outside); rail-optimized adds per-rail leaves.
+  CHECK(compare_all_pairs("switch:64") == "composed=1 pairs=4032 mismatches=0");
+  CHECK(compare_all_pairs("cluster:8:8") == "composed=1 pairs=4032 mismatches=0");
+  CHECK(compare_all_pairs("rail-optimized-64") == "composed=1 pairs=4032 mismatches=0");
+  CHECK(compare_all_pairs("fat-tree-256") == "composed=1 pairs=65280 mismatches=0");
+}
+
+TEST_CASE("fluid routes: the local copy's self route, and one node (a single zone) asked pair by pair") {
+  // Two 8-GPU nodes with node.local_copy_bandwidth and node.duplex_bandwidth: every GPU also has a
+  // self route (copy + duplex link), and its NIC routes cross its duplex link too.
+  CHECK(compare_all_pairs(std::string(MOESIM_SOURCE_DIR) + "/tests/fixtures/platforms/nccl-mechanisms-2node.yaml") ==
+        "composed=1 pairs=256 mismatches=0");
+  CHECK(compare_all_pairs("dgx-h100-8gpu") == "composed=0 pairs=56 mismatches=0");
+}
