@@ -161,7 +161,16 @@ double FlowNetwork::route_latency_s(int src, int dst) {
 }
 
 std::vector<double> FlowNetwork::run_fluid(std::span<const Flow> flows, double issue_tolerance_s) {
-  std::vector<FluidMaxMin::Flow> fluid_flows(flows.size());
+  // Room for the routes this batch adds, at the length of the routes so far (the first batch:
+  // kRouteLinksGuess): the tables are then not copied as they double (at 4096 GPUs, 16.7 M routes).
+  std::size_t new_routes = 0;
+  for (const Flow& f : flows) new_routes += fluid_route_of_pair_[static_cast<std::size_t>(f.src) * platform_.gpus.size() + f.dst] == 0;
+  if (new_routes > 0) {
+    constexpr std::size_t kRouteLinksGuess = 4;
+    const std::size_t per_route = fluid_->routes() > 0 ? fluid_->route_links() / fluid_->routes() + 1 : kRouteLinksGuess;
+    fluid_->reserve_routes(fluid_->routes() + new_routes, fluid_->route_links() + new_routes * per_route);
+  }
+  huge_vector<FluidMaxMin::Flow> fluid_flows(flows.size());
   for (std::size_t i = 0; i < flows.size(); ++i) {
     const Flow& f = flows[i];
     // As the SimGrid path: whole bytes, at least one.

@@ -73,9 +73,16 @@ std::uint32_t FluidMaxMin::add_route(std::span<const std::uint32_t> links, doubl
   route_bound_.push_back(bound);
   // CM02: a flow with latency gets penalty = its latency once the latency is paid; one without
   // latency gets penalty 1 at once.
-  route_penalty_.push_back(latency_s > 0 ? latency_s : 1.0);
-  route_inv_penalty_.push_back(1.0 / route_penalty_.back());
+  route_inv_penalty_.push_back(1.0 / penalty(static_cast<std::uint32_t>(route_latency_.size() - 1)));
   return static_cast<std::uint32_t>(route_latency_.size() - 1);
+}
+
+void FluidMaxMin::reserve_routes(std::size_t routes, std::size_t links) {
+  route_first_.reserve(routes + 1);
+  route_latency_.reserve(routes);
+  route_bound_.reserve(routes);
+  route_inv_penalty_.reserve(routes);
+  route_links_.reserve(links);
 }
 
 std::uint32_t FluidMaxMin::next_stamp() {
@@ -373,7 +380,7 @@ void FluidMaxMin::fill(double now_s) {
     double min_bound = -1;
     for (std::uint32_t f : vars_) {
       const std::uint32_t r = flow_route_[f];
-      const double bp = route_bound_[r] * route_penalty_[r];
+      const double bp = route_bound_[r] * penalty(r);
       if (route_bound_[r] > 0 && bp < min_usage) min_bound = min_bound < 0 ? bp : std::min(min_bound, bp);
     }
     std::size_t fixed = 0;
@@ -381,8 +388,8 @@ void FluidMaxMin::fill(double now_s) {
       const std::uint32_t r = flow_route_[f];
       double value;
       if (min_bound < 0) {
-        value = min_usage / route_penalty_[r];
-      } else if (std::fabs(min_bound - route_bound_[r] * route_penalty_[r]) < prec) {
+        value = min_usage / penalty(r);
+      } else if (std::fabs(min_bound - route_bound_[r] * penalty(r)) < prec) {
         value = route_bound_[r];
         if (diag_) flow_bottleneck_[f] = 0xfffffffeu;
       } else {
@@ -571,9 +578,16 @@ std::vector<double> FluidMaxMin::run(std::span<const Flow> flows, double issue_t
   build_link_flows();
   std::size_t live = n, done_since_build = 0;
 
-  std::vector<std::uint32_t> order(n);
-  std::iota(order.begin(), order.end(), 0u);
-  std::stable_sort(order.begin(), order.end(), [&](std::uint32_t a, std::uint32_t b) { return flows[a].start_s < flows[b].start_s; });
+  // Flows in start order; already so when they all start together (a direct all-to-all without
+  // per-message overheads): then no order array (4 bytes a flow, and the sort's buffer).
+  const bool start_ordered = std::is_sorted(flows.begin(), flows.end(), [](const Flow& a, const Flow& b) { return a.start_s < b.start_s; });
+  huge_vector<std::uint32_t> order;
+  if (!start_ordered) {
+    order.resize(n);
+    std::iota(order.begin(), order.end(), 0u);
+    std::stable_sort(order.begin(), order.end(), [&](std::uint32_t a, std::uint32_t b) { return flows[a].start_s < flows[b].start_s; });
+  }
+  auto in_start_order = [&](std::size_t k) { return start_ordered ? static_cast<std::uint32_t>(k) : order[k]; };
   std::size_t next_start = 0, in_flight_count = 0;
   double t = clock_s_;
   const double run_start_s = t;
@@ -602,8 +616,8 @@ std::vector<double> FluidMaxMin::run(std::span<const Flow> flows, double issue_t
   };
   // Flows whose start has come are issued at this clock; they pay their latency first.
   auto issue = [&]() {
-    while (next_start < n && flows[order[next_start]].start_s - t <= issue_tolerance_s) {
-      const std::uint32_t f = order[next_start++];
+    while (next_start < n && flows[in_start_order(next_start)].start_s - t <= issue_tolerance_s) {
+      const std::uint32_t f = in_start_order(next_start++);
       in_flight_.push_back(f);
       ++in_flight_count;
       const double latency_s = route_latency_[flow_route_[f]];
@@ -630,7 +644,7 @@ std::vector<double> FluidMaxMin::run(std::span<const Flow> flows, double issue_t
     }
     double next = kNever;
     if (!events_.empty()) next = std::max(t, events_.front().time_s);
-    if (next_start < n) next = std::min(next, std::max(t, flows[order[next_start]].start_s));
+    if (next_start < n) next = std::min(next, std::max(t, flows[in_start_order(next_start)].start_s));
     if (next == kNever) {
       if (in_flight_count > 0) throw std::runtime_error("fluid engine: flows left with no bandwidth (a zero-capacity path?)");
       break;

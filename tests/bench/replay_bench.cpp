@@ -11,7 +11,8 @@
 // solver over SimGrid's routes, --engine fluid). On a non-blocking switch: direct, direct-ptask,
 // pairwise; on the fat-tree preset of that size: hierarchical, direct, direct-ptask.
 // MOESIM_BENCH_ONLY=<algorithm> or <algorithm>/<engine> runs those cases only; MOESIM_BENCH_SKEW=1
-// makes every 16th GPU a hot destination (8x the bytes); MOESIM_BENCH_OVERHEAD_US=X adds X us per message.
+// makes every 16th GPU a hot destination (8x the bytes); MOESIM_BENCH_OVERHEAD_US=X adds X us per message;
+// MOESIM_BENCH_MEMORY_GB=G caps each case's address space at G GB (default 6).
 #include <sys/resource.h>
 
 #include <chrono>
@@ -28,7 +29,12 @@ using namespace moesim::sim;
 namespace {
 
 constexpr double kBytesPerPair = 1e6;
-constexpr rlim_t kMemoryCapBytes = rlim_t{6} << 30;
+// Address space a case may take (MOESIM_BENCH_MEMORY_GB overrides; virtual, so reserved but
+// untouched memory counts too).
+rlim_t memory_cap_bytes() {
+  const char* gb = std::getenv("MOESIM_BENCH_MEMORY_GB");
+  return static_cast<rlim_t>((gb ? std::atof(gb) : 6.0) * (1u << 30));
+}
 
 // Presets of platforms/ with 8 GPUs per node on a fat-tree, by size.
 std::string fat_tree_preset(int n) {
@@ -71,7 +77,7 @@ void run_case(const std::string& platform_text, int n, const std::string& algori
       // loaded machine wall time says more about the neighbours than about the simulation.
       rlimit cpu{static_cast<rlim_t>(cap_s), static_cast<rlim_t>(cap_s)};
       ::setrlimit(RLIMIT_CPU, &cpu);
-      rlimit memory{kMemoryCapBytes, kMemoryCapBytes};  // and one that cannot fit fails instead of swapping the machine
+      rlimit memory{memory_cap_bytes(), memory_cap_bytes()};  // and one that cannot fit fails instead of swapping the machine
       ::setrlimit(RLIMIT_AS, &memory);
       ReplayEngine engine(net, n, options);
       LayerWork w;

@@ -8,7 +8,7 @@ static std::vector<double> run_direct(const A2ATraffic& t, std::span<const doubl
                                       const A2AOptions& options) {
   const TrafficMatrix& m = t.gpu;
   auto finish_s = initial_finish_times(ready_s, options);
-  run_phase(neighbour_order_messages(m, options), ready_s, 0.0, net, options, finish_s);
+  run_phase(neighbour_order_messages(m, options), ready_s, 0.0, net, options, finish_s);  // freed before the run
   return finish_s;
 }
 

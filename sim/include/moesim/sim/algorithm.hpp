@@ -100,6 +100,11 @@ std::vector<double> initial_finish_times(std::span<const double> ready_s, const 
 // not_before_s when it had no message: the barrier for a next phase.
 double run_phase(std::span<const Message> messages, std::span<const double> ready_s, double not_before_s,
                  FlowNetwork& net, const A2AOptions& options, std::vector<double>& finish_s);
+// The same, freeing the messages once they are flows (a direct all-to-all's are N(N-1)).
+double run_phase(std::vector<Message>&& messages, std::span<const double> ready_s, double not_before_s,
+                 FlowNetwork& net, const A2AOptions& options, std::vector<double>& finish_s);
+// Runs flows already made and folds their finish times into `finish_s`; returns the last finish.
+double run_flows(std::span<const Flow> flows, double not_before_s, FlowNetwork& net, std::vector<double>& finish_s);
 
 // Each source's messages to its peers, its right neighbour first (s+1, s+2, ... mod N), so that GPUs
 // do not all begin with the same destination; empty entries are skipped. With options.local_copy the

@@ -34,10 +34,13 @@
 //
 // Links and routes come from the SimGrid platform (FlowNetwork looks them up with Host::route_to),
 // so the topology stays SimGrid's; only the solver is ours. Memory: one route per GPU pair plus
-// ~80 bytes per flow in flight (state, event heap, fixing order) and 4 per (flow, link); no per-flow objects.
+// ~80 bytes per flow in flight (state, event heap, fixing order) and 4 per (flow, link); no per-flow
+// objects. Arrays that grow with flows or routes are on huge pages (huge_page_allocator.hpp).
 #include <cstdint>
 #include <span>
 #include <vector>
+
+#include "moesim/sim/huge_page_allocator.hpp"
 
 namespace moesim::sim {
 
@@ -54,7 +57,10 @@ class FluidMaxMin {
   std::uint32_t add_link(double bandwidth_Bps, bool fatpipe);
   // A route is a sequence of links (a link listed twice counts twice) and its one-way latency.
   std::uint32_t add_route(std::span<const std::uint32_t> links, double latency_s);
-  std::size_t routes() const { return route_first_.size(); }
+  std::size_t routes() const { return route_first_.size() - 1; }
+  // Room for this many routes and route links in all (so that a large batch does not double them).
+  void reserve_routes(std::size_t routes, std::size_t links);
+  std::size_t route_links() const { return route_links_.size(); }
   std::size_t links() const { return link_bound_.size(); }
   double route_latency_s(std::uint32_t route) const { return route_latency_[route]; }
 
@@ -135,26 +141,28 @@ class FluidMaxMin {
   std::vector<double> link_bound_;
   std::vector<std::uint8_t> link_fatpipe_;
   // Routes: links route_links_[route_first_[r] .. route_first_[r + 1]).
-  std::vector<std::uint32_t> route_first_{0};
-  std::vector<std::uint32_t> route_links_;
-  std::vector<double> route_latency_;
-  std::vector<double> route_bound_;  // min bandwidth of the route's links (CM02's user bound)
-  std::vector<double> route_penalty_, route_inv_penalty_;  // CM02: latency, 1 without latency
+  huge_vector<std::uint32_t> route_first_{0};
+  huge_vector<std::uint32_t> route_links_;
+  huge_vector<double> route_latency_;
+  huge_vector<double> route_bound_;  // min bandwidth of the route's links (CM02's user bound)
+  huge_vector<double> route_inv_penalty_;  // 1 / penalty (CM02: the route latency, 1 without latency)
+  double penalty(std::uint32_t r) const { return route_latency_[r] > 0 ? route_latency_[r] : 1.0; }
 
   // Per run (indexed by flow of the current run).
-  std::vector<std::uint32_t> flow_route_;
-  std::vector<double> flow_rate_, flow_remains_, flow_updated_s_;  // remains as of flow_updated_s_
-  std::vector<std::uint32_t> flow_round_;      // round that fixed the flow's rate, kUnfixed if none
-  std::vector<std::uint32_t> flow_stamp_;      // invalidates its older events
-  std::vector<std::uint32_t> flow_collected_;  // round stamp when gathered on a saturated link
-  std::vector<std::uint8_t> flow_state_;
-  std::vector<Event> events_;  // min-heap
-  std::vector<std::uint32_t> in_flight_;  // issued, not done (done ones dropped at CSR rebuilds)
-  std::vector<std::uint32_t> arrived_, finished_, reopened_, vars_, ties_, tie_stack_;
+  huge_vector<std::uint32_t> flow_route_;
+  huge_vector<double> flow_rate_, flow_remains_, flow_updated_s_;  // remains as of flow_updated_s_
+  huge_vector<std::uint32_t> flow_round_;      // round that fixed the flow's rate, kUnfixed if none
+  huge_vector<std::uint32_t> flow_stamp_;      // invalidates its older events
+  huge_vector<std::uint32_t> flow_collected_;  // round stamp when gathered on a saturated link
+  huge_vector<std::uint8_t> flow_state_;
+  huge_vector<Event> events_;  // min-heap
+  huge_vector<std::uint32_t> in_flight_;  // issued, not done (done ones dropped at CSR rebuilds)
+  huge_vector<std::uint32_t> arrived_, finished_, reopened_, vars_;
+  std::vector<std::uint32_t> ties_, tie_stack_;
   std::uint64_t active_elements_ = 0;  // (flow, link) pairs of the active flows: a full solve's work
   // Links' flows in this run (CSR), compacted as flows finish.
   std::vector<std::uint64_t> link_flows_first_;
-  std::vector<std::uint32_t> link_flows_;
+  huge_vector<std::uint32_t> link_flows_;
   std::vector<double> link_max_inv_;  // largest 1/penalty of the run's flows on a fat pipe
 
   // Filling state per link, valid while link_live_: what progressive filling holds after the last
@@ -173,7 +181,7 @@ class FluidMaxMin {
   std::uint32_t stamp_ = 0;  // one per round and per batch of changes
   std::vector<double> round_level_;
   std::vector<std::uint32_t> round_flow_begin_, round_log_begin_;
-  std::vector<std::uint32_t> fixed_order_;
+  huge_vector<std::uint32_t> fixed_order_;
   std::vector<LogEntry> log_;
   std::uint64_t work_since_full_ = 0;
   bool force_full_ = true;
