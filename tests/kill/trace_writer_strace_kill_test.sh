@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Reproduction: a `trace synth` over an existing good trace is killed (SIGKILL injected
 # by strace) at one of its first writes. The earlier trace must stay readable and unchanged: the
-# writer may only rename after its last write and fsync. Every injection point from the 1st to the
-# 40th pwrite64 is tried, so a write after the rename is caught wherever it falls.
+# writer may only rename after its last write and fsync. Every injection point is tried, from the 1st
+# pwrite64 to one past the last of an uninterrupted run (counted first: 19 on 2026-12-05; the test
+# used to try 40, half of them after the writer had finished), so a write after the rename is caught
+# wherever it falls.
 # Skips (77) without strace or where ptrace is not allowed.
 set -uo pipefail
 moesim=$1
@@ -20,7 +22,12 @@ cp "$dir/t.h5" "$dir/good.h5"
 synth --seed 2 --out "$dir/ref.h5" >/dev/null || fail "could not write the reference trace"
 ref=$(stats "$dir/ref.h5")
 
-max_writes=40
+strace -f -o "$dir/writes.txt" -e trace=pwrite64 "$moesim" trace synth -q --layers 2 --experts 8 --top-k 2 \
+  --tokens 5000 --steps 2 --seed 2 --out "$dir/count.h5" >/dev/null 2>&1 || fail "the counting run failed"
+writes=$(grep -c 'pwrite64(' "$dir/writes.txt")
+rm -f "$dir/count.h5" "$dir/writes.txt"
+[ "$writes" -ge 3 ] || fail "only $writes pwrite64 calls in a whole trace: is the writer traced at all?"
+max_writes=$((writes + 1))
 for when in $(seq 1 $max_writes); do
   ( strace -f -o /dev/null -e trace=pwrite64,write -e inject=pwrite64:signal=SIGKILL:when=$when \
     "$moesim" trace synth -q --layers 2 --experts 8 --top-k 2 --tokens 5000 --steps 2 --seed 2 \
