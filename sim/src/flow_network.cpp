@@ -187,7 +187,7 @@ std::vector<double> FlowNetwork::run_fluid(std::span<const Flow> flows, double i
   fluid_->set_merge_relative(fluid_merge_);
   const std::uint64_t solves_before = fluid_->solves(), full_before = fluid_->full_solves();
   const std::uint64_t fixed_before = fluid_->flows_fixed(), changed_before = fluid_->rates_changed();
-  auto finish = fluid_->run(fluid_flows, issue_tolerance_s);
+  auto finish = fluid_->run(std::move(fluid_flows), issue_tolerance_s);
   if (stats)
     fmt::print(stderr, "fluid run: {} flows, {} solves ({} full), {} rates set, {} changed\n", flows.size(),
                fluid_->solves() - solves_before, fluid_->full_solves() - full_before, fluid_->flows_fixed() - fixed_before,

@@ -514,6 +514,10 @@ void FluidMaxMin::solve(double now_s) {
 }
 
 std::vector<double> FluidMaxMin::run(std::span<const Flow> flows, double issue_tolerance_s) {
+  return run(huge_vector<Flow>(flows.begin(), flows.end()), issue_tolerance_s);
+}
+
+std::vector<double> FluidMaxMin::run(huge_vector<Flow>&& flows, double issue_tolerance_s) {
   const std::size_t n = flows.size();
   if (n >= std::numeric_limits<std::uint32_t>::max() / 2) throw std::length_error("fluid engine: too many flows in one run");
   std::vector<double> finish(n, kNever);
@@ -521,6 +525,7 @@ std::vector<double> FluidMaxMin::run(std::span<const Flow> flows, double issue_t
   flow_route_.resize(n);
   flow_rate_.assign(n, 0);
   flow_remains_.resize(n);
+  flow_start_s_.resize(n);
   flow_updated_s_.assign(n, 0);
   flow_round_.assign(n, kUnfixed);
   flow_stamp_.assign(n, 0);
@@ -543,6 +548,7 @@ std::vector<double> FluidMaxMin::run(std::span<const Flow> flows, double issue_t
     const std::uint32_t r = flows[i].route;
     flow_route_[i] = r;
     flow_remains_[i] = flows[i].bytes / flows[i].bandwidth_factor;  // factor x share bytes per second
+    flow_start_s_[i] = flows[i].start_s;
     for (std::uint32_t k = route_first_[r]; k < route_first_[r + 1]; ++k)
       if (link_fatpipe_[route_links_[k]])
         link_max_inv_[route_links_[k]] = std::max(link_max_inv_[route_links_[k]], route_inv_penalty_[r]);
@@ -580,12 +586,13 @@ std::vector<double> FluidMaxMin::run(std::span<const Flow> flows, double issue_t
 
   // Flows in start order; already so when they all start together (a direct all-to-all without
   // per-message overheads): then no order array (4 bytes a flow, and the sort's buffer).
-  const bool start_ordered = std::is_sorted(flows.begin(), flows.end(), [](const Flow& a, const Flow& b) { return a.start_s < b.start_s; });
+  huge_vector<Flow>().swap(flows);  // all in the solver's arrays now: 32 bytes a flow back for the run
+  const bool start_ordered = std::is_sorted(flow_start_s_.begin(), flow_start_s_.end());
   huge_vector<std::uint32_t> order;
   if (!start_ordered) {
     order.resize(n);
     std::iota(order.begin(), order.end(), 0u);
-    std::stable_sort(order.begin(), order.end(), [&](std::uint32_t a, std::uint32_t b) { return flows[a].start_s < flows[b].start_s; });
+    std::stable_sort(order.begin(), order.end(), [&](std::uint32_t a, std::uint32_t b) { return flow_start_s_[a] < flow_start_s_[b]; });
   }
   auto in_start_order = [&](std::size_t k) { return start_ordered ? static_cast<std::uint32_t>(k) : order[k]; };
   std::size_t next_start = 0, in_flight_count = 0;
@@ -616,7 +623,7 @@ std::vector<double> FluidMaxMin::run(std::span<const Flow> flows, double issue_t
   };
   // Flows whose start has come are issued at this clock; they pay their latency first.
   auto issue = [&]() {
-    while (next_start < n && flows[in_start_order(next_start)].start_s - t <= issue_tolerance_s) {
+    while (next_start < n && flow_start_s_[in_start_order(next_start)] - t <= issue_tolerance_s) {
       const std::uint32_t f = in_start_order(next_start++);
       in_flight_.push_back(f);
       ++in_flight_count;
@@ -644,7 +651,7 @@ std::vector<double> FluidMaxMin::run(std::span<const Flow> flows, double issue_t
     }
     double next = kNever;
     if (!events_.empty()) next = std::max(t, events_.front().time_s);
-    if (next_start < n) next = std::min(next, std::max(t, flows[in_start_order(next_start)].start_s));
+    if (next_start < n) next = std::min(next, std::max(t, flow_start_s_[in_start_order(next_start)]));
     if (next == kNever) {
       if (in_flight_count > 0) throw std::runtime_error("fluid engine: flows left with no bandwidth (a zero-capacity path?)");
       break;

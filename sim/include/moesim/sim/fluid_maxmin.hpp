@@ -78,6 +78,8 @@ class FluidMaxMin {
   // A flow is issued at the first event at most issue_tolerance_s before its start (SimGrid wakes
   // an actor sleeping until a start within its timing precision; maestro's run_until is exact).
   std::vector<double> run(std::span<const Flow> flows, double issue_tolerance_s = 0);
+  // The same, releasing `flows` once they are in the solver's own arrays (before the run).
+  std::vector<double> run(huge_vector<Flow>&& flows, double issue_tolerance_s = 0);
 
   double clock_s() const { return clock_s_; }
   void set_clock_s(double t) { clock_s_ = t; }
@@ -150,7 +152,7 @@ class FluidMaxMin {
 
   // Per run (indexed by flow of the current run).
   huge_vector<std::uint32_t> flow_route_;
-  huge_vector<double> flow_rate_, flow_remains_, flow_updated_s_;  // remains as of flow_updated_s_
+  huge_vector<double> flow_rate_, flow_remains_, flow_updated_s_, flow_start_s_;  // remains as of flow_updated_s_
   huge_vector<std::uint32_t> flow_round_;      // round that fixed the flow's rate, kUnfixed if none
   huge_vector<std::uint32_t> flow_stamp_;      // invalidates its older events
   huge_vector<std::uint32_t> flow_collected_;  // round stamp when gathered on a saturated link
