@@ -584,9 +584,9 @@ std::vector<double> FluidMaxMin::run(huge_vector<Flow>&& flows, double issue_tol
   build_link_flows();
   std::size_t live = n, done_since_build = 0;
 
+  huge_vector<Flow>().swap(flows);  // all in the solver's arrays now: 32 bytes a flow back for the run
   // Flows in start order; already so when they all start together (a direct all-to-all without
   // per-message overheads): then no order array (4 bytes a flow, and the sort's buffer).
-  huge_vector<Flow>().swap(flows);  // all in the solver's arrays now: 32 bytes a flow back for the run
   const bool start_ordered = std::is_sorted(flow_start_s_.begin(), flow_start_s_.end());
   huge_vector<std::uint32_t> order;
   if (!start_ordered) {
