@@ -55,8 +55,8 @@ double FluidRoutes::middle(int src, int dst, std::vector<std::uint32_t>& ids) {
                                          gpus_[dst]->get_netpoint()->get_englobing_zone()->get_netpoint(), links,
                                          &latency);
   for (const auto* link : links) {
-    auto [it, added] = id_of_.try_emplace(link, 0);
-    if (added) it->second = link_id_(iface_of_.at(link));
+    auto it = id_of_.find(link);
+    if (it == id_of_.end()) it = id_of_.emplace(link, link_id_(iface_of_.at(link))).first;  // no entry if it throws
     ids.push_back(it->second);
   }
   return latency;

@@ -1,18 +1,21 @@
 // The fluid engine's composed routes (fluid_routes.hpp) are SimGrid's: for every GPU pair of
 // platforms of each kind, the same links in the same order and the same latency to the bit as
-// Host::route_to.
+// Host::route_to; a platform whose zones have no single gateway falls back to route_to per pair.
+// And the huge-page allocator of the fluid engine's arrays (huge_page_allocator.hpp).
 #include <doctest/doctest.h>
 
 #include <simgrid/s4u/Host.hpp>
 #include <simgrid/s4u/Link.hpp>
 
 #include <bit>
+#include <cstdint>
 #include <map>
 #include <mutex>
 #include <string>
 #include <vector>
 
 #include "fluid_routes.hpp"
+#include "moesim/sim/huge_page_allocator.hpp"
 #include "moesim/sim/simulation.hpp"
 #include "moesim/topologies/platform_source.hpp"
 
@@ -67,4 +70,21 @@ TEST_CASE("fluid routes: the local copy's self route, and one node (a single zon
   CHECK(compare_all_pairs(std::string(MOESIM_SOURCE_DIR) + "/tests/fixtures/platforms/nccl-mechanisms-2node.yaml") ==
         "composed=1 pairs=256 mismatches=0");
   CHECK(compare_all_pairs("dgx-h100-8gpu") == "composed=0 pairs=56 mismatches=0");
+}
+
+TEST_CASE("fluid routes: a zone with two routers (which is the gateway?) is asked of SimGrid pair by pair") {
+  CHECK(compare_all_pairs(std::string(MOESIM_SOURCE_DIR) + "/tests/fixtures/platforms/xml-two-routers-per-zone.xml") ==
+        "composed=0 pairs=12 mismatches=0");
+}
+
+TEST_CASE("huge page allocator: large arrays start on a 2 MiB boundary, small ones on the heap, contents kept") {
+  huge_vector<double> large(HugePageAllocator<double>::kMinBytes / sizeof(double) + 1);
+  CHECK(reinterpret_cast<std::uintptr_t>(large.data()) % HugePageAllocator<double>::kHugePageBytes == 0);
+  for (std::size_t i = 0; i < large.size(); ++i) large[i] = static_cast<double>(i);
+  large.resize(large.size() * 2, -1.0);  // reallocates: the old mapping is copied, then unmapped
+  CHECK(reinterpret_cast<std::uintptr_t>(large.data()) % HugePageAllocator<double>::kHugePageBytes == 0);
+  CHECK(large[12345] == 12345.0);
+  CHECK(large.back() == -1.0);
+  huge_vector<double> small(16, 2.0);
+  CHECK(small[15] == 2.0);
 }
