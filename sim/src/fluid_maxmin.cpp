@@ -36,6 +36,10 @@ constexpr std::uint64_t kFullSolveEvery = 4;
 constexpr double kRateRoundingRelative = 1e-13;
 // The event heap is rebuilt without stale entries when it holds this many per live flow.
 constexpr std::size_t kStaleEventsPerFlow = 4;
+// A window of events is split off the heap in one pass once it holds more than this many events and
+// this share (1 / kBulkWindowShare) of the heap: below, popping one by one costs less.
+constexpr std::size_t kBulkWindowEvents = 4096;
+constexpr std::size_t kBulkWindowShare = 16;
 
 // SimGrid's double_update: subtract, and snap to zero what falls under the precision.
 inline void subtract_snapping(double& value, double amount, double precision) {
@@ -664,11 +668,8 @@ std::vector<double> FluidMaxMin::run(huge_vector<Flow>&& flows, double issue_tol
     const double merge_s = merge_relative_ * (t - run_start_s);
     const double horizon_s = t + std::max(merge_s, precision_.timing);
     kept.clear();
-    while (!events_.empty() && events_.front().time_s <= horizon_s) {
-      std::pop_heap(events_.begin(), events_.end(), std::greater<>{});
-      const Event e = events_.back();
-      events_.pop_back();
-      if (stale(e)) continue;
+    auto take = [&](const Event& e) {
+      if (stale(e)) return;
       const std::uint32_t f = e.flow;
       const double left_s = e.time_s - t;
       if (flow_state_[f] == kPayingLatency) {
@@ -683,6 +684,25 @@ std::vector<double> FluidMaxMin::run(huge_vector<Flow>&& flows, double issue_tol
       } else {
         kept.push_back(e);
       }
+    };
+    // Every event up to the horizon. One by one from the heap (a cache miss a level), unless the
+    // window holds a large part of it (a uniform all-to-all: every flow's latency, then every flow's
+    // end, in one window each): then one pass splits the window off and one make_heap rebuilds the rest.
+    const std::size_t bulk_after = std::max(kBulkWindowEvents, events_.size() / kBulkWindowShare);
+    for (std::size_t popped = 0; !events_.empty() && events_.front().time_s <= horizon_s; ++popped) {
+      if (popped == bulk_after) {
+        ++bulk_windows_;
+        const auto window = std::partition(events_.begin(), events_.end(),
+                                           [&](const Event& e) { return !(e.time_s <= horizon_s); });
+        std::for_each(window, events_.end(), take);
+        events_.erase(window, events_.end());
+        std::make_heap(events_.begin(), events_.end(), std::greater<>{});
+        break;
+      }
+      std::pop_heap(events_.begin(), events_.end(), std::greater<>{});
+      const Event e = events_.back();
+      events_.pop_back();
+      take(e);
     }
     for (const Event& e : kept) {
       events_.push_back(e);

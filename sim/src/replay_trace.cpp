@@ -151,12 +151,13 @@ void for_each_trace_layer(const std::filesystem::path& trace, int gpus, const Tr
   settings.placement = topt.placement == PlacementKind::kFile ? topt.placement_file.string() : to_string(topt.placement);
   if (topt.placement == PlacementKind::kEplb) settings.placement += fmt::format(" ({} redundant experts)", topt.redundant_experts);
   Progress progress("replay", steps * layers.size(), "layers", options.progress);
+  traces::LayerBlock block;  // one buffer for every layer read
   for (std::uint64_t step = 0; step < steps; ++step) {
     auto src = source_gpus(reader, step, gpus, topt.spread);
     if (src.empty()) continue;
     for (int layer : layers) {
       // The kept mask (format 1.1) leaves out pairs the routing strategy dropped.
-      auto block = reader.read_step(layer, step, traces::ReadWhat{.gates = false, .router_probs = false, .kept = true});
+      reader.read_step_into(layer, step, traces::ReadWhat{.gates = false, .router_probs = false, .kept = true}, block);
       const Placement& p = placement[layer];
       auto lt = build_layer_traffic(block.expert_ids, block.top_k, src, p, topt.dedup,
                                     fmt::format("{}: step {} layer {}", trace.string(), step, layer), block.kept,

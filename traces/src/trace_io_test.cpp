@@ -82,6 +82,26 @@ TEST_CASE("a written trace reads back exactly: header, steps, ids, gates, tokens
   CHECK(seen == 5);
 }
 
+TEST_CASE("a block read into again holds the new read only: other sizes, and nothing left of what is not asked") {
+  fs::path p = write_small_trace("read_into.h5");
+  TraceReader r(p);
+  LayerBlock b;
+  r.read_step_into(0, 0, ReadWhat{.gates = true, .router_probs = true}, b);  // 3 tokens, gates and probabilities
+  CHECK(b.expert_ids == std::vector<std::int32_t>{0, 1, 2, 3, 3, 0});
+  CHECK(b.router_probs.size() == 12);
+  r.read_step_into(1, 1, ReadWhat{.gates = false, .router_probs = false}, b);  // 2 tokens, ids only
+  CHECK(b.layer == 1);
+  CHECK(b.begin == 3);
+  CHECK(b.tokens() == 2);
+  CHECK(b.expert_ids == std::vector<std::int32_t>{3, 2, 0, 1});
+  CHECK(b.gates.empty());
+  CHECK(b.router_probs.empty());
+  r.read_step_into(1, 0, ReadWhat{.gates = true}, b);  // larger again
+  CHECK(b.expert_ids == std::vector<std::int32_t>{1, 0, 1, 2, 1, 3});
+  CHECK(b.gates == std::vector<float>{0.6f, 0.4f, 0.7f, 0.3f, 0.5f, 0.5f});
+  CHECK_THROWS_AS(r.read_step_into(0, 2, {}, b), moesim::InputError);
+}
+
 TEST_CASE("a step written in parts reads back as the same step") {
   // The first step of write_small_trace, its 3 tokens written as 2 + 1 (trace synth writes large
   // steps in slices): the same offsets and rows as one append_step.

@@ -367,10 +367,21 @@ const std::vector<std::uint64_t>& TraceReader::step_offsets() const { return imp
 int TraceReader::id_width_bytes() const { return impl_->id_width; }
 
 LayerBlock TraceReader::read_layer(int layer, std::uint64_t begin, std::uint64_t end, ReadWhat what) const {
+  LayerBlock b;
+  read_layer_into(layer, begin, end, what, b);
+  return b;
+}
+
+void TraceReader::read_layer_into(int layer, std::uint64_t begin, std::uint64_t end, ReadWhat what,
+                                  LayerBlock& b) const {
   impl_->check_range(layer, begin, end);
   const auto& h = impl_->header;
   const hsize_t k = static_cast<hsize_t>(h.top_k);
-  LayerBlock b;
+  // What is not read is left empty (a reused block may hold an earlier read's); what is read keeps
+  // its buffer (resize to the same size writes nothing).
+  if (!what.gates) b.gates.clear();
+  if (!(what.router_probs && h.has_router_probs)) b.router_probs.clear();
+  if (!(what.kept && h.has_kept_mask)) b.kept.clear();
   b.layer = layer;
   b.top_k = h.top_k;
   b.begin = begin;
@@ -399,14 +410,19 @@ LayerBlock TraceReader::read_layer(int layer, std::uint64_t begin, std::uint64_t
     if (!std::isfinite(b.gates[i]) || b.gates[i] < 0)
       impl_->fail(fmt::format("layer {} token {} has gate weight {} (gates must be finite and >= 0)", layer,
                               begin + i / k, b.gates[i]));
-  return b;
 }
 
 LayerBlock TraceReader::read_step(int layer, std::uint64_t step, ReadWhat what) const {
+  LayerBlock b;
+  read_step_into(layer, step, what, b);
+  return b;
+}
+
+void TraceReader::read_step_into(int layer, std::uint64_t step, ReadWhat what, LayerBlock& into) const {
   if (step >= impl_->header.num_steps)
     throw InputError(located(impl_->path, fmt::format("step {} does not exist (the trace has {} steps)", step,
                                                       impl_->header.num_steps)));
-  return read_layer(layer, impl_->offsets[step], impl_->offsets[step + 1], what);
+  read_layer_into(layer, impl_->offsets[step], impl_->offsets[step + 1], what, into);
 }
 
 TokenBlock TraceReader::read_tokens(std::uint64_t begin, std::uint64_t end) const {

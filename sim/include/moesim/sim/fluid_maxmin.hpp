@@ -97,6 +97,7 @@ class FluidMaxMin {
   std::uint64_t full_solves() const { return full_solves_; }  // of those, solved from scratch
   std::uint64_t flows_fixed() const { return flows_fixed_; }  // rates set, summed over solves (the work)
   std::uint64_t rates_changed() const { return rates_changed_; }  // of those, to a new value
+  std::uint64_t bulk_windows() const { return bulk_windows_; }  // event windows split off the heap in one pass
 
  private:
   static constexpr std::uint32_t kUnfixed = 0xffffffffu;
@@ -138,7 +139,7 @@ class FluidMaxMin {
   bool incremental_ = true;
   double merge_relative_ = kExactMerge;
   double clock_s_ = 0;
-  std::uint64_t solves_ = 0, full_solves_ = 0, flows_fixed_ = 0, rates_changed_ = 0;
+  std::uint64_t solves_ = 0, full_solves_ = 0, flows_fixed_ = 0, rates_changed_ = 0, bulk_windows_ = 0;
   // Links.
   std::vector<double> link_bound_;
   std::vector<std::uint8_t> link_fatpipe_;
