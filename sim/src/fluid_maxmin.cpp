@@ -447,11 +447,10 @@ void FluidMaxMin::solve(double now_s) {
     force_full_ = false;
     reset_links();
     next_stamp();
-    for (std::uint32_t f : in_flight_) {
+    for (std::uint32_t f : in_flight_) {  // every active flow is reopened (not listed: in_flight_ is the list)
       if (flow_state_[f] != kActive) continue;
       flow_round_[f] = kUnfixed;
       add_usage(f);
-      reopened_.push_back(f);
     }
   } else {
     // Rounds from the first that fixed a finished flow on may change; the earlier ones cannot.
@@ -509,7 +508,7 @@ void FluidMaxMin::solve(double now_s) {
   refresh_changed();
   fill(now_s);
   // Flows no round fixed (every link of theirs saturated by rounding): lmm leaves them at 0.
-  for (std::uint32_t f : reopened_)
+  for (std::uint32_t f : full ? in_flight_ : reopened_)
     if (flow_state_[f] == kActive && flow_round_[f] == kUnfixed) set_rate(f, 0.0, now_s);
   reopened_.clear();
   arrived_.clear();
@@ -529,8 +528,7 @@ std::vector<double> FluidMaxMin::run(huge_vector<Flow>&& flows, double issue_tol
   flow_route_.resize(n);
   flow_rate_.assign(n, 0);
   flow_remains_.resize(n);
-  flow_start_s_.resize(n);
-  flow_updated_s_.assign(n, 0);
+  flow_updated_s_.resize(n);
   flow_round_.assign(n, kUnfixed);
   flow_stamp_.assign(n, 0);
   flow_collected_.assign(n, 0);
@@ -552,7 +550,7 @@ std::vector<double> FluidMaxMin::run(huge_vector<Flow>&& flows, double issue_tol
     const std::uint32_t r = flows[i].route;
     flow_route_[i] = r;
     flow_remains_[i] = flows[i].bytes / flows[i].bandwidth_factor;  // factor x share bytes per second
-    flow_start_s_[i] = flows[i].start_s;
+    flow_updated_s_[i] = flows[i].start_s;  // its start time until it is issued
     for (std::uint32_t k = route_first_[r]; k < route_first_[r + 1]; ++k)
       if (link_fatpipe_[route_links_[k]])
         link_max_inv_[route_links_[k]] = std::max(link_max_inv_[route_links_[k]], route_inv_penalty_[r]);
@@ -591,12 +589,14 @@ std::vector<double> FluidMaxMin::run(huge_vector<Flow>&& flows, double issue_tol
   huge_vector<Flow>().swap(flows);  // all in the solver's arrays now: 32 bytes a flow back for the run
   // Flows in start order; already so when they all start together (a direct all-to-all without
   // per-message overheads): then no order array (4 bytes a flow, and the sort's buffer).
-  const bool start_ordered = std::is_sorted(flow_start_s_.begin(), flow_start_s_.end());
+  // Start times sit in flow_updated_s_ until each flow is issued (read only for flows not yet issued).
+  auto start_s_of = [&](std::uint32_t f) { return flow_updated_s_[f]; };
+  const bool start_ordered = std::is_sorted(flow_updated_s_.begin(), flow_updated_s_.end());
   huge_vector<std::uint32_t> order;
   if (!start_ordered) {
     order.resize(n);
     std::iota(order.begin(), order.end(), 0u);
-    std::stable_sort(order.begin(), order.end(), [&](std::uint32_t a, std::uint32_t b) { return flow_start_s_[a] < flow_start_s_[b]; });
+    std::stable_sort(order.begin(), order.end(), [&](std::uint32_t a, std::uint32_t b) { return start_s_of(a) < start_s_of(b); });
   }
   auto in_start_order = [&](std::size_t k) { return start_ordered ? static_cast<std::uint32_t>(k) : order[k]; };
   std::size_t next_start = 0, in_flight_count = 0;
@@ -627,7 +627,7 @@ std::vector<double> FluidMaxMin::run(huge_vector<Flow>&& flows, double issue_tol
   };
   // Flows whose start has come are issued at this clock; they pay their latency first.
   auto issue = [&]() {
-    while (next_start < n && flow_start_s_[in_start_order(next_start)] - t <= issue_tolerance_s) {
+    while (next_start < n && start_s_of(in_start_order(next_start)) - t <= issue_tolerance_s) {
       const std::uint32_t f = in_start_order(next_start++);
       in_flight_.push_back(f);
       ++in_flight_count;
@@ -655,7 +655,7 @@ std::vector<double> FluidMaxMin::run(huge_vector<Flow>&& flows, double issue_tol
     }
     double next = kNever;
     if (!events_.empty()) next = std::max(t, events_.front().time_s);
-    if (next_start < n) next = std::min(next, std::max(t, flow_start_s_[in_start_order(next_start)]));
+    if (next_start < n) next = std::min(next, std::max(t, start_s_of(in_start_order(next_start))));
     if (next == kNever) {
       if (in_flight_count > 0) throw std::runtime_error("fluid engine: flows left with no bandwidth (a zero-capacity path?)");
       break;

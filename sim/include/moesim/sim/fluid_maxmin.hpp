@@ -153,7 +153,9 @@ class FluidMaxMin {
 
   // Per run (indexed by flow of the current run).
   huge_vector<std::uint32_t> flow_route_;
-  huge_vector<double> flow_rate_, flow_remains_, flow_updated_s_, flow_start_s_;  // remains as of flow_updated_s_
+  huge_vector<double> flow_rate_, flow_remains_;
+  // Once issued: the time flow_remains_ is as of. Before: the flow's start time (read only then).
+  huge_vector<double> flow_updated_s_;
   huge_vector<std::uint32_t> flow_round_;      // round that fixed the flow's rate, kUnfixed if none
   huge_vector<std::uint32_t> flow_stamp_;      // invalidates its older events
   huge_vector<std::uint32_t> flow_collected_;  // round stamp when gathered on a saturated link
