@@ -80,10 +80,10 @@ TEST_CASE("fluid solver: thousands of flows ending in one window end at their cl
   // source, down of the destination}, latency L. Every link carries N - 1 flows at one level: each
   // flow gets B / (N - 1). Flows to even GPUs carry S bytes and end at L + S (N - 1) / B; those to odd
   // GPUs carry 2 S and stay at B / (N - 1), since an odd GPU's down link still carries N - 1 of them:
-  // they end at L + 2 S (N - 1) / B. With N = 96 (9,120 flows) the latency window and the first
-  // completion window each hold more than 4,096 events: they are split off the heap in one pass
+  // they end at L + 2 S (N - 1) / B. With N = 520 (269,880 flows) the latency window and the first
+  // completion window (134,680 flows) each hold more than 2^17 events: they are split off the heap in one pass
   // (bulk_windows) instead of popped one by one.
-  constexpr int N = 96;
+  constexpr int N = 520;
   constexpr double B = 1e9, S = 1e6, L = 1e-6;
   FluidMaxMin fluid;
   std::vector<std::uint32_t> up, down;
@@ -97,14 +97,14 @@ TEST_CASE("fluid solver: thousands of flows ending in one window end at their cl
       if (s != d)
         flows.push_back({fluid.add_route(std::vector<std::uint32_t>{up[s], down[d]}, L), d % 2 ? 2 * S : S, 0});
   auto finish = fluid.run(flows);
-  std::size_t i = 0;
+  std::size_t i = 0, wrong = 0;
   for (int s = 0; s < N; ++s)
     for (int d = 0; d < N; ++d)
       if (s != d) {
-        CAPTURE(s);
-        CAPTURE(d);
-        CHECK(finish[i++] == doctest::Approx(L + (d % 2 ? 2 : 1) * S * (N - 1) / B).epsilon(1e-12));
+        const double expected_s = L + (d % 2 ? 2 : 1) * S * (N - 1) / B;
+        if (std::fabs(finish[i++] - expected_s) > 1e-12 * expected_s) ++wrong;
       }
+  CHECK(wrong == 0);
   CHECK(fluid.bulk_windows() >= 2);
 }
 

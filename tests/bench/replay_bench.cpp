@@ -48,7 +48,10 @@ std::string fat_tree_preset(int n) {
 }
 
 // MOESIM_BENCH_SKEW=1: every 16th GPU is a hot destination receiving 8x the bytes.
-bool skewed() { return std::getenv("MOESIM_BENCH_SKEW") != nullptr; }
+bool skewed() {
+  static const bool on = std::getenv("MOESIM_BENCH_SKEW") != nullptr;  // read once: it was asked per GPU pair
+  return on;
+}
 
 void run_case(const std::string& platform_text, int n, const std::string& algorithm, const std::string& engine,
               int cap_s) {
