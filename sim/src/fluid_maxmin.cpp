@@ -58,6 +58,7 @@ enum FlowState : std::uint8_t { kPending = 0, kPayingLatency = 1, kActive = 2, k
 std::uint32_t FluidMaxMin::add_link(double bandwidth_Bps, bool fatpipe) {
   if (!(bandwidth_Bps > 0)) throw std::invalid_argument("fluid engine: a link's bandwidth must be > 0");
   link_bound_.push_back(bandwidth_Bps);
+  min_link_bound_ = std::min(min_link_bound_, bandwidth_Bps);
   link_fatpipe_.push_back(fatpipe ? 1 : 0);
   for (auto* v : {&remaining_, &usage_, &ratio_, &arrival_usage_, &link_max_inv_}) v->push_back(0);
   for (auto* v : {&unfixed_, &fat_max_count_, &log_stamp_, &log_index_, &changed_stamp_}) v->push_back(0);
@@ -68,29 +69,27 @@ std::uint32_t FluidMaxMin::add_link(double bandwidth_Bps, bool fatpipe) {
 }
 
 std::uint32_t FluidMaxMin::add_route(std::span<const std::uint32_t> links, double latency_s) {
-  double bound = -1;
-  for (std::uint32_t l : links) {
+  for (std::uint32_t l : links)
     if (l >= link_bound_.size()) throw std::invalid_argument("fluid engine: route names an unknown link");
-    bound = bound < 0 ? link_bound_[l] : std::min(bound, link_bound_[l]);
-  }
   if (links.empty() && !(latency_s > 0))
     throw std::invalid_argument("fluid engine: a route needs links or a latency");
   route_links_.insert(route_links_.end(), links.begin(), links.end());
   route_first_.push_back(static_cast<std::uint32_t>(route_links_.size()));
   route_latency_.push_back(latency_s);
-  route_bound_.push_back(bound);
-  // CM02: a flow with latency gets penalty = its latency once the latency is paid; one without
-  // latency gets penalty 1 at once.
-  route_inv_penalty_.push_back(1.0 / penalty(static_cast<std::uint32_t>(route_latency_.size() - 1)));
   return static_cast<std::uint32_t>(route_latency_.size() - 1);
 }
 
 void FluidMaxMin::reserve_routes(std::size_t routes, std::size_t links) {
   route_first_.reserve(routes + 1);
   route_latency_.reserve(routes);
-  route_bound_.reserve(routes);
-  route_inv_penalty_.reserve(routes);
   route_links_.reserve(links);
+}
+
+double FluidMaxMin::route_bound(std::uint32_t r) const {
+  double bound = -1;
+  for (std::uint32_t k = route_first_[r]; k < route_first_[r + 1]; ++k)
+    bound = bound < 0 ? link_bound_[route_links_[k]] : std::min(bound, link_bound_[route_links_[k]]);
+  return bound;
 }
 
 std::uint32_t FluidMaxMin::next_stamp() {
@@ -233,7 +232,7 @@ void FluidMaxMin::reset_links() {
 // An unfixed flow's 1/penalty joins its links' usage (a fat pipe's usage is the largest one).
 void FluidMaxMin::add_usage(std::uint32_t f) {
   const std::uint32_t r = flow_route_[f];
-  const double inv = route_inv_penalty_[r];
+  const double inv = inv_penalty(r);
   for (std::uint32_t k = route_first_[r]; k < route_first_[r + 1]; ++k) {
     const std::uint32_t l = route_links_[k];
     init_link(l);
@@ -255,7 +254,7 @@ void FluidMaxMin::add_usage(std::uint32_t f) {
 // An unfixed flow leaves. A fat pipe keeps its usage as an upper bound, recomputed if it matters.
 void FluidMaxMin::remove_usage(std::uint32_t f) {
   const std::uint32_t r = flow_route_[f];
-  const double inv = route_inv_penalty_[r];
+  const double inv = inv_penalty(r);
   for (std::uint32_t k = route_first_[r]; k < route_first_[r + 1]; ++k) {
     const std::uint32_t l = route_links_[k];
     --unfixed_[l];
@@ -277,7 +276,7 @@ void FluidMaxMin::refresh_fat_pipe(std::uint32_t l) {
   for (std::uint64_t j = link_flows_first_[l]; j < link_flows_first_[l + 1]; ++j) {
     const std::uint32_t g = link_flows_[j];
     if (flow_state_[g] != kActive || flow_round_[g] != kUnfixed) continue;
-    const double gi = route_inv_penalty_[flow_route_[g]];
+    const double gi = inv_penalty(flow_route_[g]);
     if (gi > usage_[l]) {
       usage_[l] = gi;
       fat_max_count_[l] = 1;
@@ -385,11 +384,15 @@ void FluidMaxMin::fill(double now_s) {
       }
     // A flow whose bound (its route's narrowest link) is below the level is set to its bound first
     // (lmm's min_bound); by construction the bound never binds by more than rounding.
+    // A route's bound is at least the narrowest link of all (min_link_bound_): below that level x
+    // penalty no bound can bind, and the route's own (a walk over its links) is not needed.
     double min_bound = -1;
     for (std::uint32_t f : vars_) {
       const std::uint32_t r = flow_route_[f];
-      const double bp = route_bound_[r] * penalty(r);
-      if (route_bound_[r] > 0 && bp < min_usage) min_bound = min_bound < 0 ? bp : std::min(min_bound, bp);
+      if (!(min_link_bound_ * penalty(r) < min_usage)) continue;
+      const double bound = route_bound(r);
+      const double bp = bound * penalty(r);
+      if (bound > 0 && bp < min_usage) min_bound = min_bound < 0 ? bp : std::min(min_bound, bp);
     }
     std::size_t fixed = 0;
     for (std::uint32_t f : vars_) {
@@ -397,8 +400,8 @@ void FluidMaxMin::fill(double now_s) {
       double value;
       if (min_bound < 0) {
         value = min_usage / penalty(r);
-      } else if (std::fabs(min_bound - route_bound_[r] * penalty(r)) < prec) {
-        value = route_bound_[r];
+      } else if (std::fabs(min_bound - route_bound(r) * penalty(r)) < prec) {
+        value = route_bound(r);
         if (diag_) flow_bottleneck_[f] = 0xfffffffeu;
       } else {
         continue;  // not this round
@@ -407,7 +410,7 @@ void FluidMaxMin::fill(double now_s) {
       flow_round_[f] = round;
       fixed_order_.push_back(f);
       set_rate(f, value, now_s);
-      const double inv = route_inv_penalty_[r];
+      const double inv = inv_penalty(r);
       for (std::uint32_t k = route_first_[r]; k < route_first_[r + 1]; ++k) {
         const std::uint32_t l = route_links_[k];
         log_link(l);
@@ -473,7 +476,7 @@ void FluidMaxMin::solve(double now_s) {
           const std::uint32_t l = route_links_[k];
           init_link(l);
           if (arrival_usage_[l] == 0) arrival_links_.push_back(l);
-          const double inv = route_inv_penalty_[r];
+          const double inv = inv_penalty(r);
           arrival_usage_[l] = link_fatpipe_[l] ? std::max(arrival_usage_[l], inv) : arrival_usage_[l] + inv;
         }
       }
@@ -557,7 +560,7 @@ std::vector<double> FluidMaxMin::run(huge_vector<Flow>&& flows, double issue_tol
     flow_updated_s_[i] = flows[i].start_s;  // its start time until it is issued
     for (std::uint32_t k = route_first_[r]; k < route_first_[r + 1]; ++k)
       if (link_fatpipe_[route_links_[k]])
-        link_max_inv_[route_links_[k]] = std::max(link_max_inv_[route_links_[k]], route_inv_penalty_[r]);
+        link_max_inv_[route_links_[k]] = std::max(link_max_inv_[route_links_[k]], inv_penalty(r));
   }
   // Links' flows (CSR), rebuilt without the finished flows when they are the majority.
   auto build_link_flows = [&]() {

@@ -116,7 +116,7 @@ void FluidMaxMin::time_oracle_fan_out() {
   const double t0 = thread_cpu_s();
   for (std::uint32_t f : diag_moved_) {
     const std::uint32_t r = flow_route_[f];
-    const double delta = kLevelDelta * route_inv_penalty_[r];
+    const double delta = kLevelDelta * inv_penalty(r);
     for (std::uint32_t k = route_first_[r]; k < route_first_[r + 1]; ++k)
       if (route_links_[k] != flow_bottleneck_[f]) diag_scratch_[route_links_[k]] += delta;
   }
