@@ -27,7 +27,25 @@ FluidRoutes::FluidRoutes(const std::vector<sg4::Host*>& gpus, LinkId link_id, st
     : gpus_(gpus), link_id_(std::move(link_id)), mutex_(simgrid_mutex), up_(gpus.size()), down_(gpus.size()) {
   const std::scoped_lock lock(mutex_);
   for (const sg4::Link* l : sg4::Engine::get_instance()->get_all_links()) iface_of_.emplace(l->get_impl(), l);
-  composed_ = cut_pieces() && matches_simgrid_on_samples();
+  composed_ = cut_pieces();
+  if (composed_) index_zones();
+  composed_ = composed_ && matches_simgrid_on_samples();
+}
+
+// Zones numbered in GPU order; the middle cache is on where they hold two GPUs or more on average.
+void FluidRoutes::index_zones() {
+  std::unordered_map<const routing::NetZoneImpl*, std::uint32_t> index;
+  zone_of_.resize(gpus_.size());
+  for (std::size_t g = 0; g < gpus_.size(); ++g)
+    zone_of_[g] = index.try_emplace(gpus_[g]->get_netpoint()->get_englobing_zone(), static_cast<std::uint32_t>(index.size()))
+                      .first->second;
+  zones_ = index.size();
+  if (2 * zones_ <= gpus_.size()) {
+    middle_of_zones_.resize(zones_ * zones_);
+  } else {
+    zone_of_.clear();
+    zones_ = 0;
+  }
 }
 
 double FluidRoutes::route(int src, int dst, std::vector<std::uint32_t>& ids) {
@@ -45,9 +63,27 @@ double FluidRoutes::route_simgrid(int src, int dst, std::vector<std::uint32_t>& 
   return latency;
 }
 
+// The middle piece, from the zone-pair cache where it is on.
+double FluidRoutes::middle(int src, int dst, std::vector<std::uint32_t>& ids) {
+  if (middle_of_zones_.empty()) return middle_simgrid(src, dst, ids);
+  Middle& m = middle_of_zones_[zone_of_[static_cast<std::size_t>(src)] * zones_ + zone_of_[static_cast<std::size_t>(dst)]];
+  if (!m.known) {
+    const std::size_t before = ids.size();
+    m.latency_s = middle_simgrid(src, dst, ids);
+    m.first = static_cast<std::uint32_t>(middle_ids_.size());
+    m.count = static_cast<std::uint32_t>(ids.size() - before);
+    middle_ids_.insert(middle_ids_.end(), ids.begin() + static_cast<std::ptrdiff_t>(before), ids.end());
+    m.known = true;
+    ++zone_pairs_asked_;
+    return m.latency_s;
+  }
+  ids.insert(ids.end(), middle_ids_.begin() + m.first, middle_ids_.begin() + m.first + m.count);
+  return m.latency_s;
+}
+
 // The common ancestor's route between the zones of src and dst (SimGrid's base case for two
 // netpoints of one zone), as fluid ids; returns its latency, summed from 0 in SimGrid's order.
-double FluidRoutes::middle(int src, int dst, std::vector<std::uint32_t>& ids) {
+double FluidRoutes::middle_simgrid(int src, int dst, std::vector<std::uint32_t>& ids) {
   static thread_local std::vector<simgrid::kernel::resource::StandardLinkImpl*> links;
   links.clear();
   double latency = 0;
