@@ -8,6 +8,8 @@
 
 #include <algorithm>
 #include <bit>
+#include <cstdlib>
+#include <new>
 
 namespace moesim::sim {
 namespace sg4 = simgrid::s4u;
@@ -41,7 +43,8 @@ void FluidRoutes::index_zones() {
                       .first->second;
   zones_ = index.size();
   if (2 * zones_ <= gpus_.size()) {
-    middle_of_zones_.resize(zones_ * zones_);
+    middle_of_zones_.reset(static_cast<Middle*>(std::calloc(zones_ * zones_, sizeof(Middle))));
+    if (!middle_of_zones_) throw std::bad_alloc();
   } else {
     zone_of_.clear();
     zones_ = 0;
@@ -65,19 +68,19 @@ double FluidRoutes::route_simgrid(int src, int dst, std::vector<std::uint32_t>& 
 
 // The middle piece, from the zone-pair cache where it is on.
 double FluidRoutes::middle(int src, int dst, std::vector<std::uint32_t>& ids) {
-  if (middle_of_zones_.empty()) return middle_simgrid(src, dst, ids);
+  if (!middle_of_zones_) return middle_simgrid(src, dst, ids);
   Middle& m = middle_of_zones_[zone_of_[static_cast<std::size_t>(src)] * zones_ + zone_of_[static_cast<std::size_t>(dst)]];
-  if (!m.known) {
+  if (m.count_plus_one == 0) {
     const std::size_t before = ids.size();
-    m.latency_s = middle_simgrid(src, dst, ids);
+    const double latency_s = middle_simgrid(src, dst, ids);  // may throw: then the pair stays unasked
+    m.latency_s = latency_s;
     m.first = static_cast<std::uint32_t>(middle_ids_.size());
-    m.count = static_cast<std::uint32_t>(ids.size() - before);
+    m.count_plus_one = static_cast<std::uint32_t>(ids.size() - before) + 1;
     middle_ids_.insert(middle_ids_.end(), ids.begin() + static_cast<std::ptrdiff_t>(before), ids.end());
-    m.known = true;
     ++zone_pairs_asked_;
-    return m.latency_s;
+    return latency_s;
   }
-  ids.insert(ids.end(), middle_ids_.begin() + m.first, middle_ids_.begin() + m.first + m.count);
+  ids.insert(ids.end(), middle_ids_.begin() + m.first, middle_ids_.begin() + m.first + (m.count_plus_one - 1));
   return m.latency_s;
 }
 

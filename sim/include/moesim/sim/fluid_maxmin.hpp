@@ -33,7 +33,8 @@
 // event (the reference the incremental answer is tested against).
 //
 // Links and routes come from the SimGrid platform (FlowNetwork looks them up with Host::route_to),
-// so the topology stays SimGrid's; only the solver is ours. Memory: one route per GPU pair plus
+// so the topology stays SimGrid's; only the solver is ours. Memory: one route per GPU pair (its
+// links, 4 bytes each, and its latency: a route's bound and 1/penalty are derived when needed) plus
 // ~80 bytes per flow in flight (state, event heap, fixing order) and 4 per (flow, link); no per-flow
 // objects. Arrays that grow with flows or routes are on huge pages (huge_page_allocator.hpp).
 #include <cstdint>
