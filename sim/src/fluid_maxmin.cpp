@@ -400,8 +400,8 @@ void FluidMaxMin::fill(double now_s) {
       double value;
       if (min_bound < 0) {
         value = min_usage / penalty(r);
-      } else if (std::fabs(min_bound - route_bound(r) * penalty(r)) < prec) {
-        value = route_bound(r);
+      } else if (const double bound = route_bound(r); std::fabs(min_bound - bound * penalty(r)) < prec) {
+        value = bound;
         if (diag_) flow_bottleneck_[f] = 0xfffffffeu;
       } else {
         continue;  // not this round

@@ -8,8 +8,6 @@
 
 #include <algorithm>
 #include <bit>
-#include <cstdlib>
-#include <new>
 
 namespace moesim::sim {
 namespace sg4 = simgrid::s4u;
@@ -30,8 +28,10 @@ FluidRoutes::FluidRoutes(const std::vector<sg4::Host*>& gpus, LinkId link_id, st
   const std::scoped_lock lock(mutex_);
   for (const sg4::Link* l : sg4::Engine::get_instance()->get_all_links()) iface_of_.emplace(l->get_impl(), l);
   composed_ = cut_pieces();
-  if (composed_) index_zones();
-  composed_ = composed_ && matches_simgrid_on_samples();
+  if (composed_) {
+    index_zones();
+    composed_ = matches_simgrid_on_samples();
+  }
 }
 
 // Zones numbered in GPU order; the middle cache is on where they hold two GPUs or more on average.
@@ -43,8 +43,7 @@ void FluidRoutes::index_zones() {
                       .first->second;
   zones_ = index.size();
   if (2 * zones_ <= gpus_.size()) {
-    middle_of_zones_.reset(static_cast<Middle*>(std::calloc(zones_ * zones_, sizeof(Middle))));
-    if (!middle_of_zones_) throw std::bad_alloc();
+    middle_of_zones_ = make_zeroed_array<Middle>(zones_ * zones_);
   } else {
     zone_of_.clear();
     zones_ = 0;

@@ -16,14 +16,14 @@
 // route differ from SimGrid's: the composer checks itself against Host::route_to on a sample of
 // pairs (links and latency bit for bit) and, on any difference, asks route_to for every pair.
 #include <cstdint>
-#include <cstdlib>
 #include <functional>
-#include <memory>
 #include <mutex>
 #include <unordered_map>
 #include <vector>
 
 #include <simgrid/forward.h>
+
+#include "moesim/sim/zeroed_array.hpp"
 
 namespace moesim::sim {
 
@@ -69,14 +69,11 @@ class FluidRoutes {
     std::uint32_t first;           // ids middle_ids_[first, first + count_plus_one - 1)
     std::uint32_t count_plus_one;  // 0 until asked
   };
-  struct FreeDeleter {
-    void operator()(void* p) const { std::free(p); }
-  };
   std::vector<std::uint32_t> zone_of_;  // per GPU, when the cache is on
   std::size_t zones_ = 0;
-  // zones_ x zones_, null when off; calloc'd: pages of zone pairs never asked cost no memory (16384
-  // GPUs in EP groups: 2,048 zones, 4.2 M pairs, of which a packed group asks a few hundred).
-  std::unique_ptr<Middle[], FreeDeleter> middle_of_zones_;
+  // zones_ x zones_, null when off; zone pairs never asked cost no memory (16384 GPUs in EP
+  // groups: 2,048 zones, 4.2 M pairs, of which a packed group asks a few hundred).
+  ZeroedArray<Middle> middle_of_zones_;
   std::vector<std::uint32_t> middle_ids_;
   std::size_t zone_pairs_asked_ = 0;
 };

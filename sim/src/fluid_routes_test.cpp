@@ -16,6 +16,7 @@
 
 #include "fluid_routes.hpp"
 #include "moesim/sim/huge_page_allocator.hpp"
+#include "moesim/sim/zeroed_array.hpp"
 #include "moesim/sim/simulation.hpp"
 #include "moesim/topologies/platform_source.hpp"
 
@@ -88,4 +89,19 @@ TEST_CASE("huge page allocator: large arrays start on a 2 MiB boundary, small on
   CHECK(large.back() == -1.0);
   huge_vector<double> small(16, 2.0);
   CHECK(small[15] == 2.0);
+}
+
+TEST_CASE("zeroed array: every element reads zero until written, an empty one is null") {
+  struct Pair {
+    double latency_s;
+    std::uint32_t first, count_plus_one;
+  };
+  constexpr std::size_t kElements = std::size_t{1} << 20;  // 16 MiB: calloc maps it from the kernel
+  auto a = make_zeroed_array<Pair>(kElements);
+  CHECK(a[0].count_plus_one == 0);
+  CHECK(a[kElements - 1].latency_s == 0.0);
+  a[12345] = {1.5, 2, 3};
+  CHECK(a[12345].count_plus_one == 3);
+  CHECK(a[12346].first == 0);
+  CHECK(make_zeroed_array<std::uint32_t>(0) == nullptr);
 }

@@ -18,7 +18,6 @@
 // SimGrid comm per flow) or the fluid engine (fluid_maxmin.hpp: the same CM02 max-min sharing over
 // the same SimGrid routes, solved by our own code with one array slot per flow; for scale).
 #include <cstdint>
-#include <cstdlib>
 #include <memory>
 #include <span>
 #include <string>
@@ -27,6 +26,7 @@
 
 #include <simgrid/forward.h>
 
+#include "moesim/sim/zeroed_array.hpp"
 #include "moesim/topologies/simgrid_platform.hpp"
 
 namespace moesim::sim {
@@ -94,11 +94,8 @@ class FlowNetwork {
   std::uint64_t flows_simulated_ = 0;
   std::unique_ptr<FluidMaxMin> fluid_;
   std::unique_ptr<FluidRoutes> fluid_routes_;  // after fluid_: its look-ups number links in it
-  struct FreeDeleter {
-    void operator()(void* p) const { std::free(p); }
-  };
-  // (gpus, gpus): route id + 1, 0 until looked up; calloc'd (untouched pages cost no memory).
-  std::unique_ptr<std::uint32_t[], FreeDeleter> fluid_route_of_pair_;
+  // (gpus, gpus): route id + 1, 0 until looked up (untouched pages cost no memory).
+  ZeroedArray<std::uint32_t> fluid_route_of_pair_;
   std::unordered_map<const simgrid::s4u::Link*, std::uint32_t> fluid_link_of_;
 };
 

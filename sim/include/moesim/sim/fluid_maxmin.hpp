@@ -32,7 +32,7 @@
 // the rounding drift of the undone usage sums. set_incremental(false) re-solves every flow at every
 // event (the reference the incremental answer is tested against).
 //
-// Links and routes come from the SimGrid platform (FlowNetwork looks them up with Host::route_to),
+// Links and routes come from the SimGrid platform (FlowNetwork asks SimGrid for them: fluid_routes.hpp),
 // so the topology stays SimGrid's; only the solver is ours. Memory: one route per GPU pair (its
 // links, 4 bytes each, and its latency: a route's bound and 1/penalty are derived when needed) plus
 // ~80 bytes per flow in flight (state, event heap, fixing order) and 4 per (flow, link); no per-flow
@@ -150,8 +150,9 @@ class FluidMaxMin {
   huge_vector<std::uint32_t> route_first_{0};
   huge_vector<std::uint32_t> route_links_;
   huge_vector<double> route_latency_;
-  // Derived from the route when needed rather than stored (16 bytes a route, 268 MB at 4096 GPUs;
-  // a division and a few cached link bounds cost less than the cache misses of two more arrays).
+  // Derived from the route when needed rather than stored: 16 bytes a route, 256 MB at 4096 GPUs
+  // (measured). The bound walks the route's links, so fill() walks it only where the narrowest
+  // link of all could bind (fat-tree-1024 uniform: that filter took the instructions it added back).
   double penalty(std::uint32_t r) const { return route_latency_[r] > 0 ? route_latency_[r] : 1.0; }
   double inv_penalty(std::uint32_t r) const { return 1.0 / penalty(r); }  // CM02: 1 / the route latency, 1 without
   double route_bound(std::uint32_t r) const;  // min bandwidth of the route's links (CM02's user bound), -1 if none
