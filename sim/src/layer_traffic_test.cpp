@@ -4,6 +4,8 @@
 
 #include "moesim/common/error.hpp"
 
+#include <random>
+
 using namespace moesim::sim;
 
 TEST_CASE("token spreads") {
@@ -102,4 +104,56 @@ TEST_CASE("layer traffic: once per node, to the rail peer (DeepEP's RDMA stage)"
   NodeLayout three{3};
   CHECK_THROWS_WITH_AS(build_layer_traffic(ids, 2, src, p, true, "test", {}, &three),
                        doctest::Contains("do not fill whole nodes of 3 GPUs"), moesim::InputError);
+}
+
+TEST_CASE("layer traffic equals a token-by-token reference (replicas, drops, sources out of order, dedup or not)") {
+  // 6 experts on 3 GPUs: experts 1 and 4 replicated with unequal shares, the others single. Sources
+  // come in runs that revisit GPUs (as whole sequences do), so the replica picks of one expert span
+  // several runs: the reference below walks tokens one by one with its own smooth weighted round
+  // robin, as build_layer_traffic's dedup path does.
+  Placement p{"file", 6, 3, {{{0, 1.0}}, {{1, 0.7}, {2, 0.3}}, {{2, 1.0}}, {{0, 1.0}}, {{0, 0.2}, {1, 0.5}, {2, 0.3}}, {{1, 1.0}}}};
+  const int k = 2, tokens = 600;
+  std::mt19937 rng(7);
+  std::vector<std::int32_t> ids(tokens * k);
+  std::vector<std::uint8_t> kept(tokens * k);
+  std::vector<int> src(tokens);
+  for (int t = 0; t < tokens; ++t) {
+    ids[t * k] = static_cast<std::int32_t>(rng() % 6);
+    ids[t * k + 1] = static_cast<std::int32_t>((ids[t * k] + 1 + rng() % 5) % 6);
+    kept[t * k] = rng() % 5 != 0;
+    kept[t * k + 1] = 1;
+    src[t] = (t / 7) % 3;
+  }
+  for (bool dedup : {false, true}) {
+    CAPTURE(dedup);
+    std::vector<std::vector<double>> credit = {{0}, {0, 0}, {0}, {0}, {0, 0, 0}, {0}};
+    std::vector<double> want(9, 0.0);
+    std::vector<std::vector<double>> want_replica = credit;
+    std::uint64_t want_assignments = 0;
+    for (int t = 0; t < tokens; ++t) {
+      std::vector<int> dest;
+      for (int j = 0; j < k; ++j) {
+        if (!kept[t * k + j]) continue;
+        const int e = ids[t * k + j];
+        std::size_t best = 0;
+        for (std::size_t r = 0; r < credit[e].size(); ++r) {
+          credit[e][r] += p.replicas[e][r].share;
+          if (credit[e][r] > credit[e][best]) best = r;
+        }
+        credit[e][best] -= 1.0;
+        dest.push_back(p.replicas[e][best].gpu);
+        want_replica[e][best] += 1.0;
+        ++want_assignments;
+      }
+      if (dedup && dest.size() == 2 && dest[0] == dest[1]) dest.pop_back();
+      for (int d : dest) want[src[t] * 3 + d] += 1.0;
+    }
+    auto lt = build_layer_traffic(ids, k, src, p, dedup, "test", kept);
+    CHECK(lt.token_copies.bytes == want);
+    CHECK(lt.replica_tokens == want_replica);
+    CHECK(lt.assignments == want_assignments);
+    CHECK(lt.tokens == static_cast<std::uint64_t>(tokens));
+  }
+  CHECK_THROWS_AS(build_layer_traffic(std::vector<std::int32_t>{0, -1}, 2, std::vector<int>{0}, p, false, "t"),
+                  moesim::InputError);
 }

@@ -19,14 +19,23 @@ namespace {
 
 // Tokens routed to each expert over the whole layer, dropped pairs left out: what EPLB balances.
 std::vector<double> expert_loads(const traces::TraceReader& reader, int layer, int experts) {
-  std::vector<double> loads(experts, 0.0);
+  // Integer counts in kLanes interleaved tables: under a skewed router consecutive ids often name
+  // the same hot expert, and one table makes each increment wait on the previous one's store.
+  constexpr std::size_t kLanes = 4;
+  const auto E = static_cast<std::size_t>(experts);
+  std::vector<std::uint64_t> count(kLanes * E, 0);
   constexpr std::uint64_t kSliceTokens = 1 << 16;
   reader.for_each_id_slice(layer, kSliceTokens, [&](const traces::IdSlice& slice) {
     slice.visit([&](const auto* ids, std::size_t n) {
-      for (std::size_t i = 0; i < n; ++i)
-        if (static_cast<int>(ids[i]) < experts && (!slice.kept || slice.kept[i])) loads[ids[i]] += 1.0;
+      for (std::size_t i = 0; i < n; ++i) {
+        const auto e = static_cast<std::size_t>(ids[i]);  // < experts: the reader checked every id
+        if (!slice.kept || slice.kept[i]) ++count[(i % kLanes) * E + e];
+      }
     });
   });
+  std::vector<double> loads(experts, 0.0);
+  for (std::size_t lane = 0; lane < kLanes; ++lane)
+    for (std::size_t e = 0; e < E; ++e) loads[e] += static_cast<double>(count[lane * E + e]);
   return loads;
 }
 
