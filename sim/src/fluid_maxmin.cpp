@@ -293,7 +293,7 @@ void FluidMaxMin::log_link(std::uint32_t l) {
   if (log_stamp_[l] == stamp_) return;
   log_stamp_[l] = stamp_;
   log_index_[l] = static_cast<std::uint32_t>(log_.size());
-  log_.push_back({l, 0, remaining_[l], 0.0});
+  log_.push_back({l, 0, remaining_[l], 0.0, 0.0});
 }
 
 // Back to the state before the last round: its links as logged, its flows unfixed. Usage moves by
@@ -410,33 +410,45 @@ void FluidMaxMin::fill(double now_s) {
       flow_round_[f] = round;
       fixed_order_.push_back(f);
       set_rate(f, value, now_s);
+      // The round's flows are summed per link first and each link updated once below: a link
+      // crossed by many of the round's flows (a hot destination's port: all of its senders) is
+      // updated once, not once per flow. lmm subtracts flow by flow; the sums differ by rounding.
       const double inv = inv_penalty(r);
       for (std::uint32_t k = route_first_[r]; k < route_first_[r + 1]; ++k) {
         const std::uint32_t l = route_links_[k];
         log_link(l);
         LogEntry& entry = log_[log_index_[l]];
         ++entry.unfixed_removed;
-        --unfixed_[l];
         if (link_fatpipe_[l]) {
           // The largest 1/penalty left the fat pipe: its usage (the largest among its unfixed flows)
           // is refreshed only if it could become the bottleneck (lmm rescans at once: O(flows^2)).
           if (!fat_stale_[l] && inv == usage_[l] && --fat_max_count_[l] == 0) fat_stale_[l] = 1;
-          if (unfixed_[l] == 0) mark_changed(l);
           continue;
         }
-        subtract_snapping(remaining_[l], value, link_bound_[l] * prec);
-        const double usage_before = usage_[l];
-        subtract_snapping(usage_[l], inv, prec);
-        // The last unfixed flow gone, what is left of the usage is rounding from summing many
-        // 1/penalty (it can exceed maxmin/precision with 10^4 flows on a link, where lmm would
-        // keep saturating an empty link): the usage is zero.
-        if (unfixed_[l] == 0) usage_[l] = 0;
-        entry.usage_change += usage_[l] - usage_before;
-        mark_changed(l);
+        entry.value_sum += value;
+        entry.usage_change += inv;  // the round's 1/penalty sum until the link is updated below
       }
     }
     flows_fixed_ += fixed;
     if (fixed == 0) throw std::logic_error("fluid engine: a max-min round fixed no flow");
+    for (std::size_t i = round_log_begin_.back(); i < log_.size(); ++i) {
+      LogEntry& entry = log_[i];
+      const std::uint32_t l = entry.link;
+      unfixed_[l] -= entry.unfixed_removed;
+      if (link_fatpipe_[l]) {
+        if (unfixed_[l] == 0) mark_changed(l);
+        continue;
+      }
+      subtract_snapping(remaining_[l], entry.value_sum, link_bound_[l] * prec);
+      const double usage_before = usage_[l];
+      subtract_snapping(usage_[l], entry.usage_change, prec);
+      // The last unfixed flow gone, what is left of the usage is rounding from summing many
+      // 1/penalty (it can exceed maxmin/precision with 10^4 flows on a link, where lmm would
+      // keep saturating an empty link): the usage is zero.
+      if (unfixed_[l] == 0) usage_[l] = 0;
+      entry.usage_change = usage_[l] - usage_before;
+      mark_changed(l);
+    }
     refresh_changed();
     work_since_full_ += log_.size() - round_log_begin_.back() + fixed;
   }

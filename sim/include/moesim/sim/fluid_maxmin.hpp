@@ -111,6 +111,7 @@ class FluidMaxMin {
   struct LogEntry {  // a link's state before a round touched it (what undo restores)
     std::uint32_t link, unfixed_removed;
     double remaining_before, usage_change;
+    double value_sum;  // while the round fixes flows: the sum of their rates on this link
   };
 
   // Solver state across events.
