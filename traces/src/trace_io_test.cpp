@@ -250,6 +250,11 @@ TEST_CASE("reader errors name the file and the problem") {
                          moesim::InputError);
     CHECK_THROWS_WITH_AS(r.for_each_id_slice(1, 2, [](const IdSlice&) {}),
                          doctest::Contains("layer 1 token 4 lists expert 3 twice"), moesim::InputError);
+    // A whole pass over a layer's ids lets later reads of it skip the checks; a pass that failed must not.
+    CHECK_THROWS_WITH_AS(r.read_layer(1, 0, 5), doctest::Contains("layer 1 token 4 lists expert 3 twice"),
+                         moesim::InputError);
+    r.for_each_id_slice(0, 2, [](const IdSlice&) {});  // layer 0 is valid
+    CHECK(r.read_layer(0, 0, 5).expert_ids.size() == 10);
   }
   SUBCASE("NaN and negative gate weights (accepted once)") {
     for (float bad : {std::nanf(""), -0.25f, INFINITY}) {

@@ -30,6 +30,10 @@ struct TraceReader::Impl {
   int id_width = 1;
   std::vector<H5::DataSet> expert_ids, gates, probs, kept;
   H5::DataSet sequence_id, position, token_id;
+  // Per layer: 1 once a whole pass over its ids (for_each_id_slice) found them valid. A replay with
+  // EPLB placement reads every layer whole for the loads, then again step by step: the ids of a file
+  // opened read-only do not change between the two, so the second read skips the checks.
+  mutable std::vector<std::uint8_t> ids_checked;
 
   [[noreturn]] void fail(const std::string& what) const { throw InputError(located(path, what)); }
   // Opens the file and reads and checks all of its structure (everything but the token data).
@@ -199,6 +203,7 @@ struct TraceReader::Impl {
                          header.num_experts));
       expect_stored(ids, ids_name);
       expert_ids.push_back(ids);
+      ids_checked.push_back(0);
       std::string gates_name = schema::layer_dataset(l, schema::kGateWeights);
       gates.push_back(dataset(gates_name));
       expect_shape(gates.back(), gates_name, T, k);
@@ -396,10 +401,12 @@ void TraceReader::read_layer_into(int layer, std::uint64_t begin, std::uint64_t 
   if (what.kept && h.has_kept_mask) impl_->read_kept(layer, begin, end, b.kept);
   // Ids are validated here, once, so that every consumer can index by them without checks:
   // in range, and distinct within a token (top-k picks k different experts).
-  for (auto e : b.expert_ids)
-    if (e < 0 || e >= h.num_experts)
-      impl_->fail(fmt::format("layer {} holds expert id {} but the trace declares {} experts", layer, e, h.num_experts));
-  impl_->check_distinct_experts(layer, begin, b.expert_ids.data(), b.expert_ids.size());
+  if (!impl_->ids_checked[layer]) {
+    for (auto e : b.expert_ids)
+      if (e < 0 || e >= h.num_experts)
+        impl_->fail(fmt::format("layer {} holds expert id {} but the trace declares {} experts", layer, e, h.num_experts));
+    impl_->check_distinct_experts(layer, begin, b.expert_ids.data(), b.expert_ids.size());
+  }
   // Gates weight what each expert sends back: NaN or a negative weight is a broken writer, not a number to average.
   for (std::size_t i = 0; i < b.gates.size(); ++i)
     if (!std::isfinite(b.gates[i]) || b.gates[i] < 0)
@@ -442,6 +449,7 @@ void TraceReader::for_each_id_slice(int layer, std::uint64_t slice_tokens,
   const hsize_t k = static_cast<hsize_t>(h.top_k);
   slice_tokens = std::max<std::uint64_t>(1, slice_tokens);
   std::vector<std::uint8_t> buffer(std::min<std::uint64_t>(slice_tokens, h.num_tokens) * k * impl_->id_width), kept;
+  const bool checked = impl_->ids_checked[layer];
   for (std::uint64_t begin = 0; begin < h.num_tokens; begin += slice_tokens) {
     std::uint64_t end = std::min(h.num_tokens, begin + slice_tokens);
     impl_->read_rows(impl_->expert_ids[layer], schema::id_mem_type(impl_->id_width), begin, end, k, buffer.data(),
@@ -449,15 +457,17 @@ void TraceReader::for_each_id_slice(int layer, std::uint64_t slice_tokens,
     if (h.has_kept_mask) impl_->read_kept(layer, begin, end, kept);
     IdSlice s{buffer.data(), impl_->id_width, begin, end - begin, h.top_k, h.has_kept_mask ? kept.data() : nullptr};
     // The same checks as read_layer(), so that `trace stats` and replay accept and refuse the same files.
-    s.visit([&](const auto* ids, std::size_t n) {
-      for (std::size_t i = 0; i < n; ++i)
-        if (ids[i] >= static_cast<std::uint32_t>(h.num_experts))
-          impl_->fail(fmt::format("layer {} holds expert id {} but the trace declares {} experts", layer, ids[i],
-                                  h.num_experts));
-      impl_->check_distinct_experts(layer, begin, ids, n);
-    });
+    if (!checked)
+      s.visit([&](const auto* ids, std::size_t n) {
+        for (std::size_t i = 0; i < n; ++i)
+          if (ids[i] >= static_cast<std::uint32_t>(h.num_experts))
+            impl_->fail(fmt::format("layer {} holds expert id {} but the trace declares {} experts", layer, ids[i],
+                                    h.num_experts));
+        impl_->check_distinct_experts(layer, begin, ids, n);
+      });
     fn(s);
   }
+  impl_->ids_checked[layer] = 1;  // every id of the layer was read and found valid
 }
 
 }  // namespace moesim::traces
