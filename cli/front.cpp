@@ -19,6 +19,7 @@
 #include <string_view>
 
 #include "front_table.hpp"
+#include "moesim/common/malloc_huge_pages.hpp"
 
 namespace {
 
@@ -84,5 +85,6 @@ int main(int argc, char** argv) {
     std::fputs(text, stdout);
     return std::fflush(stdout) == 0 ? 0 : kExitFailure;
   }
+  moesim::request_malloc_huge_pages();  // for the back end: its large arrays on 2 MiB pages
   return exec_back_end(back_end_for(argc, argv), argv);
 }

@@ -79,4 +79,16 @@ same_output "$front" "$core" no-such-command
 [ $? = 1 ] || fail "a lone front running a command: expected exit 1"
 [ "$(wc -l <"$tmp/lone.err")" = 1 ] && grep -q "cannot start moesim-core" "$tmp/lone.err" ||
   fail "a lone front: expected one line naming moesim-core, got: $(cat "$tmp/lone.err")"
-echo "ok: $count command paths, help and version answered by the front alone"
+# The back end starts with malloc's huge pages asked for (common/include/moesim/common/malloc_huge_pages.hpp),
+# added to a user's other tunables; a user's own hugetlb setting stands. A script beside a copy of the
+# front stands in for the back end and prints what it was given.
+printf '#!/bin/sh\nprintf "%%s\\n" "${GLIBC_TUNABLES-unset}"\n' >"$tmp/moesim-core"
+chmod +x "$tmp/moesim-core"
+tunables() { "$tmp/moesim" trace stats x.h5 2>&1; }
+got=$(unset GLIBC_TUNABLES; tunables)
+[ "$got" = "glibc.malloc.hugetlb=1" ] || fail "back end's GLIBC_TUNABLES without one of the user's: '$got'"
+got=$(GLIBC_TUNABLES=glibc.malloc.arena_max=2 tunables)
+[ "$got" = "glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1" ] || fail "with the user's arena_max: '$got'"
+got=$(GLIBC_TUNABLES=glibc.malloc.hugetlb=0 tunables)
+[ "$got" = "glibc.malloc.hugetlb=0" ] || fail "the user's hugetlb=0 was not kept: '$got'"
+echo "ok: $count command paths, help and version answered by the front alone; huge pages asked for the back end"

@@ -14,6 +14,7 @@
 // makes every 16th GPU a hot destination (8x the bytes); MOESIM_BENCH_OVERHEAD_US=X adds X us per message;
 // MOESIM_BENCH_MEMORY_GB=G caps each case's address space at G GB (default 6).
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
@@ -21,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "moesim/common/malloc_huge_pages.hpp"
 #include "moesim/sim/replay.hpp"
 #include "moesim/sim/simulation.hpp"
 
@@ -105,6 +107,9 @@ void run_case(const std::string& platform_text, int n, const std::string& algori
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Large arrays on huge pages, as `moesim` runs its back ends (malloc_huge_pages.hpp); glibc reads
+  // the tunable when a program starts, so this process starts again with it (if that fails: as is).
+  if (moesim::request_malloc_huge_pages()) ::execv("/proc/self/exe", argv);
   int cap_s = argc > 1 ? std::stoi(argv[1]) : 60;
   std::vector<int> sizes;
   for (int i = 2; i < argc; ++i) sizes.push_back(std::stoi(argv[i]));
