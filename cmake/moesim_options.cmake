@@ -24,5 +24,8 @@ function(moesim_add_tests name)
   target_compile_definitions(${name} PRIVATE
     MOESIM_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
     MOESIM_SHARED_DATA="${MOESIM_SHARED_DATA}")
-  doctest_discover_tests(${name} WORKING_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR})
+  # Malloc as `moesim` runs its back ends: large blocks on transparent huge pages
+  # (common/include/moesim/common/malloc_huge_pages.hpp).
+  doctest_discover_tests(${name} WORKING_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR}
+    PROPERTIES ENVIRONMENT "GLIBC_TUNABLES=glibc.malloc.hugetlb=1")
 endfunction()

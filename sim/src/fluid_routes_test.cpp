@@ -2,6 +2,9 @@
 // platforms of each kind, the same links in the same order and the same latency to the bit as
 // Host::route_to; a platform whose zones have no single gateway falls back to route_to per pair.
 // And the huge-page allocator of the fluid engine's arrays (huge_page_allocator.hpp).
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <doctest/doctest.h>
 
 #include <simgrid/s4u/Host.hpp>
@@ -104,4 +107,17 @@ TEST_CASE("zeroed array: every element reads zero until written, an empty one is
   CHECK(a[12345].count_plus_one == 3);
   CHECK(a[12346].first == 0);
   CHECK(make_zeroed_array<std::uint32_t>(0) == nullptr);
+  // Sparse stays sparse: after a few writes only their pages are resident (mincore), even where
+  // transparent huge pages are on and malloc asks for them (sim_tests runs with
+  // glibc.malloc.hugetlb=1, as `moesim` runs its back ends); a 2 MiB page would be 512 of them.
+  const long page = ::sysconf(_SC_PAGESIZE);
+  for (std::size_t i : {std::size_t{0}, kElements / 2, kElements - 1}) a[i].first = 7;
+  const auto first = reinterpret_cast<std::uintptr_t>(a.get()) & ~static_cast<std::uintptr_t>(page - 1);
+  const std::size_t span = reinterpret_cast<std::uintptr_t>(a.get()) + kElements * sizeof(Pair) - first;
+  std::vector<unsigned char> resident((span + page - 1) / page);
+  REQUIRE(::mincore(reinterpret_cast<void*>(first), span, resident.data()) == 0);
+  std::size_t pages = 0;
+  for (unsigned char r : resident) pages += r & 1;
+  CHECK(pages >= 3);  // the writes: one page each (a[12345] above is another)
+  CHECK(pages <= 8);
 }

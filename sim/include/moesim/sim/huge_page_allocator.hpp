@@ -5,7 +5,10 @@
 // those faults were 28 % of a direct all-to-all's CPU on this virtual machine (perf; 2026-12-05:
 // the whole run 27 -> 17 s with huge pages for every large allocation via
 // GLIBC_TUNABLES=glibc.malloc.hugetlb=1). Small arrays go to operator new as usual; where the
-// kernel's THP setting is "never" the advice is ignored and the pages are ordinary ones.
+// kernel's THP setting is "never" the advice is ignored and the pages are ordinary ones. Since
+// 2026-12-06 the `moesim` front sets that tunable for its back ends (moesim/common/malloc_huge_pages.hpp),
+// so every large std::vector gets huge pages too; this allocator keeps them where the process was
+// started without it (a test binary, moesim-core run directly).
 #include <sys/mman.h>
 
 #include <cstddef>
