@@ -34,8 +34,6 @@ constexpr std::uint64_t kFullSolveEvery = 4;
 // force stays within this bound of the solve's (finish times within it too, far inside the 1e-9
 // the engine is tested to).
 constexpr double kRateRoundingRelative = 1e-13;
-// The event heap is rebuilt without stale entries when it holds this many per live flow.
-constexpr std::size_t kStaleEventsPerFlow = 4;
 // A window of events is split off the heap in one pass once it holds more than this many events and
 // this share (1 / kBulkWindowShare) of the heap: below, popping one by one costs less. The pass
 // hands the window's events to the solver in another order than the heap would (same times, other
@@ -323,9 +321,76 @@ void FluidMaxMin::undo_last_round() {
   round_log_begin_.pop_back();
 }
 
-void FluidMaxMin::push_event(double time_s, std::uint32_t f) {
-  events_.push_back({time_s, f, flow_stamp_[f]});
-  std::push_heap(events_.begin(), events_.end(), std::greater<>{});
+void FluidMaxMin::event_sift_up(std::size_t i) {
+  const Event e = events_[i];
+  while (i > 0) {
+    const std::size_t parent = (i - 1) / 2;
+    if (!e.before(events_[parent])) break;
+    event_place(i, events_[parent]);
+    i = parent;
+  }
+  event_place(i, e);
+}
+
+void FluidMaxMin::event_sift_down(std::size_t i) {
+  const Event e = events_[i];
+  const std::size_t n = events_.size();
+  while (true) {
+    std::size_t child = 2 * i + 1;
+    if (child >= n) break;
+    if (child + 1 < n && events_[child + 1].before(events_[child])) ++child;
+    if (!events_[child].before(e)) break;
+    event_place(i, events_[child]);
+    i = child;
+  }
+  event_place(i, e);
+}
+
+void FluidMaxMin::set_event(std::uint32_t f, double time_s) {
+  const std::uint32_t i = event_pos_[f];
+  if (i == kNoEvent) {
+    events_.push_back({time_s, f});
+    if (defer_events_) {
+      event_pos_[f] = static_cast<std::uint32_t>(events_.size() - 1);
+      events_dirty_ = true;
+    } else {
+      event_sift_up(events_.size() - 1);
+    }
+    return;
+  }
+  const bool earlier = time_s < events_[i].time_s;
+  events_[i].time_s = time_s;
+  if (defer_events_) events_dirty_ = true;
+  else if (earlier) event_sift_up(i);
+  else event_sift_down(i);
+}
+
+void FluidMaxMin::remove_event(std::uint32_t f) {
+  const std::uint32_t i = event_pos_[f];
+  if (i == kNoEvent) return;
+  event_pos_[f] = kNoEvent;
+  const Event last = events_.back();
+  events_.pop_back();
+  if (i == events_.size()) return;  // it was the last
+  event_place(i, last);
+  if (defer_events_) {
+    events_dirty_ = true;
+    return;
+  }
+  event_sift_up(i);
+  event_sift_down(event_pos_[last.flow]);
+}
+
+void FluidMaxMin::rebuild_event_heap() {
+  std::make_heap(events_.begin(), events_.end(), [](const Event& a, const Event& b) { return b.before(a); });
+  for (std::size_t i = 0; i < events_.size(); ++i) event_pos_[events_[i].flow] = static_cast<std::uint32_t>(i);
+  events_dirty_ = false;
+}
+
+FluidMaxMin::Event FluidMaxMin::pop_event() {
+  const Event e = events_.front();
+  remove_event(e.flow);
+  return e;
 }
 
 // A new rate from now on: the bytes sent at the old one are accounted first. A rate equal to the
@@ -339,8 +404,8 @@ void FluidMaxMin::set_rate(std::uint32_t f, double rate, double now_s) {
                       precision_.maxmin * precision_.timing);
   flow_updated_s_[f] = now_s;
   flow_rate_[f] = rate;
-  ++flow_stamp_[f];
-  if (rate > 0) push_event(now_s + flow_remains_[f] / rate, f);
+  if (rate > 0) set_event(f, now_s + flow_remains_[f] / rate);
+  else remove_event(f);
 }
 
 // Progressive filling from the current state, as lmm::System::solve: find the links with the
@@ -460,6 +525,7 @@ void FluidMaxMin::solve(double now_s) {
   std::size_t rounds_kept = 0;
   reopened_.clear();
   const bool full = !incremental_ || force_full_ || work_since_full_ > kFullSolveEvery * active_elements_;
+  defer_events_ = full;  // a full solve may move every event: one rebuild at the end
   if (full) {
     ++full_solves_;
     work_since_full_ = 0;
@@ -532,6 +598,8 @@ void FluidMaxMin::solve(double now_s) {
   reopened_.clear();
   arrived_.clear();
   finished_.clear();
+  if (events_dirty_) rebuild_event_heap();
+  defer_events_ = false;
   if (diag_) diag_after_solve(rounds_kept);
 }
 
@@ -549,7 +617,7 @@ std::vector<double> FluidMaxMin::run(huge_vector<Flow>&& flows, double issue_tol
   flow_remains_.resize(n);
   flow_updated_s_.resize(n);
   flow_round_.assign(n, kUnfixed);
-  flow_stamp_.assign(n, 0);
+  event_pos_.assign(n, kNoEvent);
   flow_collected_.assign(n, 0);
   flow_state_.assign(n, kPending);
   diag_ = std::getenv("MOESIM_FLUID_CHANGES") != nullptr;
@@ -627,7 +695,7 @@ std::vector<double> FluidMaxMin::run(huge_vector<Flow>&& flows, double issue_tol
   // at_s: the flow's own completion (the approximate mode records it; the exact engine ends it now).
   auto finish_flow = [&](std::uint32_t f, double at_s) {
     flow_state_[f] = kDone;
-    ++flow_stamp_[f];
+    remove_event(f);
     finish[f] = approximate() ? std::max(t, at_s) : t;
     last_finish_s = std::max(last_finish_s, finish[f]);
     --live;
@@ -653,25 +721,21 @@ std::vector<double> FluidMaxMin::run(huge_vector<Flow>&& flows, double issue_tol
       const double latency_s = route_latency_[flow_route_[f]];
       if (latency_s > 0) {
         flow_state_[f] = kPayingLatency;
-        push_event(t + latency_s, f);
+        set_event(f, t + latency_s);
       } else {
         activate(f);
       }
     }
   };
-  auto stale = [&](const Event& e) {
-    return e.stamp != flow_stamp_[e.flow] || (flow_state_[e.flow] != kActive && flow_state_[e.flow] != kPayingLatency);
-  };
+  // A flow has an event only while it pays its latency or moves bytes (finish_flow removes it).
+  auto stale = [&](const Event& e) { return flow_state_[e.flow] != kActive && flow_state_[e.flow] != kPayingLatency; };
   std::vector<Event> kept;
   issue();
   while (true) {
     if (!arrived_.empty() || !finished_.empty()) solve(t);
     // Next event, as CM02's full update: the nearest completion at current rates, the nearest end of
     // a latency, or the next flow's start.
-    while (!events_.empty() && stale(events_.front())) {
-      std::pop_heap(events_.begin(), events_.end(), std::greater<>{});
-      events_.pop_back();
-    }
+    while (!events_.empty() && stale(events_.front())) pop_event();
     double next = kNever;
     if (!events_.empty()) next = std::max(t, events_.front().time_s);
     if (next_start < n) next = std::min(next, std::max(t, start_s_of(in_start_order(next_start))));
@@ -713,24 +777,15 @@ std::vector<double> FluidMaxMin::run(huge_vector<Flow>&& flows, double issue_tol
         ++bulk_windows_;
         const auto window = std::partition(events_.begin(), events_.end(),
                                            [&](const Event& e) { return !(e.time_s <= horizon_s); });
+        for (auto it = window; it != events_.end(); ++it) event_pos_[it->flow] = kNoEvent;
         std::for_each(window, events_.end(), take);
         events_.erase(window, events_.end());
-        std::make_heap(events_.begin(), events_.end(), std::greater<>{});
+        rebuild_event_heap();
         break;
       }
-      std::pop_heap(events_.begin(), events_.end(), std::greater<>{});
-      const Event e = events_.back();
-      events_.pop_back();
-      take(e);
+      take(pop_event());
     }
-    for (const Event& e : kept) {
-      events_.push_back(e);
-      std::push_heap(events_.begin(), events_.end(), std::greater<>{});
-    }
-    if (events_.size() > kStaleEventsPerFlow * live + 1024) {
-      std::erase_if(events_, stale);
-      std::make_heap(events_.begin(), events_.end(), std::greater<>{});
-    }
+    for (const Event& e : kept) set_event(e.flow, e.time_s);
     if (done_since_build > live) {
       build_link_flows();
       done_since_build = 0;
