@@ -6,6 +6,9 @@
 // CPU and 40-200 MB before main, which `moesim --help`, `trace stats --help` or a sweep of a
 // thousand small scenarios would all pay (issue 21: <= 50 ms CPU, <= 30 MB).
 //
+// The environment passes unchanged too, but for one tunable: malloc's huge pages for the back end
+// (moesim/common/malloc_huge_pages.hpp says why), unless the user set that tunable.
+//
 // Only a command line that is exactly `moesim [COMMAND...] --help|-h` or `moesim --version` is
 // answered here; anything else (help mixed with other arguments included) goes to the back end,
 // whose CLI11 parse is the one definition of what a command line means.
