@@ -727,15 +727,14 @@ std::vector<double> FluidMaxMin::run(huge_vector<Flow>&& flows, double issue_tol
       }
     }
   };
-  // A flow has an event only while it pays its latency or moves bytes (finish_flow removes it).
-  auto stale = [&](const Event& e) { return flow_state_[e.flow] != kActive && flow_state_[e.flow] != kPayingLatency; };
+  // A flow has an event only while it pays its latency or moves bytes (finish_flow removes it), so
+  // every event in the heap is live.
   std::vector<Event> kept;
   issue();
   while (true) {
     if (!arrived_.empty() || !finished_.empty()) solve(t);
     // Next event, as CM02's full update: the nearest completion at current rates, the nearest end of
     // a latency, or the next flow's start.
-    while (!events_.empty() && stale(events_.front())) pop_event();
     double next = kNever;
     if (!events_.empty()) next = std::max(t, events_.front().time_s);
     if (next_start < n) next = std::min(next, std::max(t, start_s_of(in_start_order(next_start))));
@@ -752,7 +751,6 @@ std::vector<double> FluidMaxMin::run(huge_vector<Flow>&& flows, double issue_tol
     const double horizon_s = t + std::max(merge_s, precision_.timing);
     kept.clear();
     auto take = [&](const Event& e) {
-      if (stale(e)) return;
       const std::uint32_t f = e.flow;
       const double left_s = e.time_s - t;
       if (flow_state_[f] == kPayingLatency) {

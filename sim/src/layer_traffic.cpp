@@ -76,8 +76,7 @@ LayerTraffic build_layer_traffic(std::span<const std::int32_t> expert_ids, int t
   for (int e = 0; e < placement.num_experts; ++e) credit[e].assign(placement.replicas[e].size(), 0.0);
   auto pick_replica = [&](int e) {
     auto& c = credit[e];
-    const auto& reps = placement.replicas[e];
-    if (reps.size() == 1) return std::size_t{0};
+    const auto& reps = placement.replicas[e];  // two or more: single replicas are in only_gpu
     std::size_t best = 0;
     for (std::size_t r = 0; r < reps.size(); ++r) {
       c[r] += reps[r].share;
@@ -94,100 +93,62 @@ LayerTraffic build_layer_traffic(std::span<const std::int32_t> expert_ids, int t
   for (int e = 0; e < placement.num_experts; ++e)
     if (placement.replicas[e].size() == 1) only_gpu[e] = placement.replicas[e][0].gpu;
 
-  auto expert_out_of_range = [&](std::uint64_t t, std::int32_t e) {
-    return InputError(fmt::format("{}: token {} is routed to expert {}, but the placement has experts 0..{} "
-                                  "(does the trace match the model and --experts?)",
-                                  what, t, e, placement.num_experts - 1));
+  // The GPU that computes pair i (of token t), or -1 if the routing strategy dropped the pair.
+  auto destination = [&](std::uint64_t t, std::size_t i) -> int {
+    const std::int32_t e = expert_ids[i];
+    if (e < 0 || e >= placement.num_experts)
+      throw InputError(fmt::format("{}: token {} is routed to expert {}, but the placement has experts 0..{} "
+                                   "(does the trace match the model and --experts?)",
+                                   what, t, e, placement.num_experts - 1));
+    if (!kept.empty() && !kept[i]) return -1;  // dropped: only the residual carries the token
+    if (const int g = only_gpu[e]; g >= 0) {
+      ++only_tokens[e];
+      return g;
+    }
+    const std::size_t r = pick_replica(e);
+    lt.replica_tokens[e][r] += 1.0;
+    return placement.replicas[e][r].gpu;
   };
 
-  if (!nodes) {
-    // Count each run of tokens from one source GPU per destination GPU (a row of 32-bit counters)
-    // and add the touched counters to the matrix row once per run; with dedup a GPU remembers the
-    // last token sent to it. One increment per (token, expert) pair instead of a sort of the
-    // token's destinations and a scattered double add per copy: build_layer_traffic was 17 % of a
-    // 64-layer 256-GPU replay (perf). Replicas are picked token by token, in token order, as below.
-    std::vector<std::uint32_t> run_count(gpus, 0);
-    std::vector<std::uint64_t> last_token(dedup ? gpus : 0, 0);  // token + 1
-    std::vector<int> touched;
-    auto flush_run = [&](int src) {
-      for (int g : touched) {
-        lt.token_copies.at(src, g) += static_cast<double>(run_count[g]);
-        run_count[g] = 0;
-      }
-      touched.clear();
-    };
-    // Raw pointers and local counters: through the vectors the compiler reloaded them at every pair.
-    const std::int32_t* ids = expert_ids.data();
-    const std::uint8_t* keep = kept.empty() ? nullptr : kept.data();
-    const int* single = only_gpu.data();
-    std::uint64_t* single_tokens = only_tokens.data();
-    std::uint32_t* count = run_count.data();
-    std::uint64_t* last = last_token.data();
-    const auto experts = static_cast<std::uint32_t>(placement.num_experts);
-    std::uint64_t assignments = 0, run_copies = 0;
-    for (std::uint64_t t = 0; t < lt.tokens; ++t) {
-      const int src = source_gpu[t];
-      // A run's counters must not wrap: flush before the run could pass 2^32 - 1 copies.
-      if (t > 0 && (src != source_gpu[t - 1] || run_copies > std::numeric_limits<std::uint32_t>::max() - top_k)) {
-        flush_run(source_gpu[t - 1]);
-        run_copies = 0;
-      }
-      for (int j = 0; j < top_k; ++j) {
-        const std::size_t i = t * top_k + j;
-        const std::int32_t e = ids[i];
-        if (static_cast<std::uint32_t>(e) >= experts) throw expert_out_of_range(t, e);
-        if (keep && !keep[i]) continue;  // dropped: only the residual carries the token
-        ++assignments;
-        int g = single[e];
-        if (g >= 0) {
-          ++single_tokens[e];
-        } else {
-          const std::size_t r = pick_replica(e);
-          lt.replica_tokens[e][r] += 1.0;
-          g = placement.replicas[e][r].gpu;
-        }
-        if (dedup) {
-          if (last[g] == t + 1) continue;
-          last[g] = t + 1;
-        }
-        if (count[g]++ == 0) touched.push_back(g);
-        ++run_copies;
-      }
+  // Count each run of tokens from one source GPU per destination GPU (a row of 32-bit counters)
+  // and add the touched counters to the matrix row once per run; with dedup a GPU remembers the
+  // last token sent to it. One increment per (token, expert) pair instead of a sort of the
+  // token's destinations and a scattered double add per copy: build_layer_traffic was 17 % of a
+  // 64-layer 256-GPU replay (perf). Replicas are picked token by token, in token order.
+  std::vector<std::uint32_t> run_count(gpus, 0);
+  std::vector<std::uint64_t> last_token(dedup ? gpus : 0, 0);  // token + 1
+  std::vector<int> touched, dest, dest_nodes;                   // dest: the token's GPUs (nodes only)
+  auto flush_run = [&](int src) {
+    for (int g : touched) {
+      lt.token_copies.at(src, g) += static_cast<double>(run_count[g]);
+      run_count[g] = 0;
     }
-    lt.assignments = assignments;
-    if (lt.tokens > 0) flush_run(source_gpu[lt.tokens - 1]);
-    for (int e = 0; e < placement.num_experts; ++e)
-      if (only_gpu[e] >= 0) lt.replica_tokens[e][0] = static_cast<double>(only_tokens[e]);
-    return lt;
-  }
-
-  std::vector<int> dest, dest_nodes;
-  dest.reserve(top_k);
+    touched.clear();
+  };
+  std::uint64_t run_copies = 0;
   for (std::uint64_t t = 0; t < lt.tokens; ++t) {
     const int src = source_gpu[t];
+    // A run's counters must not wrap: flush before the run could pass 2^32 - 1 copies.
+    if (t > 0 && (src != source_gpu[t - 1] || run_copies > std::numeric_limits<std::uint32_t>::max() - top_k)) {
+      flush_run(source_gpu[t - 1]);
+      run_copies = 0;
+    }
     dest.clear();
     for (int j = 0; j < top_k; ++j) {
-      const std::size_t i = t * top_k + j;
-      std::int32_t e = expert_ids[i];
-      if (e < 0 || e >= placement.num_experts) throw expert_out_of_range(t, e);
-      if (!kept.empty() && !kept[i]) continue;  // dropped: only the residual carries the token
-      if (const int g = only_gpu[e]; g >= 0) {
-        ++only_tokens[e];
-        dest.push_back(g);
-        continue;
+      const int g = destination(t, t * top_k + j);
+      if (g < 0) continue;
+      ++lt.assignments;
+      if (nodes) dest.push_back(g);
+      if (dedup) {
+        if (last_token[g] == t + 1) continue;
+        last_token[g] = t + 1;
       }
-      std::size_t r = pick_replica(e);
-      lt.replica_tokens[e][r] += 1.0;
-      dest.push_back(placement.replicas[e][r].gpu);
+      if (run_count[g]++ == 0) touched.push_back(g);
+      ++run_copies;
     }
-    lt.assignments += dest.size();
-    if (dedup) {
-      std::sort(dest.begin(), dest.end());
-      dest.erase(std::unique(dest.begin(), dest.end()), dest.end());
-    }
-    for (int d : dest) lt.token_copies.at(src, d) += 1.0;
     if (nodes) add_once_per_node(dest, src, *nodes, dest_nodes, lt.node_once_copies);
   }
+  if (lt.tokens > 0) flush_run(source_gpu[lt.tokens - 1]);
   for (int e = 0; e < placement.num_experts; ++e)
     if (only_gpu[e] >= 0) lt.replica_tokens[e][0] = static_cast<double>(only_tokens[e]);
   return lt;

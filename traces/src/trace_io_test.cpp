@@ -256,6 +256,24 @@ TEST_CASE("reader errors name the file and the problem") {
     r.for_each_id_slice(0, 2, [](const IdSlice&) {});  // layer 0 is valid
     CHECK(r.read_layer(0, 0, 5).expert_ids.size() == 10);
   }
+  SUBCASE("an expert id beyond the header's experts") {
+    fs::path p = write_small_trace("id_out_of_range.h5");
+    {
+      H5::H5File f(p.string(), H5F_ACC_RDWR);
+      std::uint8_t beyond[1] = {250};  // the header declares 4 experts
+      H5::DataSet ds = f.openDataSet("layers/0/expert_ids");
+      H5::DataSpace fs_ = ds.getSpace();
+      hsize_t start[2] = {2, 1}, count[2] = {1, 1};
+      fs_.selectHyperslab(H5S_SELECT_SET, count, start);
+      ds.write(beyond, H5::PredType::NATIVE_UINT8, H5::DataSpace(2, count), fs_);
+    }
+    TraceReader r(p);
+    const char* message = "layer 0 holds expert id 250 but the trace declares 4 experts";
+    CHECK_THROWS_WITH_AS(r.read_layer(0, 0, 5), doctest::Contains(message), moesim::InputError);
+    CHECK_THROWS_WITH_AS(r.for_each_id_slice(0, 2, [](const IdSlice&) {}), doctest::Contains(message),
+                         moesim::InputError);
+    CHECK(r.read_layer(1, 0, 5).expert_ids.size() == 10);  // the other layer is fine
+  }
   SUBCASE("NaN and negative gate weights (accepted once)") {
     for (float bad : {std::nanf(""), -0.25f, INFINITY}) {
       fs::path p = write_small_trace("bad_gate.h5");

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <utility>
 #include <fmt/format.h>
 
 #include "moesim/common/error.hpp"
@@ -265,22 +266,27 @@ struct TraceReader::Impl {
     }
   }
 
-  // Top-k picks k different experts: a token listing one twice would count that expert twice in the
-  // statistics and send it the token twice in a replay. `ids` holds tokens of top_k entries, every id
-  // already checked to be < num_experts. Each expert remembers the last token that listed it, so a
-  // token costs k look-ups (2.3x faster than comparing its k(k-1)/2 pairs at top-8, measured; this
-  // check runs on every id a replay reads).
+  // Every expert id in range, and distinct within a token: top-k picks k different experts, and a
+  // token listing one twice would count that expert twice in the statistics and send it the token
+  // twice in a replay. `ids` holds tokens of top_k entries. Each expert remembers the last token
+  // that listed it, so a token costs k look-ups (2.3x faster than comparing its k(k-1)/2 pairs at
+  // top-8, measured; this check runs on every id a replay reads).
   template <class Id>
-  void check_distinct_experts(int layer, std::uint64_t begin, const Id* ids, std::size_t n) const {
+  void check_ids(int layer, std::uint64_t begin, const Id* ids, std::size_t n) const {
     const std::size_t k = static_cast<std::size_t>(header.top_k);
-    std::vector<std::uint64_t> last_token(static_cast<std::size_t>(header.num_experts), 0);  // token + 1
+    const auto experts = static_cast<std::uint64_t>(header.num_experts);
+    std::vector<std::uint64_t> last_token(experts, 0);  // token + 1
     for (std::size_t t = 0; t < n; t += k) {
       const std::uint64_t token = t / k + 1;
       for (std::size_t j = 0; j < k; ++j) {
-        std::uint64_t& last = last_token[static_cast<std::size_t>(ids[t + j])];
+        const Id e = ids[t + j];
+        if (std::cmp_less(e, 0) || std::cmp_greater_equal(e, experts))
+          fail(fmt::format("layer {} holds expert id {} but the trace declares {} experts", layer,
+                           static_cast<std::int64_t>(e), header.num_experts));
+        std::uint64_t& last = last_token[static_cast<std::size_t>(e)];
         if (last == token)
           fail(fmt::format("layer {} token {} lists expert {} twice (top-k experts must differ)", layer,
-                           begin + t / k, static_cast<std::int64_t>(ids[t + j])));
+                           begin + t / k, static_cast<std::int64_t>(e)));
         last = token;
       }
     }
@@ -401,12 +407,7 @@ void TraceReader::read_layer_into(int layer, std::uint64_t begin, std::uint64_t 
   if (what.kept && h.has_kept_mask) impl_->read_kept(layer, begin, end, b.kept);
   // Ids are validated here, once, so that every consumer can index by them without checks:
   // in range, and distinct within a token (top-k picks k different experts).
-  if (!impl_->ids_checked[layer]) {
-    for (auto e : b.expert_ids)
-      if (e < 0 || e >= h.num_experts)
-        impl_->fail(fmt::format("layer {} holds expert id {} but the trace declares {} experts", layer, e, h.num_experts));
-    impl_->check_distinct_experts(layer, begin, b.expert_ids.data(), b.expert_ids.size());
-  }
+  if (!impl_->ids_checked[layer]) impl_->check_ids(layer, begin, b.expert_ids.data(), b.expert_ids.size());
   // Gates weight what each expert sends back: NaN or a negative weight is a broken writer, not a number to average.
   for (std::size_t i = 0; i < b.gates.size(); ++i)
     if (!std::isfinite(b.gates[i]) || b.gates[i] < 0)
@@ -457,14 +458,7 @@ void TraceReader::for_each_id_slice(int layer, std::uint64_t slice_tokens,
     if (h.has_kept_mask) impl_->read_kept(layer, begin, end, kept);
     IdSlice s{buffer.data(), impl_->id_width, begin, end - begin, h.top_k, h.has_kept_mask ? kept.data() : nullptr};
     // The same checks as read_layer(), so that `trace stats` and replay accept and refuse the same files.
-    if (!checked)
-      s.visit([&](const auto* ids, std::size_t n) {
-        for (std::size_t i = 0; i < n; ++i)
-          if (ids[i] >= static_cast<std::uint32_t>(h.num_experts))
-            impl_->fail(fmt::format("layer {} holds expert id {} but the trace declares {} experts", layer, ids[i],
-                                    h.num_experts));
-        impl_->check_distinct_experts(layer, begin, ids, n);
-      });
+    if (!checked) s.visit([&](const auto* ids, std::size_t n) { impl_->check_ids(layer, begin, ids, n); });
     fn(s);
   }
   impl_->ids_checked[layer] = 1;  // every id of the layer was read and found valid
